@@ -1,0 +1,4 @@
+//! Project automation: `cargo xtask ci | tidy | bench`.
+fn main() -> anyhow::Result<()> {
+    Ok(())
+}
