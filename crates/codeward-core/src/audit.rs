@@ -220,3 +220,30 @@ pub enum AuditHealth {
     /// Closed by shutdown.
     Closed,
 }
+
+/// Metadata keys with a shared meaning across producers (the orchestrator) and consumers
+/// (the compliance report, anomaly replay). Using the constants keeps them from drifting.
+pub mod keys {
+    /// `execution`: bool, whether the program succeeded.
+    pub const SUCCESS: &str = "success";
+    /// `execution`: bool, served from the result cache.
+    pub const CACHED: &str = "cached";
+    /// `execution`: number of PII items tokenized in the result.
+    pub const PII_TOKENIZED: &str = "pii_tokenized";
+    /// `execution`: the limit that stopped the program (`timeout`, `memory`...) or null.
+    pub const LIMIT_HIT: &str = "limit_hit";
+    /// `security`: a category such as `validation`, `anomaly` or `sandbox_violation`.
+    pub const CATEGORY: &str = "category";
+    /// `approval`: what happened (`requested`, `approved`, `rejected`, `refused`, `expired`).
+    pub const DECISION: &str = "decision";
+    /// `approval`: the approval request id.
+    pub const APPROVAL_ID: &str = "approval_id";
+    /// `tool_call`: the qualified tool name.
+    pub const TOOL: &str = "tool";
+    /// `security`: the risk level of a validated program.
+    pub const RISK_LEVEL: &str = "risk_level";
+    /// `security`: the risk score of a validated program.
+    pub const RISK_SCORE: &str = "risk_score";
+    /// Category value for records about sandbox limit or isolation violations.
+    pub const SANDBOX_VIOLATION: &str = "sandbox_violation";
+}

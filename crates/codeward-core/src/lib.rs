@@ -57,7 +57,7 @@ mod tool;
 
 pub use anomaly::{Anomaly, AnomalyKind, AnomalyReport, ExecutionObservation, ToolCallObservation};
 pub use audit::{
-    AuditEvent, AuditHealth, AuditKind, AuditReceipt, AuditRecord, RECORD_FORMAT_VERSION,
+    AuditEvent, AuditHealth, AuditKind, AuditReceipt, AuditRecord, RECORD_FORMAT_VERSION, keys,
 };
 pub use error::{BoxError, Error, Result};
 pub use execution::{
