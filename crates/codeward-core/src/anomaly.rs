@@ -132,6 +132,13 @@ impl AnomalyReport {
         AnomalyReport { anomalies, risk }
     }
 
+    /// Raises the overall risk to at least `level` (for example from anomalies of the
+    /// execution's tool calls that were reported when the calls were observed).
+    pub fn with_risk_at_least(mut self, level: RiskLevel) -> Self {
+        self.risk = self.risk.max(level);
+        self
+    }
+
     /// Whether anything was found.
     pub fn detected(&self) -> bool {
         !self.anomalies.is_empty()
