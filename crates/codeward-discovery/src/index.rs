@@ -1,0 +1,860 @@
+//! The searchable catalogue: a tantivy index in RAM beside a map of the tools it holds.
+//! BM25 over several boosted fields, synonyms and typo tolerance at query time, single-tool updates.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use codeward_core::{SearchQuery, ToolHit, ToolIndex, ToolSchema};
+use serde_json::Value;
+use tantivy::collector::TopDocs;
+use tantivy::query::{
+    BooleanQuery, BoostQuery, ConstScoreQuery, FuzzyTermQuery, Occur, Query, TermQuery,
+};
+use tantivy::schema::{
+    FAST, Field, INDEXED, IndexRecordOption, STRING, Schema, TextFieldIndexing, TextOptions,
+};
+use tantivy::tokenizer::TextAnalyzer;
+use tantivy::{
+    DocAddress, Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, TantivyDocument, Term,
+};
+
+use crate::analyzer::{
+    ANALYZER_NAME, DEFAULT_SYNONYMS, Synonyms, analyzer, terms, within_distance,
+};
+use crate::error::{DiscoveryError, Result};
+use crate::formats::check_tool;
+use crate::report::{LoadProblem, LoadReport, LoadedTool, ProblemKind};
+use crate::source::CatalogueSource;
+
+/// Where a tool added through the API (not a source) is said to come from.
+const API_ORIGIN: &str = "api";
+
+/// Tantivy refuses writer budgets below 15 MB.
+const MIN_WRITER_MEMORY: usize = 15_000_000;
+
+/// Extra hits fetched beyond the limit, so that ties at the cut can be ordered by name.
+const TIE_MARGIN: usize = 8;
+
+/// The searchable parts of a tool, in the order `matched_fields` reports them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Part {
+    Name,
+    Title,
+    Description,
+    Parameters,
+    Category,
+    Server,
+}
+
+impl Part {
+    const ALL: [Part; 6] = [
+        Part::Name,
+        Part::Title,
+        Part::Description,
+        Part::Parameters,
+        Part::Category,
+        Part::Server,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            Part::Name => "name",
+            Part::Title => "title",
+            Part::Description => "description",
+            Part::Parameters => "parameters",
+            Part::Category => "category",
+            Part::Server => "server",
+        }
+    }
+
+    /// Typos are looked for only in prose-like parts; category and server names are few
+    /// and a fuzzy match on them drowns real hits.
+    fn typo_tolerant(self) -> bool {
+        matches!(
+            self,
+            Part::Name | Part::Title | Part::Description | Part::Parameters
+        )
+    }
+
+    fn text(self, tool: &ToolSchema) -> String {
+        match self {
+            Part::Name => tool.name.clone(),
+            Part::Title => tool.title.clone().unwrap_or_default(),
+            Part::Description => tool.description.clone(),
+            Part::Parameters => parameters_text(&tool.input_schema),
+            Part::Category => tool.category.clone().unwrap_or_default(),
+            Part::Server => tool.server.clone().unwrap_or_default(),
+        }
+    }
+}
+
+/// Names and descriptions of the top-level properties of an input schema.
+fn parameters_text(schema: &Value) -> String {
+    let mut out = String::new();
+    if let Some(properties) = schema.get("properties").and_then(Value::as_object) {
+        for (name, property) in properties {
+            out.push_str(name);
+            out.push_str(". ");
+            if let Some(description) = property.get("description").and_then(Value::as_str) {
+                out.push_str(description);
+                out.push(' ');
+            }
+        }
+    }
+    out
+}
+
+/// Relative weight of each searchable part of a tool in the BM25 sum.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub struct FieldBoosts {
+    /// The tool's name, split into words.
+    pub name: f32,
+    /// The human title.
+    pub title: f32,
+    /// The description.
+    pub description: f32,
+    /// Parameter names and descriptions.
+    pub parameters: f32,
+    /// The category.
+    pub category: f32,
+    /// The server (namespace).
+    pub server: f32,
+}
+
+impl Default for FieldBoosts {
+    fn default() -> Self {
+        FieldBoosts {
+            name: 2.5,
+            title: 1.5,
+            description: 1.0,
+            parameters: 0.3,
+            category: 1.0,
+            server: 1.2,
+        }
+    }
+}
+
+impl FieldBoosts {
+    fn of(&self, part: Part) -> f32 {
+        match part {
+            Part::Name => self.name,
+            Part::Title => self.title,
+            Part::Description => self.description,
+            Part::Parameters => self.parameters,
+            Part::Category => self.category,
+            Part::Server => self.server,
+        }
+    }
+}
+
+/// How the index ranks; build it with [`CatalogueIndex::builder`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct IndexConfig {
+    /// Field weights.
+    pub boosts: FieldBoosts,
+    /// Groups of words that stand for each other in queries.
+    pub synonyms: Vec<Vec<String>>,
+    /// Weight of a synonym relative to the word the user wrote.
+    pub synonym_weight: f32,
+    /// Whether query words found nowhere in the index are matched with edit distance 1 or 2.
+    pub typo_tolerance: bool,
+    /// Score of a typo match, relative to the field's boost.
+    pub typo_weight: f32,
+    /// Memory for the index writer, in bytes (at least 15 MB).
+    pub writer_memory: usize,
+}
+
+impl Default for IndexConfig {
+    fn default() -> Self {
+        IndexConfig {
+            boosts: FieldBoosts::default(),
+            synonyms: DEFAULT_SYNONYMS
+                .iter()
+                .map(|group| group.iter().map(|w| (*w).to_owned()).collect())
+                .collect(),
+            synonym_weight: 0.5,
+            typo_tolerance: true,
+            typo_weight: 0.8,
+            writer_memory: 64_000_000,
+        }
+    }
+}
+
+/// Builds a [`CatalogueIndex`], checking the configuration.
+#[derive(Debug, Clone, Default)]
+pub struct CatalogueIndexBuilder {
+    config: IndexConfig,
+}
+
+impl CatalogueIndexBuilder {
+    /// Sets the field weights.
+    pub fn boosts(mut self, boosts: FieldBoosts) -> Self {
+        self.config.boosts = boosts;
+        self
+    }
+
+    /// Replaces the synonym groups (an empty list turns synonyms off).
+    pub fn synonyms(mut self, groups: Vec<Vec<String>>) -> Self {
+        self.config.synonyms = groups;
+        self
+    }
+
+    /// Sets the weight of synonyms relative to the words written.
+    pub fn synonym_weight(mut self, weight: f32) -> Self {
+        self.config.synonym_weight = weight;
+        self
+    }
+
+    /// Turns typo tolerance on or off.
+    pub fn typo_tolerance(mut self, on: bool) -> Self {
+        self.config.typo_tolerance = on;
+        self
+    }
+
+    /// Sets the writer's memory budget in bytes.
+    pub fn writer_memory(mut self, bytes: usize) -> Self {
+        self.config.writer_memory = bytes;
+        self
+    }
+
+    /// The index, empty.
+    pub fn build(self) -> Result<CatalogueIndex> {
+        let c = &self.config;
+        let weights = [
+            c.boosts.name,
+            c.boosts.title,
+            c.boosts.description,
+            c.boosts.parameters,
+            c.boosts.category,
+            c.boosts.server,
+            c.synonym_weight,
+            c.typo_weight,
+        ];
+        if weights.iter().any(|w| !w.is_finite() || *w < 0.0) {
+            return Err(DiscoveryError::InvalidTool {
+                name: "<config>".into(),
+                problem: "boosts and weights must be finite and not negative".into(),
+            });
+        }
+        CatalogueIndex::with_config(self.config.clone())
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Fields {
+    id: Field,
+    qualified: Field,
+    category_key: Field,
+    server_key: Field,
+    text: [Field; 6],
+}
+
+impl Fields {
+    fn text(&self, part: Part) -> Field {
+        self.text[part as usize]
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    id: u64,
+    tool: ToolSchema,
+    origin: String,
+    hash: u64,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    tools: BTreeMap<String, Entry>,
+    by_id: HashMap<u64, String>,
+    next_id: u64,
+    /// Sum of the tools' content hashes: the version.
+    fingerprint: u64,
+}
+
+/// One change to apply in a single commit.
+enum Change {
+    Add(LoadedTool),
+    Remove(String),
+}
+
+/// How a query word is matched, to tell which fields a hit matched.
+enum Matcher {
+    Exact(String),
+    Typo(String, usize),
+}
+
+impl Matcher {
+    fn matches(&self, term: &str) -> bool {
+        match self {
+            Matcher::Exact(t) => t == term,
+            Matcher::Typo(t, distance) => within_distance(t, term, *distance),
+        }
+    }
+}
+
+/// Counts of the catalogue.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct CatalogueStats {
+    /// Every tool.
+    pub tools: usize,
+    /// Tools per category (tools without one are under `""`).
+    pub by_category: BTreeMap<String, usize>,
+    /// Tools per server (tools without one are under `""`).
+    pub by_server: BTreeMap<String, usize>,
+    /// Tools whose annotations say read-only.
+    pub read_only: usize,
+    /// Tools that may destroy data (MCP defaults apply to missing hints).
+    pub destructive: usize,
+    /// The catalogue version these counts belong to.
+    pub version: u64,
+}
+
+/// The tool catalogue, searchable: a tantivy index in RAM plus the tools themselves.
+///
+/// Tools are added from [`CatalogueSource`]s with [`CatalogueIndex::load`], or one at a time
+/// with [`CatalogueIndex::insert`], [`CatalogueIndex::upsert`] and [`CatalogueIndex::remove`];
+/// each change is one small commit, never a rebuild. Search through [`ToolIndex`].
+pub struct CatalogueIndex {
+    config: IndexConfig,
+    fields: Fields,
+    reader: IndexReader,
+    writer: Mutex<IndexWriter>,
+    state: RwLock<State>,
+    synonyms: Synonyms,
+    analyzer: TextAnalyzer,
+}
+
+impl std::fmt::Debug for CatalogueIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CatalogueIndex")
+            .field("tools", &self.read().tools.len())
+            .field("version", &self.read().fingerprint)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CatalogueIndex {
+    /// An empty index with the default configuration.
+    pub fn new() -> Result<Self> {
+        CatalogueIndexBuilder::default().build()
+    }
+
+    /// A builder to change boosts, synonyms or typo tolerance.
+    pub fn builder() -> CatalogueIndexBuilder {
+        CatalogueIndexBuilder::default()
+    }
+
+    fn with_config(config: IndexConfig) -> Result<Self> {
+        let mut schema = Schema::builder();
+        let id = schema.add_u64_field("id", INDEXED | FAST);
+        let qualified = schema.add_text_field("qualified", STRING);
+        let category_key = schema.add_text_field("category_key", STRING);
+        let server_key = schema.add_text_field("server_key", STRING);
+        // Frequencies but no positions: there are no phrase queries, and positions would
+        // double the index size.
+        let text_options = TextOptions::default().set_indexing_options(
+            TextFieldIndexing::default()
+                .set_tokenizer(ANALYZER_NAME)
+                .set_index_option(IndexRecordOption::WithFreqs),
+        );
+        let text = Part::ALL.map(|part| schema.add_text_field(part.label(), text_options.clone()));
+        let index = Index::create_in_ram(schema.build());
+        index.tokenizers().register(ANALYZER_NAME, analyzer());
+        let writer = index
+            .writer_with_num_threads(1, config.writer_memory.max(MIN_WRITER_MEMORY))
+            .map_err(|e| DiscoveryError::index("creating the index writer", e))?;
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()
+            .map_err(|e| DiscoveryError::index("opening the index reader", e))?;
+        let synonyms = Synonyms::new(&config.synonyms);
+        Ok(CatalogueIndex {
+            config,
+            fields: Fields {
+                id,
+                qualified,
+                category_key,
+                server_key,
+                text,
+            },
+            reader,
+            writer: Mutex::new(writer),
+            state: RwLock::new(State::default()),
+            synonyms,
+            analyzer: analyzer(),
+        })
+    }
+
+    // A panic can only happen outside the short sections that change `State` together with
+    // the index, so a poisoned lock still guards consistent data.
+    fn read(&self) -> RwLockReadGuard<'_, State> {
+        self.state.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn writer(&self) -> MutexGuard<'_, IndexWriter> {
+        self.writer.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Loads every tool of `source`. Tools whose qualified name is already in the index are
+    /// reported as collisions and left out (the existing tool stays). The report lists what
+    /// was added and every problem, the source's own included.
+    pub fn load(&self, source: &dyn CatalogueSource) -> Result<LoadReport> {
+        let loaded = source.load();
+        let mut report = LoadReport {
+            tools: Vec::new(),
+            problems: loaded.problems,
+            files: loaded.files,
+        };
+        let writer = self.writer();
+        let mut changes = Vec::new();
+        {
+            let state = self.read();
+            let mut batch = BTreeSet::new();
+            for item in loaded.tools {
+                let name = item.tool.qualified_name();
+                if let Err(problem) = check_tool(&item.tool) {
+                    report.problems.push(
+                        LoadProblem::new(&item.origin, ProblemKind::InvalidName, problem)
+                            .tool(name),
+                    );
+                } else if let Some(existing) = state.tools.get(&name) {
+                    report.problems.push(
+                        LoadProblem::new(
+                            &item.origin,
+                            ProblemKind::Collision,
+                            format!("already in the catalogue from {}; the existing tool is kept, rename the server or remove the other first", existing.origin),
+                        )
+                        .tool(name),
+                    );
+                } else if !batch.insert(name.clone()) {
+                    report.problems.push(
+                        LoadProblem::new(
+                            &item.origin,
+                            ProblemKind::Duplicate,
+                            "given twice by this source; the first one is kept",
+                        )
+                        .tool(name),
+                    );
+                } else {
+                    report.tools.push(item.clone());
+                    changes.push(Change::Add(item));
+                }
+            }
+        }
+        self.apply(writer, changes)?;
+        Ok(report)
+    }
+
+    /// Adds one tool; fails if its qualified name is taken.
+    pub fn insert(&self, tool: ToolSchema) -> Result<()> {
+        let writer = self.writer();
+        let name = tool.qualified_name();
+        check_tool(&tool).map_err(|problem| DiscoveryError::InvalidTool {
+            name: name.clone(),
+            problem,
+        })?;
+        if let Some(existing) = self.read().tools.get(&name) {
+            return Err(DiscoveryError::AlreadyExists {
+                name,
+                origin: existing.origin.clone(),
+            });
+        }
+        self.apply(writer, vec![Change::Add(LoadedTool::new(tool, API_ORIGIN))])
+    }
+
+    /// Adds a tool or replaces the one with the same qualified name; returns the replaced one.
+    pub fn upsert(&self, tool: ToolSchema) -> Result<Option<ToolSchema>> {
+        let writer = self.writer();
+        let name = tool.qualified_name();
+        check_tool(&tool).map_err(|problem| DiscoveryError::InvalidTool {
+            name: name.clone(),
+            problem,
+        })?;
+        let previous = self.read().tools.get(&name).map(|e| e.tool.clone());
+        let mut changes = Vec::new();
+        if previous.is_some() {
+            changes.push(Change::Remove(name));
+        }
+        changes.push(Change::Add(LoadedTool::new(tool, API_ORIGIN)));
+        self.apply(writer, changes)?;
+        Ok(previous)
+    }
+
+    /// Removes a tool by qualified name and returns it.
+    pub fn remove(&self, qualified_name: &str) -> Result<ToolSchema> {
+        let writer = self.writer();
+        let tool = self
+            .read()
+            .tools
+            .get(qualified_name)
+            .map(|e| e.tool.clone())
+            .ok_or_else(|| DiscoveryError::NotFound(qualified_name.to_owned()))?;
+        self.apply(writer, vec![Change::Remove(qualified_name.to_owned())])?;
+        Ok(tool)
+    }
+
+    /// Applies changes in one commit, then updates the tool map. The writer lock is held by
+    /// the caller from its checks to here, so no other change interleaves.
+    fn apply(&self, mut writer: MutexGuard<'_, IndexWriter>, changes: Vec<Change>) -> Result<()> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let mut next_id = self.read().next_id;
+        let mut added = Vec::new();
+        for change in &changes {
+            match change {
+                Change::Remove(name) => {
+                    writer.delete_term(Term::from_field_text(self.fields.qualified, name));
+                }
+                Change::Add(item) => {
+                    let id = next_id;
+                    next_id += 1;
+                    if let Err(e) = writer.add_document(self.document(id, &item.tool)) {
+                        let _ = writer.rollback();
+                        return Err(DiscoveryError::index("adding a tool", e));
+                    }
+                    added.push(id);
+                }
+            }
+        }
+        if let Err(e) = writer.commit() {
+            let _ = writer.rollback();
+            return Err(DiscoveryError::index("committing a change", e));
+        }
+        // Readers see the commit only after reload; holding the state lock across it keeps
+        // the map and the searcher in step for concurrent searches.
+        let mut state = self.write();
+        self.reader
+            .reload()
+            .map_err(|e| DiscoveryError::index("reloading the index reader", e))?;
+        let mut ids = added.into_iter();
+        for change in changes {
+            match change {
+                Change::Remove(name) => {
+                    if let Some(entry) = state.tools.remove(&name) {
+                        state.by_id.remove(&entry.id);
+                        state.fingerprint = state.fingerprint.wrapping_sub(entry.hash);
+                    }
+                }
+                Change::Add(item) => {
+                    let Some(id) = ids.next() else { break };
+                    let name = item.tool.qualified_name();
+                    let hash = tool_hash(&item.tool);
+                    state.fingerprint = state.fingerprint.wrapping_add(hash);
+                    state.by_id.insert(id, name.clone());
+                    state.tools.insert(
+                        name,
+                        Entry {
+                            id,
+                            tool: item.tool,
+                            origin: item.origin,
+                            hash,
+                        },
+                    );
+                }
+            }
+        }
+        state.next_id = next_id;
+        Ok(())
+    }
+
+    fn document(&self, id: u64, tool: &ToolSchema) -> TantivyDocument {
+        let mut doc = TantivyDocument::default();
+        doc.add_u64(self.fields.id, id);
+        doc.add_text(self.fields.qualified, tool.qualified_name());
+        if let Some(category) = &tool.category {
+            doc.add_text(self.fields.category_key, category.to_lowercase());
+        }
+        if let Some(server) = &tool.server {
+            doc.add_text(self.fields.server_key, server.to_lowercase());
+        }
+        for part in Part::ALL {
+            let text = part.text(tool);
+            if !text.is_empty() {
+                doc.add_text(self.fields.text(part), text);
+            }
+        }
+        doc
+    }
+
+    /// Where a tool came from (a file path, a source label, or `api`).
+    pub fn origin(&self, qualified_name: &str) -> Option<String> {
+        self.read()
+            .tools
+            .get(qualified_name)
+            .map(|e| e.origin.clone())
+    }
+
+    /// Number of tools.
+    pub fn len(&self) -> usize {
+        self.read().tools.len()
+    }
+
+    /// True when there is no tool.
+    pub fn is_empty(&self) -> bool {
+        self.read().tools.is_empty()
+    }
+
+    /// Counts per category and server.
+    pub fn stats(&self) -> CatalogueStats {
+        let state = self.read();
+        let mut stats = CatalogueStats {
+            tools: state.tools.len(),
+            version: state.fingerprint,
+            ..CatalogueStats::default()
+        };
+        for entry in state.tools.values() {
+            let tool = &entry.tool;
+            *stats
+                .by_category
+                .entry(tool.category.clone().unwrap_or_default())
+                .or_default() += 1;
+            *stats
+                .by_server
+                .entry(tool.server.clone().unwrap_or_default())
+                .or_default() += 1;
+            stats.read_only += usize::from(tool.annotations.is_read_only());
+            stats.destructive += usize::from(tool.annotations.is_destructive());
+        }
+        stats
+    }
+
+    fn term_exists(&self, searcher: &Searcher, term: &str) -> Result<bool> {
+        for part in Part::ALL {
+            let t = Term::from_field_text(self.fields.text(part), term);
+            if searcher
+                .doc_freq(&t)
+                .map_err(|e| DiscoveryError::index("looking up a term", e))?
+                > 0
+            {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    fn term_clauses(&self, clauses: &mut Vec<(Occur, Box<dyn Query>)>, term: &str, weight: f32) {
+        for part in Part::ALL {
+            let boost = self.config.boosts.of(part) * weight;
+            if boost > 0.0 {
+                let query = TermQuery::new(
+                    Term::from_field_text(self.fields.text(part), term),
+                    IndexRecordOption::WithFreqs,
+                );
+                clauses.push((
+                    Occur::Should,
+                    Box::new(BoostQuery::new(Box::new(query), boost)),
+                ));
+            }
+        }
+    }
+
+    /// The tantivy query for a request, and how each word is matched.
+    fn build_query(
+        &self,
+        searcher: &Searcher,
+        query: &SearchQuery,
+    ) -> Result<Option<(Box<dyn Query>, Vec<Matcher>)>> {
+        let mut analyzer = self.analyzer.clone();
+        let mut words: Vec<String> = Vec::new();
+        for term in terms(&mut analyzer, &query.text) {
+            if !words.contains(&term) {
+                words.push(term);
+            }
+        }
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        let mut matchers = Vec::new();
+        let mut expanded: BTreeSet<&str> = words.iter().map(String::as_str).collect();
+        for word in &words {
+            if self.term_exists(searcher, word)? {
+                self.term_clauses(&mut clauses, word, 1.0);
+                matchers.push(Matcher::Exact(word.clone()));
+            } else if self.config.typo_tolerance && word.chars().count() >= 4 {
+                let distance: u8 = if word.chars().count() >= 6 { 2 } else { 1 };
+                for part in Part::ALL.into_iter().filter(|p| p.typo_tolerant()) {
+                    let boost = self.config.boosts.of(part) * self.config.typo_weight;
+                    let term = Term::from_field_text(self.fields.text(part), word);
+                    let fuzzy = FuzzyTermQuery::new(term, distance, true);
+                    clauses.push((
+                        Occur::Should,
+                        Box::new(BoostQuery::new(Box::new(fuzzy), boost)),
+                    ));
+                }
+                matchers.push(Matcher::Typo(word.clone(), usize::from(distance)));
+            }
+            for synonym in self.synonyms.of(word) {
+                if expanded.insert(synonym) && self.term_exists(searcher, synonym)? {
+                    self.term_clauses(&mut clauses, synonym, self.config.synonym_weight);
+                    matchers.push(Matcher::Exact(synonym.to_owned()));
+                }
+            }
+        }
+        if clauses.is_empty() {
+            return Ok(None);
+        }
+        let text: Box<dyn Query> = Box::new(BooleanQuery::new(clauses));
+        let mut filters: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        for (field, value) in [
+            (self.fields.category_key, &query.category),
+            (self.fields.server_key, &query.server),
+        ] {
+            if let Some(value) = value {
+                let term = Term::from_field_text(field, &value.to_lowercase());
+                let filter = TermQuery::new(term, IndexRecordOption::Basic);
+                // A filter must not add to the score.
+                filters.push((
+                    Occur::Must,
+                    Box::new(ConstScoreQuery::new(Box::new(filter), 0.0)),
+                ));
+            }
+        }
+        if filters.is_empty() {
+            return Ok(Some((text, matchers)));
+        }
+        filters.push((Occur::Must, text));
+        Ok(Some((Box::new(BooleanQuery::new(filters)), matchers)))
+    }
+
+    fn search_hits(&self, query: &SearchQuery) -> Result<Vec<ToolHit>> {
+        if query.limit == 0 {
+            return Ok(Vec::new());
+        }
+        // The read lock spans the search so the searcher and the tool map agree.
+        let state = self.read();
+        let searcher = self.reader.searcher();
+        let Some((tantivy_query, matchers)) = self.build_query(&searcher, query)? else {
+            return Ok(Vec::new());
+        };
+        let total = usize::try_from(searcher.num_docs())
+            .unwrap_or(usize::MAX)
+            .max(1);
+        let mut fetch = query.limit.saturating_add(TIE_MARGIN).min(total);
+        let top = loop {
+            let top: Vec<(f32, DocAddress)> = searcher
+                .search(&tantivy_query, &TopDocs::with_limit(fetch).order_by_score())
+                .map_err(|e| DiscoveryError::index("searching", e))?;
+            // Complete when fewer docs matched than fetched, or when the last one fetched
+            // scores below the cut: no tie at the cut was left out.
+            let complete = top.len() < fetch
+                || fetch >= total
+                || top
+                    .get(query.limit - 1)
+                    .zip(top.last())
+                    .is_none_or(|(cut, last)| cut.0 > last.0);
+            if complete {
+                break top;
+            }
+            fetch = fetch.saturating_mul(4).min(total);
+        };
+        let mut hits: Vec<(f32, &Entry)> = Vec::with_capacity(top.len());
+        let mut columns = HashMap::new();
+        for (score, address) in top {
+            if score < query.min_score || score <= 0.0 {
+                continue;
+            }
+            let column = match columns.entry(address.segment_ord) {
+                std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+                std::collections::hash_map::Entry::Vacant(v) => v.insert(
+                    searcher
+                        .segment_reader(address.segment_ord)
+                        .fast_fields()
+                        .u64("id")
+                        .map_err(|e| DiscoveryError::index("reading tool ids", e))?,
+                ),
+            };
+            let entry = column
+                .first(address.doc_id)
+                .and_then(|id| state.by_id.get(&id))
+                .and_then(|name| state.tools.get(name));
+            if let Some(entry) = entry {
+                hits.push((score, entry));
+            }
+        }
+        hits.sort_by(|a, b| {
+            b.0.total_cmp(&a.0)
+                .then_with(|| a.1.tool.qualified_name().cmp(&b.1.tool.qualified_name()))
+        });
+        hits.truncate(query.limit);
+        let mut analyzer = self.analyzer.clone();
+        Ok(hits
+            .into_iter()
+            .map(|(score, entry)| {
+                let fields = matched_fields(&mut analyzer, &entry.tool, &matchers);
+                ToolHit::new(entry.tool.clone(), score, fields)
+            })
+            .collect())
+    }
+}
+
+fn matched_fields(
+    analyzer: &mut TextAnalyzer,
+    tool: &ToolSchema,
+    matchers: &[Matcher],
+) -> Vec<String> {
+    Part::ALL
+        .into_iter()
+        .filter(|part| {
+            let text = part.text(tool);
+            !text.is_empty()
+                && terms(analyzer, &text).iter().any(|term| {
+                    matchers.iter().any(|m| match m {
+                        Matcher::Typo(..) if !part.typo_tolerant() => false,
+                        m => m.matches(term),
+                    })
+                })
+        })
+        .map(|part| part.label().to_owned())
+        .collect()
+}
+
+/// A stable 64-bit hash of a tool's full content (FNV-1a, then a mix so sums spread well).
+fn tool_hash(tool: &ToolSchema) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let bytes = serde_json::to_vec(tool).unwrap_or_default();
+    for byte in tool
+        .qualified_name()
+        .as_bytes()
+        .iter()
+        .chain([0u8].iter())
+        .chain(&bytes)
+    {
+        hash ^= u64::from(*byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    // splitmix64 finalizer
+    hash = (hash ^ (hash >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    hash = (hash ^ (hash >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    hash ^ (hash >> 31)
+}
+
+impl ToolIndex for CatalogueIndex {
+    fn search(&self, query: &SearchQuery) -> codeward_core::Result<Vec<ToolHit>> {
+        Ok(self.search_hits(query)?)
+    }
+
+    fn get(&self, qualified_name: &str) -> Option<ToolSchema> {
+        self.read()
+            .tools
+            .get(qualified_name)
+            .map(|e| e.tool.clone())
+    }
+
+    fn all(&self) -> Vec<ToolSchema> {
+        self.read().tools.values().map(|e| e.tool.clone()).collect()
+    }
+
+    /// A fingerprint of the content: it changes with every added, removed or changed tool,
+    /// and is equal for equal catalogues (so it is safe in cache keys across processes).
+    fn version(&self) -> u64 {
+        self.read().fingerprint
+    }
+}
