@@ -1,0 +1,888 @@
+//! Python analysis: binds imports and aliases, resolves callees, folds constant strings.
+//! Everything is read off the tree-sitter syntax tree, so strings and comments never match.
+
+use tree_sitter::Node;
+
+use super::{Binding, Ctx, FOLD_MAX, MAX_DEPTH, base64_decode, hex_decode, is_field, rot13, walk};
+use crate::rules::Check;
+
+pub(crate) fn analyze(ctx: &mut Ctx<'_>, root: Node<'_>) {
+    collect_bindings(ctx, root);
+    walk(root, |node| visit(ctx, node));
+}
+
+// ------------------------------------------------------------------ bindings
+
+fn collect_bindings(ctx: &mut Ctx<'_>, root: Node<'_>) {
+    walk(root, |node| {
+        match node.kind() {
+            "import_statement" => {
+                let mut cursor = node.walk();
+                let names: Vec<Node<'_>> =
+                    node.children_by_field_name("name", &mut cursor).collect();
+                for name in names {
+                    match name.kind() {
+                        "dotted_name" => {
+                            let full = ctx.text(name);
+                            let top = full.split('.').next().unwrap_or(full).trim().to_owned();
+                            ctx.bind(&top, Binding::Path(top.clone()));
+                        }
+                        "aliased_import" => {
+                            if let (Some(n), Some(a)) = (
+                                name.child_by_field_name("name"),
+                                name.child_by_field_name("alias"),
+                            ) {
+                                let target = clean_dotted(ctx.text(n));
+                                let alias = ctx.text(a).to_owned();
+                                ctx.bind(&alias, Binding::Path(target));
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                return false;
+            }
+            "import_from_statement" => {
+                let Some(module) = node.child_by_field_name("module_name") else {
+                    return false;
+                };
+                let module = clean_dotted(ctx.text(module));
+                let mut cursor = node.walk();
+                let names: Vec<Node<'_>> =
+                    node.children_by_field_name("name", &mut cursor).collect();
+                for name in names {
+                    match name.kind() {
+                        "dotted_name" => {
+                            let n = clean_dotted(ctx.text(name));
+                            ctx.bind(&n, Binding::Path(format!("{module}.{n}")));
+                        }
+                        "aliased_import" => {
+                            if let (Some(n), Some(a)) = (
+                                name.child_by_field_name("name"),
+                                name.child_by_field_name("alias"),
+                            ) {
+                                let n = clean_dotted(ctx.text(n));
+                                let alias = ctx.text(a).to_owned();
+                                ctx.bind(&alias, Binding::Path(format!("{module}.{n}")));
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                let mut cursor = node.walk();
+                if node
+                    .children(&mut cursor)
+                    .any(|c| c.kind() == "wildcard_import")
+                {
+                    ctx.star_modules.push(module);
+                }
+                return false;
+            }
+            "assignment" => {
+                if let (Some(left), Some(right)) = (
+                    node.child_by_field_name("left"),
+                    node.child_by_field_name("right"),
+                ) {
+                    assign(ctx, left, right);
+                }
+            }
+            "named_expression" => {
+                if let (Some(name), Some(value)) = (
+                    node.child_by_field_name("name"),
+                    node.child_by_field_name("value"),
+                ) {
+                    assign(ctx, name, value);
+                }
+            }
+            "function_definition" | "class_definition" => {
+                if let Some(name) = node.child_by_field_name("name") {
+                    let name = ctx.text(name).to_owned();
+                    ctx.bind(&name, Binding::Local);
+                }
+            }
+            _ => {}
+        }
+        true
+    });
+}
+
+fn clean_dotted(text: &str) -> String {
+    text.chars().filter(|c| !c.is_whitespace()).collect()
+}
+
+fn assign(ctx: &mut Ctx<'_>, left: Node<'_>, right: Node<'_>) {
+    match left.kind() {
+        "identifier" => {
+            let name = ctx.text(left).to_owned();
+            let binding = match resolve(ctx, right, 0) {
+                // A bare unbound name on the right (`x = data`) says nothing external.
+                Some(path)
+                    if right.kind() != "identifier"
+                        || ctx.bindings.contains_key(ctx.text(right))
+                        || is_builtin_like(&path) =>
+                {
+                    Binding::Path(path)
+                }
+                _ => Binding::Local,
+            };
+            ctx.bind(&name, binding);
+            if let Some(folded) = fold(ctx, right, 0) {
+                ctx.consts.insert(name.clone(), folded);
+            }
+            if feeds_decoded(ctx, right) {
+                ctx.tainted.insert(name);
+            }
+        }
+        "pattern_list" | "tuple_pattern" => {
+            if matches!(right.kind(), "expression_list" | "tuple") {
+                let lefts = named(left);
+                let rights = named(right);
+                if lefts.len() == rights.len() {
+                    for (l, r) in lefts.into_iter().zip(rights) {
+                        assign(ctx, l, r);
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Names a program may alias to reach a dangerous builtin (`e = eval`).
+fn is_builtin_like(name: &str) -> bool {
+    matches!(
+        name,
+        "eval"
+            | "exec"
+            | "compile"
+            | "__import__"
+            | "getattr"
+            | "setattr"
+            | "open"
+            | "globals"
+            | "vars"
+            | "chr"
+    )
+}
+
+fn named(node: Node<'_>) -> Vec<Node<'_>> {
+    let mut cursor = node.walk();
+    node.named_children(&mut cursor)
+        .filter(|c| c.kind() != "comment")
+        .collect()
+}
+
+// ------------------------------------------------------------------ resolution
+
+/// The qualified name an expression refers to (`o.system` -> `os.system`), if it has one.
+fn resolve(ctx: &Ctx<'_>, node: Node<'_>, depth: usize) -> Option<String> {
+    if depth > MAX_DEPTH {
+        return None;
+    }
+    let raw = match node.kind() {
+        "identifier" => {
+            let name = ctx.text(node);
+            match ctx.bindings.get(name) {
+                Some(Binding::Path(p)) => Some(p.clone()),
+                Some(Binding::Local) => None,
+                None => Some(name.to_owned()),
+            }
+        }
+        "attribute" => {
+            let object = node.child_by_field_name("object")?;
+            let attr = node.child_by_field_name("attribute")?;
+            let base = resolve(ctx, object, depth + 1)?;
+            Some(format!("{base}.{}", ctx.text(attr)))
+        }
+        "call" => {
+            let function = resolve(ctx, node.child_by_field_name("function")?, depth + 1)?;
+            let args = positional(node);
+            match function.as_str() {
+                "__import__" | "importlib.import_module" | "importlib.__import__" => {
+                    fold(ctx, *args.first()?, depth + 1).map(|(s, _)| s)
+                }
+                "getattr" => {
+                    let base = resolve(ctx, *args.first()?, depth + 1)?;
+                    let (name, _) = fold(ctx, *args.get(1)?, depth + 1)?;
+                    Some(format!("{base}.{name}"))
+                }
+                _ => None,
+            }
+        }
+        "subscript" => {
+            let base = resolve(ctx, node.child_by_field_name("value")?, depth + 1)?;
+            let (index, _) = fold(ctx, node.child_by_field_name("subscript")?, depth + 1)?;
+            Some(format!("{base}.{index}"))
+        }
+        "parenthesized_expression" => resolve(ctx, node.named_child(0)?, depth + 1),
+        _ => None,
+    }?;
+    Some(normalize(raw))
+}
+
+fn normalize(mut name: String) -> String {
+    loop {
+        if let Some(rest) = name.strip_prefix("builtins.") {
+            name = rest.to_owned();
+        } else if let Some(rest) = name.strip_prefix("__builtins__.") {
+            name = rest.to_owned();
+        } else {
+            return name;
+        }
+    }
+}
+
+fn positional(call: Node<'_>) -> Vec<Node<'_>> {
+    let Some(args) = call.child_by_field_name("arguments") else {
+        return Vec::new();
+    };
+    if args.kind() == "generator_expression" {
+        return vec![args];
+    }
+    let mut cursor = args.walk();
+    args.named_children(&mut cursor)
+        .filter(|c| !matches!(c.kind(), "keyword_argument" | "comment"))
+        .collect()
+}
+
+fn keyword<'t>(ctx: &Ctx<'_>, call: Node<'t>, name: &str) -> Option<Node<'t>> {
+    let args = call.child_by_field_name("arguments")?;
+    let mut cursor = args.walk();
+    let found = args
+        .named_children(&mut cursor)
+        .filter(|c| c.kind() == "keyword_argument")
+        .find(|c| {
+            c.child_by_field_name("name")
+                .is_some_and(|n| ctx.text(n) == name)
+        })
+        .and_then(|c| c.child_by_field_name("value"));
+    found
+}
+
+// ------------------------------------------------------------------ constant folding
+
+/// The constant string an expression evaluates to, and whether it was assembled or encoded
+/// (concatenation, `chr`, escapes, decoding) rather than written plainly.
+fn fold(ctx: &Ctx<'_>, node: Node<'_>, depth: usize) -> Option<(String, bool)> {
+    if depth > MAX_DEPTH {
+        return None;
+    }
+    let out = match node.kind() {
+        "string" => string_value(ctx, node),
+        "concatenated_string" => {
+            let mut s = String::new();
+            for part in named(node) {
+                s.push_str(&fold(ctx, part, depth + 1)?.0);
+            }
+            Some((s, true))
+        }
+        "binary_operator" => {
+            let op = node.child_by_field_name("operator")?;
+            if ctx.text(op) != "+" {
+                return None;
+            }
+            let (l, _) = fold(ctx, node.child_by_field_name("left")?, depth + 1)?;
+            let (r, _) = fold(ctx, node.child_by_field_name("right")?, depth + 1)?;
+            Some((l + &r, true))
+        }
+        "parenthesized_expression" => fold(ctx, node.named_child(0)?, depth + 1),
+        "identifier" => ctx.consts.get(ctx.text(node)).cloned(),
+        "call" => fold_call(ctx, node, depth),
+        "subscript" => {
+            let index = node.child_by_field_name("subscript")?;
+            let (value, _) = fold(ctx, node.child_by_field_name("value")?, depth + 1)?;
+            if index.kind() == "slice" && ctx.text(index).replace(' ', "") == "::-1" {
+                Some((value.chars().rev().collect(), true))
+            } else {
+                None
+            }
+        }
+        _ => None,
+    }?;
+    (out.0.len() <= FOLD_MAX).then_some(out)
+}
+
+fn fold_call(ctx: &Ctx<'_>, node: Node<'_>, depth: usize) -> Option<(String, bool)> {
+    let function = node.child_by_field_name("function")?;
+    let args = positional(node);
+    if let Some(name) = resolve(ctx, function, depth + 1) {
+        let arg = |i: usize| {
+            args.get(i)
+                .and_then(|a| fold(ctx, *a, depth + 1))
+                .map(|f| f.0)
+        };
+        let decoded = match name.as_str() {
+            "chr" => {
+                let code = ctx.text(*args.first()?).trim().parse::<u32>().ok()?;
+                Some(char::from_u32(code)?.to_string())
+            }
+            "str" => arg(0),
+            "base64.b64decode"
+            | "base64.standard_b64decode"
+            | "base64.urlsafe_b64decode"
+            | "base64.decodebytes" => String::from_utf8(base64_decode(&arg(0)?)?).ok(),
+            "bytes.fromhex" | "bytearray.fromhex" | "binascii.unhexlify" | "binascii.a2b_hex" => {
+                String::from_utf8(hex_decode(&arg(0)?)?).ok()
+            }
+            "codecs.decode" => {
+                let text = arg(0)?;
+                let codec = arg(1).unwrap_or_default().to_ascii_lowercase();
+                match codec.as_str() {
+                    "rot13" | "rot_13" => Some(rot13(&text)),
+                    "hex" => String::from_utf8(hex_decode(&text)?).ok(),
+                    "base64" => String::from_utf8(base64_decode(&text)?).ok(),
+                    _ => None,
+                }
+            }
+            _ => None,
+        };
+        if let Some(s) = decoded {
+            return Some((s, true));
+        }
+    }
+    // Methods on folded strings: ''.join([...]), b'..'.decode(), 'X'.lower(), s.replace(a, b).
+    if function.kind() != "attribute" {
+        return None;
+    }
+    let object = function.child_by_field_name("object")?;
+    let method = ctx.text(function.child_by_field_name("attribute")?);
+    match method {
+        "join" => {
+            let (sep, _) = fold(ctx, object, depth + 1)?;
+            let items = join_items(ctx, *args.first()?, depth + 1)?;
+            Some((items.join(&sep), true))
+        }
+        "decode" | "strip" => fold(ctx, object, depth + 1).map(|(s, o)| (s, o)),
+        "lower" => fold(ctx, object, depth + 1).map(|(s, o)| (s.to_lowercase(), o)),
+        "upper" => fold(ctx, object, depth + 1).map(|(s, o)| (s.to_uppercase(), o)),
+        "replace" => {
+            let (s, _) = fold(ctx, object, depth + 1)?;
+            let (from, _) = fold(ctx, *args.first()?, depth + 1)?;
+            let (to, _) = fold(ctx, *args.get(1)?, depth + 1)?;
+            if from.is_empty() {
+                return None;
+            }
+            Some((s.replace(&from, &to), true))
+        }
+        _ => None,
+    }
+}
+
+/// The folded items of `sep.join(x)`'s argument: a list/tuple of strings, a generator of
+/// `chr(c) for c in [ints]`, or `map(chr, [ints])`.
+fn join_items(ctx: &Ctx<'_>, node: Node<'_>, depth: usize) -> Option<Vec<String>> {
+    match node.kind() {
+        "list" | "tuple" => named(node)
+            .into_iter()
+            .map(|n| fold(ctx, n, depth + 1).map(|f| f.0))
+            .collect(),
+        "generator_expression" | "list_comprehension" => {
+            let body = node.child_by_field_name("body")?;
+            if body.kind() != "call"
+                || resolve(ctx, body.child_by_field_name("function")?, depth + 1).as_deref()
+                    != Some("chr")
+            {
+                return None;
+            }
+            let clause = named(node)
+                .into_iter()
+                .find(|c| c.kind() == "for_in_clause")?;
+            ints_to_chars(ctx, clause.child_by_field_name("right")?)
+        }
+        "call" => {
+            let f = resolve(ctx, node.child_by_field_name("function")?, depth + 1)?;
+            let args = positional(node);
+            if f == "map" && resolve(ctx, *args.first()?, depth + 1).as_deref() == Some("chr") {
+                ints_to_chars(ctx, *args.get(1)?)
+            } else {
+                None
+            }
+        }
+        _ => None,
+    }
+}
+
+fn ints_to_chars(ctx: &Ctx<'_>, list: Node<'_>) -> Option<Vec<String>> {
+    if !matches!(list.kind(), "list" | "tuple") {
+        return None;
+    }
+    named(list)
+        .into_iter()
+        .map(|n| {
+            let code = ctx.text(n).trim().parse::<u32>().ok()?;
+            char::from_u32(code).map(|c| c.to_string())
+        })
+        .collect()
+}
+
+fn string_value(ctx: &Ctx<'_>, node: Node<'_>) -> Option<(String, bool)> {
+    let mut raw = false;
+    let mut content = String::new();
+    let mut cursor = node.walk();
+    for child in node.children(&mut cursor) {
+        match child.kind() {
+            "string_start" => raw = ctx.text(child).to_ascii_lowercase().contains('r'),
+            "string_content" => content.push_str(ctx.text(child)),
+            "interpolation" => return None,
+            _ => {}
+        }
+    }
+    if raw {
+        return Some((content, false));
+    }
+    Some(unescape(&content))
+}
+
+/// Decodes Python escape sequences; reports whether any hid a character (`\x65`).
+fn unescape(s: &str) -> (String, bool) {
+    let mut out = String::with_capacity(s.len());
+    let mut hidden = false;
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        let Some(e) = chars.next() else {
+            out.push('\\');
+            break;
+        };
+        let take_hex = |n: usize, chars: &mut std::iter::Peekable<std::str::Chars<'_>>| {
+            let h: String = (0..n).filter_map(|_| chars.next()).collect();
+            u32::from_str_radix(&h, 16).ok().and_then(char::from_u32)
+        };
+        match e {
+            'n' => out.push('\n'),
+            't' => out.push('\t'),
+            'r' => out.push('\r'),
+            '0'..='7' => {
+                let mut digits = e.to_string();
+                while digits.len() < 3 && chars.peek().is_some_and(|d| ('0'..='7').contains(d)) {
+                    digits.extend(chars.next());
+                }
+                if let Some(ch) = u32::from_str_radix(&digits, 8)
+                    .ok()
+                    .and_then(char::from_u32)
+                {
+                    out.push(ch);
+                    hidden = true;
+                }
+            }
+            'x' => {
+                out.extend(take_hex(2, &mut chars));
+                hidden = true;
+            }
+            'u' => {
+                out.extend(take_hex(4, &mut chars));
+                hidden = true;
+            }
+            'U' => {
+                out.extend(take_hex(8, &mut chars));
+                hidden = true;
+            }
+            '\n' => {}
+            other => out.push(other),
+        }
+    }
+    (out, hidden)
+}
+
+/// Whether the expression carries decoded or assembled data (a decoder call, a tainted name,
+/// or an assembled constant).
+fn feeds_decoded(ctx: &Ctx<'_>, node: Node<'_>) -> bool {
+    if fold(ctx, node, 0).is_some_and(|(_, assembled)| assembled) {
+        return true;
+    }
+    let mut found = false;
+    walk(node, |n| {
+        if found {
+            return false;
+        }
+        match n.kind() {
+            "call" => {
+                if let Some(f) = n
+                    .child_by_field_name("function")
+                    .and_then(|f| resolve(ctx, f, 0))
+                {
+                    if ctx.rules.decoders.matches(&f) {
+                        found = true;
+                    }
+                }
+            }
+            "identifier" => {
+                if ctx.tainted.contains(ctx.text(n)) {
+                    found = true;
+                }
+            }
+            _ => {}
+        }
+        !found
+    });
+    found
+}
+
+// ------------------------------------------------------------------ the rule pass
+
+fn visit(ctx: &mut Ctx<'_>, node: Node<'_>) -> bool {
+    match node.kind() {
+        "import_statement" => {
+            let mut cursor = node.walk();
+            let names: Vec<Node<'_>> = node.children_by_field_name("name", &mut cursor).collect();
+            for name in names {
+                let target = match name.kind() {
+                    "aliased_import" => name.child_by_field_name("name"),
+                    _ => Some(name),
+                };
+                if let Some(t) = target {
+                    let module = clean_dotted(ctx.text(t));
+                    ctx.match_import(&module, node);
+                }
+            }
+            false
+        }
+        "import_from_statement" => {
+            if let Some(m) = node.child_by_field_name("module_name") {
+                let module = clean_dotted(ctx.text(m));
+                ctx.match_import(&module, node);
+            }
+            false
+        }
+        "call" => {
+            call(ctx, node);
+            true
+        }
+        "attribute" => {
+            if let Some(attr) = node.child_by_field_name("attribute") {
+                let name = ctx.text(attr);
+                ctx.match_attribute(name, attr);
+            }
+            if is_maximal(node) {
+                if let Some(name) = resolve(ctx, node, 0) {
+                    ctx.match_access(&name, node);
+                }
+            }
+            true
+        }
+        "identifier" => {
+            if in_expression(node) {
+                let name = ctx.text(node);
+                ctx.match_attribute(name, node);
+                if is_maximal(node) {
+                    if let Some(Binding::Path(p)) = ctx.bindings.get(name) {
+                        let p = p.clone();
+                        ctx.match_access(&p, node);
+                    }
+                }
+            }
+            false
+        }
+        "subscript" => {
+            if let Some(index) = node.child_by_field_name("subscript") {
+                if fold(ctx, index, 0).is_some_and(|(_, assembled)| assembled) {
+                    ctx.fire(
+                        Check::AssembledName,
+                        None,
+                        node,
+                        Some("assembled subscript key"),
+                    );
+                }
+            }
+            if is_maximal(node) {
+                if let Some(name) = resolve(ctx, node, 0) {
+                    ctx.match_access(&name, node);
+                }
+            }
+            true
+        }
+        "while_statement" => {
+            let endless = node
+                .child_by_field_name("condition")
+                .is_some_and(|c| is_truthy_constant(ctx, c));
+            if endless && !loop_can_exit(ctx, node) {
+                ctx.fire(Check::UnboundedLoop, None, node, None);
+            }
+            true
+        }
+        "exec_statement" => {
+            ctx.match_call("exec", node);
+            true
+        }
+        "binary_operator" => {
+            let top = node.parent().is_none_or(|p| p.kind() != "binary_operator");
+            if top && count_calls(ctx, node, "chr") >= 3 {
+                ctx.fire(Check::CharChain, None, node, None);
+            }
+            true
+        }
+        "comment" => false,
+        _ => true,
+    }
+}
+
+/// Not the object of a longer attribute chain and not a callee (calls handle their callee).
+fn is_maximal(node: Node<'_>) -> bool {
+    let Some(parent) = node.parent() else {
+        return true;
+    };
+    match parent.kind() {
+        "attribute" => !is_field(node, "object"),
+        "call" => !is_field(node, "function"),
+        "subscript" => !is_field(node, "value"),
+        _ => true,
+    }
+}
+
+/// Identifiers that name something being used (not a definition, parameter or keyword).
+fn in_expression(node: Node<'_>) -> bool {
+    let Some(parent) = node.parent() else {
+        return false;
+    };
+    match parent.kind() {
+        "function_definition"
+        | "class_definition"
+        | "parameters"
+        | "default_parameter"
+        | "typed_parameter"
+        | "typed_default_parameter"
+        | "lambda_parameters"
+        | "dotted_name"
+        | "aliased_import"
+        | "global_statement"
+        | "nonlocal_statement" => false,
+        "keyword_argument" => !is_field(node, "name"),
+        "attribute" => is_field(node, "object"),
+        "assignment" | "augmented_assignment" => !is_field(node, "left"),
+        _ => true,
+    }
+}
+
+fn is_truthy_constant(ctx: &Ctx<'_>, node: Node<'_>) -> bool {
+    match node.kind() {
+        "true" => true,
+        "integer" => ctx.text(node).trim() != "0",
+        "string" => string_value(ctx, node).is_some_and(|(s, _)| !s.is_empty()),
+        "parenthesized_expression" => node
+            .named_child(0)
+            .is_some_and(|c| is_truthy_constant(ctx, c)),
+        "not_operator" => node
+            .child_by_field_name("argument")
+            .is_some_and(|c| matches!(c.kind(), "false" | "none") || ctx.text(c).trim() == "0"),
+        _ => false,
+    }
+}
+
+/// Whether anything inside the loop can end it: a break that targets it, return, raise,
+/// yield (a generator is driven from outside) or a call that exits.
+fn loop_can_exit(ctx: &Ctx<'_>, loop_node: Node<'_>) -> bool {
+    let Some(body) = loop_node.child_by_field_name("body") else {
+        return true;
+    };
+    let mut exits = false;
+    walk(body, |n| {
+        if exits {
+            return false;
+        }
+        match n.kind() {
+            // Code in nested definitions does not run as part of this loop body.
+            "function_definition" | "lambda" | "class_definition" => return false,
+            "break_statement" => exits = nearest_loop(n) == Some(loop_node),
+            "return_statement" | "raise_statement" | "yield" => exits = true,
+            "call" => {
+                if let Some(f) = n
+                    .child_by_field_name("function")
+                    .and_then(|f| resolve(ctx, f, 0))
+                {
+                    exits = ctx.rules.exits.matches(&f);
+                }
+            }
+            _ => {}
+        }
+        !exits
+    });
+    exits
+}
+
+fn nearest_loop(node: Node<'_>) -> Option<Node<'_>> {
+    let mut cur = node.parent();
+    while let Some(n) = cur {
+        if matches!(n.kind(), "while_statement" | "for_statement") {
+            return Some(n);
+        }
+        cur = n.parent();
+    }
+    None
+}
+
+fn in_loop(node: Node<'_>) -> bool {
+    let mut cur = node.parent();
+    while let Some(n) = cur {
+        if matches!(
+            n.kind(),
+            "for_statement"
+                | "while_statement"
+                | "list_comprehension"
+                | "set_comprehension"
+                | "dictionary_comprehension"
+                | "generator_expression"
+        ) {
+            return true;
+        }
+        cur = n.parent();
+    }
+    false
+}
+
+fn count_calls(ctx: &Ctx<'_>, node: Node<'_>, target: &str) -> usize {
+    let mut n = 0;
+    walk(node, |c| {
+        if c.kind() == "call"
+            && c.child_by_field_name("function")
+                .and_then(|f| resolve(ctx, f, 0))
+                .as_deref()
+                == Some(target)
+        {
+            n += 1;
+        }
+        true
+    });
+    n
+}
+
+/// The identifiers of a plain attribute chain (`api.demo.notes_add`).
+fn segments<'s>(ctx: &Ctx<'s>, node: Node<'_>, out: &mut Vec<&'s str>) -> bool {
+    match node.kind() {
+        "identifier" => {
+            out.push(ctx.text(node));
+            true
+        }
+        "attribute" => {
+            let (Some(object), Some(attr)) = (
+                node.child_by_field_name("object"),
+                node.child_by_field_name("attribute"),
+            ) else {
+                return false;
+            };
+            if out.len() > MAX_DEPTH || !segments(ctx, object, out) {
+                return false;
+            }
+            out.push(ctx.text(attr));
+            true
+        }
+        _ => false,
+    }
+}
+
+fn call(ctx: &mut Ctx<'_>, node: Node<'_>) {
+    let Some(function) = node.child_by_field_name("function") else {
+        return;
+    };
+    let mut chain = Vec::new();
+    if segments(ctx, function, &mut chain) && ctx.tool_call(&chain, node, in_loop(node)) {
+        return;
+    }
+    let args = positional(node);
+    if let Some(name) = resolve(ctx, function, 0) {
+        ctx.match_call(&name, node);
+        if function.kind() == "identifier" && !ctx.bindings.contains_key(ctx.text(function)) {
+            for module in ctx.star_modules.clone() {
+                ctx.match_call(&format!("{module}.{name}"), node);
+            }
+        }
+        if ctx.targets(Check::OpenWrite, &name) {
+            let mode = args.get(1).copied().or_else(|| keyword(ctx, node, "mode"));
+            check_mode(ctx, mode, &name, node);
+        }
+        for (rule, fragment) in ctx.sensitive_paths(&name) {
+            let hit = args.iter().any(|a| {
+                fold(ctx, *a, 0).is_some_and(|(s, _)| s.contains(fragment))
+                    || contains_string_with(ctx, *a, fragment)
+            });
+            if hit {
+                ctx.report(rule, node, Some(&format!("`{fragment}`")));
+            }
+        }
+        let name_checks =
+            ctx.targets(Check::ComputedGetattr, &name) || ctx.targets(Check::AssembledName, &name);
+        if name_checks {
+            let index = if name.ends_with("import_module")
+                || name.ends_with("__import__")
+                || name.ends_with("attrgetter")
+            {
+                0
+            } else {
+                1
+            };
+            if let Some(arg) = args.get(index) {
+                match fold(ctx, *arg, 0) {
+                    Some((folded, true)) => ctx.fire(
+                        Check::AssembledName,
+                        Some(&name),
+                        node,
+                        Some(&format!("resolves to `{folded}`")),
+                    ),
+                    Some((_, false)) => {}
+                    None => ctx.fire(Check::ComputedGetattr, Some(&name), node, None),
+                }
+            }
+        }
+        if ctx.rules.code_sinks.matches(&name) && args.iter().any(|a| feeds_decoded(ctx, *a)) {
+            ctx.fire(Check::DecodeExec, None, node, Some(&format!("`{name}`")));
+        }
+        if name == "map" && args.first().and_then(|a| resolve(ctx, *a, 0)).as_deref() == Some("chr")
+        {
+            ctx.fire(Check::CharChain, None, node, None);
+        }
+    }
+    if function.kind() == "attribute" {
+        if let Some(attr) = function.child_by_field_name("attribute") {
+            let method = ctx.text(attr);
+            ctx.match_method(method, node);
+            if method == "open" {
+                check_mode(
+                    ctx,
+                    args.first().copied().or_else(|| keyword(ctx, node, "mode")),
+                    "open",
+                    node,
+                );
+            }
+            if method == "join"
+                && args.first().is_some_and(|a| {
+                    matches!(a.kind(), "generator_expression" | "list_comprehension")
+                        && count_calls(ctx, *a, "chr") > 0
+                })
+            {
+                ctx.fire(Check::CharChain, None, node, None);
+            }
+        }
+    }
+}
+
+fn check_mode(ctx: &mut Ctx<'_>, mode: Option<Node<'_>>, target: &str, node: Node<'_>) {
+    if let Some((mode, _)) = mode.and_then(|m| fold(ctx, m, 0)) {
+        if mode.contains(['w', 'a', 'x', '+']) {
+            ctx.fire(
+                Check::OpenWrite,
+                Some(target),
+                node,
+                Some(&format!("mode `{mode}`")),
+            );
+        }
+    }
+}
+
+/// Whether a string literal anywhere inside the argument contains `fragment`
+/// (`open(os.path.join(home, '.ssh/id_rsa'))`).
+fn contains_string_with(ctx: &Ctx<'_>, node: Node<'_>, fragment: &str) -> bool {
+    let mut hit = false;
+    walk(node, |n| {
+        if hit {
+            return false;
+        }
+        if n.kind() == "string" {
+            hit = string_value(ctx, n).is_some_and(|(s, _)| s.contains(fragment));
+            return false;
+        }
+        true
+    });
+    hit
+}

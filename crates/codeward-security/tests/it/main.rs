@@ -1,0 +1,3 @@
+//! Integration tests of codeward-security (one binary; modules per feature).
+
+mod validate;
