@@ -1,0 +1,261 @@
+//! `AuditLog`: the handle applications hold. Redacts on the caller's task, then hands the
+//! record to the single writer and waits for the durable receipt.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use ed25519_dalek::SigningKey;
+use tokio::sync::{mpsc, oneshot};
+
+use codeward_core::{AuditEvent, AuditHealth, AuditKind, AuditReceipt, AuditSink};
+
+use crate::error::{AuditError, Result};
+use crate::options::AuditLogOptions;
+use crate::reader::AuditReader;
+use crate::redact::{BuiltinDetector, Pseudonymizer, Redactor};
+use crate::writer::{Body, Command, Counters, Pending, Shared, Writer, WriterConfig};
+
+/// Counters since the log was opened (this process only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[non_exhaustive]
+pub struct AuditStats {
+    /// Records written.
+    pub records: u64,
+    /// Group commits.
+    pub batches: u64,
+    /// fdatasync calls.
+    pub syncs: u64,
+    /// Torn tails repaired.
+    pub recoveries: u64,
+}
+
+struct Inner {
+    tx: mpsc::Sender<Command>,
+    redactor: Redactor,
+    shared: Arc<Shared>,
+    dir: PathBuf,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+/// A durable, ordered, tamper-evident, PII-free audit log.
+///
+/// Cheap to clone; every clone feeds the same writer thread. `append` resolves only after the
+/// record is on disk (per [`crate::Durability`]).
+#[derive(Clone)]
+pub struct AuditLog {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for AuditLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuditLog")
+            .field("dir", &self.inner.dir)
+            .field("health", &self.health())
+            .finish()
+    }
+}
+
+impl AuditLog {
+    /// Opens (or creates) the log: takes the cross-process lock, repairs a torn tail (and
+    /// records the repair), and starts the writer thread. Blocking I/O; call it at start-up.
+    pub fn open(options: AuditLogOptions) -> Result<AuditLog> {
+        let key_source = options.key.clone().ok_or_else(|| {
+            AuditError::Config(
+                "no pseudonym key configured: set AuditLogOptions::key (a 0600 key file, an \
+                 environment variable, or create_if_missing)"
+                    .into(),
+            )
+        })?;
+        if options.batch_max == 0 || options.queue_capacity == 0 {
+            return Err(AuditError::Config(
+                "batch_max and queue_capacity must be at least 1".into(),
+            ));
+        }
+        let pseudonyms = Pseudonymizer::new(key_source.load()?);
+        let signer = match &options.checkpoints {
+            Some(cp) => Some((SigningKey::from_bytes(&cp.signing_key.load()?), cp.every)),
+            None => None,
+        };
+        let shared = Arc::new(Shared {
+            health: Mutex::new(AuditHealth::Healthy),
+            counters: Counters::default(),
+        });
+        let cfg = WriterConfig {
+            dir: options.dir.clone(),
+            durability: options.durability,
+            max_segment_bytes: options.max_segment_bytes,
+            lock_timeout: options.lock_timeout,
+            batch_max: options.batch_max,
+            io_hook: options.io_hook.clone(),
+            signer,
+        };
+        let writer = Writer::open(cfg, shared.clone())?;
+        let (tx, rx) = mpsc::channel(options.queue_capacity);
+        let thread = std::thread::Builder::new()
+            .name("codeward-audit-writer".into())
+            .spawn(move || writer.run(rx))
+            .map_err(|e| AuditError::io(&options.dir, e))?;
+        let redactor = Redactor {
+            detector: options
+                .detector
+                .clone()
+                .unwrap_or_else(|| Arc::new(BuiltinDetector::new())),
+            pseudonyms,
+            pseudonymize_principal: options.pseudonymize_principal,
+        };
+        Ok(AuditLog {
+            inner: Arc::new(Inner {
+                tx,
+                redactor,
+                shared,
+                dir: options.dir,
+                thread: Mutex::new(Some(thread)),
+            }),
+        })
+    }
+
+    fn pending(
+        &self,
+        event: AuditEvent,
+    ) -> Result<(Command, oneshot::Receiver<Result<AuditReceipt>>)> {
+        let (kind, severity) = (event.kind, event.severity);
+        if matches!(kind, AuditKind::Checkpoint | AuditKind::Recovery) {
+            return Err(AuditError::ReservedKind(kind));
+        }
+        let fields = self.inner.redactor.redact_event(event);
+        let (reply, rx) = oneshot::channel();
+        Ok((
+            Command::Append(Pending {
+                body: Body::Event {
+                    kind,
+                    severity,
+                    fields,
+                },
+                reply: Some(reply),
+            }),
+            rx,
+        ))
+    }
+
+    /// Appends `event`; resolves with its receipt once the record is durable.
+    ///
+    /// If the future is dropped after the record was queued, the record is still written.
+    pub async fn append(&self, event: AuditEvent) -> Result<AuditReceipt> {
+        let (cmd, rx) = self.pending(event)?;
+        self.inner
+            .tx
+            .send(cmd)
+            .await
+            .map_err(|_| self.closed_error())?;
+        rx.await.map_err(|_| self.closed_error())?
+    }
+
+    /// [`AuditLog::append`] for synchronous callers. Must not be called from an async task.
+    pub fn append_blocking(&self, event: AuditEvent) -> Result<AuditReceipt> {
+        let (cmd, rx) = self.pending(event)?;
+        self.inner
+            .tx
+            .blocking_send(cmd)
+            .map_err(|_| self.closed_error())?;
+        rx.blocking_recv().map_err(|_| self.closed_error())?
+    }
+
+    /// Writes a checkpoint of the current head now (signed when checkpoints are configured).
+    pub async fn checkpoint(&self) -> Result<AuditReceipt> {
+        let (reply, rx) = oneshot::channel();
+        let cmd = Command::Append(Pending {
+            body: Body::Checkpoint,
+            reply: Some(reply),
+        });
+        self.inner
+            .tx
+            .send(cmd)
+            .await
+            .map_err(|_| self.closed_error())?;
+        rx.await.map_err(|_| self.closed_error())?
+    }
+
+    /// Resolves once everything appended before the call is durable.
+    pub async fn flush(&self) -> Result<()> {
+        let (reply, rx) = oneshot::channel();
+        self.inner
+            .tx
+            .send(Command::Flush(reply))
+            .await
+            .map_err(|_| self.closed_error())?;
+        rx.await.map_err(|_| self.closed_error())?
+    }
+
+    /// Stops the writer after everything queued before the call is written, and waits for it.
+    /// Later appends on any clone fail with [`AuditError::Closed`].
+    pub async fn close(&self) -> Result<()> {
+        let (reply, rx) = oneshot::channel();
+        if self.inner.tx.send(Command::Close(reply)).await.is_ok() {
+            let _ = rx.await;
+        }
+        let handle = self.inner.thread.lock().ok().and_then(|mut t| t.take());
+        if let Some(handle) = handle {
+            // The writer has answered Close, so joining does not block for long.
+            let _ = tokio::task::spawn_blocking(move || handle.join()).await;
+        }
+        match self.health() {
+            AuditHealth::Poisoned { reason } => Err(AuditError::Poisoned { reason }),
+            _ => Ok(()),
+        }
+    }
+
+    fn closed_error(&self) -> AuditError {
+        match self.health() {
+            AuditHealth::Poisoned { reason } => AuditError::Poisoned { reason },
+            _ => AuditError::Closed,
+        }
+    }
+
+    /// Whether the log accepts records.
+    pub fn health(&self) -> AuditHealth {
+        self.inner.shared.health()
+    }
+
+    /// Counters since open.
+    pub fn stats(&self) -> AuditStats {
+        let c = &self.inner.shared.counters;
+        AuditStats {
+            records: c.records.load(Ordering::Relaxed),
+            batches: c.batches.load(Ordering::Relaxed),
+            syncs: c.syncs.load(Ordering::Relaxed),
+            recoveries: c.recoveries.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The log directory.
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// The pseudonym this log stores for `value` (what an auditor searches for).
+    pub fn pseudonym(&self, value: &str) -> String {
+        self.inner.redactor.pseudonyms.pseudonym(value)
+    }
+
+    /// A reader over this log's directory.
+    pub fn reader(&self) -> AuditReader {
+        AuditReader::new(&self.inner.dir)
+    }
+}
+
+#[async_trait]
+impl AuditSink for AuditLog {
+    async fn append(&self, event: AuditEvent) -> codeward_core::Result<AuditReceipt> {
+        Ok(AuditLog::append(self, event).await?)
+    }
+
+    async fn flush(&self) -> codeward_core::Result<()> {
+        Ok(AuditLog::flush(self).await?)
+    }
+
+    fn health(&self) -> AuditHealth {
+        AuditLog::health(self)
+    }
+}

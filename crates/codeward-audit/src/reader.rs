@@ -1,0 +1,229 @@
+//! Reading the log back: by seq or time range, filtered by type, severity and execution.
+//! Reads what is on disk, so it works from another process while a writer appends.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+
+use codeward_core::{AuditKind, AuditRecord, Severity};
+
+use crate::error::{AuditError, Result};
+use crate::segment::list_segments;
+
+/// Which records to read. Empty filters match everything.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
+pub struct Query {
+    /// Lowest seq (inclusive).
+    pub from_seq: Option<u64>,
+    /// Highest seq (inclusive).
+    pub to_seq: Option<u64>,
+    /// Earliest time (inclusive).
+    pub from_ts: Option<DateTime<Utc>>,
+    /// Latest time (exclusive).
+    pub to_ts: Option<DateTime<Utc>>,
+    /// Only these types.
+    pub kinds: Vec<AuditKind>,
+    /// Only this severity or worse.
+    pub min_severity: Option<Severity>,
+    /// Only this execution.
+    pub execution_id: Option<String>,
+}
+
+impl Query {
+    /// Everything.
+    pub fn all() -> Self {
+        Query::default()
+    }
+
+    /// Restricts to seqs in `from..=to`.
+    pub fn seq_range(mut self, from: u64, to: u64) -> Self {
+        self.from_seq = Some(from);
+        self.to_seq = Some(to);
+        self
+    }
+
+    /// Restricts to times in `from..to`.
+    pub fn time_range(mut self, from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>) -> Self {
+        self.from_ts = from;
+        self.to_ts = to;
+        self
+    }
+
+    /// Restricts to a type (call again to add more).
+    pub fn kind(mut self, kind: AuditKind) -> Self {
+        self.kinds.push(kind);
+        self
+    }
+
+    /// Restricts to this severity or worse.
+    pub fn min_severity(mut self, severity: Severity) -> Self {
+        self.min_severity = Some(severity);
+        self
+    }
+
+    /// Restricts to one execution.
+    pub fn execution(mut self, id: impl Into<String>) -> Self {
+        self.execution_id = Some(id.into());
+        self
+    }
+
+    fn matches(&self, r: &AuditRecord) -> bool {
+        if self.from_seq.is_some_and(|s| r.seq < s)
+            || !self.kinds.is_empty() && !self.kinds.contains(&r.kind)
+            || self.min_severity.is_some_and(|s| r.severity < s)
+            || self
+                .execution_id
+                .as_ref()
+                .is_some_and(|id| r.execution_id.as_ref() != Some(id))
+        {
+            return false;
+        }
+        if self.from_ts.is_some() || self.to_ts.is_some() {
+            let Some(ts) = parse_ts(&r.ts) else {
+                return false;
+            };
+            if self.from_ts.is_some_and(|f| ts < f) || self.to_ts.is_some_and(|t| ts >= t) {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+/// Parses a record's RFC 3339 time stamp.
+pub fn parse_ts(ts: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(ts)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// Reads a log directory.
+#[derive(Debug, Clone)]
+pub struct AuditReader {
+    dir: PathBuf,
+}
+
+impl AuditReader {
+    /// A reader over `dir` (no I/O until used).
+    pub fn new(dir: impl AsRef<Path>) -> Self {
+        AuditReader {
+            dir: dir.as_ref().to_owned(),
+        }
+    }
+
+    /// The directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Records matching `query`, in seq order.
+    pub fn records(&self, query: Query) -> Result<Records> {
+        if !self.dir.is_dir() {
+            return Err(AuditError::io(
+                &self.dir,
+                std::io::Error::new(std::io::ErrorKind::NotFound, "no audit log directory here"),
+            ));
+        }
+        let segments = list_segments(&self.dir)?
+            .into_iter()
+            .map(|(_, p)| p)
+            .collect();
+        Ok(Records {
+            segments,
+            current: None,
+            query,
+            done: false,
+        })
+    }
+
+    /// Every record of one execution, in order.
+    pub fn execution(&self, execution_id: &str) -> Result<Vec<AuditRecord>> {
+        self.records(Query::all().execution(execution_id))?
+            .collect()
+    }
+
+    /// The last `n` records matching `query`.
+    pub fn tail(&self, n: usize, query: Query) -> Result<Vec<AuditRecord>> {
+        let mut ring = std::collections::VecDeque::with_capacity(n + 1);
+        for record in self.records(query)? {
+            ring.push_back(record?);
+            if ring.len() > n {
+                ring.pop_front();
+            }
+        }
+        Ok(ring.into())
+    }
+}
+
+struct OpenSegment {
+    path: PathBuf,
+    lines: std::io::Split<BufReader<File>>,
+    line_no: u64,
+    is_last: bool,
+}
+
+/// Iterator over records; see [`AuditReader::records`].
+pub struct Records {
+    segments: std::collections::VecDeque<PathBuf>,
+    current: Option<OpenSegment>,
+    query: Query,
+    done: bool,
+}
+
+impl Iterator for Records {
+    type Item = Result<AuditRecord>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if self.done {
+                return None;
+            }
+            if self.current.is_none() {
+                let path = self.segments.pop_front()?;
+                let file = match File::open(&path) {
+                    Ok(f) => f,
+                    Err(e) => return Some(Err(AuditError::io(&path, e))),
+                };
+                let is_last = self.segments.is_empty();
+                self.current = Some(OpenSegment {
+                    path,
+                    lines: BufReader::new(file).split(b'\n'),
+                    line_no: 0,
+                    is_last,
+                });
+            }
+            let seg = self.current.as_mut()?;
+            let Some(line) = seg.lines.next() else {
+                self.current = None;
+                continue;
+            };
+            seg.line_no += 1;
+            let line = match line {
+                Ok(l) => l,
+                Err(e) => return Some(Err(AuditError::io(&seg.path, e))),
+            };
+            let record: AuditRecord = match serde_json::from_slice(&line) {
+                Ok(r) => r,
+                // A partial last line is a write in progress (or a torn tail a writer will cut).
+                Err(_) if seg.is_last && line.last() != Some(&b'}') => continue,
+                Err(e) => {
+                    return Some(Err(AuditError::Malformed {
+                        path: seg.path.clone(),
+                        line: seg.line_no,
+                        problem: format!("not an audit record: {e}"),
+                    }));
+                }
+            };
+            if self.query.to_seq.is_some_and(|t| record.seq > t) {
+                self.done = true;
+                return None;
+            }
+            if self.query.matches(&record) {
+                return Some(Ok(record));
+            }
+        }
+    }
+}

@@ -1,0 +1,331 @@
+//! Keeping personal data and secrets out of the log: a built-in detector and keyed pseudonyms.
+//! Every string of a record passes the detector; sensitive fields keep only an HMAC pseudonym.
+
+use std::sync::Arc;
+
+use hmac::{Hmac, Mac};
+use regex::Regex;
+use serde_json::{Map, Value};
+use sha2::Sha256;
+
+use codeward_core::{AuditEvent, PiiDetector, PiiKind, PiiSpan, non_overlapping};
+
+use crate::canonical::canonical;
+
+/// The pseudonym prefix; an auditor searches for `hmac-sha256:<hex>`.
+pub const PSEUDONYM_PREFIX: &str = "hmac-sha256:";
+
+/// Keyed HMAC-SHA256 pseudonyms: the same value under the same key gives the same pseudonym.
+#[derive(Clone)]
+pub struct Pseudonymizer {
+    key: [u8; 32],
+}
+
+impl std::fmt::Debug for Pseudonymizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Pseudonymizer(<key redacted>)")
+    }
+}
+
+impl Pseudonymizer {
+    /// A pseudonymizer with this key.
+    pub fn new(key: [u8; 32]) -> Self {
+        Pseudonymizer { key }
+    }
+
+    /// `hmac-sha256:<hex>` of `value`.
+    pub fn pseudonym(&self, value: &str) -> String {
+        // new_from_slice only fails for key lengths HMAC cannot take; 32 bytes always works.
+        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&self.key) else {
+            return format!("{PSEUDONYM_PREFIX}unavailable");
+        };
+        mac.update(value.as_bytes());
+        format!(
+            "{PSEUDONYM_PREFIX}{}",
+            hex::encode(mac.finalize().into_bytes())
+        )
+    }
+
+    /// The pseudonym of any JSON value (strings as themselves, others in canonical form).
+    pub fn pseudonym_of_value(&self, value: &Value) -> String {
+        match value {
+            Value::String(s) => self.pseudonym(s),
+            other => self.pseudonym(&canonical(other)),
+        }
+    }
+}
+
+/// The detector the log uses when none is configured: emails, phone numbers, SSNs,
+/// Luhn-valid card numbers, IPv4 addresses, AWS access keys, bearer tokens, private-key blocks.
+///
+/// `codeward-security` has a broader one; plug it in with `AuditLogOptions::detector`.
+#[derive(Debug)]
+pub struct BuiltinDetector {
+    patterns: Vec<(PiiKind, Regex)>,
+}
+
+impl Default for BuiltinDetector {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl BuiltinDetector {
+    /// Compiles the patterns (once; share the detector).
+    pub fn new() -> Self {
+        let table: [(PiiKind, &str); 8] = [
+            (
+                PiiKind::PrivateKey,
+                r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|$)",
+            ),
+            (
+                PiiKind::BearerToken,
+                r"(?i)\bbearer\s+[A-Za-z0-9\-._~+/]{8,}=*",
+            ),
+            (
+                PiiKind::AwsKey,
+                r"\b(?:AKIA|ASIA|AIDA|AROA|AGPA|ANPA|ANVA|AIPA)[A-Z0-9]{16}\b",
+            ),
+            (
+                PiiKind::Email,
+                r"(?i)\b[a-z0-9._%+\-]+@[a-z0-9\-]+(?:\.[a-z0-9\-]+)*\.[a-z]{2,}\b",
+            ),
+            (PiiKind::Ssn, r"\b\d{3}-\d{2}-\d{4}\b"),
+            (PiiKind::CardNumber, r"\b(?:\d[ \-]?){12,18}\d\b"),
+            (PiiKind::Ipv4, r"\b(?:\d{1,3}\.){3}\d{1,3}\b"),
+            (
+                PiiKind::Phone,
+                r"(?:\+\d{1,3}[ .\-]?)?(?:\(\d{2,4}\)|\b\d{2,4})[ .\-]\d{3,4}[ .\-]\d{3,4}\b|\+\d{8,15}\b",
+            ),
+        ];
+        let patterns = table
+            .into_iter()
+            .filter_map(|(kind, re)| match Regex::new(re) {
+                Ok(re) => Some((kind, re)),
+                // The table is a constant; a failure here is caught by the unit test below.
+                Err(e) => {
+                    tracing::error!(?kind, error = %e, "built-in PII pattern does not compile");
+                    None
+                }
+            })
+            .collect();
+        BuiltinDetector { patterns }
+    }
+}
+
+fn luhn_valid(digits: &[u8]) -> bool {
+    let mut sum = 0u32;
+    for (i, d) in digits.iter().rev().enumerate() {
+        let mut v = u32::from(*d);
+        if i % 2 == 1 {
+            v *= 2;
+            if v > 9 {
+                v -= 9;
+            }
+        }
+        sum += v;
+    }
+    sum % 10 == 0
+}
+
+fn ssn_valid(text: &str) -> bool {
+    let parts: Vec<&str> = text.split('-').collect();
+    match parts.as_slice() {
+        [area, group, serial] => {
+            *area != "000"
+                && *area != "666"
+                && !area.starts_with('9')
+                && *group != "00"
+                && *serial != "0000"
+        }
+        _ => false,
+    }
+}
+
+fn ipv4_valid(text: &str) -> bool {
+    text.split('.').all(|octet| {
+        octet.parse::<u16>().is_ok_and(|n| n <= 255) && !(octet.len() > 1 && octet.starts_with('0'))
+    })
+}
+
+impl PiiDetector for BuiltinDetector {
+    fn detect(&self, text: &str) -> Vec<PiiSpan> {
+        let mut spans = Vec::new();
+        for (kind, re) in &self.patterns {
+            for m in re.find_iter(text) {
+                let s = m.as_str();
+                let keep = match kind {
+                    PiiKind::CardNumber => {
+                        let digits: Vec<u8> = s
+                            .bytes()
+                            .filter(u8::is_ascii_digit)
+                            .map(|b| b - b'0')
+                            .collect();
+                        (13..=19).contains(&digits.len()) && luhn_valid(&digits)
+                    }
+                    PiiKind::Ssn => ssn_valid(s),
+                    PiiKind::Ipv4 => ipv4_valid(s),
+                    _ => true,
+                };
+                if keep {
+                    spans.push(PiiSpan {
+                        start: m.start(),
+                        end: m.end(),
+                        kind: *kind,
+                    });
+                }
+            }
+        }
+        non_overlapping(spans)
+    }
+}
+
+/// Turns events into PII-free record fields: detected spans and sensitive fields become
+/// pseudonyms. Runs on the caller's task, off the single writer thread.
+#[derive(Clone)]
+pub(crate) struct Redactor {
+    pub(crate) detector: Arc<dyn PiiDetector>,
+    pub(crate) pseudonyms: Pseudonymizer,
+    pub(crate) pseudonymize_principal: bool,
+}
+
+/// Record fields after redaction.
+pub(crate) struct Redacted {
+    pub message: String,
+    pub execution_id: Option<String>,
+    pub principal: Option<String>,
+    pub metadata: Map<String, Value>,
+    pub redacted: u64,
+}
+
+impl Redactor {
+    pub(crate) fn redact_event(&self, event: AuditEvent) -> Redacted {
+        let mut count = 0u64;
+        let message = self.redact_text(&event.message, &mut count);
+        let execution_id = event
+            .execution_id
+            .map(|id| self.redact_text(&id, &mut count));
+        let principal = event.principal.map(|p| {
+            if self.pseudonymize_principal {
+                self.pseudonyms.pseudonym(&p)
+            } else {
+                self.redact_text(&p, &mut count)
+            }
+        });
+        let mut metadata = Map::new();
+        for (key, mut value) in event.metadata {
+            if event.sensitive.contains(&key) {
+                value = Value::String(self.pseudonyms.pseudonym_of_value(&value));
+            } else {
+                self.redact_value(&mut value, &mut count);
+            }
+            let key = self.redact_text(&key, &mut count);
+            metadata.insert(key, value);
+        }
+        Redacted {
+            message,
+            execution_id,
+            principal,
+            metadata,
+            redacted: count,
+        }
+    }
+
+    fn redact_value(&self, value: &mut Value, count: &mut u64) {
+        match value {
+            Value::String(s) => *s = self.redact_text(s, count),
+            Value::Array(items) => items.iter_mut().for_each(|v| self.redact_value(v, count)),
+            Value::Object(map) => {
+                let old = std::mem::take(map);
+                for (k, mut v) in old {
+                    self.redact_value(&mut v, count);
+                    map.insert(self.redact_text(&k, count), v);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    pub(crate) fn redact_text(&self, text: &str, count: &mut u64) -> String {
+        let spans = self.detector.detect(text);
+        if spans.is_empty() {
+            return text.to_owned();
+        }
+        let mut out = String::with_capacity(text.len() + spans.len() * 80);
+        let mut last = 0;
+        for span in spans {
+            let (Some(before), Some(item)) =
+                (text.get(last..span.start), text.get(span.start..span.end))
+            else {
+                continue;
+            };
+            out.push_str(before);
+            out.push('[');
+            out.push_str(&span.kind.label().to_ascii_lowercase());
+            out.push(':');
+            out.push_str(&self.pseudonyms.pseudonym(item));
+            out.push(']');
+            last = span.end;
+            *count += 1;
+        }
+        out.push_str(text.get(last..).unwrap_or_default());
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kinds(text: &str) -> Vec<(PiiKind, String)> {
+        BuiltinDetector::new()
+            .detect(text)
+            .into_iter()
+            .map(|s| (s.kind, text[s.start..s.end].to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn every_builtin_pattern_compiles() {
+        assert_eq!(BuiltinDetector::new().patterns.len(), 8);
+    }
+
+    #[test]
+    fn finds_planted_values_and_skips_near_misses() {
+        let found = kinds(
+            "mail bob.smith@example.org, ssn 123-45-6789, card 4111 1111 1111 1111, \
+             ip 10.1.2.3, key AKIAIOSFODNN7EXAMPLE, Authorization: Bearer abcdefghijklmnop",
+        );
+        let got: Vec<PiiKind> = found.iter().map(|(k, _)| *k).collect();
+        assert_eq!(
+            got,
+            vec![
+                PiiKind::Email,
+                PiiKind::Ssn,
+                PiiKind::CardNumber,
+                PiiKind::Ipv4,
+                PiiKind::AwsKey,
+                PiiKind::BearerToken
+            ]
+        );
+        // A bad checksum is not a card (a phone-shaped part may still be redacted: over-redacting
+        // an audit log is the safe side).
+        assert!(
+            kinds("card 4111 1111 1111 1112 (bad luhn)")
+                .iter()
+                .all(|(k, _)| *k != PiiKind::CardNumber)
+        );
+        assert!(kinds("ssn 000-12-3456 and 666-12-3456 and 923-12-3456").is_empty());
+        assert!(kinds("not an ip 999.1.2.3").is_empty());
+        assert_eq!(kinds("call +1 415 555 0100")[0].0, PiiKind::Phone);
+    }
+
+    #[test]
+    fn private_key_blocks_are_one_span() {
+        let pem = "x -----BEGIN RSA PRIVATE KEY-----\nMIIB\nabc\n-----END RSA PRIVATE KEY----- y";
+        let found = kinds(pem);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].0, PiiKind::PrivateKey);
+        assert!(found[0].1.ends_with("-----END RSA PRIVATE KEY-----"));
+    }
+}

@@ -1,0 +1,372 @@
+//! Walking the whole chain across segments and naming the first bad spot exactly.
+//! Checks hashes, links, seq order, segment continuity and signed checkpoints.
+
+use std::fs;
+use std::path::Path;
+
+use ed25519_dalek::{Signature, Verifier, VerifyingKey};
+use serde::Serialize;
+
+use codeward_core::{AuditKind, AuditRecord, RECORD_FORMAT_VERSION};
+
+use crate::canonical::GENESIS_HASH;
+use crate::error::{AuditError, Result};
+use crate::segment::{LineState, classify_line, list_segments, segment_name};
+use crate::writer::checkpoint_message;
+
+/// What `verify` may additionally require.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct VerifyOptions {
+    /// Public keys allowed to sign checkpoints; when non-empty, a checkpoint signed by any
+    /// other key is a problem.
+    pub trusted_keys: Vec<[u8; 32]>,
+    /// The log must reach at least this seq (e.g. the last receipt an application kept):
+    /// detects a deleted newest segment or cut tail.
+    pub expect_seq: Option<u64>,
+}
+
+impl VerifyOptions {
+    /// Trusts checkpoints signed by this Ed25519 public key.
+    pub fn trust_key(mut self, public_key: [u8; 32]) -> Self {
+        self.trusted_keys.push(public_key);
+        self
+    }
+
+    /// Requires the log to reach `seq`.
+    pub fn expect_seq(mut self, seq: u64) -> Self {
+        self.expect_seq = Some(seq);
+        self
+    }
+}
+
+/// What is wrong at the first bad spot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ProblemKind {
+    /// A record's content no longer matches its hash, or its successor's link.
+    Changed,
+    /// Records are missing (a seq gap).
+    Missing,
+    /// Records are out of order.
+    Reordered,
+    /// The log ends in a partial record or earlier than expected.
+    Truncated,
+    /// A whole segment file is missing.
+    MissingSegment,
+    /// A line is not an audit record.
+    Malformed,
+    /// A record uses a newer format.
+    UnsupportedVersion,
+    /// A checkpoint does not match the chain or its signature fails.
+    BadCheckpoint,
+}
+
+/// The first bad spot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct Problem {
+    /// What is wrong.
+    pub kind: ProblemKind,
+    /// The segment file name.
+    pub segment: String,
+    /// 1-based line within the segment (0 when the whole segment is missing).
+    pub line: u64,
+    /// The seq involved, when known.
+    pub seq: Option<u64>,
+    /// A sentence for a human.
+    pub detail: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?} at {} line {}", self.kind, self.segment, self.line)?;
+        if let Some(seq) = self.seq {
+            write!(f, " (seq {seq})")?;
+        }
+        write!(f, ": {}", self.detail)
+    }
+}
+
+/// The outcome of a verification.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct VerifyReport {
+    /// Segments read.
+    pub segments: usize,
+    /// Intact records before the first problem.
+    pub records: u64,
+    /// The last intact record's seq and hash.
+    pub head: Option<(u64, String)>,
+    /// Checkpoints seen.
+    pub checkpoints: u64,
+    /// Checkpoints whose signature verified.
+    pub signed_checkpoints: u64,
+    /// The first problem, if any.
+    pub problem: Option<Problem>,
+}
+
+impl VerifyReport {
+    /// Whether the chain is intact.
+    pub fn is_ok(&self) -> bool {
+        self.problem.is_none()
+    }
+}
+
+struct Walk<'a> {
+    opts: &'a VerifyOptions,
+    report: VerifyReport,
+    expected_seq: u64,
+    prev_hash: String,
+    prev_at: (String, u64),
+}
+
+/// Verifies the log in `dir`. I/O errors are `Err`; a damaged log is `Ok` with a problem.
+pub fn verify(dir: &Path, opts: &VerifyOptions) -> Result<VerifyReport> {
+    let segments = list_segments(dir)?;
+    let mut walk = Walk {
+        opts,
+        report: VerifyReport {
+            segments: 0,
+            records: 0,
+            head: None,
+            checkpoints: 0,
+            signed_checkpoints: 0,
+            problem: None,
+        },
+        expected_seq: 1,
+        prev_hash: GENESIS_HASH.to_owned(),
+        prev_at: (String::new(), 0),
+    };
+    let count = segments.len();
+    for (i, (n, path)) in segments.into_iter().enumerate() {
+        let expected_no = i as u64 + 1;
+        if n != expected_no {
+            walk.problem(
+                ProblemKind::MissingSegment,
+                &segment_name(expected_no),
+                0,
+                Some(walk.expected_seq),
+                format!(
+                    "segment {} is missing (found {} next); records from seq {} on are gone",
+                    segment_name(expected_no),
+                    segment_name(n),
+                    walk.expected_seq
+                ),
+            );
+            return Ok(walk.report);
+        }
+        walk.report.segments += 1;
+        let bytes = fs::read(&path).map_err(|e| AuditError::io(&path, e))?;
+        if !walk.segment(&segment_name(n), &bytes, i + 1 == count) {
+            return Ok(walk.report);
+        }
+    }
+    if let Some(expected) = opts.expect_seq {
+        let reached = walk.expected_seq - 1;
+        if reached < expected {
+            let last_segment = walk.prev_at.0.clone();
+            walk.problem(ProblemKind::Truncated, &last_segment, walk.prev_at.1, Some(reached + 1),
+                format!("the log ends at seq {reached} but seq {expected} was acknowledged; records {}..={expected} are missing", reached + 1));
+        }
+    }
+    Ok(walk.report)
+}
+
+impl Walk<'_> {
+    fn problem(
+        &mut self,
+        kind: ProblemKind,
+        segment: &str,
+        line: u64,
+        seq: Option<u64>,
+        detail: String,
+    ) {
+        self.report.problem = Some(Problem {
+            kind,
+            segment: segment.to_owned(),
+            line,
+            seq,
+            detail,
+        });
+    }
+
+    /// Walks one segment; false once a problem is recorded.
+    fn segment(&mut self, name: &str, bytes: &[u8], is_last: bool) -> bool {
+        let lines: Vec<&[u8]> = bytes.split(|b| *b == b'\n').collect();
+        // `split` yields a final empty piece when the file ends with '\n'.
+        let complete = lines.len() - 1;
+        for (idx, line) in lines.iter().enumerate() {
+            let line_no = idx as u64 + 1;
+            if idx == complete {
+                if !line.is_empty() {
+                    self.problem(
+                        ProblemKind::Truncated,
+                        name,
+                        line_no,
+                        Some(self.expected_seq),
+                        format!(
+                            "{} bytes of a partial record at the end (a torn write{})",
+                            line.len(),
+                            if is_last {
+                                "; opening the log for writing repairs it"
+                            } else {
+                                " in a segment that is not the newest"
+                            }
+                        ),
+                    );
+                    return false;
+                }
+                break;
+            }
+            let record = match classify_line(line) {
+                LineState::Intact(r) => r,
+                LineState::Garbage => {
+                    let trailing = lines[idx..complete]
+                        .iter()
+                        .all(|l| !matches!(classify_line(l), LineState::Intact(_)));
+                    let kind = if is_last && trailing {
+                        ProblemKind::Truncated
+                    } else {
+                        ProblemKind::Malformed
+                    };
+                    self.problem(
+                        kind,
+                        name,
+                        line_no,
+                        Some(self.expected_seq),
+                        "the line is not an audit record".into(),
+                    );
+                    return false;
+                }
+                LineState::HashMismatch { seq } => {
+                    self.problem(
+                        ProblemKind::Changed,
+                        name,
+                        line_no,
+                        Some(seq),
+                        "the record's content does not match its hash: it was altered".into(),
+                    );
+                    return false;
+                }
+                LineState::TooNew(v) => {
+                    self.problem(ProblemKind::UnsupportedVersion, name, line_no, None,
+                        format!("record format v{v} is newer than v{RECORD_FORMAT_VERSION}; upgrade codeward to verify it"));
+                    return false;
+                }
+            };
+            if !self.link(name, line_no, &record, &lines[idx + 1..complete]) {
+                return false;
+            }
+        }
+        true
+    }
+
+    fn link(&mut self, name: &str, line_no: u64, record: &AuditRecord, rest: &[&[u8]]) -> bool {
+        let expected = self.expected_seq;
+        if record.seq != expected {
+            let later = rest
+                .iter()
+                .any(|l| matches!(classify_line(l), LineState::Intact(r) if r.seq == expected));
+            let (kind, detail) = if record.seq > expected && !later {
+                (
+                    ProblemKind::Missing,
+                    format!("records {expected}..={} are missing", record.seq - 1),
+                )
+            } else {
+                (
+                    ProblemKind::Reordered,
+                    format!("expected seq {expected} here, found seq {}", record.seq),
+                )
+            };
+            self.problem(kind, name, line_no, Some(record.seq), detail);
+            return false;
+        }
+        if record.prev != self.prev_hash {
+            if expected == 1 {
+                self.problem(
+                    ProblemKind::Changed,
+                    name,
+                    line_no,
+                    Some(1),
+                    "the first record does not start the chain".into(),
+                );
+            } else {
+                // The earlier record is self-consistent but not the one its successor linked to:
+                // it was rewritten with a recomputed hash (or the successor's link was edited).
+                let (seg, line) = self.prev_at.clone();
+                let detail = format!(
+                    "seq {} was rewritten: its hash no longer matches the prev of seq {expected} ({name} line {line_no})",
+                    expected - 1
+                );
+                self.problem(ProblemKind::Changed, &seg, line, Some(expected - 1), detail);
+            }
+            return false;
+        }
+        if record.kind == AuditKind::Checkpoint && !self.checkpoint(name, line_no, record) {
+            return false;
+        }
+        self.report.records += 1;
+        self.report.head = Some((record.seq, record.hash.clone()));
+        self.expected_seq += 1;
+        self.prev_hash = record.hash.clone();
+        self.prev_at = (name.to_owned(), line_no);
+        true
+    }
+
+    fn checkpoint(&mut self, name: &str, line_no: u64, record: &AuditRecord) -> bool {
+        self.report.checkpoints += 1;
+        let m = &record.metadata;
+        let head = m.get("head").and_then(|v| v.as_str()).unwrap_or_default();
+        let head_seq = m
+            .get("checkpoint_seq")
+            .and_then(|v| v.as_u64())
+            .unwrap_or(u64::MAX);
+        if head != self.prev_hash || head_seq != record.seq - 1 {
+            self.problem(
+                ProblemKind::BadCheckpoint,
+                name,
+                line_no,
+                Some(record.seq),
+                "the checkpoint does not name the record before it".into(),
+            );
+            return false;
+        }
+        let (Some(key_hex), Some(sig_hex)) = (
+            m.get("public_key").and_then(|v| v.as_str()),
+            m.get("signature").and_then(|v| v.as_str()),
+        ) else {
+            return true; // unsigned checkpoint: nothing more to check
+        };
+        let key: Option<[u8; 32]> = hex::decode(key_hex).ok().and_then(|b| b.try_into().ok());
+        let sig: Option<[u8; 64]> = hex::decode(sig_hex).ok().and_then(|b| b.try_into().ok());
+        let ok = match (key, sig) {
+            (Some(key), Some(sig)) => {
+                let trusted =
+                    self.opts.trusted_keys.is_empty() || self.opts.trusted_keys.contains(&key);
+                trusted
+                    && VerifyingKey::from_bytes(&key).is_ok_and(|vk| {
+                        vk.verify(
+                            checkpoint_message(head_seq, head).as_bytes(),
+                            &Signature::from_bytes(&sig),
+                        )
+                        .is_ok()
+                    })
+            }
+            _ => false,
+        };
+        if !ok {
+            self.problem(
+                ProblemKind::BadCheckpoint,
+                name,
+                line_no,
+                Some(record.seq),
+                "the checkpoint signature does not verify with a trusted key".into(),
+            );
+            return false;
+        }
+        self.report.signed_checkpoints += 1;
+        true
+    }
+}

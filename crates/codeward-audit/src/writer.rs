@@ -1,0 +1,581 @@
+//! The single writer: one thread owns the segment file and commits records in groups.
+//! Callers queue records and await a reply that is sent only after the covering fdatasync.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::{SecondsFormat, Utc};
+use ed25519_dalek::{Signer, SigningKey};
+use serde_json::{Map, Value, json};
+use tokio::sync::{mpsc, oneshot};
+
+use codeward_core::{
+    AuditHealth, AuditKind, AuditReceipt, AuditRecord, RECORD_FORMAT_VERSION, Severity,
+};
+
+use crate::canonical::{GENESIS_HASH, record_hash};
+use crate::error::{AuditError, Result};
+use crate::options::{Durability, IoHook};
+use crate::redact::Redacted;
+use crate::segment::{Last, scan_tail, segment_name, sync_dir};
+
+/// The bytes a checkpoint signature covers.
+pub(crate) fn checkpoint_message(seq: u64, hash: &str) -> String {
+    format!("codeward-audit-checkpoint:v1:{seq}:{hash}")
+}
+
+/// Counters the writer keeps; read by `AuditLog::stats`.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub records: AtomicU64,
+    pub batches: AtomicU64,
+    pub syncs: AtomicU64,
+    pub recoveries: AtomicU64,
+}
+
+/// State shared between the writer thread and the handles.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub health: Mutex<AuditHealth>,
+    pub counters: Counters,
+}
+
+impl Shared {
+    pub(crate) fn health(&self) -> AuditHealth {
+        self.health
+            .lock()
+            .map(|h| h.clone())
+            .unwrap_or(AuditHealth::Poisoned {
+                reason: "health lock poisoned".into(),
+            })
+    }
+
+    fn set_health(&self, health: AuditHealth) {
+        if let Ok(mut h) = self.health.lock() {
+            *h = health;
+        }
+    }
+}
+
+/// What a queued record carries.
+pub(crate) enum Body {
+    Event {
+        kind: AuditKind,
+        severity: Severity,
+        fields: Redacted,
+    },
+    Checkpoint,
+}
+
+pub(crate) struct Pending {
+    pub body: Body,
+    pub reply: Option<oneshot::Sender<Result<AuditReceipt>>>,
+}
+
+pub(crate) enum Command {
+    Append(Pending),
+    Flush(oneshot::Sender<Result<()>>),
+    Close(oneshot::Sender<()>),
+}
+
+/// Settings the writer needs (resolved from the options).
+pub(crate) struct WriterConfig {
+    pub dir: PathBuf,
+    pub durability: Durability,
+    pub max_segment_bytes: u64,
+    pub lock_timeout: Duration,
+    pub batch_max: usize,
+    pub io_hook: Option<Arc<dyn IoHook>>,
+    pub signer: Option<(SigningKey, u64)>,
+}
+
+pub(crate) struct Writer {
+    cfg: WriterConfig,
+    lock_path: PathBuf,
+    lock_file: File,
+    segment_no: u64,
+    seg_path: PathBuf,
+    file: File,
+    /// Bytes of the current segment this writer knows to be intact and durable.
+    len: u64,
+    last_seq: u64,
+    last_hash: String,
+    last_checkpoint_seq: u64,
+    poisoned: Option<String>,
+    shared: Arc<Shared>,
+}
+
+/// Releases the cross-process lock when dropped.
+struct LockGuard<'a>(&'a File);
+
+impl Drop for LockGuard<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.unlock();
+    }
+}
+
+fn acquire<'a>(file: &'a File, path: &Path, timeout: Duration) -> Result<LockGuard<'a>> {
+    let started = Instant::now();
+    let mut pause = Duration::from_micros(200);
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(LockGuard(file)),
+            Err(std::fs::TryLockError::WouldBlock) => {
+                if started.elapsed() >= timeout {
+                    return Err(AuditError::LockTimeout {
+                        path: path.to_owned(),
+                        waited: started.elapsed(),
+                    });
+                }
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(10));
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(AuditError::io(path, e)),
+        }
+    }
+}
+
+fn open_append(path: &Path) -> Result<File> {
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .read(true)
+        .open(path)
+        .map_err(|e| AuditError::io(path, e))
+}
+
+/// A torn tail that was cut off, to be recorded.
+struct Recovery {
+    segment: String,
+    at: u64,
+    bytes: u64,
+}
+
+impl Writer {
+    /// Opens (or creates) the log under the cross-process lock and repairs a torn tail.
+    pub(crate) fn open(cfg: WriterConfig, shared: Arc<Shared>) -> Result<Writer> {
+        if !cfg.dir.exists() {
+            fs::create_dir_all(&cfg.dir).map_err(|e| AuditError::io(&cfg.dir, e))?;
+            if let Some(parent) = cfg.dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+                sync_dir(parent)?;
+            }
+        }
+        let lock_path = cfg.dir.join("audit.lock");
+        let lock_file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| AuditError::io(&lock_path, e))?;
+        let seg_path = cfg.dir.join(segment_name(1));
+        let file = open_append(&seg_path)?;
+        sync_dir(&cfg.dir)?;
+        let mut writer = Writer {
+            cfg,
+            lock_path,
+            lock_file,
+            segment_no: 1,
+            seg_path,
+            file,
+            len: u64::MAX, // unknown: forces a tail scan
+            last_seq: 0,
+            last_hash: GENESIS_HASH.to_owned(),
+            last_checkpoint_seq: 0,
+            poisoned: None,
+            shared,
+        };
+        // Find the newest segment and the chain head; write a recovery record if needed.
+        let _recovery_only: Vec<AuditReceipt> = writer.commit(Vec::new())?;
+        writer.last_checkpoint_seq = writer.last_seq;
+        Ok(writer)
+    }
+
+    /// The writer thread's loop: runs until every handle is gone or `Close` arrives.
+    pub(crate) fn run(mut self, mut rx: mpsc::Receiver<Command>) {
+        let mut deferred: Option<Command> = None;
+        loop {
+            let Some(cmd) = deferred.take().or_else(|| rx.blocking_recv()) else {
+                break;
+            };
+            match cmd {
+                Command::Append(first) => {
+                    let mut batch = vec![first];
+                    while batch.len() < self.cfg.batch_max {
+                        match rx.try_recv() {
+                            Ok(Command::Append(p)) => batch.push(p),
+                            Ok(other) => {
+                                deferred = Some(other);
+                                break;
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                    self.process(batch);
+                }
+                Command::Flush(reply) => {
+                    let _ = reply.send(match &self.poisoned {
+                        Some(reason) => Err(AuditError::Poisoned {
+                            reason: reason.clone(),
+                        }),
+                        None => Ok(()),
+                    });
+                }
+                Command::Close(reply) => {
+                    if self.poisoned.is_none() {
+                        self.shared.set_health(AuditHealth::Closed);
+                    }
+                    let _ = reply.send(());
+                    break;
+                }
+            }
+        }
+    }
+
+    fn process(&mut self, batch: Vec<Pending>) {
+        let (bodies, replies): (Vec<Body>, Vec<_>) =
+            batch.into_iter().map(|p| (p.body, p.reply)).unzip();
+        let result = match &self.poisoned {
+            Some(reason) => Err(AuditError::Poisoned {
+                reason: reason.clone(),
+            }),
+            None => self.commit(bodies),
+        };
+        match result {
+            Ok(receipts) => {
+                for (reply, receipt) in replies.into_iter().zip(receipts) {
+                    if let Some(reply) = reply {
+                        let _ = reply.send(Ok(receipt));
+                    }
+                }
+            }
+            Err(err) => {
+                for reply in replies.into_iter().flatten() {
+                    let _ = reply.send(Err(err.clone()));
+                }
+            }
+        }
+    }
+
+    /// Writes `batch` durably under the lock and returns one receipt per body, in order.
+    /// On failure nothing of the batch remains in the file.
+    fn commit(&mut self, batch: Vec<Body>) -> Result<Vec<AuditReceipt>> {
+        let lock_file = self
+            .lock_file
+            .try_clone()
+            .map_err(|e| AuditError::io(&self.lock_path, e))?;
+        let _guard = acquire(&lock_file, &self.lock_path, self.cfg.lock_timeout)?;
+
+        let recovery = match self.refresh() {
+            Ok(r) => r,
+            Err(e) => return Err(self.poison(e)),
+        };
+        // (body, whether the caller gets its receipt): recovery records have no caller.
+        let mut bodies: Vec<(Body, bool)> = Vec::with_capacity(batch.len() + 2);
+        if let Some(r) = recovery {
+            let mut metadata = Map::new();
+            metadata.insert("segment".into(), json!(r.segment));
+            metadata.insert("truncated_at_byte".into(), json!(r.at));
+            metadata.insert("truncated_bytes".into(), json!(r.bytes));
+            let fields = Redacted {
+                message: format!(
+                    "recovered a torn tail: cut {} bytes at byte {} of {}",
+                    r.bytes, r.at, r.segment
+                ),
+                execution_id: None,
+                principal: None,
+                metadata,
+                redacted: 0,
+            };
+            bodies.push((
+                Body::Event {
+                    kind: AuditKind::Recovery,
+                    severity: Severity::Warning,
+                    fields,
+                },
+                false,
+            ));
+        }
+        bodies.extend(batch.into_iter().map(|b| (b, true)));
+        if bodies.is_empty() {
+            return Ok(Vec::new());
+        }
+
+        let mut seq = self.last_seq;
+        let mut prev = self.last_hash.clone();
+        let mut buf = Vec::with_capacity(bodies.len() * 512);
+        let ts = Utc::now().to_rfc3339_opts(SecondsFormat::Micros, true);
+        let mut staged = Vec::with_capacity(bodies.len() + 1);
+        for (body, for_caller) in bodies {
+            seq += 1;
+            let record = match body {
+                Body::Event {
+                    kind,
+                    severity,
+                    fields,
+                } => self.finish(kind, severity, fields, seq, &ts, &prev),
+                Body::Checkpoint => self.make_checkpoint(seq, &ts, &prev),
+            };
+            prev = record.hash.clone();
+            Self::push_line(&mut buf, &record);
+            if for_caller {
+                staged.push(AuditReceipt {
+                    seq,
+                    hash: record.hash,
+                });
+            }
+        }
+        let mut checkpointed = false;
+        if let Some((_, every)) = &self.cfg.signer
+            && seq - self.last_checkpoint_seq >= *every
+        {
+            checkpointed = true;
+            seq += 1;
+            let record = self.make_checkpoint(seq, &ts, &prev);
+            prev = record.hash.clone();
+            Self::push_line(&mut buf, &record);
+        }
+
+        if self.len > 0
+            && self.len + buf.len() as u64 > self.cfg.max_segment_bytes
+            && let Err(e) = self.rotate()
+        {
+            return Err(self.poison(e));
+        }
+        if let Err(e) = self.write_durably(&buf) {
+            // Cut whatever part of the batch reached the file: no partial record stays behind.
+            let _ = self.file.set_len(self.len);
+            return Err(self.poison(e));
+        }
+        self.len += buf.len() as u64;
+        let written = seq - self.last_seq;
+        if checkpointed {
+            self.last_checkpoint_seq = seq;
+        }
+        self.last_seq = seq;
+        self.last_hash = prev;
+        let c = &self.shared.counters;
+        c.records.fetch_add(written, Ordering::Relaxed);
+        c.batches.fetch_add(1, Ordering::Relaxed);
+        Ok(staged)
+    }
+
+    fn push_line(buf: &mut Vec<u8>, record: &AuditRecord) {
+        // Serializing a record of strings, numbers and JSON values cannot fail.
+        if serde_json::to_writer(&mut *buf, record).is_ok() {
+            buf.push(b'\n');
+        }
+    }
+
+    fn finish(
+        &self,
+        kind: AuditKind,
+        severity: Severity,
+        f: Redacted,
+        seq: u64,
+        ts: &str,
+        prev: &str,
+    ) -> AuditRecord {
+        let mut record = AuditRecord {
+            v: RECORD_FORMAT_VERSION,
+            seq,
+            ts: ts.to_owned(),
+            kind,
+            severity,
+            message: f.message,
+            execution_id: f.execution_id,
+            principal: f.principal,
+            metadata: f.metadata,
+            redacted: f.redacted,
+            prev: prev.to_owned(),
+            hash: String::new(),
+        };
+        record.hash = record_hash(&record);
+        record
+    }
+
+    /// A checkpoint of the head (`seq - 1`, `prev`), signed when a signing key is configured.
+    fn make_checkpoint(&self, seq: u64, ts: &str, prev: &str) -> AuditRecord {
+        let head_seq = seq - 1;
+        let mut metadata = Map::new();
+        metadata.insert("checkpoint_seq".into(), json!(head_seq));
+        metadata.insert("head".into(), json!(prev));
+        let message = match &self.cfg.signer {
+            Some((key, _)) => {
+                let signature = key.sign(checkpoint_message(head_seq, prev).as_bytes());
+                metadata.insert(
+                    "public_key".into(),
+                    Value::String(hex::encode(key.verifying_key().as_bytes())),
+                );
+                metadata.insert(
+                    "signature".into(),
+                    Value::String(hex::encode(signature.to_bytes())),
+                );
+                format!("signed checkpoint of seq {head_seq}")
+            }
+            None => format!("unsigned checkpoint of seq {head_seq}"),
+        };
+        let fields = Redacted {
+            message,
+            execution_id: None,
+            principal: None,
+            metadata,
+            redacted: 0,
+        };
+        self.finish(AuditKind::Checkpoint, Severity::Info, fields, seq, ts, prev)
+    }
+
+    fn write_durably(&mut self, buf: &[u8]) -> Result<()> {
+        let path = self.seg_path.clone();
+        match self
+            .cfg
+            .io_hook
+            .as_ref()
+            .and_then(|h| h.on_write(buf.len()))
+        {
+            Some((partial, err)) => {
+                let n = partial.min(buf.len());
+                self.file
+                    .write_all(&buf[..n])
+                    .map_err(|e| AuditError::io(&path, e))?;
+                return Err(AuditError::io(&path, err));
+            }
+            None => self
+                .file
+                .write_all(buf)
+                .map_err(|e| AuditError::io(&path, e))?,
+        }
+        if self.cfg.durability == Durability::Fsync {
+            if let Some(err) = self.cfg.io_hook.as_ref().and_then(|h| h.on_sync()) {
+                return Err(AuditError::io(&path, err));
+            }
+            self.file
+                .sync_data()
+                .map_err(|e| AuditError::io(&path, e))?;
+            self.shared.counters.syncs.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    fn poison(&mut self, err: AuditError) -> AuditError {
+        let reason = err.to_string();
+        tracing::error!(error = %reason, "audit log poisoned; every further append fails until it is reopened");
+        self.poisoned = Some(reason.clone());
+        self.shared.set_health(AuditHealth::Poisoned { reason });
+        err
+    }
+
+    fn rotate(&mut self) -> Result<()> {
+        let next = self.segment_no + 1;
+        let path = self.cfg.dir.join(segment_name(next));
+        let file = open_append(&path)?;
+        sync_dir(&self.cfg.dir)?;
+        self.segment_no = next;
+        self.seg_path = path;
+        self.file = file;
+        self.len = 0;
+        Ok(())
+    }
+
+    /// Catches up with other processes: follows their rotations, re-reads the head when the
+    /// segment changed size, and cuts a torn tail. Runs under the lock.
+    fn refresh(&mut self) -> Result<Option<Recovery>> {
+        let mut moved = false;
+        if self.len == u64::MAX {
+            // First refresh: jump straight to the newest existing segment.
+            if let Some((n, path)) = crate::segment::list_segments(&self.cfg.dir)?
+                .into_iter()
+                .last()
+                && n != self.segment_no
+            {
+                self.segment_no = n;
+                self.file = open_append(&path)?;
+                self.seg_path = path;
+            }
+            moved = true;
+        }
+        loop {
+            let next = self.cfg.dir.join(segment_name(self.segment_no + 1));
+            if !next.exists() {
+                break;
+            }
+            self.segment_no += 1;
+            self.file = open_append(&next)?;
+            self.seg_path = next;
+            moved = true;
+        }
+        let size = self
+            .file
+            .metadata()
+            .map_err(|e| AuditError::io(&self.seg_path, e))?
+            .len();
+        if !moved && size == self.len {
+            return Ok(None);
+        }
+        let tail = scan_tail(&self.seg_path)?;
+        let mut recovery = None;
+        if tail.torn_bytes > 0 {
+            self.file
+                .set_len(tail.good_len)
+                .map_err(|e| AuditError::io(&self.seg_path, e))?;
+            self.file
+                .sync_data()
+                .map_err(|e| AuditError::io(&self.seg_path, e))?;
+            self.shared
+                .counters
+                .recoveries
+                .fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(segment = %self.seg_path.display(), bytes = tail.torn_bytes, "cut a torn audit log tail");
+            recovery = Some(Recovery {
+                segment: segment_name(self.segment_no),
+                at: tail.good_len,
+                bytes: tail.torn_bytes,
+            });
+        }
+        self.len = tail.good_len;
+        let head = match tail.last {
+            Some(last) => Some(last),
+            None => self.previous_head()?,
+        };
+        (self.last_seq, self.last_hash) = match head {
+            Some(Last { seq, hash }) => (seq, hash),
+            None => (0, GENESIS_HASH.to_owned()),
+        };
+        Ok(recovery)
+    }
+
+    /// The head of the chain when the current segment holds no intact record yet.
+    fn previous_head(&self) -> Result<Option<Last>> {
+        let mut n = self.segment_no;
+        while n > 1 {
+            n -= 1;
+            let path = self.cfg.dir.join(segment_name(n));
+            if !path.exists() {
+                return Err(AuditError::Malformed {
+                    path,
+                    line: 0,
+                    problem: "segment missing before the newest one; run `codeward audit verify`"
+                        .into(),
+                });
+            }
+            let tail = scan_tail(&path)?;
+            if tail.torn_bytes > 0 {
+                return Err(AuditError::Malformed {
+                    path,
+                    line: 0,
+                    problem: format!(
+                        "{} torn bytes in a segment that is not the newest",
+                        tail.torn_bytes
+                    ),
+                });
+            }
+            if tail.last.is_some() {
+                return Ok(tail.last);
+            }
+        }
+        Ok(None)
+    }
+}

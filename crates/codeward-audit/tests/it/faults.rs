@@ -1,0 +1,149 @@
+//! The failure policy: a failed write or sync poisons the log, leaves no partial record,
+//! and every later append fails. Never retry an fsync.
+
+use std::io;
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use codeward_audit::{AuditError, AuditLog, IoHook, VerifyOptions, verify};
+use codeward_core::{AuditEvent, AuditHealth, AuditKind, AuditSink, Severity};
+
+use super::*;
+
+#[derive(Default)]
+struct Faults {
+    fail_write_after: Option<usize>,
+    fail_sync: AtomicBool,
+    writes: AtomicUsize,
+}
+
+impl IoHook for Faults {
+    fn on_write(&self, len: usize) -> Option<(usize, io::Error)> {
+        let n = self.writes.fetch_add(1, Ordering::SeqCst);
+        match self.fail_write_after {
+            // Write half of the batch, then fail like a full disk.
+            Some(after) if n >= after => Some((len / 2, io::Error::from_raw_os_error(28))),
+            _ => None,
+        }
+    }
+
+    fn on_sync(&self) -> Option<io::Error> {
+        self.fail_sync
+            .load(Ordering::SeqCst)
+            .then(|| io::Error::from_raw_os_error(5))
+    }
+}
+
+async fn check_poisoned(log: &AuditLog, intact_records: usize) {
+    let err = log.append(event(100)).await.unwrap_err();
+    assert!(
+        matches!(err, AuditError::Poisoned { .. }),
+        "later appends must fail: {err}"
+    );
+    assert!(matches!(log.health(), AuditHealth::Poisoned { .. }));
+    assert!(
+        log.flush().await.is_err(),
+        "flush reports the poisoned state"
+    );
+    // The file holds only whole, verified records: nothing of the failed batch.
+    let text = std::fs::read_to_string(segment(log.dir(), 1)).unwrap();
+    assert!(text.is_empty() || text.ends_with('\n'));
+    assert_eq!(text.lines().count(), intact_records);
+    assert!(
+        verify(log.dir(), &VerifyOptions::default())
+            .unwrap()
+            .is_ok()
+    );
+}
+
+#[tokio::test]
+async fn a_failed_write_poisons_the_log_and_leaves_no_partial_record() {
+    let tmp = tempfile::tempdir().unwrap();
+    let hook = Arc::new(Faults {
+        fail_write_after: Some(3),
+        ..Default::default()
+    });
+    let log = AuditLog::open(options(&tmp.path().join("log")).io_hook(hook)).unwrap();
+    for i in 0..3 {
+        let _r = log.append(event(i)).await.unwrap();
+    }
+    let err = log.append(event(3)).await.unwrap_err();
+    assert!(matches!(err, AuditError::Io { .. }), "{err}");
+    assert!(err.to_string().contains("No space left"), "{err}");
+    check_poisoned(&log, 3).await;
+}
+
+#[tokio::test]
+async fn a_failed_sync_poisons_the_log_and_is_never_retried() {
+    let tmp = tempfile::tempdir().unwrap();
+    let hook = Arc::new(Faults::default());
+    let log = AuditLog::open(options(&tmp.path().join("log")).io_hook(hook.clone())).unwrap();
+    let _r = log.append(event(0)).await.unwrap();
+    hook.fail_sync.store(true, Ordering::SeqCst);
+    assert!(log.append(event(1)).await.is_err());
+    // Even once the device "recovers", the log stays poisoned until reopened.
+    hook.fail_sync.store(false, Ordering::SeqCst);
+    check_poisoned(&log, 1).await;
+    // The seam reports it as "audit unavailable" so the orchestrator fails closed.
+    let sink: &dyn AuditSink = &log;
+    let err = sink
+        .append(AuditEvent::new(AuditKind::Error, Severity::Error, "x"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, codeward_core::Error::AuditUnavailable { .. }),
+        "{err}"
+    );
+}
+
+/// Mounts a 64 KiB tmpfs; unmounts on drop.
+struct SmallFs(std::path::PathBuf);
+
+impl Drop for SmallFs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[tokio::test]
+async fn a_real_full_filesystem_poisons_the_log_and_leaves_no_partial_record() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mnt = tmp.path().join("small");
+    std::fs::create_dir(&mnt).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
+        .arg(&mnt)
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !mounted {
+        eprintln!(
+            "SKIPPED: this host does not let the test mount a tmpfs (needs root); the fault-hook tests cover the logic"
+        );
+        return;
+    }
+    let _fs = SmallFs(mnt.clone());
+    let log = AuditLog::open(options(&mnt.join("log"))).unwrap();
+    let filler = "x".repeat(1500);
+    let mut ok = 0;
+    let err = loop {
+        match log
+            .append(AuditEvent::new(
+                AuditKind::Execution,
+                Severity::Info,
+                filler.clone(),
+            ))
+            .await
+        {
+            Ok(_) => ok += 1,
+            Err(e) => break e,
+        }
+        assert!(
+            ok < 1000,
+            "a 64 KiB filesystem cannot hold this many records"
+        );
+    };
+    assert!(err.to_string().contains("No space left"), "{err}");
+    assert!(ok > 5);
+    check_poisoned(&log, ok).await;
+}

@@ -1,0 +1,51 @@
+//! Integration tests of codeward-audit: durability, concurrency across tasks and processes,
+//! crash recovery, tamper detection, PII, failure policy, reading and reporting.
+
+mod checkpoints;
+mod durability;
+mod faults;
+mod pii;
+mod processes;
+mod props;
+mod reading;
+mod recovery;
+
+use std::path::{Path, PathBuf};
+
+use codeward_audit::{AuditLog, AuditLogOptions, KeySource};
+use codeward_core::{AuditEvent, AuditKind, AuditRecord, Severity};
+
+pub(crate) const TEST_KEY: [u8; 32] = [42; 32];
+
+/// A log in a fresh temporary directory; the guard keeps the directory alive.
+pub(crate) fn temp_log() -> (tempfile::TempDir, AuditLog) {
+    let tmp = tempfile::tempdir().unwrap();
+    let log = AuditLog::open(options(&tmp.path().join("log"))).unwrap();
+    (tmp, log)
+}
+
+pub(crate) fn options(dir: &Path) -> AuditLogOptions {
+    AuditLogOptions::new(dir).key(KeySource::Bytes(TEST_KEY))
+}
+
+pub(crate) fn event(i: usize) -> AuditEvent {
+    AuditEvent::new(AuditKind::ToolCall, Severity::Info, format!("call {i}"))
+        .execution(format!("exec-{}", i % 7))
+        .meta("i", i)
+}
+
+pub(crate) fn segment(dir: &Path, n: u64) -> PathBuf {
+    dir.join(codeward_audit::segment_name(n))
+}
+
+/// Every record on disk, parsed with plain std I/O and serde (not through the crate's reader).
+pub(crate) fn raw_records(dir: &Path) -> Vec<AuditRecord> {
+    let mut out = Vec::new();
+    for (_, path) in codeward_audit::list_segments(dir).unwrap() {
+        let text = std::fs::read_to_string(&path).unwrap();
+        for line in text.lines() {
+            out.push(serde_json::from_str(line).unwrap());
+        }
+    }
+    out
+}

@@ -1,0 +1,198 @@
+//! Reading by seq, time, type, severity and execution; the compliance report from disk.
+
+use codeward_audit::{
+    AuditLog, AuditReader, CheckStatus, ComplianceReport, Query, ReportOptions, parse_ts,
+};
+use codeward_core::{AuditEvent, AuditKind, Severity, keys};
+
+use super::*;
+
+fn ev(kind: AuditKind, severity: Severity, exec: &str) -> AuditEvent {
+    AuditEvent::new(kind, severity, format!("{kind} of {exec}")).execution(exec)
+}
+
+async fn execution(log: &AuditLog, id: &str, success: bool, complete: bool) {
+    let _a = log
+        .append(ev(AuditKind::Discovery, Severity::Info, id))
+        .await
+        .unwrap();
+    let _b = log
+        .append(ev(AuditKind::Security, Severity::Info, id).meta(keys::RISK_LEVEL, "low"))
+        .await
+        .unwrap();
+    let _c = log
+        .append(ev(AuditKind::ExecutionStarted, Severity::Info, id))
+        .await
+        .unwrap();
+    let _d = log
+        .append(ev(AuditKind::ToolCall, Severity::Info, id).meta(keys::TOOL, "demo.notes_add"))
+        .await
+        .unwrap();
+    if complete {
+        let done = ev(
+            AuditKind::Execution,
+            if success {
+                Severity::Info
+            } else {
+                Severity::Error
+            },
+            id,
+        )
+        .meta(keys::SUCCESS, success)
+        .meta(keys::PII_TOKENIZED, 2)
+        .meta(
+            keys::LIMIT_HIT,
+            if success {
+                serde_json::Value::Null
+            } else {
+                "timeout".into()
+            },
+        );
+        let _e = log.append(done).await.unwrap();
+    }
+}
+
+fn check(reader: &AuditReader, query: Query, expect: &[u64]) {
+    let seqs: Vec<u64> = reader
+        .records(query)
+        .unwrap()
+        .map(|r| r.unwrap().seq)
+        .collect();
+    assert_eq!(seqs, expect);
+}
+
+#[tokio::test]
+async fn queries_filter_by_seq_type_severity_execution_and_time() {
+    let (_tmp, log) = temp_log();
+    execution(&log, "e1", true, true).await; // 1..=5
+    execution(&log, "e2", false, true).await; // 6..=10
+    let reader = log.reader();
+    check(&reader, Query::all().seq_range(3, 6), &[3, 4, 5, 6]);
+    check(&reader, Query::all().kind(AuditKind::Execution), &[5, 10]);
+    check(
+        &reader,
+        Query::all()
+            .kind(AuditKind::Discovery)
+            .kind(AuditKind::ToolCall),
+        &[1, 4, 6, 9],
+    );
+    check(&reader, Query::all().min_severity(Severity::Error), &[10]);
+    check(
+        &reader,
+        Query::all()
+            .execution("e2")
+            .kind(AuditKind::ExecutionStarted),
+        &[8],
+    );
+    let first = parse_ts(&reader.execution("e1").unwrap()[0].ts).unwrap();
+    check(
+        &reader,
+        Query::all().time_range(Some(first), None).seq_range(1, 2),
+        &[1, 2],
+    );
+    check(&reader, Query::all().time_range(None, Some(first)), &[]);
+    let tail: Vec<u64> = reader
+        .tail(3, Query::all())
+        .unwrap()
+        .iter()
+        .map(|r| r.seq)
+        .collect();
+    assert_eq!(tail, vec![8, 9, 10]);
+    assert!(
+        AuditReader::new("/nonexistent/codeward")
+            .records(Query::all())
+            .is_err()
+    );
+}
+
+#[tokio::test]
+async fn the_compliance_report_is_computed_from_disk() {
+    let (_tmp, log) = temp_log();
+    execution(&log, "e1", true, true).await;
+    execution(&log, "e2", false, true).await;
+    let approval = AuditEvent::new(AuditKind::Approval, Severity::Warning, "approval requested")
+        .meta(keys::DECISION, "requested");
+    let _r = log.append(approval).await.unwrap();
+    log.close().await.unwrap();
+
+    let report = ComplianceReport::from_log(log.dir(), &ReportOptions::all()).unwrap();
+    assert!(report.passed(), "{}", report.to_markdown());
+    assert_eq!(report.executions.started, 2);
+    assert_eq!(report.executions.completed, 2);
+    assert_eq!(
+        (report.executions.succeeded, report.executions.failed),
+        (1, 1)
+    );
+    assert_eq!(report.pii_tokenized, 4);
+    assert_eq!(report.sandbox_violations, 1);
+    assert_eq!(report.approvals.get("requested"), Some(&1));
+    assert_eq!(report.records, 11);
+    assert_eq!(report.checks.len(), 5);
+    let md = report.to_markdown();
+    for needle in [
+        "CC4.1",
+        "CC7.2",
+        "Art. 30",
+        "Art. 32",
+        "164.312(b)",
+        "chain verified: 11 records",
+    ] {
+        assert!(md.contains(needle), "{needle} missing from\n{md}");
+    }
+    let json = serde_json::to_value(&report).unwrap();
+    assert_eq!(json["checks"][0]["status"], "pass");
+}
+
+#[tokio::test]
+async fn an_execution_without_its_completion_record_fails_gdpr_art_30() {
+    let (_tmp, log) = temp_log();
+    execution(&log, "e1", true, true).await;
+    execution(&log, "lost", true, false).await;
+    let report = ComplianceReport::from_log(log.dir(), &ReportOptions::all()).unwrap();
+    assert!(!report.passed());
+    let art30 = report
+        .checks
+        .iter()
+        .find(|c| c.control == "Art. 30")
+        .unwrap();
+    assert_eq!(art30.status, CheckStatus::Fail);
+    assert_eq!(report.executions.incomplete, vec!["lost".to_owned()]);
+    assert!(report.to_markdown().contains("`lost`"));
+}
+
+#[tokio::test]
+async fn plaintext_pii_planted_on_disk_fails_gdpr_art_32() {
+    let (_tmp, log) = temp_log();
+    execution(&log, "e1", true, true).await;
+    log.close().await.unwrap();
+    // Someone bypasses the log and appends a record with plaintext PII (and a valid hash).
+    let seg = segment(log.dir(), 1);
+    let mut last: codeward_core::AuditRecord = serde_json::from_str(
+        std::fs::read_to_string(&seg)
+            .unwrap()
+            .lines()
+            .last()
+            .unwrap(),
+    )
+    .unwrap();
+    last.prev = last.hash.clone();
+    last.seq += 1;
+    last.message = "contact carol@example.com".into();
+    last.hash = codeward_audit::record_hash(&last);
+    let line = serde_json::to_string(&last).unwrap() + "\n";
+    use std::io::Write;
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&seg)
+        .unwrap()
+        .write_all(line.as_bytes())
+        .unwrap();
+    let report = ComplianceReport::from_log(log.dir(), &ReportOptions::all()).unwrap();
+    let art32 = report
+        .checks
+        .iter()
+        .find(|c| c.control == "Art. 32")
+        .unwrap();
+    assert_eq!(art32.status, CheckStatus::Fail, "{}", art32.evidence);
+    assert_eq!(report.plaintext_pii_found, 1);
+}

@@ -1,0 +1,245 @@
+//! Torn tails are repaired (and the repair recorded); tampering is reported at the exact spot.
+
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::path::Path;
+
+use codeward_audit::{AuditError, AuditLog, ProblemKind, VerifyOptions, verify};
+use codeward_core::AuditKind;
+
+use super::*;
+
+async fn log_with(n: usize, max_segment_bytes: u64) -> (tempfile::TempDir, std::path::PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("log");
+    let log = AuditLog::open(options(&dir).max_segment_bytes(max_segment_bytes)).unwrap();
+    for i in 0..n {
+        let _r = log.append(event(i)).await.unwrap();
+    }
+    log.close().await.unwrap();
+    (tmp, dir)
+}
+
+fn append_bytes(path: &Path, bytes: &[u8]) {
+    OpenOptions::new()
+        .append(true)
+        .open(path)
+        .unwrap()
+        .write_all(bytes)
+        .unwrap();
+}
+
+fn lines(path: &Path) -> Vec<String> {
+    fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+fn write_lines(path: &Path, lines: &[String]) {
+    fs::write(
+        path,
+        lines.iter().map(|l| format!("{l}\n")).collect::<String>(),
+    )
+    .unwrap();
+}
+
+async fn check_torn_tail_recovers(garbage: &[u8]) {
+    let (_tmp, dir) = log_with(5, u64::MAX).await;
+    let seg = segment(&dir, 1);
+    let intact = fs::read(&seg).unwrap();
+    append_bytes(&seg, garbage);
+    let report = verify(&dir, &VerifyOptions::default()).unwrap();
+    assert_eq!(report.problem.unwrap().kind, ProblemKind::Truncated);
+
+    let log = AuditLog::open(options(&dir)).unwrap();
+    assert_eq!(log.stats().recoveries, 1);
+    let r = log.append(event(9)).await.unwrap();
+    assert_eq!(r.seq, 7, "5 records, the recovery record, then this one");
+    let bytes = fs::read(&seg).unwrap();
+    assert!(bytes.starts_with(&intact), "intact records untouched");
+    let records = raw_records(&dir);
+    let recovery = &records[5];
+    assert_eq!(recovery.kind, AuditKind::Recovery);
+    assert_eq!(recovery.metadata["truncated_bytes"], garbage.len() as u64);
+    assert_eq!(recovery.metadata["truncated_at_byte"], intact.len() as u64);
+    assert!(verify(&dir, &VerifyOptions::default()).unwrap().is_ok());
+}
+
+#[tokio::test]
+async fn a_partial_last_line_is_cut_and_recorded() {
+    check_torn_tail_recovers(br#"{"v":1,"seq":6,"ts":"2026-"#).await;
+}
+
+#[tokio::test]
+async fn garbage_bytes_at_the_tail_are_cut_and_recorded() {
+    check_torn_tail_recovers(b"\0\0\0\0\0\0\0\0").await;
+    check_torn_tail_recovers(b"zz\x01\xff\nmore garbage\n").await;
+}
+
+#[tokio::test]
+async fn a_complete_record_with_a_bad_hash_is_not_silently_repaired() {
+    let (_tmp, dir) = log_with(3, u64::MAX).await;
+    let seg = segment(&dir, 1);
+    let mut ls = lines(&seg);
+    ls[2] = ls[2].replace("call 2", "call X");
+    write_lines(&seg, &ls);
+    match AuditLog::open(options(&dir)) {
+        Err(AuditError::Tampered { line, seq, .. }) => assert_eq!((line, seq), (3, 3)),
+        other => panic!("expected Tampered, got {other:?}"),
+    }
+}
+
+fn check_tamper(
+    dir: &Path,
+    expect_kind: ProblemKind,
+    expect_segment: u64,
+    expect_line: u64,
+    expect_seq: Option<u64>,
+) {
+    let problem = verify(dir, &VerifyOptions::default())
+        .unwrap()
+        .problem
+        .expect("tampering must be found");
+    assert_eq!(problem.kind, expect_kind, "{problem}");
+    assert_eq!(
+        problem.segment,
+        codeward_audit::segment_name(expect_segment),
+        "{problem}"
+    );
+    assert_eq!(problem.line, expect_line, "{problem}");
+    assert_eq!(problem.seq, expect_seq, "{problem}");
+}
+
+#[tokio::test]
+async fn a_flipped_byte_is_reported_at_its_record() {
+    let (_tmp, dir) = log_with(10, u64::MAX).await;
+    let seg = segment(&dir, 1);
+    let mut bytes = fs::read(&seg).unwrap();
+    let line_starts: Vec<usize> = std::iter::once(0)
+        .chain(
+            bytes
+                .iter()
+                .enumerate()
+                .filter(|(_, b)| **b == b'\n')
+                .map(|(i, _)| i + 1),
+        )
+        .collect();
+    // Flip a byte inside the message of the 6th record: "call 5" -> "call 4".
+    let pos = line_starts[5]
+        + String::from_utf8_lossy(&bytes[line_starts[5]..])
+            .find("call 5")
+            .unwrap()
+        + 5;
+    bytes[pos] = b'4';
+    fs::write(&seg, bytes).unwrap();
+    check_tamper(&dir, ProblemKind::Changed, 1, 6, Some(6));
+}
+
+#[tokio::test]
+async fn a_deleted_line_is_reported_as_missing() {
+    let (_tmp, dir) = log_with(10, u64::MAX).await;
+    let seg = segment(&dir, 1);
+    let mut ls = lines(&seg);
+    ls.remove(3); // seq 4
+    write_lines(&seg, &ls);
+    check_tamper(&dir, ProblemKind::Missing, 1, 4, Some(5));
+}
+
+#[tokio::test]
+async fn swapped_lines_are_reported_as_reordered() {
+    let (_tmp, dir) = log_with(10, u64::MAX).await;
+    let seg = segment(&dir, 1);
+    let mut ls = lines(&seg);
+    ls.swap(6, 7); // seq 7 and 8
+    write_lines(&seg, &ls);
+    check_tamper(&dir, ProblemKind::Reordered, 1, 7, Some(8));
+}
+
+#[tokio::test]
+async fn a_rewritten_record_with_a_recomputed_hash_breaks_the_next_link() {
+    let (_tmp, dir) = log_with(6, u64::MAX).await;
+    let seg = segment(&dir, 1);
+    let mut ls = lines(&seg);
+    let mut rec: codeward_core::AuditRecord = serde_json::from_str(&ls[2]).unwrap();
+    rec.message = "nothing happened".into();
+    rec.hash = codeward_audit::record_hash(&rec);
+    ls[2] = serde_json::to_string(&rec).unwrap();
+    write_lines(&seg, &ls);
+    check_tamper(&dir, ProblemKind::Changed, 1, 3, Some(3));
+}
+
+#[tokio::test]
+async fn a_deleted_segment_is_reported() {
+    let (_tmp, dir) = log_with(60, 1_500).await;
+    let segs = codeward_audit::list_segments(&dir).unwrap();
+    assert!(segs.len() >= 4);
+    fs::remove_file(&segs[1].1).unwrap();
+    let problem = verify(&dir, &VerifyOptions::default())
+        .unwrap()
+        .problem
+        .unwrap();
+    assert_eq!(problem.kind, ProblemKind::MissingSegment);
+    assert_eq!(problem.segment, codeward_audit::segment_name(2));
+
+    // Deleting the first segment is found too.
+    let (_tmp2, dir2) = log_with(60, 1_500).await;
+    fs::remove_file(segment(&dir2, 1)).unwrap();
+    let problem = verify(&dir2, &VerifyOptions::default())
+        .unwrap()
+        .problem
+        .unwrap();
+    assert_eq!(
+        (problem.kind, problem.segment.as_str()),
+        (ProblemKind::MissingSegment, "audit-00000001.jsonl")
+    );
+}
+
+#[tokio::test]
+async fn a_cut_tail_is_found_against_a_kept_receipt() {
+    let (_tmp, dir) = log_with(10, u64::MAX).await;
+    let seg = segment(&dir, 1);
+    let mut ls = lines(&seg);
+    ls.truncate(7);
+    write_lines(&seg, &ls);
+    assert!(
+        verify(&dir, &VerifyOptions::default()).unwrap().is_ok(),
+        "a clean cut alone is not visible"
+    );
+    let problem = verify(&dir, &VerifyOptions::default().expect_seq(10))
+        .unwrap()
+        .problem
+        .unwrap();
+    assert_eq!(problem.kind, ProblemKind::Truncated);
+    assert_eq!(problem.seq, Some(8));
+}
+
+#[tokio::test]
+async fn a_newer_format_is_refused_with_a_clear_error() {
+    let (_tmp, dir) = log_with(2, u64::MAX).await;
+    let seg = segment(&dir, 1);
+    let mut ls = lines(&seg);
+    let mut v: serde_json::Value = serde_json::from_str(&ls[1]).unwrap();
+    v["v"] = 99.into();
+    ls[1] = v.to_string();
+    write_lines(&seg, &ls);
+    let err = AuditLog::open(options(&dir)).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            AuditError::UnsupportedVersion {
+                found: 99,
+                line: 2,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("upgrade"), "{err}");
+    let problem = verify(&dir, &VerifyOptions::default())
+        .unwrap()
+        .problem
+        .unwrap();
+    assert_eq!(problem.kind, ProblemKind::UnsupportedVersion);
+}
