@@ -274,12 +274,24 @@ impl Detector {
                 ));
             }
             let d = ks.wall_ms.deviation(wall);
-            // A slow run explained by a CPU spike is already reported as a resource spike.
             if !cpu_spike && self.is_spike(d, wall, cfg.spike_ratio, min_time) {
+                // Slow because it computed more (CPU grew at least half as much as wall time)
+                // is a resource spike; slow while computing as usual is a timing anomaly
+                // (waiting on something, or stalled).
+                let cpu_ratio = ks.cpu_ms.deviation(cpu).ratio;
+                let (kind, what) = if cpu_ratio * 2.0 >= d.ratio {
+                    (AnomalyKind::ResourceSpike, "wall time")
+                } else {
+                    (AnomalyKind::UnusualTiming, "too slow: wall time")
+                };
                 found.push(spike(
-                    AnomalyKind::UnusualTiming,
+                    kind,
                     d,
-                    format!("too slow: wall time {} (CPU {})", fmt_ms(wall), fmt_ms(cpu)),
+                    format!(
+                        "{what} {} (CPU {}, {cpu_ratio:.1}x its baseline)",
+                        fmt_ms(wall),
+                        fmt_ms(cpu)
+                    ),
                     fmt_ms(d.typical),
                     ks.runs,
                     (cfg.spike_ratio, cfg.z_threshold),

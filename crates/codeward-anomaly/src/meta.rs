@@ -14,7 +14,7 @@ pub const CPU_MS: &str = "cpu_ms";
 pub const PEAK_MEMORY_BYTES: &str = "peak_memory_bytes";
 /// `execution` and `tool_call`: whether it succeeded (bool). Required for executions,
 /// default `true` for tool calls.
-pub const SUCCESS: &str = "success";
+pub const SUCCESS: &str = codeward_core::keys::SUCCESS;
 /// `execution`: `typescript` or `python`. Required.
 pub const LANGUAGE: &str = "language";
 /// `execution`: qualified names of the tools of the execution (array of strings). Default empty.
@@ -25,7 +25,7 @@ pub const CRITICAL_EVENTS: &str = "critical_events";
 /// the record's `ts` is used.
 pub const OBSERVED_AT_MS: &str = "observed_at_ms";
 /// `tool_call`: qualified tool name (string). Required.
-pub const TOOL: &str = "tool";
+pub const TOOL: &str = codeward_core::keys::TOOL;
 /// `tool_call`: bytes of result returned to the program (integer). When absent (a record
 /// written before dispatch), the call still counts for rates and new tools but not for the
 /// egress baseline.
@@ -40,3 +40,7 @@ pub const DESTRUCTIVE_HINT: &str = "destructive_hint";
 pub const IDEMPOTENT_HINT: &str = "idempotent_hint";
 /// `tool_call`: MCP `openWorldHint` (bool), absent when the tool gives none.
 pub const OPEN_WORLD_HINT: &str = "open_world_hint";
+/// `execution`: served from the result cache (bool, `codeward_core::keys::CACHED`). Replay skips
+/// cached executions: nothing ran, so their times say nothing about the program. Live, do not
+/// observe them either.
+pub const CACHED: &str = codeward_core::keys::CACHED;

@@ -109,6 +109,10 @@ pub fn observation_from_record(record: &AuditRecord) -> Result<Option<Observatio
             _ => return Ok(None),
         },
     };
+    // Nothing ran for a cached execution: its times say nothing about the program.
+    if record.kind == AuditKind::Execution && fields.bool_opt(meta::CACHED)? == Some(true) {
+        return Ok(None);
+    }
     let principal = record.principal.clone().ok_or(AnomalyError::MissingField {
         seq: record.seq,
         kind: fields.kind,

@@ -1,1 +1,5 @@
-//! Integration tests of codeward-anomaly.
+//! Integration tests of codeward-anomaly: detection quality on synthetic streams, replay,
+//! memory bounds, the record round trip and each detector's behaviour.
+
+mod quality;
+mod synth;
