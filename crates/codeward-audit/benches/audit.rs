@@ -1,1 +1,311 @@
-fn main() {}
+//! Durable appends/s at 1, 4, 16 and 64 concurrent writers against two baselines measured in
+//! the same run: (a) naive: a mutex around write + fdatasync per record; (b) the device limit:
+//! one thread appending pre-serialized 256-byte records with one fdatasync per 64.
+//! Also the p50 latency of one uncontended append against the p50 of one fdatasync.
+//!
+//! Run: `cargo bench -p codeward-audit --bench audit` (or `cargo xtask bench audit`).
+//! Writes `target/bench/audit.json`.
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use codeward_audit::{AuditLog, AuditLogOptions, KeySource};
+use codeward_core::{AuditEvent, AuditKind, Severity};
+use serde_json::json;
+
+const WRITERS: [usize; 4] = [1, 4, 16, 64];
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"))
+}
+
+fn event(i: usize) -> AuditEvent {
+    AuditEvent::new(AuditKind::ToolCall, Severity::Info, "tool call dispatched")
+        .execution(format!("exec-{}", i % 97))
+        .meta("tool", "demo.notes_search")
+        .meta("index", i)
+}
+
+fn record_bytes() -> Vec<u8> {
+    let mut line = json!({"v":1,"seq":1,"ts":"2026-11-27T00:00:00.000000Z","type":"tool_call","severity":"info",
+        "message":"tool call dispatched","metadata":{"tool":"demo.notes_search"}})
+    .to_string();
+    while line.len() < 255 {
+        line.push(' ');
+    }
+    line.push('\n');
+    line.into_bytes()
+}
+
+/// codeward-audit: `writers` tasks appending `total` records between them.
+async fn ours(dir: &Path, writers: usize, total: usize) -> (f64, u64) {
+    let _ = std::fs::remove_dir_all(dir);
+    let log = match AuditLog::open(AuditLogOptions::new(dir).key(KeySource::Bytes([1; 32]))) {
+        Ok(log) => log,
+        Err(e) => panic!("cannot open the bench log in {}: {e}", dir.display()),
+    };
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for w in 0..writers {
+        let log = log.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut i = w;
+            while i < total {
+                if let Err(e) = log.append(event(i)).await {
+                    panic!("append failed: {e}");
+                }
+                i += writers;
+            }
+        }));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    let rate = total as f64 / started.elapsed().as_secs_f64();
+    let syncs = log.stats().syncs;
+    let _ = log.close().await;
+    (rate, syncs)
+}
+
+/// Baseline (a): a mutex around write + fdatasync per record, `writers` threads.
+fn naive(dir: &Path, writers: usize, total: usize) -> f64 {
+    let _ = std::fs::remove_dir_all(dir);
+    let _ = std::fs::create_dir_all(dir);
+    let file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("naive.jsonl"))
+        .expect("bench file");
+    let file = Arc::new(Mutex::new(file));
+    let rec = Arc::new(record_bytes());
+    let started = Instant::now();
+    std::thread::scope(|s| {
+        for w in 0..writers {
+            let file = file.clone();
+            let rec = rec.clone();
+            s.spawn(move || {
+                let mut i = w;
+                while i < total {
+                    let mut f = file.lock().expect("lock");
+                    f.write_all(&rec).expect("write");
+                    f.sync_data().expect("sync");
+                    i += writers;
+                }
+            });
+        }
+    });
+    total as f64 / started.elapsed().as_secs_f64()
+}
+
+/// Baseline (b): the device limit, one thread, 256-byte records, one fdatasync per 64.
+fn device_limit(dir: &Path, total: usize) -> f64 {
+    let _ = std::fs::remove_dir_all(dir);
+    let _ = std::fs::create_dir_all(dir);
+    let mut file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("device.jsonl"))
+        .expect("bench file");
+    let rec = record_bytes();
+    let mut batch = Vec::with_capacity(rec.len() * 64);
+    for _ in 0..64 {
+        batch.extend_from_slice(&rec);
+    }
+    let started = Instant::now();
+    for _ in 0..total / 64 {
+        file.write_all(&batch).expect("write");
+        file.sync_data().expect("sync");
+    }
+    (total / 64 * 64) as f64 / started.elapsed().as_secs_f64()
+}
+
+fn p50(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn row(
+    metric: &str,
+    value: f64,
+    unit: &str,
+    baseline: Option<&str>,
+    ratio: Option<f64>,
+    target: Option<&str>,
+    pass: Option<bool>,
+) -> serde_json::Value {
+    json!({"metric": metric, "value": value, "unit": unit, "baseline": baseline, "ratio": ratio, "target": target, "pass": pass})
+}
+
+fn main() {
+    let root = target_dir().join("bench-tmp/audit");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let mut rows = Vec::new();
+    println!("{:<34} {:>12} {:>10}", "measure", "value", "unit");
+
+    // The device-limit baseline, from the same run; the naive one is measured per writer count.
+    let device = device_limit(&root.join("device"), 64 * 400);
+    println!(
+        "{:<34} {:>12.0} {:>10}",
+        "device limit (1 sync per 64)", device, "rec/s"
+    );
+    rows.push(row(
+        "device limit: 256 B records, 1 fdatasync per 64",
+        device,
+        "rec/s",
+        None,
+        None,
+        None,
+        None,
+    ));
+
+    for writers in WRITERS {
+        let total = match writers {
+            1 => 2_000,
+            4 => 6_000,
+            16 => 16_000,
+            _ => 40_000,
+        };
+        let naive_rate = naive(&root.join("naive"), writers, total.min(3_000));
+        let (rate, syncs) = rt.block_on(ours(&root.join("ours"), writers, total));
+        println!(
+            "{:<34} {:>12.0} {:>10}   naive {:>8.0}  x{:.1}  {:.1} rec/sync",
+            format!("codeward-audit, {writers} writers"),
+            rate,
+            "rec/s",
+            naive_rate,
+            rate / naive_rate,
+            total as f64 / syncs.max(1) as f64
+        );
+        rows.push(row(
+            &format!("codeward-audit durable appends, {writers} writers"),
+            rate,
+            "rec/s",
+            Some(&format!(
+                "naive at {writers} writers ({naive_rate:.0} rec/s)"
+            )),
+            Some(rate / naive_rate),
+            None,
+            None,
+        ));
+        rows.push(row(
+            &format!("records per fdatasync, {writers} writers"),
+            total as f64 / syncs.max(1) as f64,
+            "rec/sync",
+            None,
+            None,
+            None,
+            None,
+        ));
+        if writers == 64 {
+            let vs_naive = rate / naive_rate;
+            let vs_device = rate / device;
+            println!(
+                "{:<34} {:>12.2} {:>10}",
+                "64 writers vs naive", vs_naive, "x"
+            );
+            println!(
+                "{:<34} {:>12.2} {:>10}",
+                "64 writers vs device limit", vs_device, "x"
+            );
+            rows.push(row(
+                "64 writers vs naive",
+                rate,
+                "rec/s",
+                Some("naive, 64 writers"),
+                Some(vs_naive),
+                Some(">= 5x"),
+                Some(vs_naive >= 5.0),
+            ));
+            rows.push(row(
+                "64 writers vs device limit",
+                rate,
+                "rec/s",
+                Some("device limit"),
+                Some(vs_device),
+                Some(">= 0.5x"),
+                Some(vs_device >= 0.5),
+            ));
+        }
+    }
+
+    // Latency: one uncontended append vs one fdatasync of a 256-byte write.
+    let dir = root.join("latency");
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::create_dir_all(&dir);
+    let mut file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("sync.jsonl"))
+        .expect("bench file");
+    let rec = record_bytes();
+    let mut syncs = Vec::new();
+    for _ in 0..400 {
+        let t = Instant::now();
+        file.write_all(&rec).expect("write");
+        file.sync_data().expect("sync");
+        syncs.push(t.elapsed());
+    }
+    let appends = rt.block_on(async {
+        let log =
+            AuditLog::open(AuditLogOptions::new(dir.join("log")).key(KeySource::Bytes([1; 32])))
+                .expect("open");
+        let mut v = Vec::new();
+        for i in 0..400 {
+            let t = Instant::now();
+            let _receipt = log.append(event(i)).await.expect("append");
+            v.push(t.elapsed());
+        }
+        let _ = log.close().await;
+        v
+    });
+    let (sync_p50, append_p50) = (p50(syncs), p50(appends));
+    let ratio = append_p50.as_secs_f64() / sync_p50.as_secs_f64();
+    println!(
+        "{:<34} {:>12.1} {:>10}",
+        "p50 fdatasync (256 B write)",
+        sync_p50.as_secs_f64() * 1e6,
+        "us"
+    );
+    println!(
+        "{:<34} {:>12.1} {:>10}   x{ratio:.2} of one fdatasync",
+        "p50 uncontended append",
+        append_p50.as_secs_f64() * 1e6,
+        "us"
+    );
+    rows.push(row(
+        "p50 fdatasync of one 256 B write",
+        sync_p50.as_secs_f64() * 1e6,
+        "us",
+        None,
+        None,
+        None,
+        None,
+    ));
+    rows.push(row(
+        "p50 uncontended append",
+        append_p50.as_secs_f64() * 1e6,
+        "us",
+        Some("p50 fdatasync"),
+        Some(ratio),
+        Some("<= 2x"),
+        Some(ratio <= 2.0),
+    ));
+
+    let out = target_dir().join("bench");
+    let _ = std::fs::create_dir_all(&out);
+    let doc = json!({"bench": "audit", "rows": rows});
+    let _ = std::fs::write(
+        out.join("audit.json"),
+        serde_json::to_string_pretty(&doc).unwrap_or_default(),
+    );
+    let _ = std::fs::remove_dir_all(&root);
+}
