@@ -86,6 +86,12 @@ pub enum SecurityError {
     /// The audit sink refused an approval event, so the change was not made (fail closed).
     #[error("audit sink refused the approval event, change not made: {0}")]
     Audit(#[source] codeward_core::Error),
+    /// The operating system's random number generator failed.
+    #[error("cannot draw a random key: {message}; check that the OS RNG (getrandom) is available")]
+    Random {
+        /// The RNG error.
+        message: String,
+    },
     /// An internal value could not be (de)serialized.
     #[error("internal serialization failed while {context}: {source}")]
     Serde {

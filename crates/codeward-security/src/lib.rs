@@ -11,3 +11,10 @@ pub use error::SecurityError;
 pub use risk::{Risk, RiskWeights};
 pub use rules::RuleSet;
 pub use validate::{Validator, ValidatorBuilder};
+mod approval;
+mod pii;
+pub use approval::{
+    Clock, DEFAULT_APPROVAL_TTL, FileApprovalStore, FileApprovalStoreBuilder, ManualClock,
+    SystemClock, approval_code_hash, approval_request,
+};
+pub use pii::{PiiScanner, PiiTokenizer, PiiTokenizerBuilder};

@@ -1,0 +1,478 @@
+//! The `ApprovalStore` implementation: a JSON file written atomically, bound to code hashes,
+//! with expiry through an injectable clock and an awaited audit event for every state change.
+
+use std::fmt;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use codeward_core::{
+    ApprovalDecision, ApprovalRequest, ApprovalStatus, ApprovalStore, ApprovalTicket, AuditEvent,
+    AuditKind, AuditSink, Language, RiskAssessment, Severity,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use tokio::sync::Mutex;
+
+use crate::error::SecurityError;
+
+/// Version of the store document format.
+const STORE_FORMAT: u32 = 1;
+/// Default time a request waits for a decision.
+pub const DEFAULT_APPROVAL_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// SHA-256 (hex) binding an approval to the exact program, its language and its tool set.
+///
+/// Each part is length-prefixed so no two different inputs share an encoding; tools are
+/// sorted and deduplicated, so their order does not matter. The orchestrator must use this
+/// same function when it checks an approval.
+pub fn approval_code_hash<S: AsRef<str>>(code: &str, language: Language, tools: &[S]) -> String {
+    let mut tools: Vec<&str> = tools.iter().map(AsRef::as_ref).collect();
+    tools.sort_unstable();
+    tools.dedup();
+    let mut h = Sha256::new();
+    h.update(b"codeward-approval-v1");
+    let mut part = |bytes: &[u8]| {
+        h.update((bytes.len() as u64).to_le_bytes());
+        h.update(bytes);
+    };
+    part(language.as_str().as_bytes());
+    part(&(tools.len() as u64).to_le_bytes());
+    for t in &tools {
+        part(t.as_bytes());
+    }
+    part(code.as_bytes());
+    hex::encode(h.finalize())
+}
+
+/// Builds an [`ApprovalRequest`] for `code`, hashing it with [`approval_code_hash`].
+pub fn approval_request(
+    execution_id: &str,
+    principal: &str,
+    code: &str,
+    language: Language,
+    tools: &[String],
+    risk: RiskAssessment,
+) -> Result<ApprovalRequest, SecurityError> {
+    let mut sorted = tools.to_vec();
+    sorted.sort();
+    sorted.dedup();
+    let value = json!({
+        "execution_id": execution_id,
+        "principal": principal,
+        "code_hash": approval_code_hash(code, language, &sorted),
+        "tools": sorted,
+        "risk": risk,
+    });
+    serde_json::from_value(value).map_err(|source| SecurityError::Serde {
+        context: "building an approval request",
+        source,
+    })
+}
+
+/// Where the store gets the time; inject a [`ManualClock`] in tests instead of sleeping.
+pub trait Clock: Send + Sync + fmt::Debug {
+    /// Milliseconds since the Unix epoch.
+    fn now_ms(&self) -> u64;
+}
+
+/// The system clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> u64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+            .unwrap_or(0)
+    }
+}
+
+/// A clock that only moves when told to.
+#[derive(Debug, Default)]
+pub struct ManualClock(AtomicU64);
+
+impl ManualClock {
+    /// A clock showing `ms` since the epoch.
+    pub fn new(ms: u64) -> ManualClock {
+        ManualClock(AtomicU64::new(ms))
+    }
+
+    /// Moves the clock forward.
+    pub fn advance(&self, by: Duration) {
+        let ms = u64::try_from(by.as_millis()).unwrap_or(u64::MAX);
+        self.0.fetch_add(ms, Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now_ms(&self) -> u64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct StoreDoc {
+    format: u32,
+    tickets: Vec<ApprovalTicket>,
+}
+
+/// Configures a [`FileApprovalStore`].
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct FileApprovalStoreBuilder {
+    path: PathBuf,
+    ttl: Duration,
+    clock: Arc<dyn Clock>,
+}
+
+impl FileApprovalStoreBuilder {
+    /// How long a request waits for a decision before it expires (default 24 h).
+    pub fn ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = ttl;
+        self
+    }
+
+    /// The clock (default: the system clock).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Opens (or creates on first change) the store file; every state change is reported to
+    /// `audit` and awaited before it is persisted.
+    pub async fn open(self, audit: Arc<dyn AuditSink>) -> Result<FileApprovalStore, SecurityError> {
+        let path = self.path.clone();
+        let tickets = tokio::task::spawn_blocking(move || load(&path))
+            .await
+            .map_err(|e| SecurityError::ApprovalIo {
+                path: self.path.clone(),
+                action: "read",
+                source: std::io::Error::other(e.to_string()),
+            })??;
+        Ok(FileApprovalStore {
+            path: self.path,
+            ttl: self.ttl,
+            clock: self.clock,
+            audit,
+            tickets: Mutex::new(tickets),
+        })
+    }
+}
+
+/// A durable approval store: one JSON document, replaced atomically on every change
+/// (write temp file, fsync, rename, fsync directory), so it survives crashes and restarts.
+///
+/// State changes (request, approve, reject, expire) are audited first: if the audit sink
+/// refuses the event, the change is neither made nor persisted (fail closed).
+pub struct FileApprovalStore {
+    path: PathBuf,
+    ttl: Duration,
+    clock: Arc<dyn Clock>,
+    audit: Arc<dyn AuditSink>,
+    // A tokio mutex: the lock is held across the awaited audit append and the write, so
+    // changes are serialized and the file always matches the audit trail's order.
+    tickets: Mutex<Vec<ApprovalTicket>>,
+}
+
+impl fmt::Debug for FileApprovalStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FileApprovalStore")
+            .field("path", &self.path)
+            .field("ttl", &self.ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FileApprovalStore {
+    /// A builder for the store at `path`.
+    pub fn builder(path: impl Into<PathBuf>) -> FileApprovalStoreBuilder {
+        FileApprovalStoreBuilder {
+            path: path.into(),
+            ttl: DEFAULT_APPROVAL_TTL,
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// Opens the store at `path` with the default TTL and the system clock.
+    pub async fn open(
+        path: impl Into<PathBuf>,
+        audit: Arc<dyn AuditSink>,
+    ) -> Result<FileApprovalStore, SecurityError> {
+        FileApprovalStore::builder(path).open(audit).await
+    }
+
+    /// The store file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Files a request (typed variant of [`ApprovalStore::request`]).
+    pub async fn file_request(
+        &self,
+        request: ApprovalRequest,
+    ) -> Result<ApprovalTicket, SecurityError> {
+        let mut tickets = self.tickets.lock().await;
+        let now = self.clock.now_ms();
+        self.expire_due(&mut tickets, now).await?;
+        let ttl = u64::try_from(self.ttl.as_millis()).unwrap_or(u64::MAX);
+        let ticket: ApprovalTicket = serde_json::from_value(json!({
+            "id": new_id(),
+            "request": request,
+            "status": ApprovalStatus::Pending,
+            "created_ms": now,
+            "expires_ms": now.saturating_add(ttl),
+        }))
+        .map_err(|source| SecurityError::Serde {
+            context: "building an approval ticket",
+            source,
+        })?;
+        let event = event(&ticket, "requested", Severity::Warning)
+            .principal(ticket.request.principal.clone())
+            .meta("risk_level", ticket.request.risk.level.as_str())
+            .meta("risk_score", ticket.request.risk.score)
+            .meta("tools", ticket.request.tools.clone())
+            .meta("expires_ms", ticket.expires_ms);
+        let mut next = tickets.clone();
+        next.push(ticket.clone());
+        self.commit(&mut tickets, next, vec![event]).await?;
+        Ok(ticket)
+    }
+
+    /// Approves or rejects a pending request (typed variant of [`ApprovalStore::decide`]).
+    pub async fn decide_request(
+        &self,
+        id: &str,
+        decision: ApprovalDecision,
+    ) -> Result<ApprovalTicket, SecurityError> {
+        let mut tickets = self.tickets.lock().await;
+        let now = self.clock.now_ms();
+        self.expire_due(&mut tickets, now).await?;
+        let Some(pos) = tickets.iter().position(|t| t.id == id) else {
+            return Err(SecurityError::ApprovalNotFound { id: id.to_owned() });
+        };
+        let mut next = tickets.clone();
+        let ticket = &mut next[pos];
+        if ticket.status != ApprovalStatus::Pending {
+            return Err(SecurityError::ApprovalNotPending {
+                id: id.to_owned(),
+                status: status_name(&ticket.status),
+            });
+        }
+        let (action, severity) = if decision.approve {
+            ticket.status = ApprovalStatus::Approved {
+                approver: decision.approver.clone(),
+                reason: decision.reason.clone(),
+            };
+            ("approved", Severity::Warning)
+        } else {
+            ticket.status = ApprovalStatus::Rejected {
+                approver: decision.approver.clone(),
+                reason: decision.reason.clone(),
+            };
+            ("rejected", Severity::Info)
+        };
+        let decided = ticket.clone();
+        let event = event(&decided, action, severity)
+            .principal(decision.approver.clone())
+            .meta("reason", decision.reason.clone())
+            .meta("decided_ms", now);
+        self.commit(&mut tickets, next, vec![event]).await?;
+        Ok(decided)
+    }
+
+    /// A ticket by id, after expiring overdue requests.
+    pub async fn ticket(&self, id: &str) -> Result<Option<ApprovalTicket>, SecurityError> {
+        let mut tickets = self.tickets.lock().await;
+        let now = self.clock.now_ms();
+        self.expire_due(&mut tickets, now).await?;
+        Ok(tickets.iter().find(|t| t.id == id).cloned())
+    }
+
+    /// Every ticket, oldest first, after expiring overdue requests.
+    pub async fn tickets(&self) -> Result<Vec<ApprovalTicket>, SecurityError> {
+        let mut tickets = self.tickets.lock().await;
+        let now = self.clock.now_ms();
+        self.expire_due(&mut tickets, now).await?;
+        Ok(tickets.clone())
+    }
+
+    /// Marks pending requests past their expiry as expired (audited and persisted).
+    async fn expire_due(
+        &self,
+        tickets: &mut Vec<ApprovalTicket>,
+        now: u64,
+    ) -> Result<(), SecurityError> {
+        let due: Vec<usize> = tickets
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| t.status == ApprovalStatus::Pending && now >= t.expires_ms)
+            .map(|(i, _)| i)
+            .collect();
+        if due.is_empty() {
+            return Ok(());
+        }
+        let mut next = tickets.clone();
+        let mut events = Vec::new();
+        for i in due {
+            next[i].status = ApprovalStatus::Expired;
+            events.push(event(&next[i], "expired", Severity::Info));
+        }
+        self.commit(tickets, next, events).await
+    }
+
+    /// Audits, then persists, then publishes `next`. Any failure leaves `current` untouched.
+    async fn commit(
+        &self,
+        current: &mut Vec<ApprovalTicket>,
+        next: Vec<ApprovalTicket>,
+        events: Vec<AuditEvent>,
+    ) -> Result<(), SecurityError> {
+        for event in events {
+            let receipt = self
+                .audit
+                .append(event)
+                .await
+                .map_err(SecurityError::Audit)?;
+            tracing::debug!(seq = receipt.seq, "approval event durable");
+        }
+        let doc = StoreDoc {
+            format: STORE_FORMAT,
+            tickets: next,
+        };
+        let bytes = serde_json::to_vec_pretty(&doc).map_err(|source| SecurityError::Serde {
+            context: "serializing the approval store",
+            source,
+        })?;
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || write_atomic(&path, &bytes))
+            .await
+            .map_err(|e| SecurityError::ApprovalIo {
+                path: self.path.clone(),
+                action: "write",
+                source: std::io::Error::other(e.to_string()),
+            })??;
+        *current = doc.tickets;
+        Ok(())
+    }
+}
+
+fn event(ticket: &ApprovalTicket, action: &str, severity: Severity) -> AuditEvent {
+    AuditEvent::new(AuditKind::Approval, severity, format!("approval {action}"))
+        .execution(ticket.request.execution_id.clone())
+        .meta("action", action)
+        .meta("approval_id", ticket.id.clone())
+        .meta("code_hash", ticket.request.code_hash.clone())
+}
+
+fn status_name(status: &ApprovalStatus) -> &'static str {
+    match status {
+        ApprovalStatus::Pending => "pending",
+        ApprovalStatus::Approved { .. } => "approved",
+        ApprovalStatus::Rejected { .. } => "rejected",
+        ApprovalStatus::Expired => "expired",
+        _ => "decided",
+    }
+}
+
+fn new_id() -> String {
+    let mut bytes = [0u8; 12];
+    // The id only needs to be unguessable and unique; if the OS RNG fails, fall back to time
+    // mixed with a counter rather than refusing to file the request.
+    if getrandom::fill(&mut bytes).is_err() {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let mut h = Sha256::new();
+        h.update(SystemClock.now_ms().to_le_bytes());
+        h.update(COUNTER.fetch_add(1, Ordering::SeqCst).to_le_bytes());
+        bytes.copy_from_slice(&h.finalize()[..12]);
+    }
+    format!("apr_{}", hex::encode(bytes))
+}
+
+fn load(path: &Path) -> Result<Vec<ApprovalTicket>, SecurityError> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => {
+            return Err(SecurityError::ApprovalIo {
+                path: path.to_owned(),
+                action: "read",
+                source,
+            });
+        }
+    };
+    let doc: StoreDoc =
+        serde_json::from_slice(&bytes).map_err(|e| SecurityError::ApprovalCorrupt {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?;
+    if doc.format != STORE_FORMAT {
+        return Err(SecurityError::ApprovalCorrupt {
+            path: path.to_owned(),
+            message: format!(
+                "format {} is not supported (expected {STORE_FORMAT})",
+                doc.format
+            ),
+        });
+    }
+    Ok(doc.tickets)
+}
+
+/// Replaces `path` with `bytes` so a crash leaves either the old or the new document.
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), SecurityError> {
+    let io = |action: &'static str| {
+        move |source: std::io::Error| SecurityError::ApprovalIo {
+            path: path.to_owned(),
+            action,
+            source,
+        }
+    };
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&dir).map_err(io("create directory"))?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "approvals.json".to_owned());
+    let tmp = dir.join(format!(".{name}.tmp"));
+    {
+        let mut file = std::fs::File::create(&tmp).map_err(io("create temp file"))?;
+        file.write_all(bytes).map_err(io("write temp file"))?;
+        file.sync_all().map_err(io("fsync temp file"))?;
+    }
+    std::fs::rename(&tmp, path).map_err(io("rename"))?;
+    std::fs::File::open(&dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io("fsync directory"))?;
+    Ok(())
+}
+
+#[async_trait]
+impl ApprovalStore for FileApprovalStore {
+    async fn request(&self, request: ApprovalRequest) -> codeward_core::Result<ApprovalTicket> {
+        self.file_request(request).await.map_err(Into::into)
+    }
+
+    async fn decide(
+        &self,
+        id: &str,
+        decision: ApprovalDecision,
+    ) -> codeward_core::Result<ApprovalTicket> {
+        self.decide_request(id, decision).await.map_err(Into::into)
+    }
+
+    async fn get(&self, id: &str) -> codeward_core::Result<Option<ApprovalTicket>> {
+        self.ticket(id).await.map_err(Into::into)
+    }
+
+    async fn list(&self) -> codeward_core::Result<Vec<ApprovalTicket>> {
+        self.tickets().await.map_err(Into::into)
+    }
+}
