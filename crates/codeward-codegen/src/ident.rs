@@ -1,0 +1,325 @@
+//! Identifier sanitizing: wire names (any Unicode) to ASCII identifiers valid in TypeScript
+//! and Python, deterministic, with collisions resolved by numbered suffixes in first-come order.
+
+use std::collections::BTreeSet;
+
+/// Words reserved in TypeScript or JavaScript (strict mode), plus names the module itself uses.
+const TS_RESERVED: &[&str] = &[
+    "break",
+    "case",
+    "catch",
+    "class",
+    "const",
+    "continue",
+    "debugger",
+    "default",
+    "delete",
+    "do",
+    "else",
+    "enum",
+    "export",
+    "extends",
+    "false",
+    "finally",
+    "for",
+    "function",
+    "if",
+    "import",
+    "in",
+    "instanceof",
+    "new",
+    "null",
+    "return",
+    "super",
+    "switch",
+    "this",
+    "throw",
+    "true",
+    "try",
+    "typeof",
+    "var",
+    "void",
+    "while",
+    "with",
+    "as",
+    "implements",
+    "interface",
+    "let",
+    "package",
+    "private",
+    "protected",
+    "public",
+    "static",
+    "yield",
+    "any",
+    "boolean",
+    "number",
+    "string",
+    "symbol",
+    "unknown",
+    "never",
+    "object",
+    "undefined",
+    "await",
+    "async",
+    "arguments",
+    "eval",
+    "type",
+    "declare",
+    "namespace",
+    "module",
+    "keyof",
+    "readonly",
+    "infer",
+    "is",
+    "asserts",
+    "global",
+    "bigint",
+    "of",
+    "get",
+    "set",
+    "constructor",
+    "require",
+    "accessor",
+    "satisfies",
+    "out",
+    "using",
+];
+
+/// Python keywords and soft keywords.
+const PY_KEYWORDS: &[&str] = &[
+    "False", "None", "True", "and", "as", "assert", "async", "await", "break", "class", "continue",
+    "def", "del", "elif", "else", "except", "finally", "for", "from", "global", "if", "import",
+    "in", "is", "lambda", "nonlocal", "not", "or", "pass", "raise", "return", "try", "while",
+    "with", "yield", "match", "case", "type", "_",
+];
+
+/// Python builtins and module aliases a generated module must not shadow.
+const PY_RESERVED: &[&str] = &[
+    "print", "self", "cls", "str", "int", "float", "bool", "list", "dict", "tuple", "set",
+    "object", "bytes", "len", "id", "input", "json", "os", "sys", "typing",
+];
+
+/// Type and value names the generated modules define or rely on at module scope.
+const MODULE_RESERVED: &[&str] = &[
+    "Any",
+    "Literal",
+    "NotRequired",
+    "Required",
+    "TypedDict",
+    "Union",
+    "Optional",
+    "Promise",
+    "Record",
+    "Array",
+    "Partial",
+    "String",
+    "Number",
+    "Boolean",
+    "Object",
+    "Symbol",
+    "Error",
+    "Function",
+    "Map",
+    "Set",
+    "Date",
+    "JSON",
+    "Math",
+    "BigInt",
+    "RegExp",
+    "Exception",
+    "ToolError",
+    "BridgeError",
+    "CallOptions",
+    "callTool",
+    "call_tool",
+    "setResult",
+    "set_result",
+    "Buffer",
+    "process",
+    "setTimeout",
+    "clearTimeout",
+    "globalThis",
+];
+
+/// Whether `name` is reserved in either target language or by the generated module.
+pub(crate) fn is_reserved(name: &str) -> bool {
+    TS_RESERVED.contains(&name)
+        || PY_KEYWORDS.contains(&name)
+        || PY_RESERVED.contains(&name)
+        || MODULE_RESERVED.contains(&name)
+}
+
+/// Whether `name` is a Python keyword (the only names a Python attribute cannot take).
+pub(crate) fn is_python_keyword(name: &str) -> bool {
+    PY_KEYWORDS.contains(&name)
+}
+
+/// Whether `name` is a plain ASCII identifier (letters, digits, `_`, `$` excluded).
+pub(crate) fn is_ascii_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    match chars.next() {
+        Some(c) if c.is_ascii_alphabetic() || c == '_' => {}
+        _ => return false,
+    }
+    chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Splits a name into words: on non-alphanumerics and on case changes (`HTTPServer` ->
+/// `HTTP`, `Server`; `readFile` -> `read`, `File`). Non-ASCII characters separate words.
+pub(crate) fn words(name: &str) -> Vec<String> {
+    let chars: Vec<char> = name.chars().collect();
+    let mut words = Vec::new();
+    let mut current = String::new();
+    for (i, &c) in chars.iter().enumerate() {
+        if !c.is_ascii_alphanumeric() {
+            if !current.is_empty() {
+                words.push(std::mem::take(&mut current));
+            }
+            continue;
+        }
+        if c.is_ascii_uppercase() && !current.is_empty() {
+            let prev = chars[i - 1];
+            let next_lower = chars.get(i + 1).is_some_and(|n| n.is_ascii_lowercase());
+            if prev.is_ascii_lowercase()
+                || prev.is_ascii_digit()
+                || (prev.is_ascii_uppercase() && next_lower)
+            {
+                words.push(std::mem::take(&mut current));
+            }
+        }
+        current.push(c);
+    }
+    if !current.is_empty() {
+        words.push(current);
+    }
+    words
+}
+
+fn capitalize(word: &str) -> String {
+    let lower = word.to_ascii_lowercase();
+    let mut chars = lower.chars();
+    match chars.next() {
+        Some(first) => first.to_ascii_uppercase().to_string() + chars.as_str(),
+        None => String::new(),
+    }
+}
+
+/// `snake_case`; a leading digit gets an `_` prefix; empty input gives `fallback`.
+pub(crate) fn snake_case(name: &str, fallback: &str) -> String {
+    let joined = words(name)
+        .iter()
+        .map(|w| w.to_ascii_lowercase())
+        .collect::<Vec<_>>()
+        .join("_");
+    fix_start(joined, fallback)
+}
+
+/// `camelCase`; a leading digit gets an `_` prefix; empty input gives `fallback`.
+pub(crate) fn camel_case(name: &str, fallback: &str) -> String {
+    let joined: String = words(name)
+        .iter()
+        .enumerate()
+        .map(|(i, w)| {
+            if i == 0 {
+                w.to_ascii_lowercase()
+            } else {
+                capitalize(w)
+            }
+        })
+        .collect();
+    fix_start(joined, fallback)
+}
+
+/// `PascalCase`; a leading digit gets a `T` prefix; empty input gives `fallback`.
+pub(crate) fn pascal_case(name: &str, fallback: &str) -> String {
+    let joined: String = words(name).iter().map(|w| capitalize(w)).collect();
+    match joined.chars().next() {
+        None => fallback.to_owned(),
+        Some(c) if c.is_ascii_digit() => format!("T{joined}"),
+        Some(_) => joined,
+    }
+}
+
+fn fix_start(name: String, fallback: &str) -> String {
+    match name.chars().next() {
+        None => fallback.to_owned(),
+        Some(c) if c.is_ascii_digit() => format!("_{name}"),
+        Some(_) => name,
+    }
+}
+
+/// Hands out unique identifiers in one scope. The first claimant of a name keeps it; later
+/// ones get `2`, `3`... (`sep` between name and number), so output depends only on input order.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Namer {
+    taken: BTreeSet<String>,
+}
+
+impl Namer {
+    /// A scope where `reserved` names are already taken.
+    pub(crate) fn with_taken<'a>(reserved: impl IntoIterator<Item = &'a str>) -> Self {
+        Namer {
+            taken: reserved.into_iter().map(str::to_owned).collect(),
+        }
+    }
+
+    /// `base`, made unique. Reserved words get a trailing `_` before numbering starts.
+    pub(crate) fn claim(&mut self, base: &str, sep: &str) -> String {
+        self.claim_if(base, sep, is_reserved)
+    }
+
+    /// `base`, made unique; `is_bad` names (keywords of the target scope) get a trailing `_`.
+    pub(crate) fn claim_if(&mut self, base: &str, sep: &str, is_bad: fn(&str) -> bool) -> String {
+        let mut candidate = base.to_owned();
+        if is_bad(&candidate) {
+            candidate.push('_');
+        }
+        let mut n = 2;
+        let stem = candidate.clone();
+        while self.taken.contains(&candidate) || is_bad(&candidate) {
+            candidate = format!("{stem}{sep}{n}");
+            n += 1;
+        }
+        self.taken.insert(candidate.clone());
+        candidate
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cases() {
+        assert_eq!(
+            words("HTTPServer_v2-readFile"),
+            ["HTTP", "Server", "v2", "read", "File"]
+        );
+        assert_eq!(snake_case("readFile", "x"), "read_file");
+        assert_eq!(camel_case("notes_add", "x"), "notesAdd");
+        assert_eq!(pascal_case("notes_add input", "T"), "NotesAddInput");
+        assert_eq!(snake_case("2fa-code", "x"), "_2fa_code");
+        assert_eq!(pascal_case("404", "T"), "T404");
+        assert_eq!(snake_case("日本", "arg"), "arg");
+    }
+
+    #[test]
+    fn namer_suffixes_and_reserved() {
+        let mut namer = Namer::default();
+        assert_eq!(namer.claim("from", "_"), "from_");
+        assert_eq!(namer.claim("from", "_"), "from__2");
+        assert_eq!(namer.claim("path", "_"), "path");
+        assert_eq!(namer.claim("path", "_"), "path_2");
+        assert_eq!(namer.claim("Promise", ""), "Promise_");
+    }
+
+    #[test]
+    fn identifiers() {
+        assert!(is_ascii_identifier("a_1"));
+        assert!(!is_ascii_identifier("1a"));
+        assert!(!is_ascii_identifier("a-b"));
+        assert!(is_python_keyword("lambda"));
+        assert!(!is_python_keyword("print"));
+    }
+}

@@ -1,0 +1,247 @@
+//! Renders a [`Plan`] through the minijinja templates in `templates/`, plus the documentation
+//! helpers both languages share (tool docs, field docs, behaviour hints).
+
+use codeward_core::{Language, ToolAnnotations};
+use minijinja::syntax::SyntaxConfig;
+use minijinja::{AutoEscape, Environment};
+use serde_json::Value;
+
+use crate::error::CodegenError;
+use crate::plan::{FnPlan, Plan};
+use crate::schema::{Doc, TypeTable};
+use crate::text::{doc_lines, jsdoc_safe, pydoc_safe};
+
+/// Template files, embedded so the crate needs nothing at run time.
+const TEMPLATES: &[(&str, &str)] = &[
+    (
+        "ts_module.ts.j2",
+        include_str!("../templates/ts_module.ts.j2"),
+    ),
+    (
+        "ts_bridge.ts.j2",
+        include_str!("../templates/ts_bridge.ts.j2"),
+    ),
+    (
+        "ts_summary.ts.j2",
+        include_str!("../templates/ts_summary.ts.j2"),
+    ),
+    (
+        "py_module.py.j2",
+        include_str!("../templates/py_module.py.j2"),
+    ),
+    (
+        "py_bridge.py.j2",
+        include_str!("../templates/py_bridge.py.j2"),
+    ),
+    (
+        "py_summary.py.j2",
+        include_str!("../templates/py_summary.py.j2"),
+    ),
+];
+
+/// The template environment: no auto-escaping (the output is code, escaped by the renderers),
+/// block tags stripped of their own lines.
+pub(crate) fn environment() -> Result<Environment<'static>, CodegenError> {
+    let mut env = Environment::new();
+    env.set_auto_escape_callback(|_| AutoEscape::None);
+    let syntax = SyntaxConfig::builder()
+        .trim_blocks(true)
+        .lstrip_blocks(true)
+        .keep_trailing_newline(true)
+        .build()
+        .map_err(|source| CodegenError::Template {
+            template: "syntax",
+            source,
+        })?;
+    env.set_syntax(syntax);
+    env.add_filter("jsdoc", jsdoc);
+    env.add_filter("pydoc", pydoc);
+    env.add_filter("pycomment", pycomment);
+    for (name, source) in TEMPLATES {
+        env.add_template(name, source)
+            .map_err(|source| CodegenError::Template {
+                template: name,
+                source,
+            })?;
+    }
+    Ok(env)
+}
+
+/// The module and the summary for `plan` in `language`.
+pub(crate) fn render(
+    env: &Environment<'static>,
+    plan: &Plan<'_>,
+    language: Language,
+) -> Result<(String, String), CodegenError> {
+    let (module_name, summary_name, context) = match language {
+        Language::Python => (
+            "py_module.py.j2",
+            "py_summary.py.j2",
+            minijinja::Value::from(minijinja::value::Serde(crate::python::module(plan))),
+        ),
+        _ => (
+            "ts_module.ts.j2",
+            "ts_summary.ts.j2",
+            minijinja::Value::from(minijinja::value::Serde(crate::typescript::module(plan))),
+        ),
+    };
+    let render = |name: &'static str| {
+        env.get_template(name)
+            .and_then(|t| t.render(&context))
+            .map_err(|source| CodegenError::Template {
+                template: name,
+                source,
+            })
+    };
+    Ok((render(module_name)?, render(summary_name)?))
+}
+
+/// A `/** */` block at `indent` spaces; empty when there is nothing to say.
+fn jsdoc(lines: Vec<String>, indent: usize) -> String {
+    let pad = " ".repeat(indent);
+    match lines.as_slice() {
+        [] => String::new(),
+        [one] if one.len() < 90 && !one.starts_with('@') => {
+            format!("{pad}/** {} */\n", jsdoc_safe(one))
+        }
+        _ => {
+            let mut out = format!("{pad}/**\n");
+            for line in &lines {
+                if line.is_empty() {
+                    out.push_str(&format!("{pad} *\n"));
+                } else {
+                    out.push_str(&format!("{pad} * {}\n", jsdoc_safe(line)));
+                }
+            }
+            out.push_str(&format!("{pad} */\n"));
+            out
+        }
+    }
+}
+
+/// A `"""` docstring at `indent` spaces; empty when there is nothing to say.
+fn pydoc(lines: Vec<String>, indent: usize) -> String {
+    let pad = " ".repeat(indent);
+    let mut safe: Vec<String> = lines.iter().map(|l| pydoc_safe(l)).collect();
+    // A quote right before the closing `"""` would end the string early.
+    if let Some(last) = safe.last_mut()
+        && last.ends_with('"')
+    {
+        last.pop();
+        last.push_str("\\\"");
+    }
+    match safe.as_slice() {
+        [] => String::new(),
+        [one] => format!("{pad}\"\"\"{one}\"\"\"\n"),
+        [first, rest @ ..] => {
+            let mut out = format!("{pad}\"\"\"{first}\n");
+            for line in rest {
+                if line.is_empty() {
+                    out.push('\n');
+                } else {
+                    out.push_str(&format!("{pad}{line}\n"));
+                }
+            }
+            out.push_str(&format!("{pad}\"\"\"\n"));
+            out
+        }
+    }
+}
+
+/// `#` comment lines at `indent` spaces.
+fn pycomment(lines: Vec<String>, indent: usize) -> String {
+    let pad = " ".repeat(indent);
+    lines
+        .iter()
+        .map(|l| {
+            if l.is_empty() {
+                format!("{pad}#\n")
+            } else {
+                format!("{pad}# {l}\n")
+            }
+        })
+        .collect()
+}
+
+/// Documentation of one tool shared by both languages.
+pub(crate) struct FnDocs {
+    pub description: Vec<String>,
+    pub returns: String,
+}
+
+impl FnDocs {
+    pub(crate) fn new(f: &FnPlan<'_>, table: &TypeTable) -> FnDocs {
+        let text = if f.tool.description.trim().is_empty() {
+            f.tool.title.clone().unwrap_or_default()
+        } else {
+            f.tool.description.clone()
+        };
+        let mut description = doc_lines(&text);
+        if description.is_empty() {
+            description.push(format!("Calls the MCP tool `{}`.", f.wire));
+        }
+        let returns = match &f.output {
+            Some(crate::schema::Ty::Named(idx)) => table.defs[*idx]
+                .description
+                .as_deref()
+                .map(|d| doc_lines(d).join(" "))
+                .unwrap_or_else(|| "The tool's structured result.".to_owned()),
+            Some(_) => "The tool's structured result.".to_owned(),
+            None => {
+                "The tool's result: its structured content, else its text (parsed when it is JSON)."
+                    .to_owned()
+            }
+        };
+        FnDocs {
+            description,
+            returns,
+        }
+    }
+}
+
+/// Lines documenting one property: its description, then default, format, examples.
+pub(crate) fn field_doc_lines(doc: &Doc, literal: fn(&Value) -> String) -> Vec<String> {
+    let mut lines = doc
+        .description
+        .as_deref()
+        .map(doc_lines)
+        .unwrap_or_default();
+    let mut extras = Vec::new();
+    if let Some(default) = &doc.default {
+        extras.push(format!("Default: {}.", literal(default)));
+    }
+    if let Some(format) = &doc.format {
+        extras.push(format!("Format: {format}."));
+    }
+    if let Some(example) = doc.examples.first() {
+        extras.push(format!("Example: {}.", literal(example)));
+    }
+    if doc.deprecated {
+        extras.push("Deprecated.".to_owned());
+    }
+    if !extras.is_empty() {
+        lines.push(extras.join(" "));
+    }
+    lines
+}
+
+/// ` (read-only, idempotent)`: the hints the server stated, empty when it stated none.
+pub(crate) fn hint_words(hints: &ToolAnnotations) -> String {
+    let mut words = Vec::new();
+    if hints.read_only_hint == Some(true) {
+        words.push("read-only");
+    } else if hints.destructive_hint == Some(true) {
+        words.push("destructive");
+    }
+    if hints.idempotent_hint == Some(true) {
+        words.push("idempotent");
+    }
+    if hints.open_world_hint == Some(false) {
+        words.push("closed-world");
+    }
+    if words.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", words.join(", "))
+    }
+}
