@@ -1,0 +1,533 @@
+//! The host side of the tool bridge (docs/bridge-protocol.md): newline-delimited JSON-RPC on
+//! fd 3 (requests) and fd 4 (responses); every call is checked, audited first, then dispatched.
+
+use std::collections::HashMap;
+use std::os::fd::OwnedFd;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use codeward_core::{Error, ToolCall, ToolCallObserver, ToolInvoker, ToolResult, ToolSchema};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::unix::pipe;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinSet;
+
+/// Largest request line (protocol limit).
+pub const MAX_REQUEST_BYTES: usize = 4 * 1024 * 1024;
+/// Largest response line (protocol limit).
+pub const MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
+
+const PARSE_ERROR: i64 = -32700;
+const INVALID_REQUEST: i64 = -32600;
+const METHOD_NOT_FOUND: i64 = -32601;
+const INVALID_PARAMS: i64 = -32602;
+const TOOL_FAILED: i64 = -32000;
+const BUDGET_SPENT: i64 = -32001;
+const TIMED_OUT: i64 = -32002;
+const TOO_LARGE: i64 = -32003;
+const CANCELLED: i64 = -32004;
+const REFUSED: i64 = -32005;
+
+/// What the bridge saw during one execution.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct BridgeStats {
+    /// Calls the observer approved and that were dispatched.
+    pub dispatched: u32,
+    /// Calls refused before dispatch (not allowed, bad arguments, budget, observer).
+    pub refused: u32,
+    /// Calls that timed out.
+    pub timed_out: u32,
+    /// Calls cancelled by the program or by the end of the execution.
+    pub cancelled: u32,
+    /// A call was refused because the budget was spent.
+    pub budget_exceeded: bool,
+    /// Lines that were not valid JSON-RPC or too large.
+    pub protocol_errors: u32,
+}
+
+/// Everything a bridge needs for one execution.
+pub(crate) struct BridgeContext {
+    pub execution_id: String,
+    pub tools: Vec<ToolSchema>,
+    pub invoker: Arc<dyn ToolInvoker>,
+    pub observer: Arc<dyn ToolCallObserver>,
+    pub max_calls: u32,
+    pub call_timeout: Duration,
+}
+
+/// What the bridge hands back when the execution ends.
+#[derive(Debug, Default)]
+pub(crate) struct BridgeOutcome {
+    pub stats: BridgeStats,
+    pub result: Option<Value>,
+}
+
+struct State {
+    ctx: BridgeContext,
+    allowed: HashMap<String, ToolSchema>,
+    validators: Mutex<HashMap<String, Arc<Result<jsonschema::Validator, String>>>>,
+    next_index: AtomicU32,
+    stats: Mutex<BridgeStats>,
+    result: Mutex<Option<Value>>,
+    inflight: Mutex<HashMap<String, oneshot::Sender<()>>>,
+    out: mpsc::UnboundedSender<Vec<u8>>,
+}
+
+/// A running bridge; aborted when dropped.
+pub(crate) struct BridgeHandle {
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<BridgeOutcome>>,
+}
+
+impl Drop for BridgeHandle {
+    fn drop(&mut self) {
+        if let Some(t) = &self.task {
+            t.abort();
+        }
+    }
+}
+
+impl BridgeHandle {
+    /// Lets the bridge read what the program wrote (up to `grace` for EOF), then cancels
+    /// pending calls, waits for their observers and closes fd 4.
+    pub(crate) async fn finish(mut self, grace: Duration) -> BridgeOutcome {
+        let Some(mut task) = self.task.take() else {
+            return BridgeOutcome::default();
+        };
+        let r = tokio::select! {
+            r = &mut task => Some(r),
+            _ = tokio::time::sleep(grace) => None,
+        };
+        let r = match r {
+            Some(r) => r,
+            None => {
+                if let Some(stop) = self.stop.take() {
+                    let _ = stop.send(());
+                }
+                task.await
+            }
+        };
+        r.unwrap_or_default()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn error_line(id: &Value, code: i64, message: String, tool: Option<&str>) -> Vec<u8> {
+    let mut err = json!({"code": code, "message": message});
+    if let Some(tool) = tool {
+        err["data"] = json!({"tool": tool});
+    }
+    line(&json!({"jsonrpc": "2.0", "id": id, "error": err}))
+}
+
+fn line(v: &Value) -> Vec<u8> {
+    let mut bytes = serde_json::to_vec(v).unwrap_or_default();
+    bytes.push(b'\n');
+    bytes
+}
+
+/// Best-effort id of an oversized line (`null` when it cannot be read).
+fn sniff_id(prefix: &[u8]) -> Value {
+    let head = String::from_utf8_lossy(&prefix[..prefix.len().min(256)]).into_owned();
+    let Some(pos) = head.find("\"id\"") else {
+        return Value::Null;
+    };
+    let rest = head[pos + 4..]
+        .trim_start()
+        .trim_start_matches(':')
+        .trim_start();
+    let digits: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
+    digits
+        .parse::<u64>()
+        .map(Value::from)
+        .unwrap_or(Value::Null)
+}
+
+/// Starts serving. `requests` is the host end of fd 3, `responses` the host end of fd 4.
+pub(crate) fn serve(
+    requests: OwnedFd,
+    responses: OwnedFd,
+    ctx: BridgeContext,
+) -> std::io::Result<BridgeHandle> {
+    let rx = pipe::Receiver::from_owned_fd(requests)?;
+    let tx = pipe::Sender::from_owned_fd(responses)?;
+    let (out, mut out_rx) = mpsc::unbounded_channel::<Vec<u8>>();
+    let writer = tokio::spawn(async move {
+        let mut tx = tx;
+        while let Some(bytes) = out_rx.recv().await {
+            if tx.write_all(&bytes).await.is_err() {
+                // The program stopped reading; keep draining so senders never block.
+                while out_rx.recv().await.is_some() {}
+                break;
+            }
+        }
+    });
+    let allowed = ctx
+        .tools
+        .iter()
+        .map(|t| (t.qualified_name(), t.clone()))
+        .collect();
+    let state = Arc::new(State {
+        ctx,
+        allowed,
+        validators: Mutex::new(HashMap::new()),
+        next_index: AtomicU32::new(0),
+        stats: Mutex::new(BridgeStats::default()),
+        result: Mutex::new(None),
+        inflight: Mutex::new(HashMap::new()),
+        out,
+    });
+    let (stop_tx, stop_rx) = oneshot::channel();
+    let task = tokio::spawn(run(state, rx, stop_rx, writer));
+    Ok(BridgeHandle {
+        stop: Some(stop_tx),
+        task: Some(task),
+    })
+}
+
+async fn run(
+    state: Arc<State>,
+    mut rx: pipe::Receiver,
+    mut stop: oneshot::Receiver<()>,
+    writer: tokio::task::JoinHandle<()>,
+) -> BridgeOutcome {
+    let mut calls = JoinSet::new();
+    let mut buf: Vec<u8> = Vec::new();
+    let mut discarding = false;
+    let mut chunk = vec![0u8; 64 * 1024];
+    loop {
+        tokio::select! {
+            _ = &mut stop => break,
+            Some(_) = calls.join_next(), if !calls.is_empty() => {}
+            r = rx.read(&mut chunk) => {
+                let n = match r { Ok(0) | Err(_) => break, Ok(n) => n };
+                let mut start = 0;
+                while let Some(off) = chunk[start..n].iter().position(|b| *b == b'\n') {
+                    let end = start + off;
+                    if discarding {
+                        discarding = false;
+                    } else {
+                        buf.extend_from_slice(&chunk[start..end]);
+                        if buf.len() > MAX_REQUEST_BYTES {
+                            too_large(&state, &buf);
+                        } else if !buf.is_empty() {
+                            handle(&state, &buf, &mut calls);
+                        }
+                    }
+                    buf.clear();
+                    start = end + 1;
+                }
+                if !discarding {
+                    buf.extend_from_slice(&chunk[start..n]);
+                    if buf.len() > MAX_REQUEST_BYTES {
+                        too_large(&state, &buf);
+                        buf.clear();
+                        discarding = true;
+                    }
+                }
+            }
+        }
+    }
+    // The execution is over: settle every pending call (observers still see them).
+    let pending: Vec<_> = lock(&state.inflight).drain().collect();
+    for (_, cancel) in pending {
+        let _ = cancel.send(());
+    }
+    while calls.join_next().await.is_some() {}
+    let outcome = BridgeOutcome {
+        stats: lock(&state.stats).clone(),
+        result: lock(&state.result).take(),
+    };
+    drop(state);
+    let _ = writer.await;
+    outcome
+}
+
+fn too_large(state: &State, buf: &[u8]) {
+    lock(&state.stats).protocol_errors += 1;
+    let _ = state.out.send(error_line(
+        &sniff_id(buf),
+        TOO_LARGE,
+        format!("a request line may be at most {MAX_REQUEST_BYTES} bytes"),
+        None,
+    ));
+}
+
+fn handle(state: &Arc<State>, bytes: &[u8], calls: &mut JoinSet<()>) {
+    let protocol_error = |id: &Value, code, message: String| {
+        lock(&state.stats).protocol_errors += 1;
+        let _ = state.out.send(error_line(id, code, message, None));
+    };
+    let msg: Value = match serde_json::from_slice(bytes) {
+        Ok(v) => v,
+        Err(e) => {
+            return protocol_error(
+                &Value::Null,
+                PARSE_ERROR,
+                format!("the line is not valid JSON: {e}"),
+            );
+        }
+    };
+    let Some(obj) = msg.as_object() else {
+        return protocol_error(
+            &Value::Null,
+            INVALID_REQUEST,
+            "a message must be a JSON object".to_owned(),
+        );
+    };
+    let id = obj.get("id").cloned();
+    let reply_id = id.clone().unwrap_or(Value::Null);
+    if obj.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
+        return protocol_error(
+            &reply_id,
+            INVALID_REQUEST,
+            "`jsonrpc` must be \"2.0\"".to_owned(),
+        );
+    }
+    let Some(method) = obj.get("method").and_then(Value::as_str) else {
+        return protocol_error(
+            &reply_id,
+            INVALID_REQUEST,
+            "`method` must be a string".to_owned(),
+        );
+    };
+    let params = obj.get("params").cloned().unwrap_or(Value::Null);
+    match method {
+        "tools/call" => {
+            let Some(id) = id.filter(|i| i.is_number() || i.is_string()) else {
+                return protocol_error(
+                    &Value::Null,
+                    INVALID_REQUEST,
+                    "`tools/call` needs an integer `id`".to_owned(),
+                );
+            };
+            let (cancel_tx, cancel_rx) = oneshot::channel();
+            lock(&state.inflight).insert(id.to_string(), cancel_tx);
+            let state = state.clone();
+            calls.spawn(async move {
+                let key = id.to_string();
+                let reply = call(&state, &id, params, cancel_rx).await;
+                lock(&state.inflight).remove(&key);
+                let _ = state.out.send(reply);
+            });
+        }
+        "notifications/cancelled" => {
+            let key = params
+                .get("requestId")
+                .map(Value::to_string)
+                .unwrap_or_default();
+            if let Some(cancel) = lock(&state.inflight).remove(&key) {
+                let _ = cancel.send(());
+            }
+        }
+        "codeward/result" => {
+            *lock(&state.result) = Some(params.get("value").cloned().unwrap_or(Value::Null));
+        }
+        other => {
+            if id.is_some() {
+                protocol_error(
+                    &reply_id,
+                    METHOD_NOT_FOUND,
+                    format!("unknown method `{other}`"),
+                );
+            }
+        }
+    }
+}
+
+fn validator(
+    state: &State,
+    name: &str,
+    schema: &Value,
+) -> Arc<Result<jsonschema::Validator, String>> {
+    let mut cache = lock(&state.validators);
+    cache
+        .entry(name.to_owned())
+        .or_insert_with(|| Arc::new(jsonschema::validator_for(schema).map_err(|e| e.to_string())))
+        .clone()
+}
+
+enum Dispatch {
+    Done(Result<ToolResult, Error>),
+    TimedOut,
+    Cancelled,
+}
+
+async fn call(state: &State, id: &Value, params: Value, cancel: oneshot::Receiver<()>) -> Vec<u8> {
+    let refuse = |code, message: String, tool: Option<&str>| {
+        lock(&state.stats).refused += 1;
+        error_line(id, code, message, tool)
+    };
+    let Some(name) = params.get("name").and_then(Value::as_str) else {
+        return refuse(
+            INVALID_PARAMS,
+            "`params.name` must be a string".to_owned(),
+            None,
+        );
+    };
+    let arguments = params
+        .get("arguments")
+        .cloned()
+        .unwrap_or_else(|| json!({}));
+    let Some(tool) = state.allowed.get(name) else {
+        return refuse(
+            METHOD_NOT_FOUND,
+            format!("tool {name} is not allowed in this execution"),
+            Some(name),
+        );
+    };
+    if !arguments.is_object() {
+        return refuse(
+            INVALID_PARAMS,
+            format!("arguments of {name} must be an object"),
+            Some(name),
+        );
+    }
+    match &*validator(state, name, &tool.input_schema) {
+        Err(e) => {
+            return refuse(
+                INVALID_PARAMS,
+                format!("the inputSchema of {name} is not a valid JSON Schema: {e}"),
+                Some(name),
+            );
+        }
+        Ok(v) => {
+            let problems: Vec<String> = v
+                .iter_errors(&arguments)
+                .take(3)
+                .map(|e| format!("{}: {e}", e.instance_path()))
+                .collect();
+            if !problems.is_empty() {
+                return refuse(
+                    INVALID_PARAMS,
+                    format!(
+                        "arguments do not match the schema of {name}: {}",
+                        problems.join("; ")
+                    ),
+                    Some(name),
+                );
+            }
+        }
+    }
+    let index = state.next_index.fetch_add(1, Ordering::SeqCst) + 1;
+    if index > state.ctx.max_calls {
+        lock(&state.stats).budget_exceeded = true;
+        return refuse(
+            BUDGET_SPENT,
+            format!(
+                "the tool-call budget of this execution ({} calls) is spent",
+                state.ctx.max_calls
+            ),
+            Some(name),
+        );
+    }
+    let record = ToolCall::new(
+        state.ctx.execution_id.clone(),
+        index,
+        name,
+        arguments.clone(),
+    );
+    if let Err(e) = state.ctx.observer.before_call(&record, tool).await {
+        // Fail closed: a call the host cannot audit does not happen.
+        return refuse(
+            REFUSED,
+            format!("the host refused the call: {e}"),
+            Some(name),
+        );
+    }
+    lock(&state.stats).dispatched += 1;
+    let started = Instant::now();
+    let timeout = state.ctx.call_timeout;
+    let outcome = tokio::select! {
+        r = tokio::time::timeout(timeout, state.ctx.invoker.call(name, arguments)) => match r {
+            Ok(r) => Dispatch::Done(r),
+            Err(_) => Dispatch::TimedOut,
+        },
+        _ = cancel => Dispatch::Cancelled,
+    };
+    let elapsed = started.elapsed();
+    let observed: Result<ToolResult, Error> = match &outcome {
+        Dispatch::Done(Ok(r)) => Ok(r.clone()),
+        Dispatch::Done(Err(e)) => Err(Error::Tool {
+            tool: name.to_owned(),
+            message: e.to_string(),
+        }),
+        Dispatch::TimedOut => Err(Error::Timeout {
+            operation: format!("tool call {name}"),
+            after: timeout,
+        }),
+        Dispatch::Cancelled => Err(Error::Layer {
+            context: format!("tool call {name} cancelled"),
+            source: None,
+        }),
+    };
+    state
+        .ctx
+        .observer
+        .after_call(&record, tool, &observed, elapsed)
+        .await;
+    match outcome {
+        Dispatch::Done(Ok(r)) => {
+            let text = match &r.value {
+                Value::String(s) => s.clone(),
+                Value::Null => String::new(),
+                v => v.to_string(),
+            };
+            let content = if r.value.is_null() {
+                json!([])
+            } else {
+                json!([{"type": "text", "text": text}])
+            };
+            let structured = if r.is_error {
+                Value::Null
+            } else {
+                r.value.clone()
+            };
+            let bytes = line(&json!({
+                "jsonrpc": "2.0",
+                "id": id,
+                "result": {"content": content, "structuredContent": structured, "isError": r.is_error},
+            }));
+            if bytes.len() > MAX_RESPONSE_BYTES {
+                return error_line(
+                    id,
+                    TOO_LARGE,
+                    format!("the result of {name} exceeds {MAX_RESPONSE_BYTES} bytes"),
+                    Some(name),
+                );
+            }
+            bytes
+        }
+        Dispatch::Done(Err(e)) => error_line(
+            id,
+            TOOL_FAILED,
+            format!("tool {name} failed: {e}"),
+            Some(name),
+        ),
+        Dispatch::TimedOut => {
+            lock(&state.stats).timed_out += 1;
+            error_line(
+                id,
+                TIMED_OUT,
+                format!("tool call {name} timed out after {timeout:?}"),
+                Some(name),
+            )
+        }
+        Dispatch::Cancelled => {
+            lock(&state.stats).cancelled += 1;
+            error_line(
+                id,
+                CANCELLED,
+                format!("tool call {name} was cancelled"),
+                Some(name),
+            )
+        }
+    }
+}

@@ -1,0 +1,695 @@
+//! `ProcessSandbox`: one execution from job to output: working directory, cgroups, clone,
+//! limits, capture, bridge, metrics, and guards that leave nothing behind on any outcome.
+
+use std::ffi::CString;
+use std::os::fd::OwnedFd;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use codeward_core::{
+    ExecutionMetrics, ExitState, Language, LimitKind, Sandbox, SandboxJob, SandboxOutput,
+};
+use seccompiler::BpfProgram;
+use tokio::io::AsyncReadExt;
+use tokio::sync::{Semaphore, oneshot};
+
+use crate::bridge::{self, BridgeContext, BridgeStats};
+use crate::cgroup::{CgroupLimits, CgroupRun};
+use crate::child::{self, ChildFailure, ChildPlan, ChildStdio, IdMap, SpawnError, Spawned};
+use crate::config::{Layer, SandboxConfig};
+use crate::error::SandboxError;
+use crate::host::{HostCapabilities, IsolationReport};
+use crate::output;
+use crate::runtime::{self, Interpreter};
+use crate::{landlock, seccomp, transpile};
+
+/// The uid/gid the program runs as inside a user namespace.
+const INSIDE_ID: u32 = 1000;
+/// The host uid/gid that inside id maps to (`nobody`).
+const NOBODY: u32 = 65534;
+/// How long to wait for pipes to reach EOF once the process tree is gone.
+const DRAIN_GRACE: Duration = Duration::from_millis(250);
+
+/// Everything one run produced, with the isolation report and bridge statistics.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct SandboxRun {
+    /// What the core seam returns.
+    pub output: SandboxOutput,
+    /// Which layers were in force.
+    pub isolation: IsolationReport,
+    /// What the tool bridge saw.
+    pub bridge: BridgeStats,
+    /// stdout was cut at the cap.
+    pub stdout_truncated: bool,
+    /// stderr was cut at the cap.
+    pub stderr_truncated: bool,
+}
+
+type SpawnRequest = (
+    ChildPlan,
+    ChildStdio,
+    oneshot::Sender<Result<Spawned, SpawnError>>,
+);
+
+/// A long-lived thread that clones every sandbox. `PR_SET_PDEATHSIG` fires when the thread
+/// that created a child exits, so cloning from short-lived pool threads would kill runs.
+struct Spawner {
+    tx: Mutex<std::sync::mpsc::Sender<SpawnRequest>>,
+}
+
+impl Spawner {
+    fn start() -> Result<Spawner, SandboxError> {
+        let (tx, rx) = std::sync::mpsc::channel::<SpawnRequest>();
+        std::thread::Builder::new()
+            .name("codeward-sandbox-spawner".to_owned())
+            .spawn(move || {
+                while let Ok((plan, stdio, reply)) = rx.recv() {
+                    let r = child::spawn(&plan, stdio);
+                    if let Err(Ok(spawned)) = reply.send(r) {
+                        // The run was dropped while we cloned: do not leave the child.
+                        child::kill_and_reap(spawned.pid);
+                    }
+                }
+            })
+            .map_err(|e| SandboxError::io("starting the spawner thread", "", e))?;
+        Ok(Spawner { tx: Mutex::new(tx) })
+    }
+
+    async fn spawn(&self, plan: ChildPlan, stdio: ChildStdio) -> Result<Spawned, SandboxError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .lock()
+            .map_err(|_| SandboxError::Internal("spawner lock poisoned".to_owned()))?
+            .send((plan, stdio, reply))
+            .map_err(|_| SandboxError::Internal("spawner thread is gone".to_owned()))?;
+        let r = rx
+            .await
+            .map_err(|_| SandboxError::Internal("spawner dropped the request".to_owned()))?;
+        r.map_err(|SpawnError::Io(context, source)| SandboxError::io(context, "", source))
+    }
+}
+
+struct Inner {
+    config: SandboxConfig,
+    host: HostCapabilities,
+    report: IsolationReport,
+    python: Result<Interpreter, String>,
+    node: Result<Interpreter, String>,
+    filters: Vec<BpfProgram>,
+    semaphore: Arc<Semaphore>,
+    spawner: Spawner,
+}
+
+/// Numbers runs process-wide: cgroup and directory names must not collide between sandboxes.
+static NEXT_RUN: AtomicU64 = AtomicU64::new(0);
+
+/// Runs programs in isolated processes; implements [`codeward_core::Sandbox`].
+///
+/// Cheap to clone (shared state). Creating one probes the host and resolves the
+/// interpreters once.
+#[derive(Clone)]
+pub struct ProcessSandbox {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for ProcessSandbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProcessSandbox")
+            .field("active", &self.inner.report.active_names())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ProcessSandbox {
+    /// Probes the host, checks required layers, resolves interpreters.
+    ///
+    /// Fails when a required layer is missing ([`SandboxError::LayerUnavailable`]). A
+    /// missing interpreter fails only runs in that language.
+    pub fn new(config: SandboxConfig) -> Result<ProcessSandbox, SandboxError> {
+        let host = HostCapabilities::detect();
+        let report = host.plan(&config)?;
+        let python = runtime::resolve_python(config.python.as_deref()).map_err(|e| e.to_string());
+        let node = runtime::resolve_node(config.node.as_deref()).map_err(|e| e.to_string());
+        let filters = if report.is_active(Layer::Seccomp) {
+            seccomp::filters(!report.is_active(Layer::NetworkNamespace))?
+        } else {
+            Vec::new()
+        };
+        let semaphore = Arc::new(Semaphore::new(config.max_parallel));
+        Ok(ProcessSandbox {
+            inner: Arc::new(Inner {
+                config,
+                host,
+                report,
+                python,
+                node,
+                filters,
+                semaphore,
+                spawner: Spawner::start()?,
+            }),
+        })
+    }
+
+    /// A sandbox with the default configuration (every layer preferred).
+    pub fn with_defaults() -> Result<ProcessSandbox, SandboxError> {
+        ProcessSandbox::new(SandboxConfig::default())
+    }
+
+    /// The layers every run uses on this host.
+    pub fn isolation_report(&self) -> &IsolationReport {
+        &self.inner.report
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &SandboxConfig {
+        &self.inner.config
+    }
+
+    /// The interpreter used for `language`, if it was found.
+    pub fn interpreter(&self, language: Language) -> Option<&Path> {
+        self.interp(language).ok().map(|i| i.exe.as_path())
+    }
+
+    fn interp(&self, language: Language) -> Result<&Interpreter, SandboxError> {
+        let (r, name) = match language {
+            Language::Python => (&self.inner.python, "python"),
+            _ => (&self.inner.node, "typescript"),
+        };
+        r.as_ref().map_err(|reason| SandboxError::Interpreter {
+            language: name.to_owned(),
+            reason: reason.clone(),
+        })
+    }
+
+    /// Runs `job` and returns everything measured, including the isolation report.
+    pub async fn run_detailed(&self, job: SandboxJob) -> Result<SandboxRun, SandboxError> {
+        let _permit = self
+            .inner
+            .semaphore
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| SandboxError::Internal("semaphore closed".to_owned()))?;
+        self.run_admitted(job).await
+    }
+
+    async fn run_admitted(&self, job: SandboxJob) -> Result<SandboxRun, SandboxError> {
+        let inner = &*self.inner;
+        let report = &inner.report;
+        let interp = self.interp(job.language)?;
+        let limits = &job.limits;
+        let seq = NEXT_RUN.fetch_add(1, Ordering::Relaxed);
+        let tag = format!(
+            "codeward-{}-{seq}-{}",
+            std::process::id(),
+            safe_id(&job.execution_id)
+        );
+
+        // 1. The private working directory (removed by its guard on every path out).
+        let workdir = make_workdir(inner, &tag)?;
+        let wd = workdir.path().to_path_buf();
+        write_program(&job, &wd)?;
+        let userns = report.is_active(Layer::UserNamespace);
+        let as_root = inner.host.euid == 0;
+        if userns || as_root {
+            chown_tree(&wd, NOBODY)?;
+        }
+
+        // 2. cgroups.
+        let cg_limits = CgroupLimits {
+            memory_bytes: Some(limits.memory_bytes),
+            max_pids: Some(u64::from(limits.max_processes.max(1))),
+        };
+        let cgroups = CgroupRun::create(
+            &inner.host.cgroups,
+            report.is_active(Layer::MemoryCgroup),
+            report.is_active(Layer::PidsCgroup),
+            &tag,
+            cg_limits,
+        )
+        .map_err(|e| SandboxError::io("creating the run's cgroups", &tag, e))?;
+        let mut guard = RunGuard {
+            process: None,
+            cgroups,
+            workdir: Some(workdir),
+        };
+
+        // 3. Pipes and the plan.
+        let pipe = |what| child::pipe().map_err(|e| SandboxError::io(what, "", e));
+        let (out_r, out_w) = pipe("creating the stdout pipe")?;
+        let (err_r, err_w) = pipe("creating the stderr pipe")?;
+        let (req_r, req_w) = pipe("creating the bridge request pipe")?;
+        let (resp_r, resp_w) = pipe("creating the bridge response pipe")?;
+        let stdin: OwnedFd = std::fs::File::open("/dev/null")
+            .map_err(|e| SandboxError::io("opening /dev/null", "/dev/null", e))?
+            .into();
+        let plan = self.child_plan(&job, interp, &wd, &guard.cgroups)?;
+
+        // 4. Start.
+        let started = Instant::now();
+        let spawned = inner
+            .spawner
+            .spawn(
+                plan,
+                ChildStdio {
+                    stdin,
+                    stdout: out_w,
+                    stderr: err_w,
+                    bridge_req: req_w,
+                    bridge_resp: resp_r,
+                },
+            )
+            .await?;
+        let Spawned {
+            pid,
+            pidfd,
+            status: status_r,
+            errors: errors_r,
+        } = spawned;
+        let pidfd =
+            child::watch_pidfd(pidfd).map_err(|e| SandboxError::io("watching the pidfd", "", e))?;
+        guard.process = Some(ProcessGuard { pid, reaped: false });
+
+        let cap = limits.max_output_bytes;
+        let stdout =
+            output::capture(out_r, cap).map_err(|e| SandboxError::io("capturing stdout", "", e))?;
+        let stderr =
+            output::capture(err_r, cap).map_err(|e| SandboxError::io("capturing stderr", "", e))?;
+        let captures = CaptureGuard(vec![stdout.task, stderr.task]);
+        let bridge = bridge::serve(
+            req_r,
+            resp_w,
+            BridgeContext {
+                execution_id: job.execution_id.clone(),
+                tools: job.tools.clone(),
+                invoker: job.invoker.clone(),
+                observer: job.observer.clone(),
+                max_calls: limits.max_tool_calls,
+                call_timeout: limits.tool_call_timeout,
+            },
+        )
+        .map_err(|e| SandboxError::io("serving the tool bridge", "", e))?;
+
+        // 5. Setup failures arrive on the error pipe; EOF means the interpreter is running.
+        let deadline = tokio::time::Instant::from_std(started) + limits.timeout;
+        if let Some(failure) = read_failure(errors_r, deadline).await {
+            return Err(SandboxError::Setup {
+                stage: failure.stage.describe(),
+                source: std::io::Error::from_raw_os_error(failure.errno),
+            });
+        }
+
+        // 6. Wait for init, or kill the whole tree at the deadline.
+        let mut timed_out = false;
+        let (init_status, usage) = loop {
+            let ready = tokio::select! {
+                r = pidfd.readable() => Some(r),
+                _ = tokio::time::sleep_until(deadline), if !timed_out => None,
+            };
+            match ready {
+                None => {
+                    timed_out = true;
+                    child::kill_pidfd(pidfd.get_ref());
+                    guard.cgroups.kill_all();
+                }
+                Some(Ok(mut g)) => {
+                    if let Some(r) = child::try_reap(pid) {
+                        break r;
+                    }
+                    g.clear_ready();
+                }
+                Some(Err(e)) => return Err(SandboxError::io("waiting for the sandbox", "", e)),
+            }
+        };
+        let wall_time = started.elapsed();
+        if let Some(p) = guard.process.as_mut() {
+            p.reaped = true;
+        }
+        // Anything that escaped init's namespace (only possible without a pid namespace).
+        guard.cgroups.kill_all();
+        let program_status = read_status(status_r);
+
+        // 7. Collect output and the bridge; never wait for EOF forever.
+        let drain = tokio::time::Instant::now() + DRAIN_GRACE;
+        for h in captures.0.iter() {
+            while !h.is_finished() && tokio::time::Instant::now() < drain {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        }
+        drop(captures);
+        let bridge_out = bridge.finish(DRAIN_GRACE).await;
+        let cg = guard.cgroups.stats();
+
+        let (stdout_text, stdout_truncated, out_total) = take(&stdout.shared);
+        let (stderr_text, stderr_truncated, err_total) = take(&stderr.shared);
+
+        // 8. Metrics and the limit that stopped it.
+        let exit = match program_status.or(Some(init_status)) {
+            Some(s) => match child::decode_status(s) {
+                (Some(code), _) => ExitState::Code(code),
+                (_, Some(sig)) => ExitState::Signal(sig),
+                _ => ExitState::Unknown,
+            },
+            None => ExitState::Unknown,
+        };
+        let exit = if program_status.is_none() && !timed_out {
+            // init died without reporting (killed from outside): say so honestly.
+            match child::decode_status(init_status) {
+                (_, Some(sig)) => ExitState::Signal(sig),
+                _ => exit,
+            }
+        } else {
+            exit
+        };
+        let cpu = usage.user + usage.system;
+        let memory_text = matches!(exit, ExitState::Code(c) if c != 0)
+            && (stderr_text.contains("MemoryError") || stderr_text.contains("heap out of memory"));
+        let limit_hit = if timed_out {
+            Some(LimitKind::Timeout)
+        } else if cg.oom_killed
+            || (cg.memory_limit_hit && !matches!(exit, ExitState::Code(0)))
+            || memory_text
+        {
+            Some(LimitKind::Memory)
+        } else if exit == ExitState::Signal(libc::SIGXCPU)
+            || (exit == ExitState::Signal(libc::SIGKILL) && cpu >= limits.cpu_time)
+        {
+            Some(LimitKind::Cpu)
+        } else if cg.pids_limit_hit {
+            Some(LimitKind::Pids)
+        } else if stdout_truncated || stderr_truncated {
+            Some(LimitKind::Output)
+        } else if bridge_out.stats.budget_exceeded {
+            Some(LimitKind::ToolCalls)
+        } else {
+            None
+        };
+        let peak = cg.peak_memory_bytes.unwrap_or(0).max(usage.max_rss_bytes);
+        let mut metrics = ExecutionMetrics::default();
+        metrics.wall_time = wall_time;
+        metrics.cpu_user = usage.user;
+        metrics.cpu_system = usage.system;
+        metrics.peak_memory_bytes = peak;
+        metrics.output_bytes = out_total + err_total;
+        metrics.tool_calls = bridge_out.stats.dispatched;
+        metrics.exit = exit;
+        metrics.limit_hit = limit_hit;
+
+        // 9. Clean up now (the guard would on any earlier exit) and report.
+        guard.finish();
+        let success = exit == ExitState::Code(0) && limit_hit.is_none();
+        let mut out = SandboxOutput::new(success, stdout_text, metrics);
+        out.stderr = stderr_text;
+        out.result = bridge_out.result;
+        out.isolation = report.active_names();
+        Ok(SandboxRun {
+            output: out,
+            isolation: report.clone(),
+            bridge: bridge_out.stats,
+            stdout_truncated,
+            stderr_truncated,
+        })
+    }
+
+    fn child_plan(
+        &self,
+        job: &SandboxJob,
+        interp: &Interpreter,
+        wd: &Path,
+        cgroups: &CgroupRun,
+    ) -> Result<ChildPlan, SandboxError> {
+        let inner = &*self.inner;
+        let report = &inner.report;
+        let on = |l| report.is_active(l);
+        let limits = &job.limits;
+        let mut ns = 0;
+        if on(Layer::UserNamespace) {
+            ns |= libc::CLONE_NEWUSER;
+        }
+        if on(Layer::MountNamespace) {
+            ns |= libc::CLONE_NEWNS;
+        }
+        if on(Layer::PidNamespace) {
+            ns |= libc::CLONE_NEWPID;
+        }
+        if on(Layer::NetworkNamespace) {
+            ns |= libc::CLONE_NEWNET;
+        }
+        if on(Layer::IpcNamespace) {
+            ns |= libc::CLONE_NEWIPC | libc::CLONE_NEWUTS;
+        }
+        let cstr = |s: &str, what: &str| {
+            CString::new(s).map_err(|_| SandboxError::Config(format!("{what} contains a NUL byte")))
+        };
+        let argv = runtime::argv(job.language, interp, limits.memory_bytes);
+        let env = runtime::environment(wd, &job.execution_id, &inner.config.env);
+        let cpu_secs = limits.cpu_time.as_secs_f64().ceil().max(1.0) as u64;
+        let mut rlimits = vec![
+            (libc::RLIMIT_CPU as u32, cpu_secs, cpu_secs + 1),
+            (
+                libc::RLIMIT_FSIZE as u32,
+                inner.config.max_file_bytes,
+                inner.config.max_file_bytes,
+            ),
+            (
+                libc::RLIMIT_NOFILE as u32,
+                inner.config.max_open_files,
+                inner.config.max_open_files,
+            ),
+            (libc::RLIMIT_CORE as u32, 0, 0),
+        ];
+        if job.language == Language::Python {
+            // Address space covers mappings, not just the heap: leave room for libraries.
+            let bytes = limits.memory_bytes.saturating_add(64 * 1024 * 1024);
+            rlimits.push((libc::RLIMIT_AS as u32, bytes, bytes));
+        }
+        if !on(Layer::PidsCgroup) {
+            let n = u64::from(limits.max_processes.max(1));
+            rlimits.push((libc::RLIMIT_NPROC as u32, n, n));
+        }
+        let landlock = match (on(Layer::Landlock), inner.host.landlock_abi) {
+            (true, Some(abi)) => Some(landlock::plan(abi, wd, &interp.read_paths)),
+            _ => None,
+        };
+        // Without Landlock the mount namespace hides home directories instead.
+        let mut hide_paths = Vec::new();
+        if landlock.is_none() && on(Layer::MountNamespace) {
+            for dir in ["/root", "/home"] {
+                let p = Path::new(dir);
+                let needed = interp.read_paths.iter().any(|r| r.starts_with(p))
+                    || interp.exe.starts_with(p)
+                    || wd.starts_with(p);
+                if p.is_dir() && !needed {
+                    hide_paths.push(cstr(dir, "path")?);
+                }
+            }
+        }
+        let drop_to = if on(Layer::UserNamespace) {
+            Some((INSIDE_ID, INSIDE_ID))
+        } else if inner.host.euid == 0 {
+            Some((NOBODY, NOBODY))
+        } else {
+            None
+        };
+        Ok(ChildPlan {
+            namespaces: ns,
+            id_map: on(Layer::UserNamespace).then_some(IdMap {
+                inside_uid: INSIDE_ID,
+                outside_uid: if inner.host.euid == 0 {
+                    NOBODY
+                } else {
+                    inner.host.euid
+                },
+                inside_gid: INSIDE_ID,
+                outside_gid: if inner.host.euid == 0 {
+                    NOBODY
+                } else {
+                    child::getegid()
+                },
+            }),
+            exe: CString::new(interp.exe.as_os_str().as_bytes())
+                .map_err(|_| SandboxError::Config("interpreter path contains NUL".to_owned()))?,
+            argv: argv
+                .iter()
+                .map(|a| cstr(a, "an argument"))
+                .collect::<Result<_, _>>()?,
+            envp: env
+                .iter()
+                .map(|(k, v)| cstr(&format!("{k}={v}"), "an environment variable"))
+                .collect::<Result<_, _>>()?,
+            workdir: CString::new(wd.as_os_str().as_bytes())
+                .map_err(|_| SandboxError::Config("working directory contains NUL".to_owned()))?,
+            mount_private: on(Layer::MountNamespace),
+            mount_proc: on(Layer::PidNamespace) && on(Layer::MountNamespace),
+            hide_paths,
+            set_hostname: on(Layer::IpcNamespace),
+            subreaper: !on(Layer::PidNamespace),
+            rlimits,
+            drop_to,
+            privileged_map: inner.host.euid == 0,
+            landlock,
+            seccomp: inner.filters.clone(),
+            cgroup_procs: cgroups.procs_files(),
+        })
+    }
+}
+
+#[async_trait]
+impl Sandbox for ProcessSandbox {
+    async fn run(&self, job: SandboxJob) -> codeward_core::Result<SandboxOutput> {
+        Ok(self.run_detailed(job).await?.output)
+    }
+}
+
+/// Kills and reaps init if the run ends early; then cgroups and the working directory go.
+struct RunGuard {
+    process: Option<ProcessGuard>,
+    cgroups: CgroupRun,
+    workdir: Option<tempfile::TempDir>,
+}
+
+struct ProcessGuard {
+    pid: i32,
+    reaped: bool,
+}
+
+impl RunGuard {
+    fn finish(&mut self) {
+        if let Some(p) = self.process.as_mut()
+            && !p.reaped
+        {
+            child::kill_and_reap(p.pid);
+            p.reaped = true;
+        }
+        self.cgroups.remove();
+        if let Some(wd) = self.workdir.take() {
+            let path = wd.path().to_path_buf();
+            if let Err(e) = wd.close() {
+                tracing::warn!(path = %path.display(), error = %e, "could not remove a sandbox working directory");
+            }
+        }
+    }
+}
+
+impl Drop for RunGuard {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+/// Aborts the capture tasks when the run ends early.
+struct CaptureGuard(Vec<tokio::task::JoinHandle<()>>);
+
+impl Drop for CaptureGuard {
+    fn drop(&mut self) {
+        for h in &self.0 {
+            h.abort();
+        }
+    }
+}
+
+fn take(shared: &Arc<Mutex<output::Captured>>) -> (String, bool, u64) {
+    let c = shared.lock().unwrap_or_else(|p| p.into_inner());
+    let (text, truncated) = c.text();
+    (text, truncated, c.total)
+}
+
+/// The execution id reduced to characters safe in file and cgroup names.
+fn safe_id(id: &str) -> String {
+    id.chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .take(40)
+        .collect()
+}
+
+fn make_workdir(inner: &Inner, tag: &str) -> Result<tempfile::TempDir, SandboxError> {
+    let root = inner
+        .config
+        .work_root
+        .clone()
+        .unwrap_or_else(std::env::temp_dir);
+    let dir = tempfile::Builder::new()
+        .prefix(&format!("{tag}-"))
+        .tempdir_in(&root)
+        .map_err(|e| SandboxError::io("creating the working directory", &root, e))?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700))
+        .map_err(|e| SandboxError::io("restricting the working directory", dir.path(), e))?;
+    Ok(dir)
+}
+
+fn write_program(job: &SandboxJob, wd: &Path) -> Result<(), SandboxError> {
+    let write = |name: &str, text: &str| {
+        let p = wd.join(name);
+        std::fs::write(&p, text).map_err(|e| SandboxError::io("writing a program file", p, e))
+    };
+    match job.language {
+        Language::Python => {
+            write("main.py", &job.program)?;
+            if let Some(api) = &job.api {
+                write("codeward_api.py", &api.module)?;
+            }
+        }
+        _ => {
+            write(
+                "main.mjs",
+                &transpile::to_javascript(&job.program, "main.ts")?,
+            )?;
+            if let Some(api) = &job.api {
+                write("codeward_api.ts", &api.module)?;
+                write(
+                    "codeward_api.mjs",
+                    &transpile::to_javascript(&api.module, "codeward_api.ts")?,
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn chown_tree(dir: &Path, id: u32) -> Result<(), SandboxError> {
+    child::chown(dir, id, id).map_err(|e| {
+        SandboxError::io("handing the working directory to the sandbox user", dir, e)
+    })?;
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| SandboxError::io("listing the working directory", dir, e))?;
+    for entry in entries.flatten() {
+        let p = entry.path();
+        child::chown(&p, id, id)
+            .map_err(|e| SandboxError::io("handing a program file to the sandbox user", &p, e))?;
+    }
+    Ok(())
+}
+
+/// Reads the error pipe to EOF (or the deadline): a decoded failure, or `None` when the
+/// interpreter started.
+async fn read_failure(fd: OwnedFd, deadline: tokio::time::Instant) -> Option<ChildFailure> {
+    let mut rx = tokio::net::unix::pipe::Receiver::from_owned_fd(fd).ok()?;
+    let mut buf = Vec::new();
+    let read = async {
+        let mut chunk = [0u8; 16];
+        loop {
+            match rx.read(&mut chunk).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+    };
+    let _ = tokio::time::timeout_at(deadline, read).await;
+    ChildFailure::decode(&buf)
+}
+
+/// The program's wait status as init reported it (init is reaped, so this never waits).
+fn read_status(fd: OwnedFd) -> Option<i32> {
+    let rx = tokio::net::unix::pipe::Receiver::from_owned_fd(fd).ok()?;
+    let mut buf = [0u8; 4];
+    match rx.try_read(&mut buf) {
+        Ok(4) => Some(i32::from_ne_bytes(buf)),
+        _ => None,
+    }
+}
