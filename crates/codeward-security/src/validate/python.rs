@@ -578,13 +578,17 @@ fn visit(ctx: &mut Ctx<'_>, node: Node<'_>) -> bool {
         }
         "subscript" => {
             if let Some(index) = node.child_by_field_name("subscript") {
-                if fold(ctx, index, 0).is_some_and(|(_, assembled)| assembled) {
-                    ctx.fire(
-                        Check::AssembledName,
-                        None,
-                        node,
-                        Some("assembled subscript key"),
-                    );
+                if let Some((key, assembled)) = fold(ctx, index, 0) {
+                    if assembled {
+                        ctx.fire(
+                            Check::AssembledName,
+                            None,
+                            node,
+                            Some(&format!("resolves to `{key}`")),
+                        );
+                    }
+                    // `globals()["__builtins__"]` reaches the same thing as the attribute.
+                    ctx.match_attribute(&key, index);
                 }
             }
             if is_maximal(node) {
@@ -800,6 +804,11 @@ fn call(ctx: &mut Ctx<'_>, node: Node<'_>) {
             if hit {
                 ctx.report(rule, node, Some(&format!("`{fragment}`")));
             }
+        }
+        if ctx.targets(Check::DynamicImport, &name)
+            && args.first().is_some_and(|a| fold(ctx, *a, 0).is_none())
+        {
+            ctx.fire(Check::DynamicImport, Some(&name), node, None);
         }
         let name_checks =
             ctx.targets(Check::ComputedGetattr, &name) || ctx.targets(Check::AssembledName, &name);

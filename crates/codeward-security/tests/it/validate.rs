@@ -1,92 +1,523 @@
-//! Validator behaviour: semantic matching, aliases, strings and comments, syntax errors.
+//! Validator behaviour: semantic matching, aliases, strings and comments, syntax errors,
+//! tool detection, rule files and concurrency.
 
-use codeward_core::{FindingCategory, Language, ToolAnnotations, ToolSchema};
-use codeward_security::Validator;
-use serde_json::json;
+use std::collections::BTreeSet;
+use std::sync::{Arc, Barrier};
+
+use codeward_core::{CodeValidator, FindingCategory, Language, Severity};
+use codeward_security::{RuleSet, SecurityError, Validator};
+
+use crate::corpus_code::catalogue;
 
 fn validator() -> Validator {
     Validator::new().expect("built-in rules compile")
 }
 
-/// Rule ids found in `code`, deduplicated, sorted.
+/// Rule ids found in `code`, deduplicated and sorted.
 fn rules(language: Language, code: &str) -> Vec<String> {
     let report = validator()
-        .check(code, language, &[])
+        .check(code, language, &catalogue())
         .expect("validator runs");
-    let mut ids: Vec<String> = report.findings.iter().map(|f| f.rule_id.clone()).collect();
-    ids.sort();
-    ids.dedup();
-    ids
+    let ids: BTreeSet<String> = report.findings.iter().map(|f| f.rule_id.clone()).collect();
+    ids.into_iter().collect()
 }
 
-fn py(code: &str) -> Vec<String> {
-    rules(Language::Python, code)
-}
-
-fn ts(code: &str) -> Vec<String> {
-    rules(Language::TypeScript, code)
-}
-
+/// One data-driven check: `code` must produce every rule in `expect` and, when `exact`, no other.
 #[track_caller]
-fn has(found: &[String], rule: &str) {
-    assert!(
-        found.iter().any(|r| r == rule),
-        "expected {rule} in {found:?}"
+fn check(language: Language, code: &str, expect: &[&str]) {
+    let found = rules(language, code);
+    for rule in expect {
+        assert!(
+            found.iter().any(|r| r == rule),
+            "expected {rule} in {found:?} for:\n{code}"
+        );
+    }
+    if expect.is_empty() {
+        assert!(
+            found.is_empty(),
+            "expected no findings, got {found:?} for:\n{code}"
+        );
+    }
+}
+
+#[test]
+fn python_aliases_and_attribute_chains_resolve() {
+    let py = Language::Python;
+    check(
+        py,
+        "import os as o\no.system('id')\n",
+        &["py.process.os-system"],
+    );
+    check(
+        py,
+        "from subprocess import run as r\nr(['ls'])\n",
+        &["py.process.subprocess"],
+    );
+    check(
+        py,
+        "import os.path\nos.system('id')\n",
+        &["py.process.os-system"],
+    );
+    check(
+        py,
+        "from os import system\nf = system\nf('id')\n",
+        &["py.process.os-system"],
+    );
+    check(
+        py,
+        "import subprocess as sp\nsp.Popen(['x']).wait()\n",
+        &["py.process.subprocess"],
+    );
+    check(
+        py,
+        "import importlib\nm = importlib.import_module('os')\nm.system('x')\n",
+        &["py.process.os-system"],
+    );
+    check(
+        py,
+        "import os\nos.environ.get('HOME')\n",
+        &["py.secret.environ"],
+    );
+    check(
+        py,
+        "from os import environ as env\nprint(env['X'])\n",
+        &["py.secret.environ"],
+    );
+    check(
+        py,
+        "import urllib.request as u\nu.urlopen('https://x')\n",
+        &["py.network.http"],
+    );
+    check(
+        py,
+        "import builtins\nbuiltins.eval('1')\n",
+        &["py.dynamic.eval"],
     );
 }
 
 #[test]
-fn debug_dump() {
-    let cases = [
-        (Language::Python, "import os as o\no.system('ls')\n"),
-        (
-            Language::Python,
-            "from subprocess import run as r\nr(['ls'])\n",
-        ),
-        (
-            Language::Python,
-            "x = 'eval(1)'  # os.system('rm')\nprint(x)\n",
-        ),
-        (
-            Language::Python,
-            "import base64\nexec(base64.b64decode('cHJpbnQoMSk='))\n",
-        ),
-        (
-            Language::Python,
-            "import os\ngetattr(os, 'sys'+'tem')('id')\n",
-        ),
-        (
+fn typescript_aliases_requires_and_destructuring_resolve() {
+    let ts = Language::TypeScript;
+    check(
+        ts,
+        "const cp = require('child_process');\ncp.exec('id');\n",
+        &["ts.process.child-process"],
+    );
+    check(
+        ts,
+        "import * as cp from 'child_process';\ncp.exec('id');\n",
+        &["ts.process.child-process"],
+    );
+    check(
+        ts,
+        "const { exec } = require('child_process');\nexec('id');\n",
+        &["ts.process.child-process"],
+    );
+    check(
+        ts,
+        "const { execSync: run } = require('node:child_process');\nrun('id');\n",
+        &["ts.process.child-process"],
+    );
+    check(
+        ts,
+        "import { spawn as s } from 'child_process';\ns('id');\n",
+        &["ts.process.child-process"],
+    );
+    check(
+        ts,
+        "require('child_process').execSync('id');\n",
+        &["ts.process.child-process"],
+    );
+    check(
+        ts,
+        "const fsp = require('fs/promises');\nawait fsp.writeFile('a', 'b');\n",
+        &["ts.fs.write"],
+    );
+    check(ts, "globalThis.eval('1');\n", &["ts.dynamic.eval"]);
+    check(ts, "window['eval']('1');\n", &["ts.dynamic.eval"]);
+    check(ts, "const e = eval;\ne('1');\n", &["ts.dynamic.eval"]);
+    check(ts, "console.log(process.env.HOME);\n", &["ts.secret.env"]);
+    check(
+        ts,
+        "const { env } = process;\nconsole.log(env.HOME);\n",
+        &["ts.secret.env"],
+    );
+}
+
+#[test]
+fn strings_and_comments_never_match() {
+    check(
+        Language::Python,
+        "# os.system('rm -rf /') and eval(x) are dangerous\nmsg = \"subprocess.run(['ls']); __import__('os')\"\nprint(msg)\n",
+        &[],
+    );
+    check(
+        Language::Python,
+        "def f():\n    \"\"\"Never call exec() or os.system().\"\"\"\n    return 'eval'\n",
+        &[],
+    );
+    check(
+        Language::TypeScript,
+        "// eval(x); require('child_process').exec('id')\nconst s = \"process.env.SECRET and new Function('x')\";\nconsole.log(s, `fetch('x')`);\n",
+        &[],
+    );
+    check(
+        Language::TypeScript,
+        "/* while(true) {} */\nconst x = { eval: 1 };\nconsole.log(x.eval);\n",
+        &[],
+    );
+}
+
+#[test]
+fn obfuscation_is_seen_through() {
+    let py = Language::Python;
+    check(
+        py,
+        "import base64\nexec(base64.b64decode('cHJpbnQoMSk='))\n",
+        &["py.obfuscation.decode-exec"],
+    );
+    check(
+        py,
+        "import os\ngetattr(os, 'sys' + 'tem')('id')\n",
+        &["py.obfuscation.assembled-name", "py.process.os-system"],
+    );
+    check(
+        py,
+        "s = chr(101) + chr(118) + chr(97) + chr(108)\n",
+        &["py.obfuscation.chr-chain"],
+    );
+    check(
+        py,
+        "import os\ngetattr(os, '\\x73ystem')('id')\n",
+        &["py.obfuscation.assembled-name", "py.process.os-system"],
+    );
+    check(
+        py,
+        "__import__('base64').b64decode('eA==')\nm = __import__(name)\n",
+        &["py.dynamic.import-computed"],
+    );
+    let ts = Language::TypeScript;
+    check(ts, "eval(atob('MSsx'));\n", &["ts.obfuscation.decode-exec"]);
+    check(
+        ts,
+        "require('child_' + 'process').exec('id');\n",
+        &["ts.obfuscation.assembled-name", "ts.process.child-process"],
+    );
+    check(
+        ts,
+        "const n = 'ev' + 'al';\nglobalThis[n]('1');\n",
+        &["ts.dynamic.eval", "ts.obfuscation.assembled-name"],
+    );
+    check(
+        ts,
+        "const s = String.fromCharCode(101, 118, 97, 108);\n",
+        &["ts.obfuscation.char-chain"],
+    );
+    check(
+        ts,
+        "''.constructor.constructor('return this')();\n",
+        &["ts.reflection.constructor-chain"],
+    );
+}
+
+#[test]
+fn loops_without_exit_are_found_and_loops_with_exit_are_not() {
+    let py = Language::Python;
+    check(
+        py,
+        "while True:\n    x = 1\n",
+        &["py.resource.unbounded-loop"],
+    );
+    check(
+        py,
+        "while True:\n    for i in range(3):\n        break\n",
+        &["py.resource.unbounded-loop"],
+    );
+    check(py, "while True:\n    if done():\n        break\n", &[]);
+    check(py, "import sys\nwhile 1:\n    sys.exit(0)\n", &[]);
+    let ts = Language::TypeScript;
+    check(ts, "for (;;) { x++; }\n", &["ts.resource.unbounded-loop"]);
+    check(
+        ts,
+        "while (true) { switch (x) { case 1: break; } }\n",
+        &["ts.resource.unbounded-loop"],
+    );
+    check(ts, "while (true) { if (done()) break; }\n", &[]);
+    check(
+        ts,
+        "do { x++; } while (true);\n",
+        &["ts.resource.unbounded-loop"],
+    );
+}
+
+#[test]
+fn findings_carry_position_snippet_and_suggestion() {
+    let code = "import json\n\nfor x in []:\n    pass\nresult  = eval(data)\n";
+    let report = validator()
+        .check(code, Language::Python, &[])
+        .expect("runs");
+    let f = report
+        .findings
+        .iter()
+        .find(|f| f.rule_id == "py.dynamic.eval")
+        .expect("eval found");
+    assert_eq!((f.line, f.column), (5, 11));
+    assert_eq!(f.snippet, "eval(data)");
+    assert_eq!(f.category, FindingCategory::DynamicCode);
+    assert_eq!(f.severity, Severity::Critical);
+    assert!(!f.suggestion.is_empty() && f.message.contains("eval"));
+    assert!(
+        report.rules_version.starts_with("python@"),
+        "{}",
+        report.rules_version
+    );
+
+    // Columns count characters, not bytes.
+    let report = validator()
+        .check("s = 'é'; eval(s)\n", Language::Python, &[])
+        .expect("runs");
+    assert_eq!(report.findings[0].column, 10);
+}
+
+#[test]
+fn syntax_errors_are_findings_with_the_error_position() {
+    let report = validator()
+        .check("x = 1\ndef f(:\n    pass\n", Language::Python, &[])
+        .expect("runs");
+    assert!(report.has_syntax_error());
+    let f = &report.findings[0];
+    assert_eq!((f.rule_id.as_str(), f.line), ("py.syntax", 2));
+    assert_eq!(f.category, FindingCategory::Syntax);
+
+    let report = validator()
+        .check("const a = 1;\nconst x = ;\n", Language::TypeScript, &[])
+        .expect("runs");
+    assert!(report.has_syntax_error());
+    assert_eq!((report.findings[0].line, report.findings[0].column), (2, 9));
+
+    // Unclosed call: a MISSING node.
+    let report = validator()
+        .check("print(1\n", Language::Python, &[])
+        .expect("runs");
+    assert!(report.has_syntax_error());
+    assert!(
+        report.findings[0].message.contains("syntax error"),
+        "{}",
+        report.findings[0].message
+    );
+
+    // Plain JavaScript that is not valid TypeScript (JSX) parses through the JavaScript grammar.
+    let report = validator()
+        .check(
+            "const el = <div>{items.map(i => <p>{i}</p>)}</div>;\n",
             Language::TypeScript,
-            "const cp = require('child_process');\ncp.exec('ls');\n",
-        ),
-        (
-            Language::TypeScript,
-            "import * as cp from 'child_process';\ncp.execSync('ls');\n",
-        ),
-        (
-            Language::TypeScript,
-            "const { exec } = require('child_process');\nexec('ls');\n",
-        ),
-        (
-            Language::TypeScript,
-            "const s = 'eval(1)'; // child_process.exec\nconsole.log(s);\n",
-        ),
-        (
-            Language::TypeScript,
-            "[].constructor.constructor('return process')();\n",
-        ),
-        (Language::TypeScript, "while (true) { x++; }\n"),
-        (Language::Python, "def f(:\n  pass\n"),
-        (Language::TypeScript, "const x = ;\n"),
-    ];
-    for (lang, code) in cases {
-        let r = validator().check(code, lang, &[]).expect("runs");
-        println!("--- {code}");
-        for f in &r.findings {
-            println!(
-                "  {} {:?} {} {}:{} `{}` {}",
-                f.rule_id, f.category, f.severity, f.line, f.column, f.snippet, f.message
+            &[],
+        )
+        .expect("runs");
+    assert!(!report.has_syntax_error(), "{:?}", report.findings);
+}
+
+#[test]
+fn tools_used_matches_both_spellings_and_loops() {
+    let tools = catalogue();
+    let ts = "const n = await demo.notesSearch({ query: 'x' });\nfor (const x of n) { await demo.notesDelete({ id: x.id }); }\nawait weather.getWeather({ city: 'Oslo' });\n";
+    let report = validator()
+        .check(ts, Language::TypeScript, &tools)
+        .expect("runs");
+    assert_eq!(
+        report.tools_used,
+        [
+            "demo.notes_delete",
+            "demo.notes_search",
+            "weather.get-weather"
+        ]
+    );
+    let looped: Vec<&str> = report
+        .findings
+        .iter()
+        .filter(|f| f.rule_id == "ts.resource.tool-call-in-loop")
+        .map(|f| f.message.as_str())
+        .collect();
+    assert_eq!(looped.len(), 1);
+    assert!(looped[0].contains("`demo.notes_delete`"), "{looped:?}");
+
+    let py = "import asyncio\nr = demo.notes_search(query='x')\nasyncio.gather(*[files.read_file(path=p) for p in r])\nfiles.readFile(path='a')\n";
+    let report = validator()
+        .check(py, Language::Python, &tools)
+        .expect("runs");
+    assert_eq!(report.tools_used, ["demo.notes_search", "files.read_file"]);
+    assert!(
+        report
+            .findings
+            .iter()
+            .any(|f| f.rule_id == "py.resource.tool-call-in-loop")
+    );
+
+    // Unknown servers and methods are not tools.
+    let report = validator()
+        .check("other.notes_search()\n", Language::Python, &tools)
+        .expect("runs");
+    assert!(report.tools_used.is_empty());
+}
+
+#[test]
+fn every_category_has_rules_in_both_languages() {
+    let v = validator();
+    for language in Language::ALL {
+        let code_by_category: &[(FindingCategory, &str)] = match language {
+            Language::Python => &[
+                (FindingCategory::DynamicCode, "eval('1')"),
+                (
+                    FindingCategory::ProcessSpawn,
+                    "import subprocess\nsubprocess.run(['x'])",
+                ),
+                (FindingCategory::Filesystem, "open('a', 'w')"),
+                (
+                    FindingCategory::Network,
+                    "import requests\nrequests.get('https://x')",
+                ),
+                (FindingCategory::SecretAccess, "import os\nos.getenv('X')"),
+                (FindingCategory::Reflection, "x.__mro__"),
+                (FindingCategory::Obfuscation, "exec(bytes.fromhex('31'))"),
+                (FindingCategory::ResourceAbuse, "import os\nos.fork()"),
+            ],
+            _ => &[
+                (FindingCategory::DynamicCode, "new Function('x')"),
+                (FindingCategory::ProcessSpawn, "Deno.run({ cmd: ['x'] })"),
+                (
+                    FindingCategory::Filesystem,
+                    "import fs from 'fs'; fs.writeFileSync('a', 'b')",
+                ),
+                (FindingCategory::Network, "new WebSocket('wss://x')"),
+                (FindingCategory::SecretAccess, "Deno.env.get('X')"),
+                (FindingCategory::Reflection, "a.__proto__ = b"),
+                (FindingCategory::Obfuscation, "eval(atob('eA=='))"),
+                (
+                    FindingCategory::ResourceAbuse,
+                    "import cluster from 'cluster'; cluster.fork()",
+                ),
+            ],
+        };
+        for (category, code) in code_by_category {
+            let report = v.check(code, language, &[]).expect("runs");
+            assert!(
+                report.findings.iter().any(|f| f.category == *category),
+                "{language}: no {category:?} finding for {code}: {:?}",
+                report.findings
             );
         }
     }
+}
+
+#[test]
+fn rule_files_can_be_overridden() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("custom.toml");
+    std::fs::write(
+        &path,
+        r#"version = "test-7"
+language = "python"
+[[rule]]
+id = "custom.print"
+category = "dynamic_code"
+severity = "warning"
+calls = ["print"]
+message = "prints"
+suggestion = "return instead"
+"#,
+    )
+    .expect("write rules");
+    let v = Validator::builder()
+        .python_rules(&path)
+        .build()
+        .expect("custom rules");
+    let report = v
+        .check("print(1)\neval('x')\n", Language::Python, &[])
+        .expect("runs");
+    let ids: Vec<&str> = report.findings.iter().map(|f| f.rule_id.as_str()).collect();
+    assert_eq!(ids, ["custom.print"]);
+    assert_eq!(report.rules_version, "python@test-7");
+
+    std::fs::write(&path, "version = \"1\"\nlanguage = \"python\"\n[[rule]]\nid = \"x\"\ncategory = \"network\"\nseverity = \"error\"\nchecks = [\"nope\"]\nmessage = \"m\"\nsuggestion = \"s\"\n")
+        .expect("write rules");
+    match Validator::builder().python_rules(&path).build() {
+        Err(SecurityError::RuleInvalid {
+            rule_id, problem, ..
+        }) => {
+            assert_eq!(rule_id, "x");
+            assert!(problem.contains("unknown check `nope`"), "{problem}");
+        }
+        other => panic!("expected RuleInvalid, got {other:?}"),
+    }
+    std::fs::write(&path, "version = \n").expect("write rules");
+    let err = Validator::builder()
+        .python_rules(&path)
+        .build()
+        .expect_err("bad toml");
+    assert!(
+        err.to_string().contains("custom.toml") && err.to_string().contains("line 1"),
+        "{err}"
+    );
+}
+
+#[test]
+fn rules_compile_once_under_concurrent_first_use() {
+    let threads = 16;
+    let barrier = Arc::new(Barrier::new(threads));
+    let handles: Vec<_> = (0..threads)
+        .map(|i| {
+            let barrier = Arc::clone(&barrier);
+            std::thread::spawn(move || {
+                barrier.wait();
+                let v = Validator::new().expect("validator");
+                let lang = if i % 2 == 0 {
+                    Language::Python
+                } else {
+                    Language::TypeScript
+                };
+                v.rules(lang).version().to_owned()
+            })
+        })
+        .collect();
+    for h in handles {
+        assert!(!h.join().expect("thread").is_empty());
+    }
+    // One compilation per language for the whole process, however many validators exist.
+    assert_eq!(RuleSet::builtin_compilations(), 2);
+}
+
+#[test]
+fn validator_is_shared_across_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Validator>();
+    let shared: Arc<dyn CodeValidator> = Arc::new(validator());
+    let handles: Vec<_> = (0..4)
+        .map(|_| {
+            let v = Arc::clone(&shared);
+            std::thread::spawn(move || {
+                v.validate("import os\nos.system('x')\n", Language::Python, &[])
+                    .expect("runs")
+                    .findings
+                    .len()
+            })
+        })
+        .collect();
+    for h in handles {
+        assert_eq!(h.join().expect("thread"), 1);
+    }
+}
+
+#[test]
+fn deeply_nested_input_does_not_overflow() {
+    let depth = 2000;
+    let py = format!("x = {}1{}\n", "(".repeat(depth), ")".repeat(depth));
+    validator().check(&py, Language::Python, &[]).expect("runs");
+    let ts = format!("const x = {}a{};\n", "[".repeat(depth), "]".repeat(depth));
+    validator()
+        .check(&ts, Language::TypeScript, &[])
+        .expect("runs");
+    let chain = format!("import os\nos{}.system('x')\n", ".a".repeat(depth));
+    validator()
+        .check(&chain, Language::Python, &[])
+        .expect("runs");
 }
