@@ -115,7 +115,7 @@ impl Detector {
             tools: 0,
             bytes: std::mem::size_of::<Detector>(),
             bound_bytes: self.config.memory_bound_bytes() + std::mem::size_of::<Detector>(),
-            bytes_per_key: state::bytes_per_key(),
+            bytes_per_key: state::bytes_per_key(&self.config),
             bytes_per_principal: state::bytes_per_principal(&self.config),
         };
         for shard in self.shards.iter() {
@@ -360,7 +360,7 @@ impl Detector {
         ps.failures.push(cfg.error_burst_count as usize, now, 1);
         let streak = ps.failure_streak;
         // Report at the threshold and at each further multiple, not on every failure.
-        if streak % cfg.repeated_failures == 0 {
+        if streak.is_multiple_of(cfg.repeated_failures) {
             let severity = if streak >= 2 * cfg.repeated_failures {
                 Severity::Error
             } else {
@@ -426,28 +426,29 @@ impl Detector {
 
         let slot = ps.exec_slot(exec, now, cfg.max_open_executions);
         let sink = obs.annotations.is_open_world() || obs.annotations.is_destructive();
-        if sink && !slot.exfiltration_reported {
-            if let Some(source) = &slot.sensitive_tool {
-                slot.exfiltration_reported = true;
-                let what = match (
-                    obs.annotations.is_open_world(),
-                    obs.annotations.is_destructive(),
-                ) {
-                    (true, true) => "open-world, destructive",
-                    (true, false) => "open-world",
-                    _ => "destructive",
-                };
-                found.push(Anomaly::new(
-                    AnomalyKind::Exfiltration,
-                    Severity::Critical,
-                    format!(
-                        "read from sensitive source `{source}`, then called {what} tool `{}` in \
-                         the same execution ({} bytes returned by this call)",
-                        obs.tool, obs.response_bytes
-                    ),
-                    now,
-                ));
-            }
+        if sink
+            && !slot.exfiltration_reported
+            && let Some(source) = &slot.sensitive_tool
+        {
+            slot.exfiltration_reported = true;
+            let what = match (
+                obs.annotations.is_open_world(),
+                obs.annotations.is_destructive(),
+            ) {
+                (true, true) => "open-world, destructive",
+                (true, false) => "open-world",
+                _ => "destructive",
+            };
+            found.push(Anomaly::new(
+                AnomalyKind::Exfiltration,
+                Severity::Critical,
+                format!(
+                    "read from sensitive source `{source}`, then called {what} tool `{}` in \
+                     the same execution ({} bytes returned by this call)",
+                    obs.tool, obs.response_bytes
+                ),
+                now,
+            ));
         }
         if obs.sensitive_source && obs.success && slot.sensitive_tool.is_none() {
             slot.sensitive_tool = Some(truncate(&obs.tool, MAX_KEPT_NAME).into());
@@ -674,7 +675,7 @@ fn fmt_duration(d: Duration) -> String {
     let s = d.as_secs();
     if d.subsec_millis() != 0 || s == 0 {
         format!("{} ms", d.as_millis())
-    } else if s % 60 == 0 {
+    } else if s.is_multiple_of(60) {
         format!("{} min", s / 60)
     } else {
         format!("{s} s")

@@ -67,13 +67,15 @@ impl<V> Lru<V> {
 
     /// Bytes held by the map and the slab, excluding what the values own on the heap.
     pub fn own_bytes(&self) -> usize {
-        self.slots.capacity() * std::mem::size_of::<Slot<V>>() + map_bytes(self.map.capacity())
+        self.slots.capacity() * std::mem::size_of::<Slot<V>>()
+            + map_bytes(buckets(self.map.capacity()))
     }
 
     /// Upper bound of [`own_bytes`](Self::own_bytes) for a map of capacity `cap`.
     pub fn own_bytes_bound(cap: usize) -> usize {
-        // The hash map may round its capacity up to the next power-of-two table.
-        let table_cap = (cap.max(1) * 8 / 7 + 1).next_power_of_two();
+        // Eviction removes then inserts; when the table's tombstones run out the map may
+        // resize to twice the live entries before it settles on rehashing in place.
+        let table_cap = ((2 * cap.max(1) + 2) * 8 / 7).next_power_of_two();
         cap * std::mem::size_of::<Slot<V>>() + map_bytes(table_cap)
     }
 
@@ -157,6 +159,15 @@ impl<V> Lru<V> {
             self.slots[old as usize].prev = idx;
         }
         self.head = idx;
+    }
+}
+
+/// Buckets of a hash table that can hold `capacity` items (hashbrown keeps 1/8 free).
+fn buckets(capacity: usize) -> usize {
+    match capacity {
+        0 => 0,
+        1..8 => (capacity + 1).next_power_of_two(),
+        _ => (capacity * 8 / 7).next_power_of_two(),
     }
 }
 

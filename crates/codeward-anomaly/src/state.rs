@@ -192,26 +192,30 @@ impl Shard {
     }
 }
 
-/// Bytes one key costs at most (slab slot plus hash-map bucket).
-pub(crate) fn bytes_per_key() -> usize {
-    Lru::<KeyState>::own_bytes_bound(1024) / 1024
+/// Bytes one key costs at most (slab slot plus hash-map buckets), with these settings.
+pub(crate) fn bytes_per_key(config: &DetectorConfig) -> usize {
+    let cap = config.key_cap_per_shard();
+    Lru::<KeyState>::own_bytes_bound(cap).div_ceil(cap)
 }
 
-/// Bytes one principal costs at most with these settings.
-pub(crate) fn bytes_per_principal(config: &DetectorConfig) -> usize {
-    Lru::<PrincipalState>::own_bytes_bound(1024) / 1024
-        + config.max_tools_per_principal * size_of::<ToolEntry>()
+/// Bytes one principal's heap-held parts cost at most (tools, open executions, windows).
+fn principal_heap_bound(config: &DetectorConfig) -> usize {
+    config.max_tools_per_principal * size_of::<ToolEntry>()
         + config.max_open_executions * (size_of::<ExecSlot>() + MAX_KEPT_NAME)
         + (config.error_burst_count as usize + config.critical_events as usize)
             * size_of::<(u64, u32)>()
 }
 
+/// Bytes one principal costs at most with these settings.
+pub(crate) fn bytes_per_principal(config: &DetectorConfig) -> usize {
+    let cap = config.principal_cap_per_shard();
+    Lru::<PrincipalState>::own_bytes_bound(cap).div_ceil(cap) + principal_heap_bound(config)
+}
+
 /// Upper bound of the whole detector's state.
 pub(crate) fn memory_bound(config: &DetectorConfig) -> usize {
-    let shards = config.shards;
     let per_shard = Lru::<KeyState>::own_bytes_bound(config.key_cap_per_shard())
         + Lru::<PrincipalState>::own_bytes_bound(config.principal_cap_per_shard())
-        + config.principal_cap_per_shard()
-            * (bytes_per_principal(config) - Lru::<PrincipalState>::own_bytes_bound(1024) / 1024);
-    shards * (per_shard + size_of::<std::sync::Mutex<Shard>>())
+        + config.principal_cap_per_shard() * principal_heap_bound(config);
+    config.shards * (per_shard + size_of::<std::sync::Mutex<Shard>>())
 }

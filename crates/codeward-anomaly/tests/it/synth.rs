@@ -538,12 +538,12 @@ pub fn score(detector: &Detector, stream: &Stream) -> (BTreeMap<AnomalyKind, Sco
         for kind in kinds {
             let s = scores.entry(kind).or_default();
             s.detections += 1;
-            if let Some((label, episode)) = stream.labels.get(event.execution_id()) {
-                if *label == kind {
-                    s.true_positives += 1;
-                    if found.insert(*episode) {
-                        s.episodes_found += 1;
-                    }
+            if let Some((label, episode)) = stream.labels.get(event.execution_id())
+                && *label == kind
+            {
+                s.true_positives += 1;
+                if found.insert(*episode) {
+                    s.episodes_found += 1;
                 }
             }
         }
