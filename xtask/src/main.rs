@@ -1,4 +1,96 @@
-//! Project automation: `cargo xtask ci | tidy | bench`.
-fn main() -> anyhow::Result<()> {
+//! Project automation, run as `cargo xtask <command>`:
+//!
+//! - `ci`: what `.ci/run` checks (rustfmt, clippy with warnings denied, the test suite).
+//! - `tidy`: house-rule checks over the source tree (also run by `cargo test` as a test).
+//! - `bench [name...]`: runs the benchmarks and writes one table of figures and ratios
+//!   (`target/bench/summary.md` and `summary.json`).
+
+mod bench;
+mod tidy;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let root = workspace_root();
+    match args.first().map(String::as_str) {
+        Some("ci") => ci(&root),
+        Some("tidy") => {
+            let problems = tidy::check(&root)?;
+            if problems.is_empty() {
+                println!("tidy: ok");
+                Ok(())
+            } else {
+                for p in &problems {
+                    eprintln!("tidy: {p}");
+                }
+                bail!("{} tidy problem(s)", problems.len())
+            }
+        }
+        Some("bench") => bench::run(&root, &args[1..]),
+        Some(other) => bail!("unknown command `{other}`; use one of: ci, tidy, bench"),
+        None => {
+            eprintln!("usage: cargo xtask <ci|tidy|bench [name...]>");
+            Ok(())
+        }
+    }
+}
+
+/// The workspace root (the parent of this crate's directory).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+fn cargo(root: &Path, args: &[&str]) -> Result<()> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    println!("$ cargo {}", args.join(" "));
+    let status = Command::new(cargo)
+        .args(args)
+        .current_dir(root)
+        .status()
+        .context("running cargo")?;
+    if !status.success() {
+        bail!("`cargo {}` failed ({status})", args.join(" "));
+    }
     Ok(())
+}
+
+fn ci(root: &Path) -> Result<()> {
+    cargo(root, &["fmt", "--all", "--check"])?;
+    cargo(
+        root,
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+            "-D",
+            "unused_must_use",
+            "-D",
+            "clippy::let_underscore_future",
+        ],
+    )?;
+    cargo(root, &["test", "--workspace"])
+}
+
+#[cfg(test)]
+mod tests {
+    /// The house rules, enforced by a plain `cargo test`.
+    #[test]
+    fn tidy() {
+        let problems = super::tidy::check(&super::workspace_root()).unwrap();
+        assert!(
+            problems.is_empty(),
+            "tidy problems:\n{}",
+            problems.join("\n")
+        );
+    }
 }
