@@ -105,6 +105,9 @@ impl PiiScanner {
         // Cheap gates: most values need a digit, an '@' or a key-like prefix.
         let has_digit = bytes.iter().any(u8::is_ascii_digit);
         let has_at = bytes.contains(&b'@');
+        // IBAN-shaped runs (valid or not) are account numbers: digits inside them are not
+        // cards, phones or SSNs on their own.
+        let mut iban_shaped: Vec<(usize, usize)> = Vec::new();
         for p in PATTERNS.iter() {
             let needs_digit = !matches!(
                 p.kind,
@@ -117,6 +120,17 @@ impl PiiScanner {
                 let Some(m) = caps.get(p.group) else {
                     continue;
                 };
+                if p.kind == PiiKind::Iban {
+                    iban_shaped.push((m.start(), m.end()));
+                }
+                let inside_iban =
+                    matches!(p.kind, PiiKind::CardNumber | PiiKind::Phone | PiiKind::Ssn)
+                        && iban_shaped
+                            .iter()
+                            .any(|&(s, e)| s <= m.start() && m.end() <= e);
+                if inside_iban {
+                    continue;
+                }
                 if let Some((start, end)) = validate(p.kind, text, m.start(), m.end()) {
                     spans.push(PiiSpan {
                         start,

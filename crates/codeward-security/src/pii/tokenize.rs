@@ -239,6 +239,7 @@ impl PiiRedactor for PiiTokenizer {
         let mut report = PiiReport::default();
         let mut scopes = self.lock();
         // An explicit stack: JSON built in memory can be deeper than the call stack allows.
+        // Children are pushed in reverse so tokens are numbered in document order.
         let mut stack: Vec<&mut Value> = vec![value];
         while let Some(v) = stack.pop() {
             match v {
@@ -247,7 +248,7 @@ impl PiiRedactor for PiiTokenizer {
                         *s = new;
                     }
                 }
-                Value::Array(items) => stack.extend(items.iter_mut()),
+                Value::Array(items) => stack.extend(items.iter_mut().rev()),
                 Value::Object(map) => {
                     // Keys can hold PII too (maps keyed by email); rebuild only when needed.
                     let dirty = map.keys().any(|k| !self.detector.detect(k).is_empty());
@@ -260,7 +261,7 @@ impl PiiRedactor for PiiTokenizer {
                             map.insert(key, child);
                         }
                     }
-                    stack.extend(map.values_mut());
+                    stack.extend(map.values_mut().rev());
                 }
                 _ => {}
             }

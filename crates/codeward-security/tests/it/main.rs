@@ -1,4 +1,7 @@
 //! Integration tests of codeward-security (one binary; modules per feature).
 
+mod approval;
 mod corpus_code;
+mod pii;
+mod risk;
 mod validate;

@@ -1,0 +1,349 @@
+//! Approval store: hash binding, decisions, expiry on an injected clock, restart,
+//! atomic files, and fail-closed auditing.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use codeward_core::{
+    ApprovalDecision, ApprovalStatus, ApprovalStore, AuditEvent, AuditKind, AuditReceipt,
+    AuditSink, Error, Language, RiskAssessment, RiskLevel,
+};
+use codeward_security::{FileApprovalStore, ManualClock, approval_code_hash, approval_request};
+
+/// Records events; fails every append while `fail` is set.
+#[derive(Default)]
+struct TestSink {
+    events: Mutex<Vec<AuditEvent>>,
+    fail: AtomicBool,
+}
+
+impl TestSink {
+    fn actions(&self) -> Vec<String> {
+        self.events
+            .lock()
+            .expect("lock")
+            .iter()
+            .map(|e| {
+                e.metadata
+                    .get("action")
+                    .and_then(|a| a.as_str())
+                    .unwrap_or("?")
+                    .to_owned()
+            })
+            .collect()
+    }
+}
+
+#[async_trait]
+impl AuditSink for TestSink {
+    async fn append(&self, event: AuditEvent) -> codeward_core::Result<AuditReceipt> {
+        if self.fail.load(Ordering::SeqCst) {
+            return Err(Error::audit_unavailable("disk full (test)", None));
+        }
+        let mut events = self.events.lock().expect("lock");
+        events.push(event);
+        Ok(AuditReceipt {
+            seq: events.len() as u64,
+            hash: "h".repeat(64),
+        })
+    }
+}
+
+const CODE: &str = "import os\nos.system('backup.sh')\n";
+
+fn risk() -> RiskAssessment {
+    RiskAssessment::new(80, RiskLevel::Critical, Vec::new(), "block")
+}
+
+fn request(code: &str) -> codeward_core::ApprovalRequest {
+    approval_request(
+        "exec-1",
+        "alice",
+        code,
+        Language::Python,
+        &["files.write_file".into()],
+        risk(),
+    )
+    .expect("request")
+}
+
+async fn open(
+    path: &std::path::Path,
+    sink: &Arc<TestSink>,
+    clock: &Arc<ManualClock>,
+) -> FileApprovalStore {
+    FileApprovalStore::builder(path)
+        .ttl(Duration::from_secs(600))
+        .clock(clock.clone())
+        .open(sink.clone())
+        .await
+        .expect("open store")
+}
+
+#[test]
+fn code_hash_binds_code_language_and_tool_set() {
+    let a = approval_code_hash(CODE, Language::Python, &["b.x", "a.y"]);
+    assert_eq!(
+        a,
+        approval_code_hash(CODE, Language::Python, &["a.y", "b.x", "a.y"])
+    );
+    assert_eq!(a.len(), 64);
+    assert_ne!(
+        a,
+        approval_code_hash(&format!("{CODE} "), Language::Python, &["a.y", "b.x"])
+    );
+    assert_ne!(
+        a,
+        approval_code_hash(CODE, Language::TypeScript, &["a.y", "b.x"])
+    );
+    assert_ne!(a, approval_code_hash(CODE, Language::Python, &["a.y"]));
+    // Length framing: moving bytes between parts changes the hash.
+    assert_ne!(
+        approval_code_hash("x", Language::Python, &["ab"]),
+        approval_code_hash("bx", Language::Python, &["a"])
+    );
+    let req = request(CODE);
+    assert_eq!(
+        req.code_hash,
+        approval_code_hash(CODE, Language::Python, &["files.write_file"])
+    );
+}
+
+#[tokio::test]
+async fn approve_then_authorize_only_the_exact_code() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("approvals.json");
+    let sink = Arc::new(TestSink::default());
+    let clock = Arc::new(ManualClock::new(1_000_000));
+    let store = open(&path, &sink, &clock).await;
+
+    let ticket = store.request(request(CODE)).await.expect("filed");
+    assert_eq!(ticket.status, ApprovalStatus::Pending);
+    assert_eq!(ticket.expires_ms, 1_000_000 + 600_000);
+    let err = store
+        .authorize(&ticket.id, &ticket.request.code_hash)
+        .await
+        .expect_err("pending");
+    assert!(err.to_string().contains("pending"), "{err}");
+
+    let decided = store
+        .decide(
+            &ticket.id,
+            ApprovalDecision::approve("bob", "reviewed the backup script"),
+        )
+        .await
+        .expect("approved");
+    assert!(
+        matches!(decided.status, ApprovalStatus::Approved { ref approver, .. } if approver == "bob")
+    );
+
+    let same = approval_code_hash(CODE, Language::Python, &["files.write_file"]);
+    store
+        .authorize(&ticket.id, &same)
+        .await
+        .expect("exact code authorized");
+    let changed = approval_code_hash(
+        "import os\nos.system('rm -rf /')\n",
+        Language::Python,
+        &["files.write_file"],
+    );
+    let err = store
+        .authorize(&ticket.id, &changed)
+        .await
+        .expect_err("different code");
+    assert!(err.to_string().contains("differs"), "{err}");
+
+    // Decided once: a second decision is refused.
+    let err = store
+        .decide(&ticket.id, ApprovalDecision::reject("eve", "too late"))
+        .await
+        .expect_err("decided");
+    assert!(err.to_string().contains("approved"), "{err}");
+    let err = store
+        .decide("apr_missing", ApprovalDecision::approve("bob", "x"))
+        .await
+        .expect_err("unknown");
+    assert!(matches!(err, Error::NotFound { .. }), "{err}");
+
+    assert_eq!(sink.actions(), ["requested", "approved"]);
+    let events = sink.events.lock().expect("lock").clone();
+    assert!(events.iter().all(|e| e.kind == AuditKind::Approval));
+    assert_eq!(events[1].principal.as_deref(), Some("bob"));
+    assert_eq!(events[1].metadata["approval_id"], ticket.id.as_str());
+}
+
+#[tokio::test]
+async fn rejected_requests_never_authorize() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sink = Arc::new(TestSink::default());
+    let clock = Arc::new(ManualClock::new(0));
+    let store = open(&dir.path().join("a.json"), &sink, &clock).await;
+    let ticket = store.request(request(CODE)).await.expect("filed");
+    store
+        .decide(&ticket.id, ApprovalDecision::reject("bob", "no shell"))
+        .await
+        .expect("rejected");
+    let err = store
+        .authorize(&ticket.id, &ticket.request.code_hash)
+        .await
+        .expect_err("rejected");
+    assert!(err.to_string().contains("rejected"), "{err}");
+}
+
+#[tokio::test]
+async fn requests_expire_on_the_injected_clock() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sink = Arc::new(TestSink::default());
+    let clock = Arc::new(ManualClock::new(5_000));
+    let store = open(&dir.path().join("a.json"), &sink, &clock).await;
+    let ticket = store.request(request(CODE)).await.expect("filed");
+
+    clock.advance(Duration::from_secs(599));
+    assert_eq!(
+        store
+            .get(&ticket.id)
+            .await
+            .expect("get")
+            .expect("exists")
+            .status,
+        ApprovalStatus::Pending
+    );
+    clock.advance(Duration::from_secs(1));
+    assert_eq!(
+        store
+            .get(&ticket.id)
+            .await
+            .expect("get")
+            .expect("exists")
+            .status,
+        ApprovalStatus::Expired
+    );
+    let err = store
+        .decide(&ticket.id, ApprovalDecision::approve("bob", "late"))
+        .await
+        .expect_err("expired");
+    assert!(err.to_string().contains("expired"), "{err}");
+    let err = store
+        .authorize(&ticket.id, &ticket.request.code_hash)
+        .await
+        .expect_err("expired");
+    assert!(err.to_string().contains("expired"), "{err}");
+    assert_eq!(sink.actions(), ["requested", "expired"]);
+}
+
+#[tokio::test]
+async fn tickets_survive_a_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("nested/approvals.json");
+    let sink = Arc::new(TestSink::default());
+    let clock = Arc::new(ManualClock::new(0));
+    let (a, b) = {
+        let store = open(&path, &sink, &clock).await;
+        let a = store.request(request(CODE)).await.expect("a");
+        let b = store.request(request("print(1)\n")).await.expect("b");
+        store
+            .decide(&a.id, ApprovalDecision::approve("bob", "ok"))
+            .await
+            .expect("approve");
+        (a, b)
+    };
+    let reopened = open(&path, &sink, &clock).await;
+    let all = reopened.list().await.expect("list");
+    assert_eq!(
+        all.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(),
+        [a.id.as_str(), b.id.as_str()]
+    );
+    assert!(matches!(all[0].status, ApprovalStatus::Approved { .. }));
+    assert_eq!(all[1].status, ApprovalStatus::Pending);
+    reopened
+        .authorize(&a.id, &a.request.code_hash)
+        .await
+        .expect("still approved");
+
+    // The atomic write leaves no temp file behind, and the document is plain JSON.
+    let names: Vec<String> = std::fs::read_dir(path.parent().expect("dir"))
+        .expect("read dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["approvals.json"]);
+    let doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).expect("read")).expect("json");
+    assert_eq!(doc["format"], 1);
+}
+
+#[tokio::test]
+async fn a_failing_audit_sink_blocks_every_change() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("a.json");
+    let sink = Arc::new(TestSink::default());
+    let clock = Arc::new(ManualClock::new(0));
+    let store = open(&path, &sink, &clock).await;
+
+    sink.fail.store(true, Ordering::SeqCst);
+    let err = store.request(request(CODE)).await.expect_err("audit down");
+    assert!(matches!(err, Error::AuditUnavailable { .. }), "{err}");
+    assert!(
+        !path.exists(),
+        "nothing may be persisted without an audit record"
+    );
+    assert!(store.list().await.expect("list").is_empty());
+
+    sink.fail.store(false, Ordering::SeqCst);
+    let ticket = store.request(request(CODE)).await.expect("filed");
+    let before = std::fs::read(&path).expect("read");
+
+    sink.fail.store(true, Ordering::SeqCst);
+    let err = store
+        .decide(&ticket.id, ApprovalDecision::approve("bob", "ok"))
+        .await
+        .expect_err("audit down");
+    assert!(matches!(err, Error::AuditUnavailable { .. }), "{err}");
+    assert_eq!(
+        std::fs::read(&path).expect("read"),
+        before,
+        "file unchanged"
+    );
+    sink.fail.store(false, Ordering::SeqCst);
+    assert_eq!(
+        store
+            .get(&ticket.id)
+            .await
+            .expect("get")
+            .expect("exists")
+            .status,
+        ApprovalStatus::Pending
+    );
+
+    // Expiry is a state change too: with the sink down, reading an overdue ticket fails closed.
+    clock.advance(Duration::from_secs(3600));
+    sink.fail.store(true, Ordering::SeqCst);
+    assert!(store.get(&ticket.id).await.is_err());
+    sink.fail.store(false, Ordering::SeqCst);
+    assert_eq!(
+        store
+            .get(&ticket.id)
+            .await
+            .expect("get")
+            .expect("exists")
+            .status,
+        ApprovalStatus::Expired
+    );
+    assert_eq!(sink.actions(), ["requested", "expired"]);
+}
+
+#[tokio::test]
+async fn a_corrupt_store_file_is_reported_with_its_path() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("a.json");
+    std::fs::write(&path, "{not json").expect("write");
+    let sink = Arc::new(TestSink::default());
+    let err = FileApprovalStore::open(&path, sink)
+        .await
+        .expect_err("corrupt");
+    assert!(
+        err.to_string().contains("a.json") && err.to_string().contains("corrupt"),
+        "{err}"
+    );
+}
