@@ -220,16 +220,14 @@ fn valid_card(value: &str) -> bool {
             return false;
         }
     }
-    let issuer = match d.as_bytes() {
-        [b'4', ..] => true,
-        [b'5', b'1'..=b'5', ..] => true,
-        [b'2', b'2'..=b'7', ..] => true,
-        [b'3', b'4' | b'7', ..] => true,
-        [b'3', b'0' | b'6' | b'8' | b'9', ..] => true,
-        [b'3', b'5', ..] => true,
-        [b'6', ..] => true,
-        _ => false,
-    };
+    let issuer = matches!(
+        d.as_bytes(),
+        [b'4', ..]
+            | [b'5', b'1'..=b'5', ..]
+            | [b'2', b'2'..=b'7', ..]
+            | [b'3', b'0' | b'4' | b'5' | b'6' | b'7' | b'8' | b'9', ..]
+            | [b'6', ..]
+    );
     issuer && luhn(&d)
 }
 
@@ -245,7 +243,7 @@ pub(crate) fn luhn(d: &str) -> bool {
         }
         sum += n;
     }
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// Area 000, 666 and 900-999, group 00 and serial 0000 are never issued.

@@ -209,15 +209,15 @@ impl PiiTokenizer {
         let digest: [u8; 32] = mac.finalize().into_bytes().into();
         scopes.tick += 1;
         let tick = scopes.tick;
-        if !scopes.map.contains_key(scope) && scopes.map.len() >= self.max_scopes {
-            if let Some(oldest) = scopes
+        if !scopes.map.contains_key(scope)
+            && scopes.map.len() >= self.max_scopes
+            && let Some(oldest) = scopes
                 .map
                 .iter()
                 .min_by_key(|(_, s)| s.last_used)
                 .map(|(k, _)| k.clone())
-            {
-                scopes.map.remove(&oldest);
-            }
+        {
+            scopes.map.remove(&oldest);
         }
         let state = scopes.map.entry(scope.to_owned()).or_default();
         state.last_used = tick;

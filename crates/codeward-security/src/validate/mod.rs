@@ -177,7 +177,7 @@ thread_local! {
 fn with_parser<T>(grammar: Grammar, f: impl FnOnce(&mut Parser) -> T) -> Result<T, SecurityError> {
     PARSERS.with(|cell| {
         let mut parsers = cell.borrow_mut();
-        if !parsers.contains_key(&grammar) {
+        if let std::collections::hash_map::Entry::Vacant(e) = parsers.entry(grammar) {
             let (language, name): (tree_sitter::Language, &'static str) = match grammar {
                 Grammar::Python => (tree_sitter_python::LANGUAGE.into(), "python"),
                 Grammar::TypeScript => (
@@ -193,7 +193,7 @@ fn with_parser<T>(grammar: Grammar, f: impl FnOnce(&mut Parser) -> T) -> Result<
                     language: name,
                     message: e.to_string(),
                 })?;
-            parsers.insert(grammar, parser);
+            e.insert(parser);
         }
         match parsers.get_mut(&grammar) {
             Some(parser) => Ok(f(parser)),
@@ -488,10 +488,10 @@ impl<'s> Ctx<'s> {
         let rules: &'s Compiled = self.rules;
         let mut out = Vec::new();
         for &r in rules.check(Check::SensitivePath) {
-            if let Some(meta) = rules.rules.get(r) {
-                if meta.targets.matches(target) {
-                    out.extend(meta.paths.iter().map(|p| (r, p.as_str())));
-                }
+            if let Some(meta) = rules.rules.get(r)
+                && meta.targets.matches(target)
+            {
+                out.extend(meta.paths.iter().map(|p| (r, p.as_str())));
             }
         }
         out
@@ -657,30 +657,6 @@ pub(crate) fn hex_decode(text: &str) -> Option<Vec<u8>> {
     hex::decode(clean).ok()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn spellings_cover_generated_names() {
-        assert_eq!(words("notes_add"), ["notes", "add"]);
-        assert_eq!(words("readFile"), ["read", "file"]);
-        assert_eq!(words("HTTPGet"), ["http", "get"]);
-        let s = spellings("read_file");
-        assert!(s.contains(&"readFile".to_owned()) && s.contains(&"read_file".to_owned()));
-        let s = spellings("get-weather");
-        assert!(s.contains(&"getWeather".to_owned()) && s.contains(&"get_weather".to_owned()));
-    }
-
-    #[test]
-    fn base64_and_hex() {
-        assert_eq!(base64_decode("b3M=").as_deref(), Some(&b"os"[..]));
-        assert_eq!(base64_decode("c3lzdGVt").as_deref(), Some(&b"system"[..]));
-        assert_eq!(hex_decode("6f73").as_deref(), Some(&b"os"[..]));
-        assert!(base64_decode("not base64!").is_none());
-    }
-}
-
 /// Visits every node in document order without recursion (deep trees must not overflow
 /// the stack); `f` returns whether to descend into the node's children.
 pub(crate) fn walk<'t>(root: Node<'t>, mut f: impl FnMut(Node<'t>) -> bool) {
@@ -723,4 +699,28 @@ pub(crate) fn rot13(s: &str) -> String {
             _ => c,
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spellings_cover_generated_names() {
+        assert_eq!(words("notes_add"), ["notes", "add"]);
+        assert_eq!(words("readFile"), ["read", "file"]);
+        assert_eq!(words("HTTPGet"), ["http", "get"]);
+        let s = spellings("read_file");
+        assert!(s.contains(&"readFile".to_owned()) && s.contains(&"read_file".to_owned()));
+        let s = spellings("get-weather");
+        assert!(s.contains(&"getWeather".to_owned()) && s.contains(&"get_weather".to_owned()));
+    }
+
+    #[test]
+    fn base64_and_hex() {
+        assert_eq!(base64_decode("b3M=").as_deref(), Some(&b"os"[..]));
+        assert_eq!(base64_decode("c3lzdGVt").as_deref(), Some(&b"system"[..]));
+        assert_eq!(hex_decode("6f73").as_deref(), Some(&b"os"[..]));
+        assert!(base64_decode("not base64!").is_none());
+    }
 }

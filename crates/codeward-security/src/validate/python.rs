@@ -248,15 +248,14 @@ fn positional(call: Node<'_>) -> Vec<Node<'_>> {
 fn keyword<'t>(ctx: &Ctx<'_>, call: Node<'t>, name: &str) -> Option<Node<'t>> {
     let args = call.child_by_field_name("arguments")?;
     let mut cursor = args.walk();
-    let found = args
-        .named_children(&mut cursor)
+
+    args.named_children(&mut cursor)
         .filter(|c| c.kind() == "keyword_argument")
         .find(|c| {
             c.child_by_field_name("name")
                 .is_some_and(|n| ctx.text(n) == name)
         })
-        .and_then(|c| c.child_by_field_name("value"));
-    found
+        .and_then(|c| c.child_by_field_name("value"))
 }
 
 // ------------------------------------------------------------------ constant folding
@@ -352,7 +351,7 @@ fn fold_call(ctx: &Ctx<'_>, node: Node<'_>, depth: usize) -> Option<(String, boo
             let items = join_items(ctx, *args.first()?, depth + 1)?;
             Some((items.join(&sep), true))
         }
-        "decode" | "strip" => fold(ctx, object, depth + 1).map(|(s, o)| (s, o)),
+        "decode" | "strip" => fold(ctx, object, depth + 1),
         "lower" => fold(ctx, object, depth + 1).map(|(s, o)| (s.to_lowercase(), o)),
         "upper" => fold(ctx, object, depth + 1).map(|(s, o)| (s.to_uppercase(), o)),
         "replace" => {
@@ -503,16 +502,13 @@ fn feeds_decoded(ctx: &Ctx<'_>, node: Node<'_>) -> bool {
                 if let Some(f) = n
                     .child_by_field_name("function")
                     .and_then(|f| resolve(ctx, f, 0))
+                    && ctx.rules.decoders.matches(&f)
                 {
-                    if ctx.rules.decoders.matches(&f) {
-                        found = true;
-                    }
-                }
-            }
-            "identifier" => {
-                if ctx.tainted.contains(ctx.text(n)) {
                     found = true;
                 }
+            }
+            "identifier" if ctx.tainted.contains(ctx.text(n)) => {
+                found = true;
             }
             _ => {}
         }
@@ -556,10 +552,10 @@ fn visit(ctx: &mut Ctx<'_>, node: Node<'_>) -> bool {
                 let name = ctx.text(attr);
                 ctx.match_attribute(name, attr);
             }
-            if is_maximal(node) {
-                if let Some(name) = resolve(ctx, node, 0) {
-                    ctx.match_access(&name, node);
-                }
+            if is_maximal(node)
+                && let Some(name) = resolve(ctx, node, 0)
+            {
+                ctx.match_access(&name, node);
             }
             true
         }
@@ -567,34 +563,34 @@ fn visit(ctx: &mut Ctx<'_>, node: Node<'_>) -> bool {
             if in_expression(node) {
                 let name = ctx.text(node);
                 ctx.match_attribute(name, node);
-                if is_maximal(node) {
-                    if let Some(Binding::Path(p)) = ctx.bindings.get(name) {
-                        let p = p.clone();
-                        ctx.match_access(&p, node);
-                    }
+                if is_maximal(node)
+                    && let Some(Binding::Path(p)) = ctx.bindings.get(name)
+                {
+                    let p = p.clone();
+                    ctx.match_access(&p, node);
                 }
             }
             false
         }
         "subscript" => {
-            if let Some(index) = node.child_by_field_name("subscript") {
-                if let Some((key, assembled)) = fold(ctx, index, 0) {
-                    if assembled {
-                        ctx.fire(
-                            Check::AssembledName,
-                            None,
-                            node,
-                            Some(&format!("resolves to `{key}`")),
-                        );
-                    }
-                    // `globals()["__builtins__"]` reaches the same thing as the attribute.
-                    ctx.match_attribute(&key, index);
+            if let Some(index) = node.child_by_field_name("subscript")
+                && let Some((key, assembled)) = fold(ctx, index, 0)
+            {
+                if assembled {
+                    ctx.fire(
+                        Check::AssembledName,
+                        None,
+                        node,
+                        Some(&format!("resolves to `{key}`")),
+                    );
                 }
+                // `globals()["__builtins__"]` reaches the same thing as the attribute.
+                ctx.match_attribute(&key, index);
             }
-            if is_maximal(node) {
-                if let Some(name) = resolve(ctx, node, 0) {
-                    ctx.match_access(&name, node);
-                }
+            if is_maximal(node)
+                && let Some(name) = resolve(ctx, node, 0)
+            {
+                ctx.match_access(&name, node);
             }
             true
         }
@@ -842,40 +838,40 @@ fn call(ctx: &mut Ctx<'_>, node: Node<'_>) {
             ctx.fire(Check::CharChain, None, node, None);
         }
     }
-    if function.kind() == "attribute" {
-        if let Some(attr) = function.child_by_field_name("attribute") {
-            let method = ctx.text(attr);
-            ctx.match_method(method, node);
-            if method == "open" {
-                check_mode(
-                    ctx,
-                    args.first().copied().or_else(|| keyword(ctx, node, "mode")),
-                    "open",
-                    node,
-                );
-            }
-            if method == "join"
-                && args.first().is_some_and(|a| {
-                    matches!(a.kind(), "generator_expression" | "list_comprehension")
-                        && count_calls(ctx, *a, "chr") > 0
-                })
-            {
-                ctx.fire(Check::CharChain, None, node, None);
-            }
+    if function.kind() == "attribute"
+        && let Some(attr) = function.child_by_field_name("attribute")
+    {
+        let method = ctx.text(attr);
+        ctx.match_method(method, node);
+        if method == "open" {
+            check_mode(
+                ctx,
+                args.first().copied().or_else(|| keyword(ctx, node, "mode")),
+                "open",
+                node,
+            );
+        }
+        if method == "join"
+            && args.first().is_some_and(|a| {
+                matches!(a.kind(), "generator_expression" | "list_comprehension")
+                    && count_calls(ctx, *a, "chr") > 0
+            })
+        {
+            ctx.fire(Check::CharChain, None, node, None);
         }
     }
 }
 
 fn check_mode(ctx: &mut Ctx<'_>, mode: Option<Node<'_>>, target: &str, node: Node<'_>) {
-    if let Some((mode, _)) = mode.and_then(|m| fold(ctx, m, 0)) {
-        if mode.contains(['w', 'a', 'x', '+']) {
-            ctx.fire(
-                Check::OpenWrite,
-                Some(target),
-                node,
-                Some(&format!("mode `{mode}`")),
-            );
-        }
+    if let Some((mode, _)) = mode.and_then(|m| fold(ctx, m, 0))
+        && mode.contains(['w', 'a', 'x', '+'])
+    {
+        ctx.fire(
+            Check::OpenWrite,
+            Some(target),
+            node,
+            Some(&format!("mode `{mode}`")),
+        );
     }
 }
 

@@ -60,11 +60,11 @@ fn collect_bindings(ctx: &mut Ctx<'_>, root: Node<'_>) {
                     for child in named(node) {
                         if child.kind() == "import_require_clause" {
                             let parts = named(child);
-                            if let (Some(id), Some(src)) = (parts.first(), parts.get(1)) {
-                                if let Some((m, _)) = fold(ctx, *src, 0) {
-                                    let id = ctx.text(*id).to_owned();
-                                    ctx.bind(&id, Binding::Path(module_name(&m)));
-                                }
+                            if let (Some(id), Some(src)) = (parts.first(), parts.get(1))
+                                && let Some((m, _)) = fold(ctx, *src, 0)
+                            {
+                                let id = ctx.text(*id).to_owned();
+                                ctx.bind(&id, Binding::Path(module_name(&m)));
                             }
                         }
                     }
@@ -194,13 +194,12 @@ fn destructured(ctx: &Ctx<'_>, pattern: Node<'_>) -> Vec<(String, String)> {
                 if let (Some(k), Some(v)) = (
                     part.child_by_field_name("key"),
                     part.child_by_field_name("value"),
-                ) {
-                    if v.kind() == "identifier" {
-                        let key = fold(ctx, k, 0)
-                            .map(|(s, _)| s)
-                            .unwrap_or_else(|| ctx.text(k).to_owned());
-                        out.push((ctx.text(v).to_owned(), key));
-                    }
+                ) && v.kind() == "identifier"
+                {
+                    let key = fold(ctx, k, 0)
+                        .map(|(s, _)| s)
+                        .unwrap_or_else(|| ctx.text(k).to_owned());
+                    out.push((ctx.text(v).to_owned(), key));
                 }
             }
             _ => {}
@@ -529,10 +528,10 @@ fn visit(ctx: &mut Ctx<'_>, node: Node<'_>) -> bool {
                 ctx.match_import(&module_name(&m), node);
             }
             for child in named(node) {
-                if child.kind() == "import_require_clause" {
-                    if let Some((m, _)) = named(child).get(1).and_then(|s| fold(ctx, *s, 0)) {
-                        ctx.match_import(&module_name(&m), node);
-                    }
+                if child.kind() == "import_require_clause"
+                    && let Some((m, _)) = named(child).get(1).and_then(|s| fold(ctx, *s, 0))
+                {
+                    ctx.match_import(&module_name(&m), node);
                 }
             }
             // Named imports of dangerous members (`import { env } from "process"`).
@@ -581,49 +580,47 @@ fn visit(ctx: &mut Ctx<'_>, node: Node<'_>) -> bool {
                     ctx.fire(Check::ConstructorChain, None, node, None);
                 }
             }
-            if is_maximal(node) {
-                if let Some(name) = resolve(ctx, node, 0) {
-                    ctx.match_access(&name, node);
-                }
+            if is_maximal(node)
+                && let Some(name) = resolve(ctx, node, 0)
+            {
+                ctx.match_access(&name, node);
             }
             true
         }
         "subscript_expression" => {
-            if let Some(index) = node.child_by_field_name("index") {
-                match fold(ctx, index, 0) {
-                    Some((key, assembled)) => {
-                        if assembled {
-                            ctx.fire(
-                                Check::AssembledName,
-                                None,
-                                node,
-                                Some(&format!("resolves to `{key}`")),
-                            );
-                        }
-                        ctx.match_attribute(&key, index);
-                        if key == "constructor"
-                            && node
-                                .child_by_field_name("object")
-                                .is_some_and(|o| is_constructor_ref(ctx, o))
-                        {
-                            ctx.fire(Check::ConstructorChain, None, node, None);
-                        }
-                    }
-                    None => {}
+            if let Some(index) = node.child_by_field_name("index")
+                && let Some((key, assembled)) = fold(ctx, index, 0)
+            {
+                if assembled {
+                    ctx.fire(
+                        Check::AssembledName,
+                        None,
+                        node,
+                        Some(&format!("resolves to `{key}`")),
+                    );
+                }
+                ctx.match_attribute(&key, index);
+                if key == "constructor"
+                    && node
+                        .child_by_field_name("object")
+                        .is_some_and(|o| is_constructor_ref(ctx, o))
+                {
+                    ctx.fire(Check::ConstructorChain, None, node, None);
                 }
             }
-            if is_maximal(node) {
-                if let Some(name) = resolve(ctx, node, 0) {
-                    ctx.match_access(&name, node);
-                }
+            if is_maximal(node)
+                && let Some(name) = resolve(ctx, node, 0)
+            {
+                ctx.match_access(&name, node);
             }
             true
         }
         "identifier" => {
-            if is_maximal(node) && in_expression(node) {
-                if let Some(Binding::Path(p)) = ctx.bindings.get(ctx.text(node)).cloned() {
-                    ctx.match_access(&p, node);
-                }
+            if is_maximal(node)
+                && in_expression(node)
+                && let Some(Binding::Path(p)) = ctx.bindings.get(ctx.text(node)).cloned()
+            {
+                ctx.match_access(&p, node);
             }
             false
         }
@@ -922,25 +919,24 @@ fn call(ctx: &mut Ctx<'_>, node: Node<'_>) {
     }
     if function.kind() == "subscript_expression" {
         let index = function.child_by_field_name("index");
-        if index.is_some_and(|i| fold(ctx, i, 0).is_none()) {
-            if let Some(base) = function
+        if index.is_some_and(|i| fold(ctx, i, 0).is_none())
+            && let Some(base) = function
                 .child_by_field_name("object")
                 .and_then(|o| resolve(ctx, o, 0))
-            {
-                ctx.fire(
-                    Check::ComputedMember,
-                    Some(&base),
-                    node,
-                    Some(&format!("on `{base}`")),
-                );
-            }
+        {
+            ctx.fire(
+                Check::ComputedMember,
+                Some(&base),
+                node,
+                Some(&format!("on `{base}`")),
+            );
         }
     }
-    if function.kind() == "member_expression" {
-        if let Some(prop) = function.child_by_field_name("property") {
-            let method = ctx.text(prop);
-            ctx.match_method(method, node);
-        }
+    if function.kind() == "member_expression"
+        && let Some(prop) = function.child_by_field_name("property")
+    {
+        let method = ctx.text(prop);
+        ctx.match_method(method, node);
     }
 }
 
