@@ -50,6 +50,10 @@ pub struct DetectorStats {
     pub tools: usize,
     /// Bytes of state now (allocated capacity, not only the used part).
     pub bytes: usize,
+    /// Of which execution-key baselines.
+    pub key_bytes: usize,
+    /// Of which principal state (tools, windows, open executions).
+    pub principal_bytes: usize,
     /// Most bytes the state can take with this configuration.
     pub bound_bytes: usize,
     /// Bytes one execution key costs.
@@ -114,16 +118,20 @@ impl Detector {
             principals: 0,
             tools: 0,
             bytes: std::mem::size_of::<Detector>(),
+            key_bytes: 0,
+            principal_bytes: 0,
             bound_bytes: self.config.memory_bound_bytes() + std::mem::size_of::<Detector>(),
             bytes_per_key: state::bytes_per_key(&self.config),
             bytes_per_principal: state::bytes_per_principal(&self.config),
         };
         for shard in self.shards.iter() {
-            let (keys, principals, tools, bytes) = lock(shard).usage();
+            let (keys, principals, tools, key_bytes, principal_bytes) = lock(shard).usage();
             stats.keys += keys;
             stats.principals += principals;
             stats.tools += tools;
-            stats.bytes += bytes + std::mem::size_of::<Mutex<Shard>>();
+            stats.key_bytes += key_bytes;
+            stats.principal_bytes += principal_bytes;
+            stats.bytes += key_bytes + principal_bytes + std::mem::size_of::<Mutex<Shard>>();
         }
         stats
     }

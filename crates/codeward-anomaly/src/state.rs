@@ -179,16 +179,21 @@ impl Shard {
         }
     }
 
-    /// (keys, principals, tools, bytes)
-    pub fn usage(&self) -> (usize, usize, usize, usize) {
+    /// (keys, principals, tools, key bytes, principal bytes)
+    pub fn usage(&self) -> (usize, usize, usize, usize, usize) {
         let tools = self.principals.values().map(|p| p.tools.len()).sum();
         let heap: usize = self
             .principals
             .values()
             .map(PrincipalState::heap_bytes)
             .sum();
-        let bytes = self.keys.own_bytes() + self.principals.own_bytes() + heap;
-        (self.keys.len(), self.principals.len(), tools, bytes)
+        (
+            self.keys.len(),
+            self.principals.len(),
+            tools,
+            self.keys.own_bytes(),
+            self.principals.own_bytes() + heap,
+        )
     }
 }
 
