@@ -166,6 +166,27 @@ impl Detector {
         summary
     }
 
+    /// Whether `call` would complete the exfiltration shape (a sensitive read earlier in the
+    /// same execution, and this tool is open-world or destructive), judged before dispatch and
+    /// learning nothing: a `ToolCallObserver::before_call` can refuse the call on it (fail
+    /// closed). `response_bytes` and `success` are ignored. Observe the call afterwards as usual.
+    pub fn precheck_tool_call(&self, call: &ToolCallObservation) -> Option<Anomaly> {
+        let principal = self.principal_key(&call.principal);
+        let p = self.hasher.hash_one(principal.as_ref());
+        let exec = self.hasher.hash_one(call.execution_id.as_str());
+        let mut guard = self.shard(p);
+        let slot = guard
+            .principals
+            .get_mut(p)?
+            .execs
+            .iter()
+            .find(|e| e.id == exec)?;
+        if slot.exfiltration_reported {
+            return None;
+        }
+        exfiltration(slot.sensitive_tool.as_deref()?, call, false)
+    }
+
     fn principal_key<'a>(&self, principal: &'a str) -> Cow<'a, str> {
         match &self.config.principal_key {
             Some(f) => Cow::Owned(f(principal)),
@@ -433,30 +454,12 @@ impl Detector {
         self.judge_tool(ps, obs, tool, response_known, &mut found);
 
         let slot = ps.exec_slot(exec, now, cfg.max_open_executions);
-        let sink = obs.annotations.is_open_world() || obs.annotations.is_destructive();
-        if sink
-            && !slot.exfiltration_reported
+        if !slot.exfiltration_reported
             && let Some(source) = &slot.sensitive_tool
+            && let Some(anomaly) = exfiltration(source, obs, true)
         {
             slot.exfiltration_reported = true;
-            let what = match (
-                obs.annotations.is_open_world(),
-                obs.annotations.is_destructive(),
-            ) {
-                (true, true) => "open-world, destructive",
-                (true, false) => "open-world",
-                _ => "destructive",
-            };
-            found.push(Anomaly::new(
-                AnomalyKind::Exfiltration,
-                Severity::Critical,
-                format!(
-                    "read from sensitive source `{source}`, then called {what} tool `{}` in \
-                     the same execution ({} bytes returned by this call)",
-                    obs.tool, obs.response_bytes
-                ),
-                now,
-            ));
+            found.push(anomaly);
         }
         if obs.sensitive_source && obs.success && slot.sensitive_tool.is_none() {
             slot.sensitive_tool = Some(truncate(&obs.tool, MAX_KEPT_NAME).into());
@@ -607,6 +610,37 @@ impl AnomalyDetector for Detector {
     fn replay(&self, records: &mut dyn Iterator<Item = AuditRecord>) -> usize {
         self.replay_records(records).used
     }
+}
+
+/// The exfiltration finding if `obs` is a sink (open-world or destructive) following a read
+/// of `source`; `dispatched` says whether the call has run (and its response size is known).
+fn exfiltration(source: &str, obs: &ToolCallObservation, dispatched: bool) -> Option<Anomaly> {
+    let a = &obs.annotations;
+    let what = match (a.is_open_world(), a.is_destructive()) {
+        (false, false) => return None,
+        (true, true) => "open-world, destructive",
+        (true, false) => "open-world",
+        (false, true) => "destructive",
+    };
+    let description = if dispatched {
+        format!(
+            "read from sensitive source `{source}`, then called {what} tool `{}` in the same \
+             execution ({} bytes returned by this call)",
+            obs.tool, obs.response_bytes
+        )
+    } else {
+        format!(
+            "read from sensitive source `{source}`, then about to call {what} tool `{}` in the \
+             same execution",
+            obs.tool
+        )
+    };
+    Some(Anomaly::new(
+        AnomalyKind::Exfiltration,
+        Severity::Critical,
+        description,
+        obs.timestamp_ms,
+    ))
 }
 
 /// A poisoned lock only means another thread panicked mid-update; the state is plain numbers

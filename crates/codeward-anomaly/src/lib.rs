@@ -10,7 +10,8 @@
 //! # Brief overview
 //!
 //! - [`Detector`]: the detector. `observe_execution` / `observe_tool_call` judge one
-//!   observation and learn from it; `replay` rebuilds the state from past audit records.
+//!   observation and learn from it; `replay` rebuilds the state from past audit records;
+//!   [`Detector::precheck_tool_call`] tells before dispatch whether a call would exfiltrate.
 //! - [`DetectorConfig`] and [`DetectorConfigBuilder`]: thresholds, warm-up, windows and
 //!   memory caps, with documented defaults.
 //! - [`DetectorStats`]: how much state is held, and the bound it can never exceed.
@@ -23,8 +24,8 @@
 //!
 //! | kind | on | rule (defaults) |
 //! |---|---|---|
-//! | `resource_spike` | execution | CPU time or peak memory >= 3x the key's baseline and z >= 4 |
-//! | `unusual_timing` | execution | wall time >= 3x baseline without a CPU spike (too slow), <= 1/4 of it (too fast), or under 1 ms |
+//! | `resource_spike` | execution | CPU time, peak memory, or wall time that grew with CPU, >= 3x the key's baseline and z >= 4 |
+//! | `unusual_timing` | execution | too slow: wall time >= 3x baseline while CPU grew less than half as much; too fast: <= 1/4 of it; or under 1 ms |
 //! | `repeated_failures` | execution | 3 failed executions of a principal in a row (and every 3 more) |
 //! | `suspicious_pattern` | execution | a critical security event, or 5 failures within 60 s with successes between them |
 //! | `call_rate_spike` | tool call | calls in the current minute >= 3x the principal's typical active minute, z >= 4, >= 20 calls |
@@ -64,7 +65,7 @@
 //! }
 //! let report = detector.observe_execution(&run(30, 220, 900));
 //! assert_eq!(report.anomalies[0].kind, AnomalyKind::ResourceSpike);
-//! println!("{}", report.anomalies[0].description); // "peak memory 900.0 MiB is 21.7x ..."
+//! println!("{}", report.anomalies[0].description); // "peak memory 900.0 MiB is 21.9x the baseline 41.0 MiB (z=30.9 ..."
 //! # Ok::<(), codeward_anomaly::AnomalyError>(())
 //! ```
 #![deny(missing_docs)]
@@ -86,3 +87,8 @@ pub use record::{
     Observation, execution_event, execution_metadata, observation_from_record, tool_call_event,
     tool_call_metadata,
 };
+
+// The README's examples compile and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

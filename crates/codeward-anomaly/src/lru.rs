@@ -115,7 +115,6 @@ impl<V> Lru<V> {
         (&mut self.slots[idx as usize].value, true)
     }
 
-    #[cfg(test)]
     pub fn get_mut(&mut self, key: u64) -> Option<&mut V> {
         let idx = *self.map.get(&key)?;
         self.touch(idx);

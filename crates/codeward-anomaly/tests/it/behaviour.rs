@@ -258,7 +258,24 @@ fn exfiltration_is_a_sensitive_read_then_a_sink_in_the_same_execution() {
     let mut write = call("alice", "e1", "files.write", 20, T0 + 2);
     write.annotations = ToolAnnotations::default();
 
+    assert_eq!(
+        d.precheck_tool_call(&post),
+        None,
+        "nothing sensitive read yet"
+    );
     assert!(d.observe_tool_call(&secret("e1", true)).is_empty());
+    // Before dispatch the call can be refused; the precheck learns nothing.
+    let pre = d
+        .precheck_tool_call(&post)
+        .expect("a sink after a sensitive read");
+    assert_eq!(
+        pre.description,
+        "read from sensitive source `vault.read_secret`, then about to call open-world tool `web.post` in the same execution"
+    );
+    assert_eq!(
+        d.precheck_tool_call(&call("alice", "e1", "files.read_file", 0, T0)),
+        None
+    );
     let a = d.observe_tool_call(&post);
     let a = only(&a);
     assert_eq!(
