@@ -1,0 +1,78 @@
+//! The real crates, built from the configuration, for every seam the builder was not given.
+
+use codeward_audit::AuditLog;
+use codeward_discovery::{CatalogueIndex, DefaultCatalogue, McpDirectory, SeedDirectory};
+
+use crate::builder::replay_query;
+use crate::config::Config;
+use crate::error::{CodewardError, Result};
+
+fn layer(layer: &'static str, e: impl std::fmt::Display) -> CodewardError {
+    CodewardError::Layer {
+        layer,
+        message: e.to_string(),
+    }
+}
+
+/// The catalogue: the embedded default plus the configured directories. Problems in extra
+/// files are logged (with path and position) and the rest still loads.
+pub(crate) fn catalogue(cfg: &Config) -> Result<CatalogueIndex> {
+    let index = CatalogueIndex::new().map_err(|e| layer("tool catalogue", e))?;
+    let mut reports = Vec::new();
+    if cfg.catalogue.builtin {
+        reports.push(
+            index
+                .load(&DefaultCatalogue)
+                .map_err(|e| layer("tool catalogue", e))?,
+        );
+    }
+    for dir in &cfg.catalogue.seed_dirs {
+        reports.push(
+            index
+                .load(&SeedDirectory::new(dir))
+                .map_err(|e| layer("tool catalogue", e))?,
+        );
+    }
+    for dir in &cfg.catalogue.mcp_dirs {
+        reports.push(
+            index
+                .load(&McpDirectory::new(dir))
+                .map_err(|e| layer("tool catalogue", e))?,
+        );
+    }
+    for report in &reports {
+        for problem in &report.problems {
+            tracing::warn!(%problem, "catalogue problem");
+        }
+    }
+    Ok(index)
+}
+
+/// The anomaly detector, keyed by the audit log's principal pseudonyms so that baselines
+/// rebuilt from the log (which stores only pseudonyms) match live observations.
+pub(crate) fn anomaly_detector(log: Option<&AuditLog>) -> Result<codeward_anomaly::Detector> {
+    let mut builder = codeward_anomaly::DetectorConfig::builder();
+    if let Some(log) = log {
+        let log = log.clone();
+        builder = builder.principal_key(move |p| log.pseudonym(p));
+    }
+    let config = builder.build().map_err(|e| layer("anomaly detector", e))?;
+    let detector =
+        codeward_anomaly::Detector::new(config).map_err(|e| layer("anomaly detector", e))?;
+    if let Some(log) = log {
+        match log.reader().records(replay_query()) {
+            Ok(records) => {
+                let summary = detector.replay_records(records.filter_map(|r| r.ok()));
+                tracing::info!(
+                    used = summary.used,
+                    skipped = summary.skipped,
+                    "anomaly baselines rebuilt from the audit log"
+                );
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not replay the audit log into the anomaly detector")
+            }
+        }
+    }
+    Ok(detector)
+}

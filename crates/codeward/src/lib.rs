@@ -1,0 +1,55 @@
+//! The codeward orchestrator: one `execute` call runs an agent's request through discovery,
+//! the typed code API, validation and risk, the sandbox, and result handling, writing every
+//! step to the audit log and awaiting each record until it is durable before going on.
+//!
+//! # Brief overview
+//!
+//! - [`Orchestrator::execute`] takes a [`codeward_core::ExecutionRequest`] and returns a
+//!   [`codeward_core::ExecutionOutcome`] only after every record it produced is durable.
+//!   If the audit log refuses a record, nothing further runs (`AuditUnavailable`).
+//! - [`OrchestratorBuilder`]: every seam is an `Arc<dyn Trait>`; unset seams are built from
+//!   [`Config`] with the real crates (audit log, tantivy catalogue, code generator, validator,
+//!   risk assessor, approval store, sandbox, PII tokenizer, anomaly detector, moka cache).
+//! - [`Config`]: one TOML file plus `CODEWARD_*` environment overrides, every key defaulted.
+//! - [`MokaCache`], [`cache_key`]: results of read-only / idempotent tool sets.
+//! - [`WorkspaceManager`]: a directory per execution with its status, removed on every path.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use codeward::{Config, OrchestratorBuilder};
+//! use codeward_core::{ExecutionRequest, Language};
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let orchestrator = OrchestratorBuilder::new(Config::default()).build().await?;
+//! let request = ExecutionRequest::new("count the words of my notes", Language::Python)
+//!     .with_program("from codeward_api import demo\nprint(demo.notes_list())");
+//! let outcome = orchestrator.execute(request).await; // every audit record is durable now
+//! println!("{} {:?}", outcome.success, outcome.error);
+//! orchestrator.shutdown(std::time::Duration::from_secs(10)).await?;
+//! # Ok(()) }
+//! ```
+#![deny(missing_docs)]
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
+
+mod builder;
+mod cache;
+mod config;
+mod defaults;
+mod error;
+mod observer;
+mod orchestrator;
+mod recorder;
+mod workspace;
+
+pub use builder::{NoServers, OrchestratorBuilder};
+pub use cache::{MokaCache, cache_key, cacheable};
+pub use config::{
+    ApprovalsConfig, AuditConfig, CacheConfig, CatalogueConfig, Config, DiscoveryConfig,
+    LimitsConfig, McpConfig, SandboxSection, WorkspacesConfig,
+};
+pub use error::{CodewardError, Result};
+pub use orchestrator::{CodeHashFn, MODE_KEY, Orchestrator, OrchestratorStats};
+pub use workspace::{Workspace, WorkspaceManager, WorkspaceStats, WorkspaceStatus};
+
+pub use codeward_core as core;

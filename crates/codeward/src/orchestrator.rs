@@ -1,0 +1,855 @@
+//! `Orchestrator::execute`: the five phases, each audit record awaited until durable before
+//! the next step, fail closed when the log cannot be written, an `error` record on failure.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use tokio::sync::{Notify, Semaphore};
+
+use codeward_core::{
+    AnomalyDetector, ApiGenerator, ApprovalStore, AuditEvent, AuditKind, AuditReceipt, AuditSink,
+    CodeValidator, Error, ExecutionFailure, ExecutionLimits, ExecutionObservation,
+    ExecutionOutcome, ExecutionRequest, ExecutionSummary, FindingCategory, GeneratedApi, Language,
+    LimitKind, PiiRedactor, ResultCache, RiskAssessment, RiskAssessor, RiskLevel, Sandbox,
+    SandboxJob, SearchQuery, Severity, TokenEconomics, ToolIndex, ToolInvoker, ToolSchema,
+    ValidationReport, keys,
+};
+
+use crate::cache::{MokaCache, cache_key, cacheable};
+use crate::observer::{AuditingObserver, now_ms};
+use crate::recorder::Recorder;
+use crate::workspace::{Workspace, WorkspaceManager, WorkspaceStats, WorkspaceStatus};
+
+/// How a program hash binds an approval (`codeward_security::approval_code_hash`).
+pub type CodeHashFn = fn(&str, Language, &[String]) -> String;
+
+/// Extra metadata key: `api_only` for progressive-disclosure requests, `program` otherwise.
+pub const MODE_KEY: &str = "mode";
+
+pub(crate) struct Inner {
+    pub index: Arc<dyn ToolIndex>,
+    pub generator: Arc<dyn ApiGenerator>,
+    pub validator: Arc<dyn CodeValidator>,
+    pub assessor: Arc<dyn RiskAssessor>,
+    pub approvals: Arc<dyn ApprovalStore>,
+    pub sandbox: Arc<dyn Sandbox>,
+    pub invoker: Arc<dyn ToolInvoker>,
+    pub redactor: Arc<dyn PiiRedactor>,
+    pub anomaly: Arc<dyn AnomalyDetector>,
+    pub cache: Option<Arc<dyn ResultCache>>,
+    pub moka: Option<Arc<MokaCache>>,
+    pub recorder: Recorder,
+    pub workspaces: WorkspaceManager,
+    pub limits: ExecutionLimits,
+    pub min_score: f32,
+    pub code_hash: CodeHashFn,
+    pub semaphore: Semaphore,
+    pub accepting: AtomicBool,
+    pub inflight: AtomicUsize,
+    pub idle: Notify,
+    pub anomalies: AtomicU64,
+    pub all_tokens: Mutex<Option<(u64, u64)>>,
+}
+
+/// The engine: wires the layers and runs requests through the five phases.
+///
+/// Cheap to clone. Built with [`crate::OrchestratorBuilder`].
+#[derive(Clone)]
+pub struct Orchestrator {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Orchestrator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Orchestrator")
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+/// Counters for operators.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct OrchestratorStats {
+    /// Workspaces.
+    pub workspaces: WorkspaceStats,
+    /// Result-cache hits.
+    pub cache_hits: u64,
+    /// Result-cache misses.
+    pub cache_misses: u64,
+    /// Audit records written by this orchestrator, by `type/severity`.
+    pub audit_records: BTreeMap<String, u64>,
+    /// Tools in the catalogue.
+    pub tools: usize,
+    /// Anomalies detected.
+    pub anomalies: u64,
+    /// Executions running now.
+    pub in_flight: usize,
+}
+
+/// Decrements the in-flight count even when `execute` is dropped mid-way.
+struct InFlight<'a>(&'a Inner);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        if self.0.inflight.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
+/// Per-execution state threaded through the phases.
+struct Ctx {
+    id: String,
+    principal: String,
+    language: Language,
+    tools: Vec<ToolSchema>,
+    tool_names: Vec<String>,
+    risk: Option<RiskLevel>,
+    tokens: TokenEconomics,
+    receipts: Mutex<Vec<AuditReceipt>>,
+}
+
+/// Why `run` stopped early.
+enum Stop {
+    /// Return this failure after writing an `error` record.
+    Fail(ExecutionFailure, String),
+    /// Return this failure without an `error` record (its own record was written).
+    Quiet(ExecutionFailure),
+    /// The audit log refused a record: nothing further may happen or be recorded.
+    AuditDown(String),
+}
+
+fn audit_down(e: Error) -> Stop {
+    Stop::AuditDown(e.to_string())
+}
+
+fn internal(what: &str, e: impl std::fmt::Display) -> Stop {
+    let message = format!("{what}: {e}");
+    Stop::Fail(
+        ExecutionFailure::Internal {
+            message: message.clone(),
+        },
+        message,
+    )
+}
+
+fn new_execution_id() -> String {
+    let mut rand = [0u8; 6];
+    let _ = getrandom::fill(&mut rand);
+    format!("ex-{:011x}-{}", now_ms(), hex::encode(rand))
+}
+
+fn sha256_hex(text: &str) -> String {
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
+
+fn risk_severity(level: RiskLevel) -> Severity {
+    match level {
+        RiskLevel::Low | RiskLevel::Medium => Severity::Info,
+        RiskLevel::High => Severity::Warning,
+        RiskLevel::Critical => Severity::Critical,
+    }
+}
+
+impl Orchestrator {
+    /// Runs one request through every phase. Returns only after every audit record it
+    /// produced is durable; failures are in `outcome.error`, never silently dropped.
+    pub async fn execute(&self, request: ExecutionRequest) -> ExecutionOutcome {
+        let inner = &*self.inner;
+        let id = new_execution_id();
+        if !inner.accepting.load(Ordering::SeqCst) {
+            let message = "the orchestrator is shutting down; retry on another instance".to_owned();
+            return ExecutionOutcome::failure(id, ExecutionFailure::Internal { message });
+        }
+        inner.inflight.fetch_add(1, Ordering::SeqCst);
+        let _inflight = InFlight(inner);
+        let mut ctx = Ctx {
+            id: id.clone(),
+            principal: request.principal.clone(),
+            language: request.language,
+            tools: Vec::new(),
+            tool_names: Vec::new(),
+            risk: None,
+            tokens: TokenEconomics::default(),
+            receipts: Mutex::new(Vec::new()),
+        };
+        let mut workspace = match inner.workspaces.open(&id) {
+            Ok(ws) => Some(ws),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot create the execution workspace");
+                None
+            }
+        };
+        let result = match workspace {
+            Some(_) => self.run(&mut ctx, &request, &mut workspace).await,
+            None => Err(internal(
+                "creating the execution workspace",
+                "I/O error (see the log)",
+            )),
+        };
+        let outcome = match result {
+            Ok(outcome) => outcome,
+            Err(stop) => self.stop(&ctx, stop).await,
+        };
+        if let Some(ws) = workspace.as_mut() {
+            ws.set_status(if outcome.success {
+                WorkspaceStatus::Completed
+            } else {
+                WorkspaceStatus::Failed
+            });
+        }
+        outcome
+    }
+
+    async fn stop(&self, ctx: &Ctx, stop: Stop) -> ExecutionOutcome {
+        let failure = match stop {
+            Stop::Quiet(failure) => failure,
+            Stop::AuditDown(message) => ExecutionFailure::AuditUnavailable { message },
+            Stop::Fail(failure, detail) => {
+                let event = self
+                    .event(
+                        ctx,
+                        AuditKind::Error,
+                        Severity::Error,
+                        format!("execution failed: {failure}"),
+                    )
+                    .meta(
+                        "failure",
+                        serde_json::to_value(&failure).unwrap_or(Value::Null),
+                    )
+                    .meta("detail", detail);
+                match self.write(ctx, event).await {
+                    Ok(()) => failure,
+                    Err(Stop::AuditDown(message)) => ExecutionFailure::AuditUnavailable { message },
+                    Err(_) => failure,
+                }
+            }
+        };
+        let mut outcome = ExecutionOutcome::failure(ctx.id.clone(), failure);
+        outcome.summary = self.summary(ctx, String::new());
+        outcome
+    }
+
+    /// Records `event` and waits until it is durable; keeps the receipt with the execution.
+    async fn write(&self, ctx: &Ctx, event: AuditEvent) -> Result<(), Stop> {
+        let receipt = self
+            .inner
+            .recorder
+            .record(event)
+            .await
+            .map_err(audit_down)?;
+        tracing::debug!(execution = %ctx.id, seq = receipt.seq, "audit record durable");
+        if let Ok(mut r) = ctx.receipts.lock() {
+            r.push(receipt);
+        }
+        Ok(())
+    }
+
+    fn event(
+        &self,
+        ctx: &Ctx,
+        kind: AuditKind,
+        severity: Severity,
+        message: impl Into<String>,
+    ) -> AuditEvent {
+        AuditEvent::new(kind, severity, message)
+            .execution(ctx.id.clone())
+            .principal(ctx.principal.clone())
+    }
+
+    fn summary(&self, ctx: &Ctx, text: String) -> ExecutionSummary {
+        ExecutionSummary {
+            tools: ctx.tool_names.clone(),
+            risk: ctx.risk,
+            tokens: ctx.tokens.clone(),
+            text,
+        }
+    }
+
+    async fn run(
+        &self,
+        ctx: &mut Ctx,
+        request: &ExecutionRequest,
+        workspace: &mut Option<Workspace>,
+    ) -> Result<ExecutionOutcome, Stop> {
+        let inner = &*self.inner;
+
+        // Phase 1: discovery.
+        let mut query = SearchQuery::new(request.intent.clone(), request.tool_limit.max(1));
+        query.min_score = inner.min_score;
+        let hits = inner
+            .index
+            .search(&query)
+            .map_err(|e| internal("discovery failed", e))?;
+        ctx.tools = hits.iter().map(|h| h.tool.clone()).collect();
+        ctx.tool_names = ctx.tools.iter().map(ToolSchema::qualified_name).collect();
+        let found: Vec<Value> = hits
+            .iter()
+            .map(|h| json!({"tool": h.tool.qualified_name(), "score": h.score}))
+            .collect();
+        let event = self
+            .event(
+                ctx,
+                AuditKind::Discovery,
+                Severity::Info,
+                format!("discovered {} tool(s)", hits.len()),
+            )
+            .sensitive("query", request.intent.clone())
+            .meta("tools", found)
+            .meta("language", ctx.language.as_str());
+        self.write(ctx, event).await?;
+        if hits.is_empty() {
+            return Err(Stop::Fail(
+                ExecutionFailure::NoTools,
+                "discovery found no tool for the request".into(),
+            ));
+        }
+
+        // Phase 2: the typed API.
+        let api = inner
+            .generator
+            .generate(&ctx.tools, ctx.language)
+            .map_err(|e| internal("API generation failed", e))?;
+        ctx.tokens = TokenEconomics {
+            api_tokens: api.module_tokens,
+            all_definitions_tokens: self.all_definition_tokens(),
+            output_tokens: 0,
+        };
+
+        let Some(program) = request.program.clone() else {
+            return self.api_only(ctx, request, api, workspace).await;
+        };
+
+        // Phase 3: validation, risk, the approval gate.
+        let report = inner
+            .validator
+            .validate(&program, ctx.language, &ctx.tools)
+            .map_err(|e| internal("the validator failed", e))?;
+        let risk = inner
+            .assessor
+            .assess(&program, ctx.language, &report, &ctx.tools);
+        ctx.risk = Some(risk.level);
+        self.record_validation(ctx, &report, &risk).await?;
+        if report.has_syntax_error() {
+            let message = report
+                .findings
+                .iter()
+                .find(|f| f.category == FindingCategory::Syntax)
+                .map(|f| format!("{} at line {}, column {}", f.message, f.line, f.column))
+                .unwrap_or_else(|| "the program does not parse".into());
+            return Err(Stop::Fail(
+                ExecutionFailure::InvalidProgram {
+                    message: message.clone(),
+                },
+                message,
+            ));
+        }
+        if risk.requires_approval() {
+            self.approval_gate(ctx, request, &program, &risk).await?;
+        }
+
+        // Cache: same program, language, tools and catalogue version.
+        let key = cache_key(
+            &program,
+            ctx.language,
+            &ctx.tool_names,
+            inner.index.version(),
+        );
+        let use_cache = inner.cache.is_some() && cacheable(&ctx.tools);
+        if use_cache && let Some(mut hit) = inner.cache.as_ref().and_then(|c| c.get(&key)) {
+            let event = self
+                .event(
+                    ctx,
+                    AuditKind::Execution,
+                    Severity::Info,
+                    "execution served from cache",
+                )
+                .meta(keys::SUCCESS, true)
+                .meta(keys::CACHED, true)
+                .meta(keys::PII_TOKENIZED, 0)
+                .meta("cache_key", key.clone())
+                .meta("original_execution_id", hit.execution_id.clone());
+            self.write(ctx, event).await?;
+            hit.execution_id = ctx.id.clone();
+            hit.cached = true;
+            return Ok(hit);
+        }
+
+        // Phase 4: the sandbox.
+        let outcome = self
+            .sandboxed(ctx, request, program, Some(api), workspace, false)
+            .await?;
+        if use_cache
+            && outcome.success
+            && let Some(cache) = &inner.cache
+        {
+            cache.insert(key, outcome.clone());
+        }
+        Ok(outcome)
+    }
+
+    async fn record_validation(
+        &self,
+        ctx: &Ctx,
+        report: &ValidationReport,
+        risk: &RiskAssessment,
+    ) -> Result<(), Stop> {
+        let findings: Vec<Value> = report
+            .findings
+            .iter()
+            .map(|f| json!({"rule": f.rule_id, "severity": f.severity, "line": f.line, "column": f.column, "category": f.category}))
+            .collect();
+        let event = self
+            .event(
+                ctx,
+                AuditKind::Security,
+                risk_severity(risk.level),
+                format!("program validated: {} risk ({})", risk.level, risk.score),
+            )
+            .meta(keys::CATEGORY, "validation")
+            .meta(keys::RISK_LEVEL, risk.level.as_str())
+            .meta(keys::RISK_SCORE, risk.score)
+            .meta("findings", findings)
+            .meta("tools_used", report.tools_used.clone())
+            .meta("rules_version", report.rules_version.clone());
+        self.write(ctx, event).await?;
+        Ok(())
+    }
+
+    async fn approval_gate(
+        &self,
+        ctx: &Ctx,
+        request: &ExecutionRequest,
+        program: &str,
+        risk: &RiskAssessment,
+    ) -> Result<(), Stop> {
+        let inner = &*self.inner;
+        let code_hash = (inner.code_hash)(program, ctx.language, &ctx.tool_names);
+        match &request.approval_id {
+            Some(approval_id) => match inner.approvals.authorize(approval_id, &code_hash).await {
+                Ok(_ticket) => {
+                    let event = self
+                        .event(
+                            ctx,
+                            AuditKind::Approval,
+                            Severity::Info,
+                            format!("approval {approval_id} used"),
+                        )
+                        .meta(keys::DECISION, "used")
+                        .meta(keys::APPROVAL_ID, approval_id.clone());
+                    self.write(ctx, event).await?;
+                    Ok(())
+                }
+                Err(Error::AuditUnavailable { reason, .. }) => Err(Stop::AuditDown(reason)),
+                Err(e) => {
+                    let message = e.to_string();
+                    let event = self
+                        .event(
+                            ctx,
+                            AuditKind::Approval,
+                            Severity::Warning,
+                            format!("approval {approval_id} refused"),
+                        )
+                        .meta(keys::DECISION, "refused")
+                        .meta(keys::APPROVAL_ID, approval_id.clone())
+                        .meta("reason", message.clone());
+                    self.write(ctx, event).await?;
+                    Err(Stop::Quiet(ExecutionFailure::ApprovalRefused { message }))
+                }
+            },
+            None => {
+                let request: codeward_core::ApprovalRequest = serde_json::from_value(json!({
+                    "execution_id": ctx.id,
+                    "principal": ctx.principal,
+                    "code_hash": code_hash,
+                    "tools": ctx.tool_names,
+                    "risk": risk,
+                }))
+                .map_err(|e| internal("building the approval request", e))?;
+                // The store records the `approval` event itself (awaited) before answering.
+                match inner.approvals.request(request).await {
+                    Ok(ticket) => Err(Stop::Quiet(ExecutionFailure::ApprovalRequired {
+                        approval_id: ticket.id,
+                    })),
+                    Err(Error::AuditUnavailable { reason, .. }) => Err(Stop::AuditDown(reason)),
+                    Err(e) => Err(internal("filing the approval request", e)),
+                }
+            }
+        }
+    }
+
+    /// Progressive disclosure: no program, so return the typed API after checking inside the
+    /// sandbox that the generated module loads.
+    async fn api_only(
+        &self,
+        ctx: &mut Ctx,
+        request: &ExecutionRequest,
+        api: GeneratedApi,
+        workspace: &mut Option<Workspace>,
+    ) -> Result<ExecutionOutcome, Stop> {
+        let loader = match ctx.language {
+            Language::Python => "import codeward_api  # noqa: F401\n".to_owned(),
+            _ => "import * as api from \"./codeward_api\";\nvoid api;\n".to_owned(),
+        };
+        let mut outcome = self
+            .sandboxed(ctx, request, loader, Some(api.clone()), workspace, true)
+            .await?;
+        if !outcome.success {
+            let message = format!(
+                "the generated API did not load in the sandbox: {}",
+                outcome.error.map(|e| e.to_string()).unwrap_or_default()
+            );
+            return Err(Stop::Fail(
+                ExecutionFailure::Internal {
+                    message: message.clone(),
+                },
+                message,
+            ));
+        }
+        outcome.output = json!({
+            "language": api.language,
+            "tools": ctx.tool_names,
+            "summary": api.summary,
+            "module": api.module,
+            "summary_tokens": api.summary_tokens,
+            "module_tokens": api.module_tokens,
+            "warnings": api.warnings,
+        });
+        Ok(outcome)
+    }
+
+    async fn sandboxed(
+        &self,
+        ctx: &mut Ctx,
+        request: &ExecutionRequest,
+        program: String,
+        api: Option<GeneratedApi>,
+        workspace: &mut Option<Workspace>,
+        api_only: bool,
+    ) -> Result<ExecutionOutcome, Stop> {
+        let inner = &*self.inner;
+        let limits = inner.limits.with_overrides(&request.limits);
+        let mode = if api_only { "api_only" } else { "program" };
+        let _permit = inner
+            .semaphore
+            .acquire()
+            .await
+            .map_err(|e| internal("the execution queue is closed", e))?;
+
+        // Durable BEFORE the child starts: if this fails, nothing runs.
+        let event = self
+            .event(
+                ctx,
+                AuditKind::ExecutionStarted,
+                Severity::Info,
+                "execution starting",
+            )
+            .meta(MODE_KEY, mode)
+            .meta("language", ctx.language.as_str())
+            .meta("tools", ctx.tool_names.clone())
+            .meta("program_sha256", sha256_hex(&program))
+            .meta(
+                "api_sha256",
+                api.as_ref()
+                    .map(|a| sha256_hex(&a.module))
+                    .unwrap_or_default(),
+            )
+            .meta("timeout_ms", limits.timeout.as_millis() as u64);
+        self.write(ctx, event).await?;
+        if let Some(ws) = workspace.as_mut() {
+            ws.set_status(WorkspaceStatus::Running);
+        }
+
+        let observer = Arc::new(AuditingObserver::new(
+            inner.recorder.clone(),
+            inner.anomaly.clone(),
+            &ctx.id,
+            &ctx.principal,
+        ));
+        let mut job = SandboxJob::new(
+            ctx.id.clone(),
+            ctx.language,
+            program,
+            limits.clone(),
+            inner.invoker.clone(),
+            observer.clone(),
+        );
+        job.api = api;
+        job.tools = ctx.tools.clone();
+        // The sandbox enforces the timeout; this outer bound only guards against a stuck sandbox.
+        let guard = limits.timeout + Duration::from_secs(30);
+        let ran = tokio::time::timeout(guard, inner.sandbox.run(job)).await;
+
+        let (output, failure) = match ran {
+            Err(_) => (
+                None,
+                Some(ExecutionFailure::LimitExceeded {
+                    limit: LimitKind::Timeout,
+                }),
+            ),
+            Ok(Err(Error::AuditUnavailable { reason, .. })) => return Err(Stop::AuditDown(reason)),
+            Ok(Err(e)) => (
+                None,
+                Some(ExecutionFailure::Internal {
+                    message: format!("the sandbox failed: {e}"),
+                }),
+            ),
+            Ok(Ok(out)) => {
+                let failure = if out.success {
+                    None
+                } else if let Some(limit) =
+                    out.metrics.limit_hit.filter(|l| *l != LimitKind::Output)
+                {
+                    Some(ExecutionFailure::LimitExceeded { limit })
+                } else {
+                    let tail: String = out
+                        .stderr
+                        .chars()
+                        .rev()
+                        .take(2000)
+                        .collect::<Vec<_>>()
+                        .into_iter()
+                        .rev()
+                        .collect();
+                    Some(ExecutionFailure::ProgramFailed {
+                        message: tail.trim().to_owned(),
+                    })
+                };
+                (Some(out), failure)
+            }
+        };
+        let success = output.is_some() && failure.is_none();
+        let mut metrics = output
+            .as_ref()
+            .map(|o| o.metrics.clone())
+            .unwrap_or_default();
+        metrics.tool_calls = metrics
+            .tool_calls
+            .max(observer.calls.load(Ordering::Relaxed));
+
+        // Phase 5a: tokenize what goes back to the model (before it is counted in the record).
+        let mut value = match &output {
+            Some(o) => o
+                .result
+                .clone()
+                .unwrap_or_else(|| Value::String(o.stdout.clone())),
+            None => Value::Null,
+        };
+        let mut pii = inner.redactor.tokenize(&mut value, &ctx.id);
+        let mut failure = failure;
+        if let Some(ExecutionFailure::ProgramFailed { message }) = &mut failure {
+            let mut v = Value::String(std::mem::take(message));
+            pii.merge(&inner.redactor.tokenize(&mut v, &ctx.id));
+            *message = v.as_str().unwrap_or_default().to_owned();
+        }
+        let mut summary_text = Value::String(format!(
+            "{} {} with {} tool call(s) in {:.0} ms",
+            ctx.language,
+            if success {
+                "program succeeded"
+            } else {
+                "program failed"
+            },
+            metrics.tool_calls,
+            metrics.wall_time.as_secs_f64() * 1000.0
+        ));
+        pii.merge(&inner.redactor.tokenize(&mut summary_text, &ctx.id));
+        ctx.tokens.output_tokens = inner.generator.count_tokens(&value.to_string());
+
+        // Phase 4 record: the execution, with what anomaly replay needs.
+        let mut tools_sorted = ctx.tool_names.clone();
+        tools_sorted.sort();
+        let observation = ExecutionObservation {
+            execution_id: ctx.id.clone(),
+            principal: ctx.principal.clone(),
+            language: ctx.language,
+            tools: tools_sorted,
+            success,
+            wall_time: metrics.wall_time,
+            cpu_time: metrics.cpu_time(),
+            peak_memory_bytes: metrics.peak_memory_bytes,
+            critical_events: 0,
+            timestamp_ms: now_ms(),
+        };
+        let mut event = codeward_anomaly::execution_event(&observation);
+        event.message = if success {
+            "execution finished".into()
+        } else {
+            "execution failed".into()
+        };
+        let event = event
+            .meta(keys::SUCCESS, success)
+            .meta(keys::CACHED, false)
+            .meta(keys::PII_TOKENIZED, pii.total())
+            .meta(
+                keys::LIMIT_HIT,
+                metrics
+                    .limit_hit
+                    .map(|l| Value::String(l.to_string()))
+                    .unwrap_or(Value::Null),
+            )
+            .meta(MODE_KEY, mode)
+            .meta("tool_calls", metrics.tool_calls)
+            .meta("tool_errors", observer.errors.load(Ordering::Relaxed))
+            .meta(
+                "response_bytes",
+                observer.response_bytes.load(Ordering::Relaxed),
+            )
+            .meta(
+                "exit",
+                serde_json::to_value(metrics.exit).unwrap_or(Value::Null),
+            )
+            .meta("output_bytes", metrics.output_bytes)
+            .meta(
+                "isolation",
+                output
+                    .as_ref()
+                    .map(|o| o.isolation.clone())
+                    .unwrap_or_default(),
+            );
+        self.write(ctx, event).await?;
+
+        // Phase 5b: anomalies.
+        let report = inner.anomaly.observe_execution(&observation);
+        let mut anomalies = observer
+            .anomalies
+            .lock()
+            .map(|a| a.clone())
+            .unwrap_or_default();
+        anomalies.extend(report.anomalies.iter().cloned());
+        if report.detected() {
+            inner
+                .anomalies
+                .fetch_add(report.anomalies.len() as u64, Ordering::Relaxed);
+            let event = self
+                .event(
+                    ctx,
+                    AuditKind::Security,
+                    Severity::Warning,
+                    format!(
+                        "{} anomal(ies) detected in execution",
+                        report.anomalies.len()
+                    ),
+                )
+                .meta(keys::CATEGORY, "anomaly")
+                .meta("risk", report.risk.as_str())
+                .meta(
+                    "anomalies",
+                    serde_json::to_value(&report.anomalies).unwrap_or(Value::Null),
+                );
+            self.write(ctx, event).await?;
+        }
+
+        if let Some(failure) = failure {
+            let detail = failure.to_string();
+            return Err(Stop::Fail(failure, detail));
+        }
+        let text = summary_text.as_str().unwrap_or_default().to_owned();
+        let mut outcome = ExecutionOutcome::success(ctx.id.clone(), value);
+        outcome.metrics = metrics;
+        outcome.pii_tokenized = pii.total();
+        outcome.summary = self.summary(ctx, text);
+        Ok(outcome)
+    }
+
+    fn all_definition_tokens(&self) -> u64 {
+        let inner = &*self.inner;
+        let version = inner.index.version();
+        if let Ok(cached) = inner.all_tokens.lock()
+            && let Some((v, tokens)) = *cached
+            && v == version
+        {
+            return tokens;
+        }
+        // What a model receives without codeward: every definition, as MCP tools/list sends it.
+        let all: Vec<Value> = inner
+            .index
+            .all()
+            .iter()
+            .map(|t| json!({"name": t.qualified_name(), "description": t.description, "inputSchema": t.input_schema}))
+            .collect();
+        let tokens = inner
+            .generator
+            .count_tokens(&json!({"tools": all}).to_string());
+        if let Ok(mut cached) = inner.all_tokens.lock() {
+            *cached = Some((version, tokens));
+        }
+        tokens
+    }
+
+    /// Counters for operators.
+    pub fn stats(&self) -> OrchestratorStats {
+        let inner = &*self.inner;
+        let (cache_hits, cache_misses) =
+            inner.moka.as_ref().map(|m| m.counts()).unwrap_or_default();
+        OrchestratorStats {
+            workspaces: inner.workspaces.stats(),
+            cache_hits,
+            cache_misses,
+            audit_records: inner
+                .recorder
+                .counts()
+                .into_iter()
+                .map(|((k, s), n)| (format!("{k}/{s}"), n))
+                .collect(),
+            tools: inner.index.all().len(),
+            anomalies: inner.anomalies.load(Ordering::Relaxed),
+            in_flight: inner.inflight.load(Ordering::SeqCst),
+        }
+    }
+
+    /// The audit sink every record goes to.
+    pub fn audit(&self) -> &Arc<dyn AuditSink> {
+        self.inner.recorder.sink()
+    }
+
+    /// The tool index.
+    pub fn index(&self) -> &Arc<dyn ToolIndex> {
+        &self.inner.index
+    }
+
+    /// The API generator.
+    pub fn generator(&self) -> &Arc<dyn ApiGenerator> {
+        &self.inner.generator
+    }
+
+    /// The approval store.
+    pub fn approvals(&self) -> &Arc<dyn ApprovalStore> {
+        &self.inner.approvals
+    }
+
+    /// Removes stale workspaces left by crashed processes; returns how many.
+    pub fn cleanup_stale_workspaces(&self, stale_after: Duration) -> u64 {
+        self.inner.workspaces.cleanup_stale(stale_after)
+    }
+
+    /// Stops accepting work, waits for in-flight executions up to `deadline`, flushes the
+    /// audit log and removes leftover workspaces. Returns how many executions were still
+    /// running at the deadline (0 on a clean shutdown).
+    pub async fn shutdown(&self, deadline: Duration) -> Result<usize, Error> {
+        let inner = &*self.inner;
+        inner.accepting.store(false, Ordering::SeqCst);
+        let wait = async {
+            loop {
+                // Register for the wake-up before checking, so a notification in between is not lost.
+                let idle = inner.idle.notified();
+                tokio::pin!(idle);
+                idle.as_mut().enable();
+                if inner.inflight.load(Ordering::SeqCst) == 0 {
+                    return;
+                }
+                idle.await;
+            }
+        };
+        let _ = tokio::time::timeout(deadline, wait).await;
+        inner.recorder.sink().flush().await?;
+        inner.workspaces.remove_all_closed();
+        Ok(inner.inflight.load(Ordering::SeqCst))
+    }
+}

@@ -1,0 +1,156 @@
+//! Every error path leaves its records, in order, before returning.
+
+use std::sync::Arc;
+
+use codeward_core::AuditKind::*;
+use codeward_core::*;
+use codeward_test_support::RecordingSink;
+use serde_json::json;
+
+use super::fakes::*;
+
+async fn check(
+    req: ExecutionRequest,
+    tools: Vec<ToolSchema>,
+    expect_kinds: &[AuditKind],
+) -> (ExecutionOutcome, RecordingSink) {
+    let sink = RecordingSink::new();
+    let (orch, _f) = orchestrator(Arc::new(sink.clone()), tools).await;
+    let outcome = orch.execute(req).await;
+    assert!(!outcome.success);
+    let kinds: Vec<AuditKind> = sink
+        .for_execution(&outcome.execution_id)
+        .iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(kinds, expect_kinds, "records of {:?}", outcome.error);
+    (outcome, sink)
+}
+
+#[tokio::test]
+async fn no_tools_found() {
+    let req = ExecutionRequest::new("nothing matches", Language::Python).with_program("x");
+    let (o, _) = check(req, tools(), &[Discovery, Error]).await;
+    assert_eq!(o.error, Some(ExecutionFailure::NoTools));
+}
+
+#[tokio::test]
+async fn invalid_program() {
+    let (o, sink) = check(
+        request("SYNTAX_ERROR"),
+        tools(),
+        &[Discovery, Security, Error],
+    )
+    .await;
+    assert!(
+        matches!(o.error, Some(ExecutionFailure::InvalidProgram { ref message }) if message.contains("line 1, column 5"))
+    );
+    assert_eq!(sink.events()[1].metadata["risk_level"], "low");
+}
+
+#[tokio::test]
+async fn validator_error() {
+    let (o, _) = check(request("VALIDATOR_BREAKS"), tools(), &[Discovery, Error]).await;
+    assert!(
+        matches!(o.error, Some(ExecutionFailure::Internal { ref message }) if message.contains("validator"))
+    );
+}
+
+#[tokio::test]
+async fn approval_required() {
+    let (o, sink) = check(
+        request("import os; os.system('x')"),
+        tools(),
+        &[Discovery, Security, Approval],
+    )
+    .await;
+    assert!(matches!(
+        o.error,
+        Some(ExecutionFailure::ApprovalRequired { .. })
+    ));
+    assert_eq!(sink.events()[1].severity, Severity::Critical);
+}
+
+#[tokio::test]
+async fn sandbox_failure() {
+    let (o, _) = check(
+        request("SANDBOX_BREAKS"),
+        tools(),
+        &[Discovery, Security, ExecutionStarted, Execution, Error],
+    )
+    .await;
+    assert!(
+        matches!(o.error, Some(ExecutionFailure::Internal { ref message }) if message.contains("sandbox"))
+    );
+}
+
+#[tokio::test]
+async fn timeout() {
+    let (o, sink) = check(
+        request("TIMEOUT"),
+        tools(),
+        &[Discovery, Security, ExecutionStarted, Execution, Error],
+    )
+    .await;
+    assert_eq!(
+        o.error,
+        Some(ExecutionFailure::LimitExceeded {
+            limit: LimitKind::Timeout
+        })
+    );
+    let execution = &sink.events()[3];
+    assert_eq!(execution.metadata["limit_hit"], "timeout");
+    assert_eq!(execution.metadata["success"], false);
+}
+
+#[tokio::test]
+async fn tool_error() {
+    let broken = vec![
+        ToolSchema::new("broken_tool", "fails", json!({"type": "object"})).with_server("demo"),
+    ];
+    let (o, _) = check(
+        request("CALL 1"),
+        broken,
+        &[
+            Discovery,
+            Security,
+            ExecutionStarted,
+            ToolCall,
+            Execution,
+            Error,
+        ],
+    )
+    .await;
+    assert!(
+        matches!(o.error, Some(ExecutionFailure::ProgramFailed { ref message }) if message.contains("server says no"))
+    );
+}
+
+#[tokio::test]
+async fn program_failure_messages_are_pii_tokenized() {
+    let (o, sink) = check(
+        request("FAIL"),
+        tools(),
+        &[Discovery, Security, ExecutionStarted, Execution, Error],
+    )
+    .await;
+    let Some(ExecutionFailure::ProgramFailed { message }) = o.error else {
+        panic!("{:?}", o.error)
+    };
+    assert!(
+        !message.contains("bob@example.com") && message.contains("[EMAIL_1]"),
+        "{message}"
+    );
+    assert_eq!(sink.events()[3].metadata["pii_tokenized"], 1);
+}
+
+#[tokio::test]
+async fn output_pii_is_tokenized_and_counted() {
+    let sink = RecordingSink::new();
+    let (orch, _f) = orchestrator(Arc::new(sink.clone()), tools()).await;
+    let o = orch.execute(request("EMAIL")).await;
+    assert!(o.success);
+    assert_eq!(o.output, json!("contact [EMAIL_1]"));
+    assert_eq!(o.pii_tokenized, 1);
+    assert!(o.summary.tokens.all_definitions_tokens > 0);
+}

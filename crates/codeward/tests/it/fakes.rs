@@ -1,0 +1,267 @@
+//! Fakes for the orchestrator tests: a fixed catalogue, a scripted sandbox that really calls
+//! the observer and the invoker, and a builder that wires them with a chosen audit sink.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::{Value, json};
+
+use codeward::{Config, Orchestrator, OrchestratorBuilder};
+use codeward_core::*;
+
+pub struct FixedIndex(pub Vec<ToolSchema>);
+
+impl ToolIndex for FixedIndex {
+    fn search(&self, query: &SearchQuery) -> Result<Vec<ToolHit>> {
+        if query.text.contains("nothing") {
+            return Ok(Vec::new());
+        }
+        Ok(self
+            .0
+            .iter()
+            .take(query.limit)
+            .map(|t| ToolHit::new(t.clone(), 1.0, vec!["name".into()]))
+            .collect())
+    }
+    fn get(&self, name: &str) -> Option<ToolSchema> {
+        self.0.iter().find(|t| t.qualified_name() == name).cloned()
+    }
+    fn all(&self) -> Vec<ToolSchema> {
+        self.0.clone()
+    }
+    fn version(&self) -> u64 {
+        1
+    }
+}
+
+pub fn tools() -> Vec<ToolSchema> {
+    vec![
+        ToolSchema::new(
+            "notes_search",
+            "Search notes",
+            json!({"type": "object", "properties": {"query": {"type": "string"}}}),
+        )
+        .with_server("demo")
+        .with_annotations(ToolAnnotations::read_only()),
+        ToolSchema::new(
+            "text_stats",
+            "Count words",
+            json!({"type": "object", "properties": {"text": {"type": "string"}}}),
+        )
+        .with_server("demo")
+        .with_annotations(ToolAnnotations::read_only()),
+    ]
+}
+
+pub struct FakeGenerator;
+
+impl ApiGenerator for FakeGenerator {
+    fn generate(&self, tools: &[ToolSchema], language: Language) -> Result<GeneratedApi> {
+        let names: Vec<String> = tools.iter().map(|t| t.qualified_name()).collect();
+        Ok(GeneratedApi::new(
+            language,
+            format!("// api for {}", names.join(",")),
+            "// summary".into(),
+            40,
+            5,
+        ))
+    }
+}
+
+/// Validator scripted by markers in the program text.
+pub struct FakeValidator;
+
+impl CodeValidator for FakeValidator {
+    fn validate(
+        &self,
+        code: &str,
+        _language: Language,
+        _tools: &[ToolSchema],
+    ) -> Result<ValidationReport> {
+        if code.contains("VALIDATOR_BREAKS") {
+            return Err(Error::invalid("validator", "internal failure"));
+        }
+        let mut report = ValidationReport::default();
+        if code.contains("SYNTAX_ERROR") {
+            report.findings.push(Finding::new(
+                "syntax",
+                FindingCategory::Syntax,
+                Severity::Error,
+                "unexpected token",
+                1,
+                5,
+            ));
+        }
+        if code.contains("os.system") {
+            report.findings.push(Finding::new(
+                "py.process",
+                FindingCategory::ProcessSpawn,
+                Severity::Critical,
+                "process spawn",
+                1,
+                1,
+            ));
+        }
+        Ok(report)
+    }
+}
+
+pub struct FakeRisk;
+
+impl RiskAssessor for FakeRisk {
+    fn assess(
+        &self,
+        _code: &str,
+        _language: Language,
+        report: &ValidationReport,
+        _tools: &[ToolSchema],
+    ) -> RiskAssessment {
+        match report.max_severity() {
+            Some(Severity::Critical) => {
+                RiskAssessment::new(90, RiskLevel::Critical, vec![], "needs approval")
+            }
+            _ => RiskAssessment::new(5, RiskLevel::Low, vec![], "ok"),
+        }
+    }
+}
+
+/// A sandbox scripted by markers in the program: `CALL n` makes n tool calls through the real
+/// observer and invoker, `FAIL` exits 1, `TIMEOUT` reports a timeout, `SANDBOX_BREAKS` errors,
+/// `EMAIL` prints an email address.
+#[derive(Default)]
+pub struct FakeSandbox {
+    pub runs: AtomicU64,
+}
+
+#[async_trait]
+impl Sandbox for FakeSandbox {
+    async fn run(&self, job: SandboxJob) -> Result<SandboxOutput> {
+        self.runs.fetch_add(1, Ordering::SeqCst);
+        if job.program.contains("SANDBOX_BREAKS") {
+            return Err(Error::Unsupported("no isolation available".into()));
+        }
+        let calls: u32 = job
+            .program
+            .split("CALL ")
+            .nth(1)
+            .and_then(|s| s.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        let mut results = Vec::new();
+        for i in 1..=calls {
+            let tool = job.tools[0].clone();
+            let call = ToolCall::new(
+                job.execution_id.clone(),
+                i,
+                tool.qualified_name(),
+                json!({"query": "x"}),
+            );
+            job.observer.before_call(&call, &tool).await?;
+            let result = job.invoker.call(&call.tool, call.arguments.clone()).await;
+            job.observer
+                .after_call(&call, &tool, &result, Duration::from_millis(1))
+                .await;
+            match result {
+                Ok(r) if !r.is_error => results.push(r.value),
+                Ok(r) => {
+                    let mut m = ExecutionMetrics::default();
+                    m.exit = ExitState::Code(1);
+                    m.tool_calls = i;
+                    let mut out = SandboxOutput::new(false, "", m);
+                    out.stderr = format!("ToolError: {}", r.value);
+                    return Ok(out);
+                }
+                Err(e) => {
+                    let mut out = SandboxOutput::new(false, "", ExecutionMetrics::default());
+                    out.stderr = format!("ToolError: {e}");
+                    return Ok(out);
+                }
+            }
+        }
+        let mut metrics = ExecutionMetrics::default();
+        metrics.wall_time = Duration::from_millis(20);
+        metrics.tool_calls = calls;
+        metrics.exit = ExitState::Code(0);
+        if job.program.contains("TIMEOUT") {
+            metrics.limit_hit = Some(LimitKind::Timeout);
+            metrics.exit = ExitState::Signal(9);
+            return Ok(SandboxOutput::new(false, "", metrics));
+        }
+        if job.program.contains("FAIL") {
+            metrics.exit = ExitState::Code(1);
+            let mut out = SandboxOutput::new(false, "", metrics);
+            out.stderr = "Traceback: ValueError for bob@example.com".into();
+            return Ok(out);
+        }
+        let stdout = if job.program.contains("EMAIL") {
+            "contact alice@example.com"
+        } else {
+            "ok"
+        };
+        let mut out = SandboxOutput::new(true, stdout, metrics);
+        if calls > 0 {
+            out.result = Some(Value::Array(results));
+        }
+        Ok(out)
+    }
+}
+
+pub struct EchoInvoker;
+
+#[async_trait]
+impl ToolInvoker for EchoInvoker {
+    async fn call(&self, tool: &str, arguments: Value) -> Result<ToolResult> {
+        if tool.contains("broken") {
+            return Ok(ToolResult::error("server says no"));
+        }
+        Ok(ToolResult::ok(json!({"tool": tool, "args": arguments})))
+    }
+}
+
+pub struct Fakes {
+    pub sandbox: Arc<FakeSandbox>,
+    pub dir: tempfile::TempDir,
+}
+
+pub fn config(dir: &std::path::Path) -> Config {
+    let mut config = Config::default();
+    config.data_dir = dir.to_owned();
+    config
+}
+
+/// The real orchestrator with fakes for every layer except the ones the test passes.
+pub async fn orchestrator(
+    audit: Arc<dyn AuditSink>,
+    tools: Vec<ToolSchema>,
+) -> (Orchestrator, Fakes) {
+    let dir = tempfile::tempdir().unwrap();
+    let sandbox = Arc::new(FakeSandbox::default());
+    let approvals =
+        codeward_security::FileApprovalStore::builder(dir.path().join("approvals.json"))
+            .open(audit.clone())
+            .await
+            .unwrap();
+    let orch = OrchestratorBuilder::new(config(dir.path()))
+        .audit(audit)
+        .index(Arc::new(FixedIndex(tools)))
+        .generator(Arc::new(FakeGenerator))
+        .validator(Arc::new(FakeValidator))
+        .assessor(Arc::new(FakeRisk))
+        .approvals(Arc::new(approvals))
+        .sandbox(sandbox.clone())
+        .invoker(Arc::new(EchoInvoker))
+        .redactor(Arc::new(codeward_security::PiiTokenizer::new().unwrap()))
+        .anomaly(Arc::new(codeward_anomaly::Detector::default()))
+        .build()
+        .await
+        .unwrap();
+    (orch, Fakes { sandbox, dir })
+}
+
+pub fn request(program: &str) -> ExecutionRequest {
+    ExecutionRequest::new("search my notes", Language::Python)
+        .with_program(program)
+        .with_principal("alice")
+}

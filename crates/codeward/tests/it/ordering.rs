@@ -1,0 +1,188 @@
+//! "Writes the audit log before returning", fail closed, and the per-execution record order.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use codeward_core::*;
+use codeward_test_support::{FailingSink, MockSandbox, RecordingSink, SlowSink};
+
+use super::fakes::*;
+
+const PHASES: [AuditKind; 6] = [
+    AuditKind::Discovery,
+    AuditKind::Security,
+    AuditKind::ExecutionStarted,
+    AuditKind::ToolCall,
+    AuditKind::ToolCall,
+    AuditKind::Execution,
+];
+
+#[tokio::test(start_paused = true)]
+async fn execute_does_not_complete_before_its_audit_appends_do() {
+    let sink = SlowSink::new(Duration::from_secs(5));
+    let (orch, _fakes) = orchestrator(Arc::new(sink.clone()), tools()).await;
+    let start = tokio::time::Instant::now();
+    let outcome = orch.execute(request("CALL 2")).await;
+    let returned = tokio::time::Instant::now();
+    assert!(outcome.success, "{:?}", outcome.error);
+
+    let kinds: Vec<AuditKind> = sink.events().iter().map(|e| e.kind).collect();
+    assert_eq!(kinds, PHASES);
+    let done = sink.completed_at();
+    assert_eq!(done.len(), PHASES.len());
+    // Each append took 5 s of paused time and they ran one after the other ...
+    for (i, t) in done.iter().enumerate() {
+        assert_eq!(
+            *t - start,
+            Duration::from_secs(5 * (i as u64 + 1)),
+            "append {i}"
+        );
+    }
+    // ... and execute returned only after the last one completed.
+    assert!(returned >= *done.last().unwrap());
+    assert_eq!(
+        returned - start,
+        Duration::from_secs(5 * PHASES.len() as u64)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_slow_sink_delays_the_sandbox_until_execution_started_is_durable() {
+    let sink = SlowSink::new(Duration::from_secs(5));
+    let (orch, fakes) = orchestrator(Arc::new(sink.clone()), tools()).await;
+    let task = tokio::spawn({
+        let orch = orch.clone();
+        async move { orch.execute(request("CALL 0")).await }
+    });
+    // Discovery and security are durable after 10 s; execution_started needs 15 s.
+    tokio::time::sleep(Duration::from_secs(14)).await;
+    assert_eq!(
+        fakes.sandbox.runs.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "sandbox started before execution_started was durable"
+    );
+    let outcome = task.await.unwrap();
+    assert!(outcome.success);
+    assert_eq!(
+        fakes.sandbox.runs.load(std::sync::atomic::Ordering::SeqCst),
+        1
+    );
+}
+
+#[tokio::test]
+async fn fail_closed_the_sandbox_is_never_called_when_audit_fails() {
+    let failing = FailingSink::new();
+    let mut sandbox = MockSandbox::new();
+    sandbox.expect_run().never();
+    let (_, fakes) = orchestrator(Arc::new(RecordingSink::new()), tools()).await;
+    let orch = codeward::OrchestratorBuilder::new(config(fakes.dir.path()))
+        .audit(Arc::new(failing.clone()))
+        .index(Arc::new(FixedIndex(tools())))
+        .generator(Arc::new(FakeGenerator))
+        .validator(Arc::new(FakeValidator))
+        .assessor(Arc::new(FakeRisk))
+        .approvals(Arc::new(codeward_test_support::MockApprovalStore::new()))
+        .sandbox(Arc::new(sandbox))
+        .invoker(Arc::new(EchoInvoker))
+        .build()
+        .await
+        .unwrap();
+    let outcome = orch.execute(request("CALL 1")).await;
+    assert!(!outcome.success);
+    match outcome.error {
+        Some(ExecutionFailure::AuditUnavailable { message }) => {
+            assert!(message.contains("simulated disk failure"), "{message}")
+        }
+        other => panic!("expected AuditUnavailable, got {other:?}"),
+    }
+    assert_eq!(
+        failing.attempts(),
+        1,
+        "the first refused record stops everything"
+    );
+}
+
+#[tokio::test]
+async fn tool_calls_are_refused_when_their_record_cannot_be_written() {
+    // The sink accepts the first three records (discovery, security, execution_started),
+    // then fails: the tool call must not be dispatched.
+    struct FailAfter(RecordingSink, usize);
+    #[async_trait::async_trait]
+    impl AuditSink for FailAfter {
+        async fn append(&self, event: AuditEvent) -> Result<AuditReceipt> {
+            if self.0.events().len() >= self.1 {
+                return Err(Error::audit_unavailable("disk full", None));
+            }
+            self.0.append(event).await
+        }
+    }
+    struct CountingInvoker(std::sync::atomic::AtomicU32);
+    #[async_trait::async_trait]
+    impl ToolInvoker for CountingInvoker {
+        async fn call(&self, _tool: &str, _args: serde_json::Value) -> Result<ToolResult> {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok(ToolResult::ok(serde_json::Value::Null))
+        }
+    }
+    let rec = RecordingSink::new();
+    let dir = tempfile::tempdir().unwrap();
+    let invoker = Arc::new(CountingInvoker(Default::default()));
+    let orch = codeward::OrchestratorBuilder::new(config(dir.path()))
+        .audit(Arc::new(FailAfter(rec.clone(), 3)))
+        .index(Arc::new(FixedIndex(tools())))
+        .generator(Arc::new(FakeGenerator))
+        .validator(Arc::new(FakeValidator))
+        .assessor(Arc::new(FakeRisk))
+        .approvals(Arc::new(codeward_test_support::MockApprovalStore::new()))
+        .sandbox(Arc::new(FakeSandbox::default()))
+        .invoker(invoker.clone())
+        .build()
+        .await
+        .unwrap();
+    let outcome = orch.execute(request("CALL 1")).await;
+    assert!(!outcome.success);
+    assert_eq!(
+        invoker.0.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "no tool call without its record"
+    );
+    assert!(
+        matches!(
+            outcome.error,
+            Some(ExecutionFailure::AuditUnavailable { .. })
+        ),
+        "{:?}",
+        outcome.error
+    );
+}
+
+#[tokio::test]
+async fn every_record_carries_the_execution_id_in_phase_order() {
+    let sink = RecordingSink::new();
+    let (orch, _f) = orchestrator(Arc::new(sink.clone()), tools()).await;
+    let outcome = orch.execute(request("CALL 2")).await;
+    assert!(outcome.success, "{:?}", outcome.error);
+    let events = sink.for_execution(&outcome.execution_id);
+    assert_eq!(events.iter().map(|e| e.kind).collect::<Vec<_>>(), PHASES);
+    assert_eq!(
+        events.len(),
+        sink.events().len(),
+        "no record without the execution id"
+    );
+    let stats = orch.stats();
+    assert_eq!(stats.audit_records.get("tool_call/info"), Some(&2));
+    assert_eq!(stats.workspaces.completed, 1);
+    assert_eq!(stats.workspaces.active, 0);
+}
+
+#[tokio::test]
+async fn shutdown_refuses_new_work_and_flushes() {
+    let sink = RecordingSink::new();
+    let (orch, _f) = orchestrator(Arc::new(sink.clone()), tools()).await;
+    assert_eq!(orch.shutdown(Duration::from_secs(1)).await.unwrap(), 0);
+    let outcome = orch.execute(request("CALL 0")).await;
+    assert!(
+        matches!(outcome.error, Some(ExecutionFailure::Internal { ref message }) if message.contains("shutting down"))
+    );
+    assert!(sink.events().is_empty());
+}
