@@ -124,6 +124,9 @@ pub(crate) struct ChildPlan {
     pub mount_private: bool,
     pub mount_proc: bool,
     pub hide_paths: Vec<CString>,
+    /// When the working directory lies under a hidden path: that path, the directories to
+    /// create inside its tmpfs, and the working directory to bind back.
+    pub rebind: Option<Rebind>,
     pub set_hostname: bool,
     pub subreaper: bool,
     pub rlimits: Vec<(u32, u64, u64)>,
@@ -137,6 +140,16 @@ pub(crate) struct ChildPlan {
     pub seccomp: Vec<Vec<seccompiler::sock_filter>>,
     /// `cgroup.procs` files the host writes the child's pid into before releasing it.
     pub cgroup_procs: Vec<PathBuf>,
+}
+
+/// How the working directory reappears under a hidden path (mount-namespace fallback).
+#[derive(Debug, Clone)]
+pub(crate) struct Rebind {
+    pub mkdirs: Vec<CString>,
+    /// In a user namespace init's own uid is unmapped and cannot create files: create the
+    /// mount point as this (mapped) id.
+    pub fs_id: Option<u32>,
+    pub workdir: CString,
 }
 
 /// The program's standard streams and bridge descriptors (child ends).
@@ -400,6 +413,24 @@ fn tv(t: libc::timeval) -> Duration {
     Duration::from_secs(t.tv_sec.max(0) as u64) + Duration::from_micros(t.tv_usec.max(0) as u64)
 }
 
+/// Reads what is in a pipe right now without waiting (the writer is gone).
+pub(crate) fn read_now(fd: &OwnedFd, buf: &mut [u8]) -> usize {
+    // SAFETY: poll with a zero timeout on a descriptor we own, then read into a
+    // valid buffer of the given length.
+    unsafe {
+        let mut pfd = libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        if libc::poll(&mut pfd, 1, 0) <= 0 || pfd.revents & libc::POLLIN == 0 {
+            return 0;
+        }
+        let n = libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len());
+        n.max(0) as usize
+    }
+}
+
 /// Reaps `pid` if it has exited: `(raw wait status, usage)`.
 pub(crate) fn try_reap(pid: i32) -> Option<(i32, Usage)> {
     reap(pid, libc::WNOHANG)
@@ -635,14 +666,78 @@ unsafe fn init_run(ctx: &ChildCtx<'_>) -> ! {
                 Stage::MountProc,
             );
         }
+        // Hold the working directory before hiding its parent, to bind it back afterwards.
+        let mut wd_fd = -1;
+        if let Some(rb) = &plan.rebind {
+            wd_fd = libc::open(
+                rb.workdir.as_ptr(),
+                libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+            );
+            check(wd_fd, Stage::HidePath);
+        }
         for p in &plan.hide_paths {
             check(
                 libc::mount(
                     c"tmpfs".as_ptr(),
                     p.as_ptr(),
                     c"tmpfs".as_ptr(),
-                    libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
-                    c"size=4k,mode=0555".as_ptr().cast(),
+                    libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+                    // World-writable until remounted read-only below, so the mount point for the
+                    // working directory can be created by the mapped user.
+                    c"size=64k,mode=1777".as_ptr().cast(),
+                ),
+                Stage::HidePath,
+            );
+        }
+        if let Some(rb) = &plan.rebind {
+            if let Some(id) = rb.fs_id {
+                libc::syscall(libc::SYS_setfsgid, id);
+                libc::syscall(libc::SYS_setfsuid, id);
+            }
+            for d in &rb.mkdirs {
+                libc::mkdir(d.as_ptr(), 0o755);
+            }
+            let mut path = *b"/proc/self/fd/\0\0\0\0\0\0\0\0\0\0\0\0";
+            let mut digits = [0u8; 12];
+            let mut n = wd_fd as u32;
+            let mut len = 0;
+            loop {
+                digits[len] = b'0' + (n % 10) as u8;
+                len += 1;
+                n /= 10;
+                if n == 0 {
+                    break;
+                }
+            }
+            let mut i = 0;
+            while i < len {
+                path[14 + i] = digits[len - 1 - i];
+                i += 1;
+            }
+            check(
+                libc::mount(
+                    path.as_ptr().cast(),
+                    rb.workdir.as_ptr(),
+                    std::ptr::null(),
+                    libc::MS_BIND | libc::MS_REC,
+                    std::ptr::null(),
+                ),
+                Stage::HidePath,
+            );
+            libc::close(wd_fd);
+        }
+        for p in &plan.hide_paths {
+            check(
+                libc::mount(
+                    std::ptr::null(),
+                    p.as_ptr(),
+                    std::ptr::null(),
+                    libc::MS_REMOUNT
+                        | libc::MS_RDONLY
+                        | libc::MS_NOSUID
+                        | libc::MS_NODEV
+                        | libc::MS_NOEXEC,
+                    std::ptr::null(),
                 ),
                 Stage::HidePath,
             );
@@ -711,13 +806,21 @@ unsafe fn program_run(ctx: &ChildCtx<'_>) -> ! {
             check(libc::setrlimit(resource as _, &lim), Stage::Rlimit);
         }
         if let Some((uid, gid)) = plan.drop_to {
+            // Raw syscalls: glibc's set*id wrappers signal every thread glibc believes the
+            // process has and wait on a futex for them; in a clone of a multi-threaded
+            // process those threads do not exist, so the wrappers hang.
             // Denied (EPERM) in an unprivileged user namespace, where the host's groups are
             // the unprivileged user's own anyway.
-            if libc::setgroups(0, std::ptr::null()) < 0 && plan.privileged_map {
+            let r = libc::syscall(libc::SYS_setgroups, 0, std::ptr::null::<libc::gid_t>());
+            if r < 0 && plan.privileged_map {
                 fail(Stage::DropIds, errno());
             }
-            check(libc::setresgid(gid, gid, gid), Stage::DropIds);
-            check(libc::setresuid(uid, uid, uid), Stage::DropIds);
+            if libc::syscall(libc::SYS_setresgid, gid, gid, gid) < 0 {
+                fail(Stage::DropIds, errno());
+            }
+            if libc::syscall(libc::SYS_setresuid, uid, uid, uid) < 0 {
+                fail(Stage::DropIds, errno());
+            }
         }
         check(
             libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0),

@@ -19,7 +19,7 @@ use tokio::sync::{Semaphore, oneshot};
 
 use crate::bridge::{self, BridgeContext, BridgeStats};
 use crate::cgroup::{CgroupLimits, CgroupRun};
-use crate::child::{self, ChildFailure, ChildPlan, ChildStdio, IdMap, SpawnError, Spawned};
+use crate::child::{self, ChildFailure, ChildPlan, ChildStdio, IdMap, Rebind, SpawnError, Spawned};
 use crate::config::{Layer, SandboxConfig};
 use crate::error::SandboxError;
 use crate::host::{HostCapabilities, IsolationReport};
@@ -31,6 +31,10 @@ use crate::{landlock, seccomp, transpile};
 const INSIDE_ID: u32 = 1000;
 /// The host uid/gid that inside id maps to (`nobody`).
 const NOBODY: u32 = 65534;
+/// Hidden by empty tmpfs mounts when Landlock is not available.
+const HIDDEN_WITHOUT_LANDLOCK: [&str; 9] = [
+    "/root", "/home", "/tmp", "/var/tmp", "/dev/shm", "/run", "/mnt", "/media", "/srv",
+];
 /// How long to wait for pipes to reach EOF once the process tree is gone.
 const DRAIN_GRACE: Duration = Duration::from_millis(250);
 
@@ -332,7 +336,7 @@ impl ProcessSandbox {
         }
         // Anything that escaped init's namespace (only possible without a pid namespace).
         guard.cgroups.kill_all();
-        let program_status = read_status(status_r);
+        let program_status = read_status(&status_r);
 
         // 7. Collect output and the bridge; never wait for EOF forever.
         let drain = tokio::time::Instant::now() + DRAIN_GRACE;
@@ -367,7 +371,7 @@ impl ProcessSandbox {
             exit
         };
         let cpu = usage.user + usage.system;
-        let memory_text = matches!(exit, ExitState::Code(c) if c != 0)
+        let memory_text = exit != ExitState::Code(0)
             && (stderr_text.contains("MemoryError") || stderr_text.contains("heap out of memory"));
         let limit_hit = if timed_out {
             Some(LimitKind::Timeout)
@@ -476,16 +480,34 @@ impl ProcessSandbox {
             (true, Some(abi)) => Some(landlock::plan(abi, wd, &interp.read_paths)),
             _ => None,
         };
-        // Without Landlock the mount namespace hides home directories instead.
+        // Without Landlock the mount namespace hides home and scratch directories instead
+        // (empty read-only tmpfs), binding the working directory back if it lies below one.
         let mut hide_paths = Vec::new();
+        let mut rebind = None;
         if landlock.is_none() && on(Layer::MountNamespace) {
-            for dir in ["/root", "/home"] {
+            for dir in HIDDEN_WITHOUT_LANDLOCK {
                 let p = Path::new(dir);
-                let needed = interp.read_paths.iter().any(|r| r.starts_with(p))
-                    || interp.exe.starts_with(p)
-                    || wd.starts_with(p);
-                if p.is_dir() && !needed {
-                    hide_paths.push(cstr(dir, "path")?);
+                let needed =
+                    interp.read_paths.iter().any(|r| r.starts_with(p)) || interp.exe.starts_with(p);
+                let is_mount_dir = std::fs::symlink_metadata(p)
+                    .map(|m| m.is_dir())
+                    .unwrap_or(false);
+                if !is_mount_dir || needed {
+                    continue;
+                }
+                hide_paths.push(cstr(dir, "path")?);
+                if let Ok(rest) = wd.strip_prefix(p) {
+                    let mut mkdirs = Vec::new();
+                    let mut cur = p.to_path_buf();
+                    for part in rest.components() {
+                        cur.push(part);
+                        mkdirs.push(path_cstr(&cur)?);
+                    }
+                    rebind = Some(Rebind {
+                        mkdirs,
+                        fs_id: on(Layer::UserNamespace).then_some(INSIDE_ID),
+                        workdir: path_cstr(wd)?,
+                    });
                 }
             }
         }
@@ -527,6 +549,7 @@ impl ProcessSandbox {
             mount_private: on(Layer::MountNamespace),
             mount_proc: on(Layer::PidNamespace) && on(Layer::MountNamespace),
             hide_paths,
+            rebind,
             set_hostname: on(Layer::IpcNamespace),
             subreaper: !on(Layer::PidNamespace),
             rlimits,
@@ -597,6 +620,11 @@ fn take(shared: &Arc<Mutex<output::Captured>>) -> (String, bool, u64) {
     let c = shared.lock().unwrap_or_else(|p| p.into_inner());
     let (text, truncated) = c.text();
     (text, truncated, c.total)
+}
+
+fn path_cstr(p: &Path) -> Result<CString, SandboxError> {
+    CString::new(p.as_os_str().as_bytes())
+        .map_err(|_| SandboxError::Config(format!("path {} contains a NUL byte", p.display())))
 }
 
 /// The execution id reduced to characters safe in file and cgroup names.
@@ -685,11 +713,7 @@ async fn read_failure(fd: OwnedFd, deadline: tokio::time::Instant) -> Option<Chi
 }
 
 /// The program's wait status as init reported it (init is reaped, so this never waits).
-fn read_status(fd: OwnedFd) -> Option<i32> {
-    let rx = tokio::net::unix::pipe::Receiver::from_owned_fd(fd).ok()?;
+fn read_status(fd: &OwnedFd) -> Option<i32> {
     let mut buf = [0u8; 4];
-    match rx.try_read(&mut buf) {
-        Ok(4) => Some(i32::from_ne_bytes(buf)),
-        _ => None,
-    }
+    (child::read_now(fd, &mut buf) == 4).then(|| i32::from_ne_bytes(buf))
 }

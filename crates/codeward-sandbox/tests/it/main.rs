@@ -1,4 +1,5 @@
 //! Integration tests for codeward-sandbox: real processes, real isolation.
 
+mod escape;
 mod smoke;
 mod support;

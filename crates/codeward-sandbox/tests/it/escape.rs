@@ -1,0 +1,527 @@
+//! The escape corpus: each attempt is contained, reported, and leaves nothing behind.
+// Setting a fake secret in this process's environment needs `set_var`, which is unsafe in
+// edition 2024 (other threads may read the environment at the same time).
+#![allow(unsafe_code)]
+
+use std::io::ErrorKind;
+use std::sync::Arc;
+use std::time::Duration;
+
+use codeward_core::{ExitState, Language, LimitKind};
+use codeward_sandbox::{Layer, ProcessSandbox, SandboxConfig, SandboxError};
+
+use crate::support::*;
+
+const FAKE_SECRET: &str = "sk-live-codeward-test-4f9a2c";
+
+fn set_fake_secret() {
+    // SAFETY: the variable is only ever set to the same value; tests that read the
+    // environment do so through /proc, not getenv.
+    unsafe { std::env::set_var("CODEWARD_TEST_API_TOKEN", FAKE_SECRET) };
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_layer_is_active_on_this_host() {
+    let sb = sandbox();
+    let report = sb.isolation_report();
+    println!("{report}");
+    assert_all_layers(&report.active_names());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn host_environment_secrets_are_not_visible() {
+    let _s = serial().await;
+    set_fake_secret();
+    let m = marker("env");
+    let program = r#"
+import os
+seen = []
+for k, v in os.environ.items():
+    seen.append(k + "=" + v)
+for pid in os.listdir("/proc"):
+    if pid.isdigit():
+        try:
+            seen.append(open("/proc/%s/environ" % pid, "rb").read().decode("latin-1"))
+        except OSError as e:
+            print("environ of", pid, "refused:", e.errno)
+print("\n".join(seen))
+print("pids:", sorted(int(p) for p in os.listdir("/proc") if p.isdigit()))
+"#;
+    let run = sandbox()
+        .run_detailed(job(&m, Language::Python, program, limits()))
+        .await
+        .expect("runs");
+    let out = &run.output;
+    assert!(out.success, "{out:?}");
+    assert!(
+        !out.stdout.contains(FAKE_SECRET),
+        "secret leaked: {}",
+        out.stdout
+    );
+    assert!(!out.stdout.contains("CODEWARD_TEST_API_TOKEN"));
+    // Host processes are invisible: init is pid 1 and the program pid 2.
+    assert!(out.stdout.contains("pids: [1, 2]"), "{}", out.stdout);
+    assert!(run.isolation.is_active(Layer::PidNamespace));
+    assert!(run.isolation.is_active(Layer::Environment));
+    assert_clean(&m);
+}
+
+#[test]
+fn secret_looking_extra_variables_are_refused() {
+    for name in [
+        "OPENAI_API_KEY",
+        "db_password",
+        "GITHUB_TOKEN",
+        "AWS_SECRET",
+        "MY_AUTH",
+        "X_CREDENTIALS",
+    ] {
+        let err = SandboxConfig::builder()
+            .env(name, "x")
+            .build()
+            .expect_err(name);
+        assert!(
+            matches!(err, SandboxError::EnvRefused { .. }),
+            "{name}: {err}"
+        );
+    }
+    for name in ["LD_PRELOAD", "NODE_OPTIONS", "CODEWARD_BRIDGE_FDS"] {
+        assert!(
+            SandboxConfig::builder().env(name, "x").build().is_err(),
+            "{name}"
+        );
+    }
+    let ok = SandboxConfig::builder()
+        .env("APP_MODE", "test")
+        .build()
+        .expect("plain name");
+    assert_eq!(ok.env, vec![("APP_MODE".to_owned(), "test".to_owned())]);
+}
+
+#[test]
+fn always_on_layers_cannot_be_turned_off() {
+    let err = SandboxConfig::builder()
+        .disable(Layer::Environment)
+        .build()
+        .expect_err("refused");
+    assert!(err.to_string().contains("cannot be turned off"), "{err}");
+}
+
+const READ_OUTSIDE: &str = r#"
+import sys
+for path in sys.argv_paths:
+    try:
+        print("READ", path, open(path).read())
+    except OSError as e:
+        print("DENIED", path, e.errno)
+"#;
+
+async fn read_outside_with(sb: &ProcessSandbox, name: &str) -> (String, Vec<String>) {
+    let m = marker(name);
+    let in_root = format!("/root/codeward-test-{m}.txt");
+    let in_tmp = std::env::temp_dir().join(format!("codeward-outside-{m}.txt"));
+    std::fs::write(&in_root, "root secret").expect("write /root file");
+    std::fs::write(&in_tmp, "tmp secret").expect("write tmp file");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&in_tmp, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let program = READ_OUTSIDE.replace(
+        "sys.argv_paths",
+        &format!(
+            "[{in_root:?}, {:?}, '/etc/shadow']",
+            in_tmp.display().to_string()
+        ),
+    );
+    let run = sb
+        .run_detailed(job(&m, Language::Python, &program, limits()))
+        .await
+        .expect("runs");
+    let _ = std::fs::remove_file(&in_root);
+    let _ = std::fs::remove_file(&in_tmp);
+    assert!(
+        !run.output.stdout.contains("secret"),
+        "{}",
+        run.output.stdout
+    );
+    assert_eq!(
+        run.output.stdout.matches("DENIED").count(),
+        3,
+        "{}",
+        run.output.stdout
+    );
+    assert_clean(&m);
+    (run.output.stdout, run.output.isolation)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reading_outside_the_working_directory_is_denied() {
+    let _s = serial().await;
+    let (_, active) = read_outside_with(&sandbox(), "read").await;
+    assert!(active.iter().any(|a| a == "landlock"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_landlock_the_mount_namespace_and_user_still_deny_reads() {
+    let _s = serial().await;
+    let sb = ProcessSandbox::new(
+        SandboxConfig::builder()
+            .disable(Layer::Landlock)
+            .build()
+            .expect("config"),
+    )
+    .expect("sandbox");
+    let (_, active) = read_outside_with(&sb, "read-noll").await;
+    assert!(!active.iter().any(|a| a == "landlock"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writing_outside_the_working_directory_is_denied() {
+    let _s = serial().await;
+    let m = marker("write");
+    let target = std::env::temp_dir().join(format!("codeward-escape-{m}"));
+    let program = format!(
+        r#"
+import os
+for path in [{:?}, "/root/codeward-escape-{m}", "/var/tmp/codeward-escape-{m}"]:
+    try:
+        open(path, "w").write("escaped")
+        print("WROTE", path)
+    except OSError as e:
+        print("DENIED", path, e.errno)
+open("inside.txt", "w").write("fine")
+print("INSIDE", open("inside.txt").read())
+"#,
+        target.display().to_string()
+    );
+    let run = sandbox()
+        .run_detailed(job(&m, Language::Python, &program, limits()))
+        .await
+        .expect("runs");
+    let out = &run.output.stdout;
+    assert_eq!(out.matches("DENIED").count(), 3, "{out}");
+    assert!(out.contains("INSIDE fine"), "{out}");
+    assert!(!target.exists());
+    assert!(!std::path::Path::new(&format!("/root/codeward-escape-{m}")).exists());
+    assert_clean(&m);
+}
+
+async fn tcp_attempt(sb: &ProcessSandbox, name: &str) -> String {
+    let m = marker(name);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");
+    listener.set_nonblocking(true).expect("nonblocking");
+    let port = listener.local_addr().expect("addr").port();
+    let program = format!(
+        r#"
+import socket
+try:
+    s = socket.create_connection(("127.0.0.1", {port}), timeout=2)
+    s.sendall(b"escaped")
+    print("CONNECTED")
+except OSError as e:
+    print("BLOCKED", e.errno)
+"#
+    );
+    let run = sb
+        .run_detailed(job(&m, Language::Python, &program, limits()))
+        .await
+        .expect("runs");
+    assert!(run.output.stdout.contains("BLOCKED"), "{:?}", run.output);
+    match listener.accept() {
+        Err(e) => assert_eq!(e.kind(), ErrorKind::WouldBlock),
+        Ok((_, peer)) => panic!("the sandbox reached the host listener from {peer}"),
+    }
+    assert_clean(&m);
+    run.output.stdout
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tcp_to_a_host_listener_is_blocked() {
+    let _s = serial().await;
+    tcp_attempt(&sandbox(), "tcp").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_network_namespace_or_landlock_seccomp_blocks_tcp() {
+    let _s = serial().await;
+    let sb = ProcessSandbox::new(
+        SandboxConfig::builder()
+            .disable(Layer::NetworkNamespace)
+            .disable(Layer::Landlock)
+            .require(Layer::Seccomp)
+            .build()
+            .expect("config"),
+    )
+    .expect("sandbox");
+    let out = tcp_attempt(&sb, "tcp-seccomp").await;
+    // EPERM from the seccomp filter.
+    assert!(out.contains(&format!("BLOCKED {}", libc_eperm())), "{out}");
+}
+
+fn libc_eperm() -> i32 {
+    1
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fork_bomb_hits_the_pids_limit() {
+    let _s = serial().await;
+    let m = marker("forkbomb");
+    let program = r#"
+import os, sys, time
+n = 0
+try:
+    while True:
+        if os.fork() == 0:
+            time.sleep(60)
+            os._exit(0)
+        n += 1
+except OSError as e:
+    print("fork refused after", n, "errno", e.errno)
+    sys.exit(3)
+"#;
+    let mut l = limits();
+    l.max_processes = 16;
+    let run = sandbox()
+        .run_detailed(job(&m, Language::Python, program, l))
+        .await
+        .expect("runs");
+    let out = &run.output;
+    assert!(out.stdout.contains("fork refused"), "{out:?}");
+    assert_eq!(out.metrics.limit_hit, Some(LimitKind::Pids), "{out:?}");
+    assert!(!out.success);
+    assert_clean(&m);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_memory_bomb_hits_the_memory_limit() {
+    let _s = serial().await;
+    let m = marker("membomb-py");
+    let program = "x = []\nwhile True:\n    x.append(bytearray(8 * 1024 * 1024))\n";
+    let mut l = limits();
+    l.memory_bytes = 128 * 1024 * 1024;
+    let run = sandbox()
+        .run_detailed(job(&m, Language::Python, program, l))
+        .await
+        .expect("runs");
+    let out = &run.output;
+    assert_eq!(out.metrics.limit_hit, Some(LimitKind::Memory), "{out:?}");
+    assert!(!out.success);
+    assert!(out.metrics.peak_memory_bytes > 0);
+    assert_clean(&m);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_memory_bomb_hits_the_memory_limit() {
+    let _s = serial().await;
+    let m = marker("membomb-ts");
+    let program =
+        "const keep: number[][] = [];\nwhile (true) { keep.push(new Array(1_000_000).fill(7)); }\n";
+    let mut l = limits();
+    l.memory_bytes = 256 * 1024 * 1024;
+    let run = sandbox()
+        .run_detailed(job(&m, Language::TypeScript, program, l))
+        .await
+        .expect("runs");
+    let out = &run.output;
+    assert_eq!(out.metrics.limit_hit, Some(LimitKind::Memory), "{out:?}");
+    assert!(!out.success);
+    assert_clean(&m);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn infinite_loop_is_stopped_by_the_timeout() {
+    let _s = serial().await;
+    let m = marker("loop");
+    let mut l = limits();
+    l.timeout = Duration::from_millis(800);
+    let run = sandbox()
+        .run_detailed(job(&m, Language::TypeScript, "while (true) {}", l))
+        .await
+        .expect("runs");
+    let out = &run.output;
+    assert_eq!(out.metrics.limit_hit, Some(LimitKind::Timeout), "{out:?}");
+    assert_eq!(out.metrics.exit, ExitState::Signal(9));
+    assert!(!out.success);
+    assert_clean(&m);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cpu_spin_hits_the_cpu_limit() {
+    let _s = serial().await;
+    let m = marker("spin");
+    let mut l = limits();
+    l.cpu_time = Duration::from_secs(1);
+    let run = sandbox()
+        .run_detailed(job(&m, Language::Python, "while True:\n    pass\n", l))
+        .await
+        .expect("runs");
+    let out = &run.output;
+    assert_eq!(out.metrics.limit_hit, Some(LimitKind::Cpu), "{out:?}");
+    assert_eq!(out.metrics.exit, ExitState::Signal(24), "SIGXCPU: {out:?}");
+    assert!(out.metrics.cpu_time() > Duration::ZERO, "{out:?}");
+    assert!(!out.success);
+    assert_clean(&m);
+}
+
+const DAEMON: &str = r#"
+import os, sys, time
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        # The grandchild keeps stdout open and outlives its parents.
+        print("daemon up", flush=True)
+        time.sleep(120)
+        os._exit(0)
+    os._exit(0)
+time.sleep(0.2)
+print("parent done", flush=True)
+"#;
+
+async fn daemon_with(sb: &ProcessSandbox, name: &str) {
+    let m = marker(name);
+    let run = tokio::time::timeout(
+        Duration::from_secs(60),
+        sb.run_detailed(job(&m, Language::Python, DAEMON, limits())),
+    )
+    .await
+    .expect("the run returns although the daemon holds stdout")
+    .expect("runs");
+    assert!(
+        run.output.stdout.contains("parent done"),
+        "{:?}",
+        run.output
+    );
+    assert_eq!(run.output.metrics.exit, ExitState::Code(0));
+    assert_clean(&m);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn double_forked_setsid_daemon_is_gone_after_return() {
+    let _s = serial().await;
+    daemon_with(&sandbox(), "daemon").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_pid_namespace_the_cgroup_kills_the_daemon() {
+    let _s = serial().await;
+    let sb = ProcessSandbox::new(
+        SandboxConfig::builder()
+            .disable(Layer::PidNamespace)
+            .require(Layer::PidsCgroup)
+            .build()
+            .expect("config"),
+    )
+    .expect("sandbox");
+    daemon_with(&sb, "daemon-cg").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hundred_megabytes_of_stdout_is_capped() {
+    let _s = serial().await;
+    let m = marker("flood");
+    let program = "import sys\nchunk = 'x' * (1024 * 1024)\nfor _ in range(100):\n    sys.stdout.write(chunk)\n";
+    let run = sandbox()
+        .run_detailed(job(&m, Language::Python, program, limits()))
+        .await
+        .expect("runs");
+    let out = &run.output;
+    assert!(run.stdout_truncated);
+    assert!(
+        out.stdout.contains("[codeward: output truncated"),
+        "{}",
+        &out.stdout[out.stdout.len() - 200..]
+    );
+    assert!(out.stdout.len() < 64 * 1024 + 200);
+    assert!(out.metrics.output_bytes >= 100 * 1024 * 1024);
+    assert_eq!(out.metrics.limit_hit, Some(LimitKind::Output));
+    assert_eq!(out.metrics.exit, ExitState::Code(0));
+    assert_clean(&m);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sleeping_past_the_timeout_is_killed() {
+    let _s = serial().await;
+    let m = marker("sleep");
+    let mut l = limits();
+    l.timeout = Duration::from_millis(500);
+    let run = sandbox()
+        .run_detailed(job(
+            &m,
+            Language::Python,
+            "import time\ntime.sleep(120)\n",
+            l,
+        ))
+        .await
+        .expect("runs");
+    assert_eq!(run.output.metrics.limit_hit, Some(LimitKind::Timeout));
+    assert_eq!(run.output.metrics.exit, ExitState::Signal(9));
+    assert_clean(&m);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dangerous_syscalls_are_denied_by_seccomp() {
+    let _s = serial().await;
+    let m = marker("seccomp");
+    let program = r#"
+import ctypes, ctypes.util
+libc = ctypes.CDLL(None, use_errno=True)
+for name, call in [
+    ("unshare", lambda: libc.unshare(0x10000000)),
+    ("ptrace", lambda: libc.ptrace(16, 1, 0, 0)),
+    ("mount", lambda: libc.mount(b"none", b"/tmp", b"tmpfs", 0, None)),
+    ("keyctl", lambda: libc.syscall(250, 0, 0, 0, 0, 0)),
+]:
+    r = call()
+    print(name, r, ctypes.get_errno())
+"#;
+    let run = sandbox()
+        .run_detailed(job(&m, Language::Python, program, limits()))
+        .await
+        .expect("runs");
+    let out = &run.output.stdout;
+    for name in ["unshare", "ptrace", "mount", "keyctl"] {
+        assert!(
+            out.contains(&format!("{name} -1 1")),
+            "{name} not denied with EPERM: {out}"
+        );
+    }
+    assert_clean(&m);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_the_future_mid_run_leaves_nothing() {
+    let _s = serial().await;
+    let m = marker("drop");
+    let recorder = Arc::new(Recorder::default());
+    let program = format!("{PY_CLIENT}\ncall('slow.wait', {{}})\n");
+    let job = bridge_job(&m, Language::Python, &program, limits(), recorder.clone());
+    let sb = sandbox();
+    let handle = tokio::spawn(async move { sb.run_detailed(job).await });
+    // The program is running once it calls the tool.
+    recorder.started.notified().await;
+    assert!(!processes_with(&m).is_empty(), "the program runs");
+    handle.abort();
+    let joined = handle.await;
+    assert!(joined.expect_err("aborted").is_cancelled());
+    assert_clean(&m);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panic_in_the_host_task_leaves_nothing() {
+    let _s = serial().await;
+    let m = marker("panic");
+    let recorder = Arc::new(Recorder::default());
+    let program = format!("{PY_CLIENT}\ncall('slow.wait', {{}})\n");
+    let job = bridge_job(&m, Language::Python, &program, limits(), recorder.clone());
+    let sb = sandbox();
+    let rec = recorder.clone();
+    let handle = tokio::spawn(async move {
+        let run = sb.run_detailed(job);
+        tokio::pin!(run);
+        tokio::select! {
+            _ = &mut run => {}
+            _ = rec.started.notified() => panic!("the host task panics mid-run"),
+        }
+    });
+    let joined = handle.await;
+    assert!(joined.expect_err("panicked").is_panic());
+    assert_clean(&m);
+}
