@@ -1,0 +1,626 @@
+//! `McpPool`: one connection per configured server, started on first use, restarted with
+//! backoff when it dies, with health and counters per server; the `ToolInvoker` for codeward.
+
+use crate::config::{McpConfig, ServerConfig};
+use crate::convert::{tool_result, tool_schema};
+use crate::error::{McpError, Result};
+use crate::options::PoolOptions;
+use crate::process::Connection;
+use async_trait::async_trait;
+use codeward_core::{ToolInvoker, ToolResult, ToolSchema};
+use rmcp::ServiceError;
+use rmcp::model::CallToolRequestParams;
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// Whether a server can take calls.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ServerHealth {
+    /// Not started yet: servers start on first use (or [`McpPool::load_tools`]).
+    #[default]
+    NotStarted,
+    /// Connected and answering.
+    Healthy,
+    /// Down, hung or broke the protocol; the next call restarts it if the budget allows.
+    Unhealthy {
+        /// What happened, with the server's last stderr line when there is one.
+        reason: String,
+    },
+    /// Shut down with the pool.
+    Stopped,
+}
+
+impl ServerHealth {
+    /// Whether the server is connected and answering.
+    pub fn is_healthy(&self) -> bool {
+        matches!(self, ServerHealth::Healthy)
+    }
+}
+
+/// Counters of one server since the pool was built.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct ServerStats {
+    /// `tools/call` requests asked of the server.
+    pub calls: u64,
+    /// Calls that failed or came back with `isError`.
+    pub errors: u64,
+    /// Calls that hit their deadline (also counted in `errors`).
+    pub timeouts: u64,
+    /// Successful restarts after the first start.
+    pub restarts: u64,
+    /// Time spent in answered or timed-out calls.
+    #[serde(with = "codeward_core::duration")]
+    pub latency_total: Duration,
+    /// The slowest call.
+    #[serde(with = "codeward_core::duration")]
+    pub latency_max: Duration,
+}
+
+impl ServerStats {
+    /// Mean latency of the calls that took time on the server.
+    pub fn mean_latency(&self) -> Option<Duration> {
+        let timed = u32::try_from(self.calls).ok().filter(|n| *n > 0)?;
+        Some(self.latency_total / timed)
+    }
+}
+
+/// A server's name, health, counters and process.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct ServerStatus {
+    /// The configured name.
+    pub name: String,
+    /// Current health.
+    pub health: ServerHealth,
+    /// Counters.
+    pub stats: ServerStats,
+    /// The process id of the running server.
+    pub pid: Option<u32>,
+    /// Tools listed at the last `tools/list`.
+    pub tools: usize,
+}
+
+/// What [`McpPool::load_tools`] found: every tool of every reachable server, and a report
+/// per server.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct ToolLoad {
+    /// Tools of all servers that answered, namespaced `server.tool`, ordered by server.
+    pub tools: Vec<ToolSchema>,
+    /// One entry per configured server, by name.
+    pub servers: Vec<ServerLoad>,
+}
+
+impl ToolLoad {
+    /// The servers that could not be loaded.
+    pub fn failures(&self) -> impl Iterator<Item = &ServerLoad> {
+        self.servers
+            .iter()
+            .filter(|s| matches!(s.outcome, LoadOutcome::Failed { .. }))
+    }
+}
+
+/// How loading one server went.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct ServerLoad {
+    /// The server's name.
+    pub server: String,
+    /// Loaded (with a tool count) or failed (with the error).
+    pub outcome: LoadOutcome,
+    /// Time to start (if needed) and list.
+    #[serde(with = "codeward_core::duration")]
+    pub elapsed: Duration,
+}
+
+/// Loaded or failed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum LoadOutcome {
+    /// `tools/list` answered.
+    Loaded {
+        /// How many tools.
+        tools: usize,
+    },
+    /// The server could not be started or listed.
+    Failed {
+        /// The error, naming the server and the command.
+        error: String,
+    },
+}
+
+/// A pool of MCP client connections, one per configured server. Cheap to clone.
+///
+/// Servers start lazily (first call) or all at once with [`McpPool::load_tools`]. Each runs
+/// as a child process on the host, in its own process group; its `env` (secrets included)
+/// reaches only that process, never the sandbox that runs agent programs.
+#[derive(Clone)]
+pub struct McpPool {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    servers: BTreeMap<String, Arc<Server>>,
+    options: PoolOptions,
+}
+
+impl std::fmt::Debug for McpPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("McpPool")
+            .field("servers", &self.inner.servers.keys().collect::<Vec<_>>())
+            .field("options", &self.inner.options)
+            .finish()
+    }
+}
+
+impl McpPool {
+    /// A pool for `config`; nothing starts until it is used.
+    pub fn new(config: McpConfig, options: PoolOptions) -> Self {
+        let servers = config
+            .servers
+            .into_iter()
+            .map(|(name, config)| {
+                let server = Server {
+                    name: name.clone(),
+                    config,
+                    conn: tokio::sync::Mutex::new(None),
+                    state: Mutex::new(State::default()),
+                };
+                (name, Arc::new(server))
+            })
+            .collect();
+        McpPool {
+            inner: Arc::new(Inner { servers, options }),
+        }
+    }
+
+    /// The options in force.
+    pub fn options(&self) -> &PoolOptions {
+        &self.inner.options
+    }
+
+    /// The configured server names, sorted.
+    pub fn server_names(&self) -> Vec<String> {
+        self.inner.servers.keys().cloned().collect()
+    }
+
+    /// Starts every server (concurrently) and lists its tools. Never fails as a whole: a
+    /// server that cannot be loaded is reported in [`ToolLoad::servers`] and marked
+    /// unhealthy, and the others' tools are returned.
+    pub async fn load_tools(&self) -> ToolLoad {
+        let mut tasks = tokio::task::JoinSet::new();
+        for name in self.inner.servers.keys() {
+            let pool = self.clone();
+            let name = name.clone();
+            tasks.spawn(async move {
+                let started = Instant::now();
+                let outcome = pool.list_tools(&name).await;
+                (name, outcome, started.elapsed())
+            });
+        }
+        let mut loaded: BTreeMap<String, (Result<Vec<ToolSchema>>, Duration)> = BTreeMap::new();
+        while let Some(joined) = tasks.join_next().await {
+            if let Ok((name, outcome, elapsed)) = joined {
+                loaded.insert(name, (outcome, elapsed));
+            }
+        }
+        let mut load = ToolLoad {
+            tools: Vec::new(),
+            servers: Vec::new(),
+        };
+        for name in self.inner.servers.keys() {
+            let (outcome, elapsed) = match loaded.remove(name) {
+                Some((Ok(tools), elapsed)) => {
+                    let count = tools.len();
+                    load.tools.extend(tools);
+                    (LoadOutcome::Loaded { tools: count }, elapsed)
+                }
+                Some((Err(e), elapsed)) => (
+                    LoadOutcome::Failed {
+                        error: e.to_string(),
+                    },
+                    elapsed,
+                ),
+                None => (
+                    LoadOutcome::Failed {
+                        error: format!("loading MCP server {name:?} panicked"),
+                    },
+                    Duration::ZERO,
+                ),
+            };
+            load.servers.push(ServerLoad {
+                server: name.clone(),
+                outcome,
+                elapsed,
+            });
+        }
+        load
+    }
+
+    /// Lists one server's tools (every page), starting the server if needed.
+    pub async fn list_tools(&self, server: &str) -> Result<Vec<ToolSchema>> {
+        let server = self.server(server)?;
+        let conn = server.connection(&self.inner.options).await?;
+        let timeout = self.inner.options.call_timeout;
+        let operation = "tools/list";
+        let listed = match tokio::time::timeout(timeout, conn.peer().list_all_tools()).await {
+            Err(_) => {
+                server.on_timeout(&conn, &self.inner.options, Duration::ZERO, false);
+                return Err(McpError::Timeout {
+                    server: server.name.clone(),
+                    operation: operation.into(),
+                    after: timeout,
+                });
+            }
+            Ok(Err(e)) => return Err(server.failed(&conn, operation, e).await),
+            Ok(Ok(tools)) => tools,
+        };
+        let tools: Vec<ToolSchema> = listed
+            .iter()
+            .map(|t| tool_schema(&server.name, t))
+            .collect();
+        let mut state = server.state();
+        state.answered();
+        state.tools = tools.clone();
+        Ok(tools)
+    }
+
+    /// The tools listed so far (by [`McpPool::load_tools`] or [`McpPool::list_tools`]).
+    pub fn tools(&self) -> Vec<ToolSchema> {
+        self.inner
+            .servers
+            .values()
+            .flat_map(|s| s.state().tools.clone())
+            .collect()
+    }
+
+    /// Calls `server.tool` with the pool's call deadline.
+    pub async fn call_tool(&self, tool: &str, arguments: Value) -> Result<ToolResult> {
+        self.call_tool_with_timeout(tool, arguments, self.inner.options.call_timeout)
+            .await
+    }
+
+    /// Calls `server.tool` with `timeout`. Dropping the future cancels the request on the
+    /// server (`notifications/cancelled`); a timeout does the same and returns
+    /// [`McpError::Timeout`].
+    pub async fn call_tool_with_timeout(
+        &self,
+        tool: &str,
+        arguments: Value,
+        timeout: Duration,
+    ) -> Result<ToolResult> {
+        let (server, name) = self.route(tool)?;
+        let arguments = match arguments {
+            Value::Null => None,
+            Value::Object(map) => Some(map),
+            other => {
+                return Err(McpError::InvalidArguments {
+                    tool: tool.to_owned(),
+                    got: json_type(&other),
+                });
+            }
+        };
+        server.state().stats.calls += 1;
+        let conn = match server.connection(&self.inner.options).await {
+            Ok(conn) => conn,
+            Err(e) => {
+                server.state().stats.errors += 1;
+                return Err(e);
+            }
+        };
+        let mut params = CallToolRequestParams::new(name.to_owned());
+        params.arguments = arguments;
+        let started = Instant::now();
+        let outcome = tokio::time::timeout(timeout, conn.peer().call_tool(params)).await;
+        let elapsed = started.elapsed();
+        let operation = format!("tools/call {name}");
+        match outcome {
+            Err(_) => {
+                server.on_timeout(&conn, &self.inner.options, elapsed, true);
+                Err(McpError::Timeout {
+                    server: server.name.clone(),
+                    operation,
+                    after: timeout,
+                })
+            }
+            Ok(Ok(result)) => {
+                let result = tool_result(result);
+                let mut state = server.state();
+                state.answered();
+                state.record(elapsed, result.is_error);
+                Ok(result)
+            }
+            Ok(Err(e)) => {
+                let error = server.failed(&conn, &operation, e).await;
+                server.state().record(elapsed, true);
+                Err(error)
+            }
+        }
+    }
+
+    /// Health of one server.
+    pub fn health(&self, server: &str) -> Result<ServerHealth> {
+        Ok(self.server(server)?.state().health.clone())
+    }
+
+    /// Counters of one server.
+    pub fn stats(&self, server: &str) -> Result<ServerStats> {
+        Ok(self.server(server)?.state().stats.clone())
+    }
+
+    /// Name, health, counters and process of every server.
+    pub fn status(&self) -> Vec<ServerStatus> {
+        self.inner
+            .servers
+            .values()
+            .map(|server| {
+                let state = server.state();
+                ServerStatus {
+                    name: server.name.clone(),
+                    health: state.health.clone(),
+                    stats: state.stats.clone(),
+                    pid: state.pid,
+                    tools: state.tools.len(),
+                }
+            })
+            .collect()
+    }
+
+    /// Gives a server that exhausted its restarts a fresh budget (after fixing it).
+    pub fn reset(&self, server: &str) -> Result<()> {
+        self.server(server)?.state().restarts_in_a_row = 0;
+        Ok(())
+    }
+
+    /// Stops every server (stdin closed, then SIGTERM, then SIGKILL to its process group)
+    /// and refuses further calls. Returns once every process is gone.
+    pub async fn shutdown(&self) {
+        let grace = self.inner.options.shutdown_grace;
+        let mut tasks = tokio::task::JoinSet::new();
+        for server in self.inner.servers.values() {
+            let server = Arc::clone(server);
+            tasks.spawn(async move {
+                let conn = {
+                    let mut slot = server.conn.lock().await;
+                    server.state().stopped = true;
+                    slot.take()
+                };
+                if let Some(conn) = conn {
+                    conn.shutdown(grace).await;
+                }
+                let mut state = server.state();
+                state.health = ServerHealth::Stopped;
+                state.pid = None;
+            });
+        }
+        while tasks.join_next().await.is_some() {}
+    }
+
+    fn server(&self, name: &str) -> Result<&Arc<Server>> {
+        self.inner
+            .servers
+            .get(name)
+            .ok_or_else(|| McpError::UnknownServer {
+                server: name.to_owned(),
+                known: self.server_names().join(", "),
+            })
+    }
+
+    fn route<'t>(&self, tool: &'t str) -> Result<(&Arc<Server>, &'t str)> {
+        // Server names cannot hold '.', so the first dot ends the namespace.
+        let (server, name) = tool
+            .split_once('.')
+            .filter(|(s, n)| !s.is_empty() && !n.is_empty())
+            .ok_or_else(|| McpError::UnqualifiedTool {
+                tool: tool.to_owned(),
+            })?;
+        Ok((self.server(server)?, name))
+    }
+}
+
+#[async_trait]
+impl ToolInvoker for McpPool {
+    async fn call(&self, tool: &str, arguments: Value) -> codeward_core::Result<ToolResult> {
+        self.call_tool(tool, arguments)
+            .await
+            .map_err(|e| e.into_core(tool))
+    }
+}
+
+struct Server {
+    name: String,
+    config: ServerConfig,
+    /// Held while (re)connecting, so concurrent callers wait for one start, not many.
+    conn: tokio::sync::Mutex<Option<Arc<Connection>>>,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    health: ServerHealth,
+    tried: bool,
+    /// Restarts since the server last answered a request.
+    restarts_in_a_row: u32,
+    consecutive_timeouts: u32,
+    last_failure: Option<String>,
+    stats: ServerStats,
+    tools: Vec<ToolSchema>,
+    pid: Option<u32>,
+    stopped: bool,
+}
+
+impl State {
+    fn answered(&mut self) {
+        self.restarts_in_a_row = 0;
+        self.consecutive_timeouts = 0;
+        self.health = ServerHealth::Healthy;
+    }
+
+    fn record(&mut self, elapsed: Duration, error: bool) {
+        self.stats.latency_total += elapsed;
+        self.stats.latency_max = self.stats.latency_max.max(elapsed);
+        if error {
+            self.stats.errors += 1;
+        }
+    }
+
+    fn unhealthy(&mut self, reason: String) {
+        if !self.stopped {
+            self.health = ServerHealth::Unhealthy {
+                reason: reason.clone(),
+            };
+        }
+        self.last_failure = Some(reason);
+    }
+}
+
+impl Server {
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The live connection, starting or restarting the server when needed.
+    async fn connection(&self, options: &PoolOptions) -> Result<Arc<Connection>> {
+        let spec = match &self.config {
+            ServerConfig::Stdio(spec) => spec,
+            ServerConfig::Http(http) => {
+                let error = McpError::UnsupportedTransport {
+                    server: self.name.clone(),
+                    transport: if http.legacy_sse {
+                        "SSE"
+                    } else {
+                        "streamable HTTP"
+                    },
+                };
+                self.state().unhealthy(error.to_string());
+                return Err(error);
+            }
+        };
+        let mut slot = self.conn.lock().await;
+        if self.state().stopped {
+            return Err(McpError::ShutDown);
+        }
+        if let Some(conn) = slot.as_ref() {
+            if conn.broken().is_none() {
+                return Ok(Arc::clone(conn));
+            }
+            self.state().unhealthy(conn.failure());
+            *slot = None;
+        }
+        let restart = {
+            let mut state = self.state();
+            let restart = state.tried.then_some(state.restarts_in_a_row + 1);
+            if let Some(attempt) = restart {
+                if attempt > options.restart.max_restarts {
+                    return Err(McpError::Unavailable {
+                        server: self.name.clone(),
+                        attempts: state.restarts_in_a_row + 1,
+                        reason: state
+                            .last_failure
+                            .clone()
+                            .unwrap_or_else(|| "unknown".into()),
+                    });
+                }
+            }
+            state.tried = true;
+            restart
+        };
+        if let Some(attempt) = restart {
+            let delay = options.restart.delay(attempt);
+            tracing::info!(server = %self.name, attempt, ?delay, "restarting MCP server");
+            tokio::time::sleep(delay).await;
+            self.state().restarts_in_a_row = attempt;
+        }
+        match Connection::start(&self.name, spec, options).await {
+            Ok(conn) => {
+                let conn = Arc::new(conn);
+                let mut state = self.state();
+                if restart.is_some() {
+                    state.stats.restarts += 1;
+                }
+                state.health = ServerHealth::Healthy;
+                state.consecutive_timeouts = 0;
+                state.pid = conn.pid();
+                *slot = Some(Arc::clone(&conn));
+                Ok(conn)
+            }
+            Err(e) => {
+                let mut state = self.state();
+                state.unhealthy(e.to_string());
+                state.pid = None;
+                Err(e)
+            }
+        }
+    }
+
+    /// Turns a failed request into an error, marking the server unhealthy when the
+    /// connection itself is gone.
+    async fn failed(&self, conn: &Connection, operation: &str, error: ServiceError) -> McpError {
+        let lost = || async {
+            // The exit status trails the closed pipe by a moment and says more.
+            conn.wait_exit(Duration::from_millis(200)).await;
+            let reason = conn.failure();
+            self.state().unhealthy(reason.clone());
+            McpError::ConnectionLost {
+                server: self.name.clone(),
+                operation: operation.to_owned(),
+                reason,
+            }
+        };
+        match error {
+            ServiceError::McpError(data) => {
+                // A JSON-RPC error is a well-formed answer: the server is alive.
+                self.state().answered();
+                McpError::Rejected {
+                    server: self.name.clone(),
+                    operation: operation.to_owned(),
+                    code: data.code.0,
+                    message: data.message.to_string(),
+                }
+            }
+            ServiceError::TransportClosed | ServiceError::TransportSend(_) => lost().await,
+            _ if conn.broken().is_some() => lost().await,
+            other => McpError::Protocol {
+                server: self.name.clone(),
+                operation: operation.to_owned(),
+                problem: other.to_string(),
+            },
+        }
+    }
+
+    fn on_timeout(&self, conn: &Connection, options: &PoolOptions, elapsed: Duration, call: bool) {
+        let mut state = self.state();
+        if call {
+            state.stats.timeouts += 1;
+            state.record(elapsed, true);
+        }
+        state.consecutive_timeouts += 1;
+        if state.consecutive_timeouts >= options.timeouts_before_restart {
+            let reason = format!(
+                "{} requests in a row timed out; the server seems hung and was stopped",
+                state.consecutive_timeouts
+            );
+            conn.abandon(reason.clone());
+            state.unhealthy(reason);
+        }
+    }
+}
+
+fn json_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}

@@ -1,0 +1,469 @@
+//! One live connection to a stdio server: the child process (in its own process group), its
+//! stderr forwarded to `tracing`, and an rmcp transport that treats non-JSON stdout as a
+//! protocol violation instead of skipping it.
+
+use crate::config::StdioServer;
+use crate::error::{McpError, Result};
+use crate::options::PoolOptions;
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use rmcp::model::{ClientCapabilities, ClientConfig, Implementation, ProtocolVersion};
+use rmcp::service::{RoleClient, RunningService, RxJsonRpcMessage, TxJsonRpcMessage};
+use rmcp::transport::Transport;
+use rmcp::{Peer, ServiceExt};
+use std::collections::VecDeque;
+use std::future::Future;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{ChildStdin, ChildStdout};
+use tokio::sync::watch;
+
+/// The `tracing` target of lines servers write to stderr.
+pub const SERVER_LOG_TARGET: &str = "codeward_mcp::server";
+/// A message longer than this is a protocol violation (a runaway or binary stdout).
+const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
+/// Stderr lines longer than this are cut in the tail kept for errors.
+const MAX_TAIL_LINE: usize = 400;
+
+/// Why a connection ended. The first definite cause (exit status, protocol violation) wins;
+/// a vague one (stdout closed) only holds until a definite one arrives.
+#[derive(Debug, Clone, Default)]
+struct Fate(Arc<Mutex<Option<(String, bool)>>>);
+
+impl Fate {
+    fn set(&self, reason: String) {
+        self.record(reason, true);
+    }
+
+    fn set_vague(&self, reason: String) {
+        self.record(reason, false);
+    }
+
+    fn record(&self, reason: String, definite: bool) {
+        let mut slot = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        match &*slot {
+            Some((_, true)) => {}
+            Some((_, false)) if !definite => {}
+            _ => *slot = Some((reason, definite)),
+        }
+    }
+
+    fn get(&self) -> Option<String> {
+        let slot = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        slot.as_ref().map(|(reason, _)| reason.clone())
+    }
+}
+
+/// The last lines a server wrote to stderr.
+#[derive(Debug, Clone)]
+struct StderrTail {
+    lines: Arc<Mutex<VecDeque<String>>>,
+    keep: usize,
+}
+
+impl StderrTail {
+    fn push(&self, line: String) {
+        let mut lines = self.lines.lock().unwrap_or_else(|p| p.into_inner());
+        if lines.len() == self.keep {
+            lines.pop_front();
+        }
+        lines.push_back(line);
+    }
+
+    fn text(&self) -> String {
+        let lines = self.lines.lock().unwrap_or_else(|p| p.into_inner());
+        lines.iter().cloned().collect::<Vec<_>>().join("\n")
+    }
+}
+
+/// Kills the whole process group when dropped, so no server (nor what `npx` started for it)
+/// outlives its connection, even when a future holding it is cancelled.
+#[derive(Debug)]
+struct GroupKiller {
+    pgid: Option<i32>,
+}
+
+impl GroupKiller {
+    fn signal(&self, signal: Signal) {
+        if let Some(pgid) = self.pgid {
+            // ESRCH (already gone) is the expected outcome after a clean exit.
+            let _ = killpg(Pid::from_raw(pgid), signal);
+        }
+    }
+}
+
+impl Drop for GroupKiller {
+    fn drop(&mut self) {
+        self.signal(Signal::SIGKILL);
+    }
+}
+
+/// A running stdio server with an initialized MCP session.
+pub(crate) struct Connection {
+    server: Arc<str>,
+    peer: Peer<RoleClient>,
+    running: tokio::sync::Mutex<Option<RunningService<RoleClient, ClientConfig>>>,
+    pid: Option<u32>,
+    exit: watch::Receiver<Option<String>>,
+    fate: Fate,
+    stderr: StderrTail,
+    killer: GroupKiller,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("server", &self.server)
+            .field("pid", &self.pid)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Connection {
+    /// Spawns the server and completes the MCP handshake within `options.startup_timeout`.
+    pub(crate) async fn start(
+        server: &str,
+        spec: &StdioServer,
+        options: &PoolOptions,
+    ) -> Result<Connection> {
+        let server: Arc<str> = Arc::from(server);
+        let failed = |reason: String, stderr_tail: String| McpError::StartFailed {
+            server: server.to_string(),
+            command: spec.command_line(),
+            reason,
+            stderr_tail,
+        };
+        let mut command = tokio::process::Command::new(&spec.command);
+        command
+            .args(&spec.args)
+            .envs(&spec.env)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            // Its own group, so one signal reaches the server and anything it started.
+            .process_group(0);
+        if let Some(cwd) = &spec.cwd {
+            command.current_dir(cwd);
+        }
+        let mut child = command.spawn().map_err(|e| {
+            let reason = match e.kind() {
+                std::io::ErrorKind::NotFound => format!(
+                    "cannot run {:?}: not found (is it installed and on PATH? is \"cwd\" an existing folder?)",
+                    spec.command
+                ),
+                std::io::ErrorKind::PermissionDenied => {
+                    format!("cannot run {:?}: permission denied (is it executable?)", spec.command)
+                }
+                _ => format!("cannot run {:?}: {e}", spec.command),
+            };
+            failed(reason, String::new())
+        })?;
+        let pid = child.id();
+        let killer = GroupKiller {
+            pgid: pid.and_then(|p| i32::try_from(p).ok()),
+        };
+        let (Some(stdin), Some(stdout), Some(stderr)) =
+            (child.stdin.take(), child.stdout.take(), child.stderr.take())
+        else {
+            return Err(failed(
+                "the child's pipes were not set up".into(),
+                String::new(),
+            ));
+        };
+
+        let stderr_tail = StderrTail {
+            lines: Arc::default(),
+            keep: options.stderr_tail_lines.max(1),
+        };
+        let stderr_done = tokio::spawn(forward_stderr(
+            Arc::clone(&server),
+            stderr,
+            stderr_tail.clone(),
+        ));
+        let (exit_tx, exit) = watch::channel(None);
+        let fate = Fate::default();
+        {
+            let fate = fate.clone();
+            tokio::spawn(async move {
+                let status = match child.wait().await {
+                    Ok(status) => format!("exited ({status})"),
+                    Err(e) => format!("could not be waited for: {e}"),
+                };
+                fate.set(format!("the server process {status}"));
+                let _ = exit_tx.send(Some(status));
+            });
+        }
+
+        let transport = ChildTransport {
+            stdin: Arc::new(tokio::sync::Mutex::new(Some(stdin))),
+            stdout: BufReader::new(stdout),
+            line: Vec::new(),
+            discarding: false,
+            fate: fate.clone(),
+            server: Arc::clone(&server),
+        };
+        let mut client = ClientConfig::new(
+            ClientCapabilities::default(),
+            Implementation::new("codeward-mcp", env!("CARGO_PKG_VERSION")),
+        );
+        // The newest version with the `initialize` handshake every released server speaks;
+        // servers answer with the version they support and rmcp accepts older ones.
+        client.protocol_version = ProtocolVersion::LATEST_WITH_INITIALIZE;
+
+        let mut exit_wait = exit.clone();
+        let reason =
+            match tokio::time::timeout(options.startup_timeout, client.serve(transport)).await {
+                Ok(Ok(running)) => {
+                    return Ok(Connection {
+                        peer: running.peer().clone(),
+                        running: tokio::sync::Mutex::new(Some(running)),
+                        server,
+                        pid,
+                        exit,
+                        fate,
+                        stderr: stderr_tail,
+                        killer,
+                    });
+                }
+                Err(_) => format!(
+                    "no answer to initialize within {:?}",
+                    options.startup_timeout
+                ),
+                Ok(Err(e)) => {
+                    // The process has usually just exited; give its exit status a moment to
+                    // arrive, as it says more than "connection closed".
+                    let _ = tokio::time::timeout(
+                        Duration::from_millis(500),
+                        exit_wait.wait_for(Option::is_some),
+                    )
+                    .await;
+                    fate.get()
+                        .unwrap_or_else(|| format!("initialize failed: {e}"))
+                }
+            };
+        killer.signal(Signal::SIGKILL);
+        // Stderr reaches EOF once the group is gone; bounded in case a grandchild escaped
+        // the group and keeps the pipe open.
+        let _ = tokio::time::timeout(Duration::from_millis(500), stderr_done).await;
+        Err(failed(reason, stderr_tail.text()))
+    }
+
+    /// The peer for requests.
+    pub(crate) fn peer(&self) -> &Peer<RoleClient> {
+        &self.peer
+    }
+
+    /// The server process id.
+    pub(crate) fn pid(&self) -> Option<u32> {
+        self.pid
+    }
+
+    /// `None` while the connection can take requests, else why not.
+    pub(crate) fn broken(&self) -> Option<String> {
+        if let Some(fate) = self.fate.get() {
+            return Some(fate);
+        }
+        if self.exit.borrow().is_some() {
+            return Some("the server process exited".into());
+        }
+        if self.peer.is_transport_closed() {
+            return Some("the connection closed".into());
+        }
+        None
+    }
+
+    /// Waits up to `limit` for the process to exit.
+    pub(crate) async fn wait_exit(&self, limit: Duration) {
+        let mut exit = self.exit.clone();
+        let _ = tokio::time::timeout(limit, exit.wait_for(Option::is_some)).await;
+    }
+
+    /// Why the connection ended, with the server's last stderr line when there is one.
+    pub(crate) fn failure(&self) -> String {
+        let reason = self
+            .broken()
+            .unwrap_or_else(|| "the connection closed".into());
+        match self.stderr.text().lines().last() {
+            Some(last) if !last.trim().is_empty() => format!("{reason}; last stderr line: {last}"),
+            _ => reason,
+        }
+    }
+
+    /// Marks the connection dead (a hung server) and kills the process group.
+    pub(crate) fn abandon(&self, reason: String) {
+        self.fate.set(reason);
+        self.killer.signal(Signal::SIGKILL);
+    }
+
+    /// Closes stdin, waits `grace` for an exit, then SIGTERM and `grace` again, then SIGKILL
+    /// (the MCP stdio shutdown sequence). Returns once the process is gone.
+    pub(crate) async fn shutdown(&self, grace: Duration) {
+        self.fate.set("the pool shut the server down".into());
+        if let Some(running) = self.running.lock().await.take() {
+            // Cancelling the service closes the transport, which closes the server's stdin.
+            let _ = tokio::time::timeout(grace, running.cancel()).await;
+        }
+        let mut exit = self.exit.clone();
+        if tokio::time::timeout(grace, exit.wait_for(Option::is_some))
+            .await
+            .is_err()
+        {
+            self.killer.signal(Signal::SIGTERM);
+            if tokio::time::timeout(grace, exit.wait_for(Option::is_some))
+                .await
+                .is_err()
+            {
+                self.killer.signal(Signal::SIGKILL);
+                let _ = tokio::time::timeout(grace, exit.wait_for(Option::is_some)).await;
+            }
+        }
+        // Whatever the server left behind in its group goes too.
+        self.killer.signal(Signal::SIGKILL);
+    }
+}
+
+async fn forward_stderr(server: Arc<str>, stderr: tokio::process::ChildStderr, tail: StderrTail) {
+    let mut lines = BufReader::new(stderr);
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        match lines.read_until(b'\n', &mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {
+                let line = String::from_utf8_lossy(&buf);
+                let line = line.trim_end();
+                tracing::info!(target: SERVER_LOG_TARGET, server = %server, "{line}");
+                tail.push(line.chars().take(MAX_TAIL_LINE).collect());
+            }
+        }
+    }
+}
+
+/// Newline-delimited JSON-RPC over the child's pipes. Unlike rmcp's stdio transport, a line
+/// that is not JSON ends the connection with a recorded reason, because a server that
+/// writes logs to stdout would otherwise leave requests hanging until they time out.
+struct ChildTransport {
+    stdin: Arc<tokio::sync::Mutex<Option<ChildStdin>>>,
+    stdout: BufReader<ChildStdout>,
+    /// The line being read; kept across cancelled `receive` calls (rmcp polls it in `select!`).
+    line: Vec<u8>,
+    discarding: bool,
+    fate: Fate,
+    server: Arc<str>,
+}
+
+enum Line {
+    Complete,
+    TooLong,
+    End,
+}
+
+impl ChildTransport {
+    /// Reads one line into `self.line` without growing past `MAX_MESSAGE_BYTES`;
+    /// cancellation-safe (bytes are consumed only after they were copied).
+    async fn read_line(&mut self) -> std::io::Result<Line> {
+        loop {
+            let available = self.stdout.fill_buf().await?;
+            if available.is_empty() {
+                return Ok(Line::End);
+            }
+            let newline = available.iter().position(|b| *b == b'\n');
+            let take = newline.map_or(available.len(), |i| i + 1);
+            if !self.discarding {
+                if self.line.len() + take > MAX_MESSAGE_BYTES {
+                    self.discarding = true;
+                    self.line.clear();
+                } else {
+                    self.line.extend_from_slice(&available[..take]);
+                }
+            }
+            self.stdout.consume(take);
+            if newline.is_some() {
+                if self.discarding {
+                    self.discarding = false;
+                    return Ok(Line::TooLong);
+                }
+                return Ok(Line::Complete);
+            }
+        }
+    }
+
+    fn violation(&self, what: String) -> Option<RxJsonRpcMessage<RoleClient>> {
+        tracing::warn!(target: SERVER_LOG_TARGET, server = %self.server, "protocol violation: {what}");
+        self.fate.set(format!("protocol violation: {what}"));
+        None
+    }
+}
+
+impl Transport<RoleClient> for ChildTransport {
+    type Error = std::io::Error;
+
+    fn send(
+        &mut self,
+        item: TxJsonRpcMessage<RoleClient>,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
+        let stdin = Arc::clone(&self.stdin);
+        async move {
+            let mut bytes = serde_json::to_vec(&item).map_err(std::io::Error::other)?;
+            bytes.push(b'\n');
+            let mut stdin = stdin.lock().await;
+            let pipe = stdin.as_mut().ok_or_else(|| {
+                std::io::Error::new(std::io::ErrorKind::NotConnected, "transport closed")
+            })?;
+            pipe.write_all(&bytes).await?;
+            pipe.flush().await
+        }
+    }
+
+    async fn receive(&mut self) -> Option<RxJsonRpcMessage<RoleClient>> {
+        loop {
+            match self.read_line().await {
+                Ok(Line::Complete) => {}
+                Ok(Line::TooLong) => {
+                    return self.violation(format!(
+                        "a message on stdout is longer than {MAX_MESSAGE_BYTES} bytes"
+                    ));
+                }
+                Ok(Line::End) => {
+                    self.fate.set_vague("the server closed its stdout".into());
+                    return None;
+                }
+                Err(e) => {
+                    self.fate
+                        .set_vague(format!("reading the server's stdout failed: {e}"));
+                    return None;
+                }
+            }
+            let line = std::mem::take(&mut self.line);
+            let text = line.strip_suffix(b"\n").unwrap_or(&line);
+            let text = text.strip_suffix(b"\r").unwrap_or(text);
+            if text.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            let value: serde_json::Value = match serde_json::from_slice(text) {
+                Ok(value @ serde_json::Value::Object(_)) => value,
+                _ => {
+                    let shown: String = String::from_utf8_lossy(text).chars().take(120).collect();
+                    return self.violation(format!("stdout line is not a JSON-RPC message: {shown:?} (servers must log to stderr)"));
+                }
+            };
+            match serde_json::from_value::<RxJsonRpcMessage<RoleClient>>(value) {
+                Ok(message) => return Some(message),
+                // Well-formed JSON of an unknown shape (a newer protocol's message, say):
+                // skip it as the other SDKs do; a request waiting for it will time out.
+                Err(e) => {
+                    tracing::warn!(target: SERVER_LOG_TARGET, server = %self.server, "ignoring a message of unknown shape: {e}");
+                }
+            }
+        }
+    }
+
+    async fn close(&mut self) -> Result<(), Self::Error> {
+        // Dropping stdin is the polite "please exit" of the stdio transport.
+        drop(self.stdin.lock().await.take());
+        Ok(())
+    }
+}
