@@ -18,7 +18,10 @@ use crate::record::{Observation, observation_from_record};
 use crate::state::{
     self, KeyState, MAX_KEPT_NAME, PrincipalState, Shard, ToolEntry, oldest_index, reserve_bounded,
 };
-use crate::stats::Deviation;
+use crate::stats::{Deviation, Ewma};
+
+/// Formats a value of a metric with its unit.
+type Units = fn(f64) -> String;
 
 /// A spike this many times its baseline is an error, not a warning.
 const SEVERE_RATIO: f64 = 10.0;
@@ -277,30 +280,31 @@ impl Detector {
         let warm = ks.runs >= cfg.warm_up;
         let mut too_fast = false;
         if warm {
-            let d = ks.cpu_ms.deviation(cpu);
-            let cpu_spike = self.is_spike(d, cpu, cfg.spike_ratio, min_time);
-            if cpu_spike {
-                found.push(spike(
-                    AnomalyKind::ResourceSpike,
-                    d,
-                    format!("CPU time {}", fmt_ms(cpu)),
-                    fmt_ms(d.typical),
-                    ks.runs,
-                    (cfg.spike_ratio, cfg.z_threshold),
-                    now,
-                ));
-            }
-            let d = ks.memory.deviation(memory);
-            if self.is_spike(d, memory, cfg.spike_ratio, cfg.min_memory_delta as f64) {
-                found.push(spike(
-                    AnomalyKind::ResourceSpike,
-                    d,
-                    format!("peak memory {}", fmt_bytes(memory)),
-                    fmt_bytes(d.typical),
-                    ks.runs,
-                    (cfg.spike_ratio, cfg.z_threshold),
-                    now,
-                ));
+            let resources: [(&Ewma, f64, f64, &str, Units); 2] = [
+                (&ks.cpu_ms, cpu, min_time, "CPU time", fmt_ms),
+                (
+                    &ks.memory,
+                    memory,
+                    cfg.min_memory_delta as f64,
+                    "peak memory",
+                    fmt_bytes,
+                ),
+            ];
+            let mut cpu_spike = false;
+            for (i, (baseline, x, min_delta, label, units)) in resources.into_iter().enumerate() {
+                let d = baseline.deviation(x);
+                if self.is_spike(d, x, cfg.spike_ratio, min_delta) {
+                    cpu_spike |= i == 0;
+                    found.push(spike(
+                        AnomalyKind::ResourceSpike,
+                        d,
+                        format!("{label} {}", units(x)),
+                        units(d.typical),
+                        ks.runs,
+                        (cfg.spike_ratio, cfg.z_threshold),
+                        now,
+                    ));
+                }
             }
             let d = ks.wall_ms.deviation(wall);
             if !cpu_spike && self.is_spike(d, wall, cfg.spike_ratio, min_time) {
