@@ -144,5 +144,47 @@ fn unusable_records_are_skipped_and_reported() {
         "{}",
         summary.errors[0]
     );
-    let _ = T0;
+}
+
+#[test]
+fn calls_recorded_before_dispatch_rebuild_tool_sets_but_not_egress() {
+    let live = Detector::default();
+    let mut records = Vec::new();
+    for i in 0..40u64 {
+        let c = call(
+            "frank",
+            &format!("e{i}"),
+            "files.read_file",
+            4000,
+            T0 + i * 120_000,
+        );
+        live.observe_tool_call(&c);
+        let mut event = tool_call_event(&c);
+        event.metadata.remove(meta::RESPONSE_BYTES);
+        records.push(record(i + 1, &event));
+    }
+    let restarted = Detector::default();
+    assert_eq!(restarted.replay_records(records).used, 40);
+    let big = call(
+        "frank",
+        "e40",
+        "files.read_file",
+        5 << 20,
+        T0 + 41 * 120_000,
+    );
+    let kinds = |d: &Detector| {
+        d.observe_tool_call(&big)
+            .iter()
+            .map(|a| a.kind)
+            .collect::<Vec<_>>()
+    };
+    // The live detector knows the usual response size; the replayed one knows the tool
+    // (no new-tool alert) but has no size baseline to compare with.
+    assert_eq!(kinds(&live), [AnomalyKind::DataEgressSpike]);
+    assert_eq!(kinds(&restarted), []);
+    let new = call("frank", "e41", "db.drop", 1, T0 + 42 * 120_000);
+    assert_eq!(
+        restarted.observe_tool_call(&new)[0].kind,
+        AnomalyKind::NewTool
+    );
 }
