@@ -94,6 +94,15 @@ impl GroupKiller {
     }
 }
 
+impl GroupKiller {
+    /// Whether any process of the group still exists (zombies of reparented processes
+    /// count until init reaps them).
+    fn group_alive(&self) -> bool {
+        self.pgid
+            .is_some_and(|pgid| killpg(Pid::from_raw(pgid), None::<Signal>).is_ok())
+    }
+}
+
 impl Drop for GroupKiller {
     fn drop(&mut self) {
         self.signal(Signal::SIGKILL);
@@ -109,6 +118,7 @@ pub(crate) struct Connection {
     exit: watch::Receiver<Option<String>>,
     fate: Fate,
     stderr: StderrTail,
+    stderr_done: tokio::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
     killer: GroupKiller,
 }
 
@@ -225,6 +235,7 @@ impl Connection {
                         exit,
                         fate,
                         stderr: stderr_tail,
+                        stderr_done: tokio::sync::Mutex::new(Some(stderr_done)),
                         killer,
                     });
                 }
@@ -320,8 +331,18 @@ impl Connection {
                 let _ = tokio::time::timeout(grace, exit.wait_for(Option::is_some)).await;
             }
         }
-        // Whatever the server left behind in its group goes too.
+        // Forward the last stderr lines before returning (bounded: a grandchild that left
+        // the group could hold the pipe open).
+        if let Some(done) = self.stderr_done.lock().await.take() {
+            let _ = tokio::time::timeout(grace, done).await;
+        }
+        // Whatever the server left behind in its group goes too; wait (bounded) until the
+        // group is empty so callers can rely on "no leftover processes" once this returns.
         self.killer.signal(Signal::SIGKILL);
+        let deadline = tokio::time::Instant::now() + grace;
+        while self.killer.group_alive() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
     }
 }
 

@@ -1,1 +1,8 @@
+//! Integration tests of codeward-mcp: config parsing, the pool against a scriptable fake
+//! server (faults of every kind), and real servers from npm when they are installed.
 
+mod config;
+mod faults;
+mod npm;
+mod pool;
+mod support;
