@@ -208,4 +208,45 @@ mod tests {
         assert!(lru.slots.capacity() <= 100);
         assert!(lru.own_bytes() <= Lru::<u64>::own_bytes_bound(100));
     }
+
+    #[test]
+    fn matches_a_simple_model_under_random_operations() {
+        // Model: keys in recency order, most recent last.
+        let mut model: Vec<(u64, u64)> = Vec::new();
+        let mut lru = Lru::new(5);
+        let mut x = 0x1234_5678_u64;
+        for step in 0..20_000u64 {
+            x = x
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            let key = (x >> 33) % 9;
+            if (x >> 20) % 3 == 0 {
+                let got = lru.get_mut(key).map(|v| *v);
+                let want = model.iter().position(|(k, _)| *k == key).map(|i| {
+                    let e = model.remove(i);
+                    model.push(e);
+                    e.1
+                });
+                assert_eq!(got, want, "step {step}");
+            } else {
+                let (v, new) = lru.get_or_insert_with(key, || step);
+                let value = *v;
+                match model.iter().position(|(k, _)| *k == key) {
+                    Some(i) => {
+                        let e = model.remove(i);
+                        assert!(!new && value == e.1, "step {step}");
+                        model.push(e);
+                    }
+                    None => {
+                        assert!(new && value == step, "step {step}");
+                        if model.len() == 5 {
+                            model.remove(0);
+                        }
+                        model.push((key, step));
+                    }
+                }
+            }
+            assert_eq!(lru.len(), model.len());
+        }
+    }
 }
