@@ -220,7 +220,7 @@ mod tests {
                 .wrapping_mul(6_364_136_223_846_793_005)
                 .wrapping_add(1_442_695_040_888_963_407);
             let key = (x >> 33) % 9;
-            if (x >> 20) % 3 == 0 {
+            if (x >> 20).is_multiple_of(3) {
                 let got = lru.get_mut(key).map(|v| *v);
                 let want = model.iter().position(|(k, _)| *k == key).map(|i| {
                     let e = model.remove(i);
