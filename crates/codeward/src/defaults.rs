@@ -16,7 +16,7 @@ fn layer(layer: &'static str, e: impl std::fmt::Display) -> CodewardError {
 
 /// The catalogue: the embedded default plus the configured directories. Problems in extra
 /// files are logged (with path and position) and the rest still loads.
-pub(crate) fn catalogue(cfg: &Config) -> Result<CatalogueIndex> {
+pub fn catalogue(cfg: &Config) -> Result<CatalogueIndex> {
     let index = CatalogueIndex::new().map_err(|e| layer("tool catalogue", e))?;
     let mut reports = Vec::new();
     if cfg.catalogue.builtin {

@@ -48,6 +48,7 @@ pub use config::{
     ApprovalsConfig, AuditConfig, CacheConfig, CatalogueConfig, Config, DiscoveryConfig,
     LimitsConfig, McpConfig, SandboxSection, WorkspacesConfig,
 };
+pub use defaults::catalogue;
 pub use error::{CodewardError, Result};
 pub use orchestrator::{CodeHashFn, MODE_KEY, Orchestrator, OrchestratorStats};
 pub use workspace::{Workspace, WorkspaceManager, WorkspaceStats, WorkspaceStatus};

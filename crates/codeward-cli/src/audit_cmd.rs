@@ -1,0 +1,184 @@
+//! `codeward audit verify | tail | show | report | hash`.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use chrono::{DateTime, NaiveDate, Utc};
+use clap::Subcommand;
+use serde_json::json;
+
+use codeward::Config;
+use codeward_audit::{
+    AuditReader, ComplianceReport, KeySource, Pseudonymizer, Query, ReportOptions, VerifyOptions,
+    verify,
+};
+use codeward_core::AuditRecord;
+
+use crate::exit::Exit;
+use crate::output::Output;
+
+#[derive(Debug, Subcommand)]
+pub enum AuditAction {
+    /// Walk the whole chain and name the first bad spot.
+    Verify {
+        /// The log must reach at least this seq (the last receipt you kept).
+        #[arg(long)]
+        expect_seq: Option<u64>,
+    },
+    /// The last records.
+    Tail {
+        /// How many.
+        #[arg(short, long, default_value_t = 20)]
+        n: usize,
+    },
+    /// Every record of one execution.
+    Show {
+        /// The execution id.
+        execution_id: String,
+    },
+    /// The compliance report for a period, computed from the log on disk.
+    Report {
+        /// Period start (RFC 3339 or YYYY-MM-DD).
+        #[arg(long)]
+        from: Option<String>,
+        /// Period end, exclusive (RFC 3339 or YYYY-MM-DD).
+        #[arg(long)]
+        to: Option<String>,
+        /// md or json.
+        #[arg(long, default_value = "md")]
+        format: String,
+        /// Write to this file instead of stdout.
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+    /// The pseudonym the log stores for a value (to search for it).
+    Hash {
+        /// The value (an email, a principal...).
+        value: String,
+    },
+}
+
+fn parse_time(s: &str) -> Result<DateTime<Utc>> {
+    if let Some(t) = codeward_audit::parse_ts(s) {
+        return Ok(t);
+    }
+    let day = NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .with_context(|| format!("`{s}` is not RFC 3339 or YYYY-MM-DD"))?;
+    Ok(day
+        .and_hms_opt(0, 0, 0)
+        .map(|t| t.and_utc())
+        .unwrap_or_default())
+}
+
+fn print_record(out: &Output, r: &AuditRecord) {
+    out.line(format!(
+        "{:>6} {} {:<17} {:<8} {:<28} {}",
+        r.seq,
+        r.ts,
+        r.kind.as_str(),
+        r.severity.as_str(),
+        r.execution_id.as_deref().unwrap_or("-"),
+        r.message
+    ));
+}
+
+pub fn run(config: &Config, out: &Output, action: AuditAction) -> Result<Exit> {
+    let dir = config.audit_dir();
+    if !matches!(action, AuditAction::Hash { .. }) && !dir.is_dir() {
+        bail!(
+            "no audit log at {}; run something first (codeward demo) or set [audit] dir",
+            dir.display()
+        );
+    }
+    match action {
+        AuditAction::Verify { expect_seq } => {
+            let mut opts = VerifyOptions::default();
+            if let Some(seq) = expect_seq {
+                opts = opts.expect_seq(seq);
+            }
+            let report = verify(&dir, &opts)?;
+            out.json(&report);
+            match &report.problem {
+                None => {
+                    out.line(format!(
+                        "ok: {} records in {} segment(s), head seq {}, {} signed checkpoint(s)",
+                        report.records,
+                        report.segments,
+                        report.head.as_ref().map_or(0, |h| h.0),
+                        report.signed_checkpoints
+                    ));
+                    Ok(Exit::Success)
+                }
+                Some(p) => {
+                    out.line(format!("BROKEN: {p}"));
+                    Ok(Exit::CheckFailed)
+                }
+            }
+        }
+        AuditAction::Tail { n } => {
+            let records = AuditReader::new(&dir).tail(n, Query::all())?;
+            out.json(&records);
+            records.iter().for_each(|r| print_record(out, r));
+            Ok(Exit::Success)
+        }
+        AuditAction::Show { execution_id } => {
+            let records = AuditReader::new(&dir).execution(&execution_id)?;
+            if records.is_empty() {
+                bail!(
+                    "no records for execution {execution_id}; list recent ones with `codeward audit tail`"
+                );
+            }
+            out.json(&records);
+            for r in &records {
+                print_record(out, r);
+                if !out.json && !r.metadata.is_empty() {
+                    out.line(format!(
+                        "       {}",
+                        serde_json::to_string(&r.metadata).unwrap_or_default()
+                    ));
+                }
+            }
+            Ok(Exit::Success)
+        }
+        AuditAction::Report {
+            from,
+            to,
+            format,
+            output,
+        } => {
+            let from = from.as_deref().map(parse_time).transpose()?;
+            let to = to.as_deref().map(parse_time).transpose()?;
+            let report = ComplianceReport::from_log(&dir, &ReportOptions::period(from, to))?;
+            let text = match format.as_str() {
+                "md" | "markdown" => report.to_markdown(),
+                "json" => serde_json::to_string_pretty(&report)?,
+                other => bail!("unknown report format `{other}`; use md or json"),
+            };
+            match output {
+                Some(path) => {
+                    std::fs::write(&path, &text)
+                        .with_context(|| format!("writing {}", path.display()))?;
+                    out.json(&json!({"written": path, "passed": report.passed()}));
+                    out.line(format!(
+                        "report written to {} ({})",
+                        path.display(),
+                        if report.passed() { "pass" } else { "FAIL" }
+                    ));
+                }
+                None => println!("{text}"),
+            }
+            Ok(if report.passed() {
+                Exit::Success
+            } else {
+                Exit::CheckFailed
+            })
+        }
+        AuditAction::Hash { value } => {
+            let key = KeySource::file(config.audit_key_file()).load()?;
+            let pseudonym = Pseudonymizer::new(key).pseudonym(&value);
+            out.json(&json!({"pseudonym": pseudonym}));
+            out.line(&pseudonym);
+            Ok(Exit::Success)
+        }
+    }
+}

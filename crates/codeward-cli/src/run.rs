@@ -1,0 +1,315 @@
+//! `demo`, `run` and `approvals`: the commands that go through the orchestrator.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use serde_json::json;
+
+use codeward::{Config, Orchestrator};
+use codeward_audit::{AuditReader, VerifyOptions, verify};
+use codeward_core::{
+    ApprovalDecision, ExecutionOutcome, ExecutionRequest, Language, LimitOverrides,
+};
+
+use crate::ApprovalAction;
+use crate::exit::Exit;
+use crate::output::Output;
+use crate::setup;
+
+const DEMO_INTENT: &str = "add notes to my notebook, search my notes and count the words of a text";
+
+const DEMO_PYTHON: &str = r#"# The demo program: notes, search and text statistics through the demo MCP server.
+from codeward_api import demo, set_result
+
+demo.notes_add(title="Q3 plan", body="Ship the audit log. Ask alice@example.com about the sandbox.", tags=["plan"])
+demo.notes_add(title="Groceries", body="milk, eggs, coffee", tags=["home"])
+found = demo.notes_search(query="plan")
+stats = demo.text_stats(text="Code mode lets an agent write one short program instead of many tool calls.")
+set_result({"search": found, "words": stats["words"] if isinstance(stats, dict) else stats})
+"#;
+
+const DEMO_TYPESCRIPT: &str = r#"// The demo program: notes, search and text statistics through the demo MCP server.
+import { demo, setResult } from "./codeward_api";
+
+await demo.notesAdd({ title: "Q3 plan", body: "Ship the audit log. Ask alice@example.com about the sandbox.", tags: ["plan"] });
+await demo.notesAdd({ title: "Groceries", body: "milk, eggs, coffee", tags: ["home"] });
+const found = await demo.notesSearch({ query: "plan" });
+const stats: any = await demo.textStats({ text: "Code mode lets an agent write one short program instead of many tool calls." });
+setResult({ search: found, words: stats.words });
+"#;
+
+/// Arguments of `codeward run`.
+pub struct RunArgs {
+    pub file: PathBuf,
+    pub intent: Option<String>,
+    pub lang: Option<String>,
+    pub approval: Option<String>,
+    pub principal: String,
+    pub tools: Option<usize>,
+    pub timeout_ms: Option<u64>,
+}
+
+pub async fn demo(config: &Config, out: &Output, lang: &str) -> Result<Exit> {
+    let language: Language = lang.parse()?;
+    let program = match language {
+        Language::Python => DEMO_PYTHON,
+        _ => DEMO_TYPESCRIPT,
+    };
+    out.progress("starting the bundled demo MCP server and loading the catalogue");
+    let pool = setup::mcp_pool(config)?;
+    let orchestrator = setup::orchestrator(config, &pool).await?;
+    out.line(format!(
+        "codeward demo ({language}): {} tools in the catalogue",
+        orchestrator.stats().tools
+    ));
+    let request = ExecutionRequest::new(DEMO_INTENT, language)
+        .with_program(program)
+        .with_principal("demo-user")
+        .with_tool_limit(config.discovery.tool_limit.max(8));
+    let outcome = execute(&orchestrator, out, request).await;
+    finish(config, out, &orchestrator, &outcome).await?;
+    pool.shutdown().await;
+    Ok(Exit::of(outcome.error.as_ref()))
+}
+
+pub async fn run_file(config: &Config, out: &Output, args: RunArgs) -> Result<Exit> {
+    let program = std::fs::read_to_string(&args.file)
+        .with_context(|| format!("reading {}", args.file.display()))?;
+    let language: Language = match (&args.lang, args.file.extension().and_then(|e| e.to_str())) {
+        (Some(l), _) => l.parse()?,
+        (None, Some(ext)) => match Language::from_extension(ext) {
+            Some(l) => l,
+            None => bail!(
+                "cannot tell the language of {} from `.{ext}`; pass --lang python|typescript",
+                args.file.display()
+            ),
+        },
+        (None, None) => bail!(
+            "{} has no extension; pass --lang python|typescript",
+            args.file.display()
+        ),
+    };
+    let intent = match args.intent {
+        Some(i) => i,
+        None => first_comment(&program).with_context(|| {
+            format!(
+                "no --intent given and {} does not start with a comment saying what it does",
+                args.file.display()
+            )
+        })?,
+    };
+    let pool = setup::mcp_pool(config)?;
+    let orchestrator = setup::orchestrator(config, &pool).await?;
+    let mut limits = LimitOverrides::default();
+    limits.timeout = args.timeout_ms.map(Duration::from_millis);
+    let mut request = ExecutionRequest::new(intent, language)
+        .with_program(program)
+        .with_principal(args.principal)
+        .with_tool_limit(args.tools.unwrap_or(config.discovery.tool_limit))
+        .with_limits(limits);
+    if let Some(id) = args.approval {
+        request = request.with_approval(id);
+    }
+    let outcome = execute(&orchestrator, out, request).await;
+    finish(config, out, &orchestrator, &outcome).await?;
+    pool.shutdown().await;
+    Ok(Exit::of(outcome.error.as_ref()))
+}
+
+/// The first comment line of a program (`# ...` or `// ...`), used as the intent.
+fn first_comment(program: &str) -> Option<String> {
+    program
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .and_then(|l| {
+            l.strip_prefix('#')
+                .or_else(|| l.strip_prefix("//"))
+                .map(|c| c.trim().to_owned())
+                .filter(|c| !c.is_empty())
+        })
+}
+
+async fn execute(
+    orchestrator: &Orchestrator,
+    out: &Output,
+    request: ExecutionRequest,
+) -> ExecutionOutcome {
+    out.progress(&format!("executing: {}", request.intent));
+    orchestrator.execute(request).await
+}
+
+/// Prints the outcome with each phase as the audit log has it (read back from disk: proof
+/// that the records are durable), then shuts the orchestrator down.
+async fn finish(
+    config: &Config,
+    out: &Output,
+    orchestrator: &Orchestrator,
+    outcome: &ExecutionOutcome,
+) -> Result<()> {
+    let records = AuditReader::new(config.audit_dir()).execution(&outcome.execution_id)?;
+    let report = verify(&config.audit_dir(), &VerifyOptions::default())?;
+    if out.json {
+        out.json(&json!({
+            "outcome": outcome,
+            "audit": {
+                "dir": config.audit_dir(),
+                "records": records.iter().map(|r| json!({"seq": r.seq, "type": r.kind, "severity": r.severity, "message": r.message})).collect::<Vec<_>>(),
+                "chain_ok": report.is_ok(),
+            },
+        }));
+    } else {
+        out.line(format!("execution {}", outcome.execution_id));
+        for r in &records {
+            let phase = match r.kind {
+                codeward_core::AuditKind::Discovery => "1 discovery",
+                codeward_core::AuditKind::Security => "3 validation",
+                codeward_core::AuditKind::Approval => "3 approval",
+                codeward_core::AuditKind::ExecutionStarted => "4 sandbox",
+                codeward_core::AuditKind::ToolCall => "4 tool call",
+                codeward_core::AuditKind::Execution => "5 results",
+                _ => "  error",
+            };
+            out.line(format!(
+                "  [{phase:<12}] seq {:>5} {:<8} {}",
+                r.seq,
+                r.severity.as_str(),
+                r.message
+            ));
+        }
+        let t = &outcome.summary.tokens;
+        out.line(format!("  tools: {}", outcome.summary.tools.join(", ")));
+        out.line(format!(
+            "  tokens: API {} vs every definition {} ({:.1}% saved), output {}",
+            t.api_tokens,
+            t.all_definitions_tokens,
+            t.saved_percent(),
+            t.output_tokens
+        ));
+        let m = &outcome.metrics;
+        out.line(format!(
+            "  metrics: wall {:.0} ms, cpu {:.0} ms, peak memory {:.1} MiB, {} tool call(s), {} PII item(s) tokenized",
+            m.wall_time.as_secs_f64() * 1000.0,
+            m.cpu_time().as_secs_f64() * 1000.0,
+            m.peak_memory_bytes as f64 / (1024.0 * 1024.0),
+            m.tool_calls,
+            outcome.pii_tokenized
+        ));
+        match &outcome.error {
+            None => out.line(format!(
+                "result: {}",
+                serde_json::to_string_pretty(&outcome.output).unwrap_or_default()
+            )),
+            Some(e) => out.line(format!("failed: {e}")),
+        }
+        if let Some(codeward_core::ExecutionFailure::ApprovalRequired { approval_id }) =
+            &outcome.error
+        {
+            out.line(format!(
+                "  an operator can approve it: codeward approvals approve {approval_id}"
+            ));
+            out.line(format!("  then run again with --approval {approval_id}"));
+        }
+        out.line(format!(
+            "audit: {} record(s) durable in {}, chain {}",
+            records.len(),
+            config.audit_dir().display(),
+            if report.is_ok() {
+                "verified".to_owned()
+            } else {
+                format!("BROKEN: {:?}", report.problem)
+            }
+        ));
+    }
+    let _still_running = orchestrator.shutdown(Duration::from_secs(10)).await?;
+    Ok(())
+}
+
+pub async fn approvals(config: &Config, out: &Output, action: ApprovalAction) -> Result<Exit> {
+    // Approvals need the store and the audit log, not the MCP servers.
+    let orchestrator = codeward::OrchestratorBuilder::new(config.clone())
+        .index(std::sync::Arc::new(codeward::catalogue(config)?))
+        .build()
+        .await?;
+    let store = orchestrator.approvals().clone();
+    let result = match action {
+        ApprovalAction::List => {
+            let tickets = store.list().await?;
+            if out.json {
+                out.json(&tickets);
+            } else if tickets.is_empty() {
+                out.line("no approval requests");
+            } else {
+                for t in &tickets {
+                    let status = serde_json::to_value(&t.status)
+                        .ok()
+                        .and_then(|v| v["status"].as_str().map(str::to_owned))
+                        .unwrap_or_default();
+                    out.line(format!(
+                        "{}  {:<9} risk {} ({})  tools {}  execution {}",
+                        t.id,
+                        status,
+                        t.request.risk.level,
+                        t.request.risk.score,
+                        t.request.tools.join(","),
+                        t.request.execution_id
+                    ));
+                }
+            }
+            Exit::Success
+        }
+        ApprovalAction::Approve {
+            id,
+            approver,
+            reason,
+        } => {
+            decide(
+                out,
+                &*store,
+                &id,
+                ApprovalDecision::approve(approver, reason),
+            )
+            .await?
+        }
+        ApprovalAction::Reject {
+            id,
+            approver,
+            reason,
+        } => {
+            decide(
+                out,
+                &*store,
+                &id,
+                ApprovalDecision::reject(approver, reason),
+            )
+            .await?
+        }
+    };
+    let _ = orchestrator.shutdown(Duration::from_secs(5)).await?;
+    Ok(result)
+}
+
+async fn decide(
+    out: &Output,
+    store: &dyn codeward_core::ApprovalStore,
+    id: &str,
+    decision: ApprovalDecision,
+) -> Result<Exit> {
+    let verb = if decision.approve {
+        "approved"
+    } else {
+        "rejected"
+    };
+    match store.decide(id, decision).await {
+        Ok(ticket) => {
+            out.json(&ticket);
+            out.line(format!("{id} {verb} (recorded in the audit log)"));
+            Ok(Exit::Success)
+        }
+        Err(codeward_core::Error::NotFound { .. }) => {
+            bail!("no approval request {id}; list them with `codeward approvals list`")
+        }
+        Err(e) => Err(e.into()),
+    }
+}

@@ -1,0 +1,105 @@
+//! Turning configuration into running parts: the MCP pool (the bundled demo server unless
+//! servers are configured), the catalogue with the live servers' tools, the orchestrator.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+
+use codeward::{Config, Orchestrator, OrchestratorBuilder};
+use codeward_core::ToolSchema;
+use codeward_mcp::{McpConfig, McpPool, PoolOptions, StdioServer};
+
+/// The configuration: `--config`, else `./codeward.toml` when present, else defaults; then
+/// `CODEWARD_*` environment overrides.
+pub fn load_config(path: Option<&Path>) -> Result<Config> {
+    let config = match path {
+        Some(p) => Config::from_file(p)?,
+        None if Path::new("codeward.toml").is_file() => {
+            Config::from_file(Path::new("codeward.toml"))?
+        }
+        None => Config::default(),
+    };
+    Ok(config.with_env()?)
+}
+
+/// The MCP servers: the configured file, or the bundled demo server run by this binary.
+pub fn mcp_pool(config: &Config) -> Result<McpPool> {
+    let mcp = match &config.mcp.servers_file {
+        Some(file) => McpConfig::from_file(file)
+            .with_context(|| format!("loading MCP servers from {}", file.display()))?,
+        None => {
+            let exe = std::env::current_exe()
+                .context("locating the codeward binary to start the demo server")?;
+            let root = config.data_dir.join("demo-files");
+            let notes = config.data_dir.join("demo-notes");
+            std::fs::create_dir_all(&root)
+                .with_context(|| format!("creating {}", root.display()))?;
+            seed_demo_files(&root)?;
+            let server = StdioServer::new(exe.display().to_string())
+                .arg("demo-server")
+                .arg("--root")
+                .arg(root.display().to_string())
+                .arg("--data-dir")
+                .arg(notes.display().to_string());
+            McpConfig::new().with_server("demo", server)?
+        }
+    };
+    Ok(McpPool::new(
+        mcp,
+        PoolOptions::default()
+            .call_timeout(Duration::from_millis(config.limits.tool_call_timeout_ms)),
+    ))
+}
+
+/// A few files for the demo's files_* tools, written once.
+fn seed_demo_files(root: &Path) -> Result<()> {
+    let files = [
+        (
+            "README.txt",
+            "Demo files for codeward. The notes tools keep notes; the files tools read this folder.\n",
+        ),
+        (
+            "plan.md",
+            "# Q3 plan\n\n- ship the audit log\n- measure the sandbox\n- write the compliance report\n",
+        ),
+        (
+            "contacts.csv",
+            "name,email\nAlice,alice@example.com\nBob,bob@example.org\n",
+        ),
+    ];
+    for (name, text) in files {
+        let path = root.join(name);
+        if !path.exists() {
+            std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Loads the live servers' tools (reporting servers that fail) and returns them.
+pub async fn live_tools(pool: &McpPool) -> Vec<ToolSchema> {
+    let load = pool.load_tools().await;
+    for failure in load.failures() {
+        tracing::warn!(server = %failure.server, outcome = ?failure.outcome, "MCP server unavailable");
+    }
+    load.tools
+}
+
+/// The orchestrator over the catalogue (embedded + configured + live tools) and the pool.
+pub async fn orchestrator(config: &Config, pool: &McpPool) -> Result<Orchestrator> {
+    let index = codeward::catalogue(config)?;
+    for tool in live_tools(pool).await {
+        // Live definitions replace the bundled snapshot of the same tool.
+        index
+            .upsert(tool)
+            .context("adding a live tool to the catalogue")?;
+    }
+    let orchestrator = OrchestratorBuilder::new(config.clone())
+        .index(Arc::new(index))
+        .invoker(Arc::new(pool.clone()))
+        .build()
+        .await?;
+    Ok(orchestrator)
+}
