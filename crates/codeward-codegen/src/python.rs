@@ -41,7 +41,8 @@ struct FieldItem {
 #[derive(Debug, Serialize)]
 struct Server {
     name: String,
-    key: String,
+    /// The server's name on one line, safe in comments once the filters escape it.
+    label: String,
     functions: Vec<Function>,
 }
 
@@ -168,11 +169,72 @@ fn class_key(key: &str) -> bool {
     is_ascii_identifier(key) && !is_python_keyword(key) && !key.starts_with("__")
 }
 
-fn types(table: &TypeTable) -> Vec<TypeItem> {
+/// Marks every named type `ty` mentions, transitively.
+fn mark(ty: &Ty, table: &TypeTable, used: &mut [bool]) {
+    match ty {
+        Ty::Named(idx) => {
+            if used[*idx] {
+                return;
+            }
+            used[*idx] = true;
+            match &table.defs[*idx].kind {
+                DefKind::Object { fields, extra } => {
+                    for field in fields {
+                        mark(&field.ty, table, used);
+                    }
+                    if let Some(extra) = extra {
+                        mark(extra, table, used);
+                    }
+                }
+                DefKind::Alias(ty) => mark(ty, table, used),
+            }
+        }
+        Ty::Array(inner) | Ty::Map(inner) => mark(inner, table, used),
+        Ty::Tuple { items, rest } => {
+            items.iter().for_each(|t| mark(t, table, used));
+            if let Some(rest) = rest {
+                mark(rest, table, used);
+            }
+        }
+        Ty::Union(members) => members.iter().for_each(|t| mark(t, table, used)),
+        _ => {}
+    }
+}
+
+/// The types a Python module needs: functions take keyword arguments, so an input object's
+/// own TypedDict is only emitted when something else refers to it.
+fn used_types(plan: &Plan<'_>) -> Vec<bool> {
+    let table = &plan.table;
+    let mut used = vec![false; table.defs.len()];
+    for f in plan.servers.iter().flat_map(|s| &s.functions) {
+        match &f.input {
+            Input::Object(idx) => match &table.defs[*idx].kind {
+                DefKind::Object { fields, extra } => {
+                    for field in fields {
+                        mark(&field.ty, table, &mut used);
+                    }
+                    if let Some(extra) = extra {
+                        mark(extra, table, &mut used);
+                    }
+                }
+                DefKind::Alias(ty) => mark(ty, table, &mut used),
+            },
+            Input::Open(ty) | Input::Other(ty) => mark(ty, table, &mut used),
+        }
+        if let Some(output) = &f.output {
+            mark(output, table, &mut used);
+        }
+    }
+    used
+}
+
+fn types(table: &TypeTable, used: &[bool]) -> Vec<TypeItem> {
     table
         .defs
         .iter()
-        .map(|def| {
+        .zip(used)
+        .filter(|(_, used)| **used)
+        .map(|(def, _)| {
             let mut doc = def
                 .description
                 .as_deref()
@@ -241,7 +303,7 @@ pub(crate) fn module(plan: &Plan<'_>) -> Module {
                 .collect();
             Server {
                 name,
-                key: server.key.clone(),
+                label: doc_lines(&server.key).join(" "),
                 functions,
             }
         })
@@ -253,11 +315,19 @@ pub(crate) fn module(plan: &Plan<'_>) -> Module {
         names.extend(["set_result", "ToolError"]);
         names.join(", ")
     };
-    exported.extend(table.defs.iter().map(|d| d.name.clone()));
+    let used = used_types(plan);
+    exported.extend(
+        table
+            .defs
+            .iter()
+            .zip(&used)
+            .filter(|(_, used)| **used)
+            .map(|(d, _)| d.name.clone()),
+    );
     Module {
         tool_count: plan.servers.iter().map(|s| s.functions.len()).sum(),
         import_names,
-        types: types(table),
+        types: types(table, &used),
         servers,
         all: exported
             .iter()
@@ -265,6 +335,12 @@ pub(crate) fn module(plan: &Plan<'_>) -> Module {
             .collect::<Vec<_>>()
             .join(", "),
     }
+}
+
+/// Parameter names a static method should not take: keywords, and `self` / `cls`, which
+/// would read as the receiver.
+fn bad_param(name: &str) -> bool {
+    is_python_keyword(name) || name == "self" || name == "cls"
 }
 
 struct Param {
@@ -289,7 +365,7 @@ fn function(f: &FnPlan<'_>, members: &mut Namer, server: &str, table: &TypeTable
             let mut req_pairs = Vec::new();
             let mut opt_pairs = Vec::new();
             for field in fields {
-                let pname = names.claim_if(&snake_case(&field.wire, "arg"), "_", is_python_keyword);
+                let pname = names.claim_if(&snake_case(&field.wire, "arg"), "_", bad_param);
                 let ty = annotation(&field.ty, table);
                 let lines = field_doc_lines(&field.doc, py_literal);
                 args_doc.push(format!(
@@ -325,7 +401,7 @@ fn function(f: &FnPlan<'_>, members: &mut Namer, server: &str, table: &TypeTable
             }
             let mut extra_arg = String::new();
             if let Some(extra) = extra {
-                let extra_name = names.claim_if("extra", "_", is_python_keyword);
+                let extra_name = names.claim_if("extra", "_", bad_param);
                 signature.push(format!("**{extra_name}: {}", annotation(extra, table)));
                 args_doc.push(format!("    **{extra_name}: Other keys, sent as they are."));
                 extra_arg = format!(", {extra_name}");

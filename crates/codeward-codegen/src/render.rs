@@ -232,6 +232,8 @@ pub(crate) fn hint_words(hints: &ToolAnnotations) -> String {
         words.push("read-only");
     } else if hints.destructive_hint == Some(true) {
         words.push("destructive");
+    } else if hints.destructive_hint == Some(false) {
+        words.push("non-destructive");
     }
     if hints.idempotent_hint == Some(true) {
         words.push("idempotent");

@@ -201,11 +201,14 @@ impl<'t, 'd> DocConverter<'t, 'd> {
     }
 
     fn warn(&mut self, path: &str, what: impl std::fmt::Display) {
+        self.note(path, format!("{what}; typed as unknown / Any"));
+    }
+
+    fn note(&mut self, path: &str, what: impl std::fmt::Display) {
         let at = if path.is_empty() { "/" } else { path };
-        self.table.warnings.push(format!(
-            "{} {at}: {what}; typed as unknown / Any",
-            self.origin
-        ));
+        self.table
+            .warnings
+            .push(format!("{} {at}: {what}", self.origin));
     }
 
     /// Converts the document root, naming a root object `name`.
@@ -247,7 +250,12 @@ impl<'t, 'd> DocConverter<'t, 'd> {
         };
         for keyword in UNSUPPORTED_KEYWORDS {
             if map.contains_key(*keyword) {
-                self.warn(path, format!("`{keyword}` is ignored"));
+                self.note(
+                    path,
+                    format!(
+                        "`{keyword}` is not modelled; the generated type may admit more values"
+                    ),
+                );
             }
         }
         let nullable = map.get("nullable").and_then(Value::as_bool) == Some(true);

@@ -8,7 +8,7 @@ use crate::ident::{Namer, camel_case, is_ascii_identifier};
 use crate::plan::{FnPlan, Input, Plan};
 use crate::render::{FnDocs, field_doc_lines, hint_words};
 use crate::schema::{DefKind, Ty, TypeTable};
-use crate::text::{first_sentence, string_literal, ts_key, ts_literal};
+use crate::text::{doc_lines, first_sentence, string_literal, ts_key, ts_literal};
 
 #[derive(Debug, Serialize)]
 pub(crate) struct Module {
@@ -40,7 +40,8 @@ struct FieldItem {
 #[derive(Debug, Serialize)]
 struct Server {
     name: String,
-    key: String,
+    /// The server's name on one line, safe in comments once the filters escape it.
+    label: String,
     functions: Vec<Function>,
 }
 
@@ -169,7 +170,7 @@ pub(crate) fn module(plan: &Plan<'_>) -> Module {
                 .collect();
             Server {
                 name,
-                key: server.key.clone(),
+                label: doc_lines(&server.key).join(" "),
                 functions,
             }
         })

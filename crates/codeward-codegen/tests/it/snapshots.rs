@@ -67,8 +67,8 @@ fn generation_is_deterministic() {
 fn warnings_name_the_tool_and_the_place() {
     let api = generate(&fixture("hard_cases"), Language::TypeScript);
     for expected in [
-        "hard-cases.unsupported input /properties/notString: `not` is ignored",
-        "hard-cases.unsupported input /properties/patterned: `patternProperties` is ignored",
+        "hard-cases.unsupported input /properties/notString: `not` is not modelled",
+        "hard-cases.unsupported input /properties/patterned: `patternProperties` is not modelled",
         "hard-cases.unsupported input /properties/remote/$ref: the external `$ref`",
         "hard-cases.unsupported input /properties/missing/$ref: the unresolvable `$ref`",
         "hard-cases.unsupported input /properties/objectEnum: an `enum` / `const` with object or array values",
