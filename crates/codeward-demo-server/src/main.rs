@@ -4,6 +4,7 @@
 use clap::Parser;
 use codeward_demo_server::{DemoOptions, serve_stdio};
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 /// A small offline MCP server (stdio): a notes store, read-only files under a root folder,
 /// and text statistics. Speak MCP on stdin/stdout; logs go to stderr.
@@ -28,7 +29,18 @@ fn default_data_dir() -> PathBuf {
     base.join("codeward-demo-server")
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // One line on stderr: an MCP client shows its last lines when the start fails.
+            eprintln!("codeward-demo-server: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> anyhow::Result<()> {
     let args = Args::parse();
     let root = match args.root {
         Some(root) => root,
@@ -41,5 +53,5 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     runtime
         .block_on(serve_stdio(&options))
-        .map_err(|e| anyhow::anyhow!("codeward-demo-server: {e}"))
+        .map_err(|e| anyhow::anyhow!("{e}"))
 }

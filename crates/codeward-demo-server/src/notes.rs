@@ -256,7 +256,7 @@ fn snippet(text: &str, word: &str) -> Option<String> {
     let mut out: String = chars[start.min(chars.len())..end].iter().collect();
     out = out.split_whitespace().collect::<Vec<_>>().join(" ");
     if start > 0 {
-        out.insert_str(0, "…");
+        out.insert(0, '…');
     }
     if end < chars.len() {
         out.push('…');

@@ -518,17 +518,17 @@ impl Server {
         let restart = {
             let mut state = self.state();
             let restart = state.tried.then_some(state.restarts_in_a_row + 1);
-            if let Some(attempt) = restart {
-                if attempt > options.restart.max_restarts {
-                    return Err(McpError::Unavailable {
-                        server: self.name.clone(),
-                        attempts: state.restarts_in_a_row + 1,
-                        reason: state
-                            .last_failure
-                            .clone()
-                            .unwrap_or_else(|| "unknown".into()),
-                    });
-                }
+            if let Some(attempt) = restart
+                && attempt > options.restart.max_restarts
+            {
+                return Err(McpError::Unavailable {
+                    server: self.name.clone(),
+                    attempts: attempt,
+                    reason: state
+                        .last_failure
+                        .clone()
+                        .unwrap_or_else(|| "unknown".into()),
+                });
             }
             state.tried = true;
             restart
