@@ -1,0 +1,57 @@
+//! `codeward audit ...` over a log the demo wrote.
+
+use super::*;
+
+#[test]
+fn audit_commands_read_verify_report_and_hash() {
+    let env = Env::new();
+    let missing = env.run(&["audit", "verify"]);
+    assert_eq!(missing.status.code(), Some(70));
+    assert!(
+        stderr(&missing).contains("codeward demo"),
+        "{}",
+        stderr(&missing)
+    );
+
+    let (code, demo) = env.json(&["demo"]);
+    assert_eq!(code, 0, "{demo:#}");
+    let id = demo["outcome"]["execution_id"].as_str().unwrap().to_owned();
+
+    let (code, tail) = env.json(&["audit", "tail", "-n", "3"]);
+    assert_eq!(code, 0);
+    assert_eq!(tail.as_array().unwrap().len(), 3);
+    let (code, show) = env.json(&["audit", "show", &id]);
+    assert_eq!(code, 0);
+    assert_eq!(show.as_array().unwrap().len(), 8);
+    let (code, verify) = env.json(&["audit", "verify"]);
+    assert_eq!(code, 0);
+    assert_eq!(verify["records"], 8);
+    let (code, _) = env.json(&["audit", "verify", "--expect-seq", "99"]);
+    assert_eq!(code, 8, "a log shorter than a kept receipt fails");
+
+    let out = env.run(&["audit", "report", "--format", "md"]);
+    assert!(out.status.success(), "{}", stdout(&out));
+    assert!(stdout(&out).contains("164.312(b)"));
+    let report_file = env.dir.path().join("report.json");
+    let out = env.run(&[
+        "audit",
+        "report",
+        "--format",
+        "json",
+        "--from",
+        "2000-01-01",
+        "--output",
+        report_file.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(&report_file).unwrap()).unwrap();
+    assert_eq!(report["executions"]["completed"], 1);
+    let bad = env.run(&["audit", "report", "--from", "yesterday"]);
+    assert!(stderr(&bad).contains("YYYY-MM-DD"), "{}", stderr(&bad));
+
+    // The principal's pseudonym is what the log holds.
+    let (code, hash) = env.json(&["audit", "hash", "demo-user"]);
+    assert_eq!(code, 0);
+    assert_eq!(show[0]["principal"], hash["pseudonym"]);
+}

@@ -1,0 +1,94 @@
+//! search, api, check, doctor, usage and configuration errors.
+
+use super::*;
+
+#[test]
+fn search_finds_tools_and_says_when_nothing_matches() {
+    let env = Env::new();
+    let (code, hits) = env.json(&["search", "count words in a text", "--limit", "3"]);
+    assert_eq!(code, 0);
+    assert_eq!(hits[0]["tool"], "demo.text_stats");
+    let out = env.run(&["search", "count words in a text"]);
+    assert!(stdout(&out).contains("demo.text_stats"));
+    let (code, _) = env.json(&["search", "zzzqqqxxx"]);
+    assert_eq!(code, 7);
+}
+
+#[test]
+fn api_prints_typed_modules_and_names_unknown_tools() {
+    let env = Env::new();
+    let out = env.run(&["api", "demo.notes_add", "--lang", "typescript"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("notesAdd"), "{}", stdout(&out));
+    let (code, v) = env.json(&[
+        "api",
+        "demo.notes_add",
+        "demo.text_stats",
+        "--lang",
+        "python",
+        "--summary",
+    ]);
+    assert_eq!(code, 0);
+    assert!(v["summary"].as_str().unwrap().contains("def notes_add"));
+    assert!(v["module_tokens"].as_u64().unwrap() > v["summary_tokens"].as_u64().unwrap());
+    let bad = env.run(&["api", "demo.nope"]);
+    assert_eq!(bad.status.code(), Some(70));
+    assert!(stderr(&bad).contains("codeward search"), "{}", stderr(&bad));
+}
+
+#[test]
+fn check_reports_findings_with_positions_and_maps_risk_to_exit_codes() {
+    let env = Env::new();
+    let clean = env.write(
+        "clean.py",
+        "from codeward_api import demo\nprint(demo.notes_list())\n",
+    );
+    let out = env.run(&["check", clean.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let aliased = env.write("aliased.py", "import os as o\no.system('id')\n");
+    let (code, v) = env.json(&["check", aliased.to_str().unwrap()]);
+    assert_eq!(code, 3);
+    assert_eq!(v["findings"][0]["line"], 2);
+    assert!(["high", "critical"].contains(&v["risk"]["level"].as_str().unwrap()));
+    let broken = env.write("broken.ts", "const x = ;\n");
+    let out = env.run(&["check", broken.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(6), "{}", stdout(&out));
+    assert!(stdout(&out).contains("broken.ts:1:"), "{}", stdout(&out));
+    let unknown = env.write("prog.rb", "puts 1\n");
+    let out = env.run(&["check", unknown.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(70));
+    assert!(stderr(&out).contains("--lang"), "{}", stderr(&out));
+}
+
+#[test]
+fn doctor_reports_isolation_interpreters_servers_and_the_log() {
+    let env = Env::new();
+    let (code, v) = env.json(&["doctor"]);
+    assert_eq!(code, 0, "{v:#}");
+    assert!(
+        v["isolation"]["layers"].as_array().unwrap().len() >= 5,
+        "{v:#}"
+    );
+    assert!(v["interpreters"]["python"].is_string());
+    assert_eq!(v["servers"][0]["name"], "demo");
+}
+
+#[test]
+fn usage_and_configuration_errors_are_clear() {
+    let env = Env::new();
+    let out = env.run(&["run"]);
+    assert_eq!(out.status.code(), Some(2));
+    let cfg = env.write("bad-config.toml", "[audit]\ndurabilty = \"fsync\"\n");
+    let out = env.run(&["--config", cfg.to_str().unwrap(), "search", "notes"]);
+    assert_eq!(out.status.code(), Some(70));
+    let err = stderr(&out);
+    assert!(
+        err.contains("bad-config.toml") && err.contains("durabilty"),
+        "{err}"
+    );
+    let out = env.run(&["run", "missing.py"]);
+    assert!(stderr(&out).contains("missing.py"), "{}", stderr(&out));
+    let noext = env.write("prog", "# x\nprint(1)\n");
+    let out = env.run(&["run", noext.to_str().unwrap()]);
+    assert!(stderr(&out).contains("--lang"), "{}", stderr(&out));
+}
