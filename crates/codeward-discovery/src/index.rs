@@ -1,26 +1,22 @@
 //! The searchable catalogue: a tantivy index in RAM beside a map of the tools it holds.
 //! BM25 over several boosted fields, synonyms and typo tolerance at query time, single-tool updates.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use codeward_core::{SearchQuery, ToolHit, ToolIndex, ToolSchema};
 use serde_json::Value;
-use tantivy::collector::TopDocs;
 use tantivy::query::{
     BooleanQuery, BoostQuery, ConstScoreQuery, FuzzyTermQuery, Occur, Query, TermQuery,
 };
-use tantivy::schema::{
-    FAST, Field, INDEXED, IndexRecordOption, STRING, Schema, TextFieldIndexing, TextOptions,
-};
+use tantivy::schema::{Field, IndexRecordOption, STRING, Schema, TextFieldIndexing, TextOptions};
 use tantivy::tokenizer::TextAnalyzer;
-use tantivy::{
-    DocAddress, Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, TantivyDocument, Term,
-};
+use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, TantivyDocument, Term};
 
 use crate::analyzer::{
     ANALYZER_NAME, DEFAULT_SYNONYMS, Synonyms, analyzer, terms, within_distance,
 };
+use crate::collector::TopByScoreThenName;
 use crate::error::{DiscoveryError, Result};
 use crate::formats::check_tool;
 use crate::report::{LoadProblem, LoadReport, LoadedTool, ProblemKind};
@@ -32,8 +28,14 @@ const API_ORIGIN: &str = "api";
 /// Tantivy refuses writer budgets below 15 MB.
 const MIN_WRITER_MEMORY: usize = 15_000_000;
 
-/// Extra hits fetched beyond the limit, so that ties at the cut can be ordered by name.
-const TIE_MARGIN: usize = 8;
+/// Shorter words are not corrected: at one edit they match too many unrelated words.
+const MIN_TYPO_CHARS: usize = 4;
+
+/// At most this many corrections per misspelled word.
+const MAX_CORRECTIONS: usize = 3;
+
+/// The fast field holding qualified names, for deletes and for ordering ties.
+const QUALIFIED_FIELD: &str = "qualified";
 
 /// The searchable parts of a tool, in the order `matched_fields` reports them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -176,7 +178,7 @@ impl Default for IndexConfig {
                 .collect(),
             synonym_weight: 0.5,
             typo_tolerance: true,
-            typo_weight: 0.8,
+            typo_weight: 0.5,
             writer_memory: 64_000_000,
         }
     }
@@ -244,7 +246,6 @@ impl CatalogueIndexBuilder {
 
 #[derive(Debug, Clone, Copy)]
 struct Fields {
-    id: Field,
     qualified: Field,
     category_key: Field,
     server_key: Field,
@@ -259,7 +260,6 @@ impl Fields {
 
 #[derive(Debug, Clone)]
 struct Entry {
-    id: u64,
     tool: ToolSchema,
     origin: String,
     hash: u64,
@@ -268,31 +268,21 @@ struct Entry {
 #[derive(Debug, Default)]
 struct State {
     tools: BTreeMap<String, Entry>,
-    by_id: HashMap<u64, String>,
-    next_id: u64,
     /// Sum of the tools' content hashes: the version.
     fingerprint: u64,
 }
 
 /// One change to apply in a single commit.
 enum Change {
-    Add(LoadedTool),
+    Add(Box<LoadedTool>),
     Remove(String),
 }
 
-/// How a query word is matched, to tell which fields a hit matched.
-enum Matcher {
-    Exact(String),
-    Typo(String, usize),
-}
-
-impl Matcher {
-    fn matches(&self, term: &str) -> bool {
-        match self {
-            Matcher::Exact(t) => t == term,
-            Matcher::Typo(t, distance) => within_distance(t, term, *distance),
-        }
-    }
+/// A request turned into a tantivy query.
+struct Prepared {
+    query: Box<dyn Query>,
+    /// Every index term the query looks for, to tell which fields a hit matched.
+    terms: BTreeSet<String>,
 }
 
 /// Counts of the catalogue.
@@ -350,8 +340,7 @@ impl CatalogueIndex {
 
     fn with_config(config: IndexConfig) -> Result<Self> {
         let mut schema = Schema::builder();
-        let id = schema.add_u64_field("id", INDEXED | FAST);
-        let qualified = schema.add_text_field("qualified", STRING);
+        let qualified = schema.add_text_field(QUALIFIED_FIELD, STRING.set_fast("raw"));
         let category_key = schema.add_text_field("category_key", STRING);
         let server_key = schema.add_text_field("server_key", STRING);
         // Frequencies but no positions: there are no phrase queries, and positions would
@@ -376,7 +365,6 @@ impl CatalogueIndex {
         Ok(CatalogueIndex {
             config,
             fields: Fields {
-                id,
                 qualified,
                 category_key,
                 server_key,
@@ -446,7 +434,7 @@ impl CatalogueIndex {
                     );
                 } else {
                     report.tools.push(item.clone());
-                    changes.push(Change::Add(item));
+                    changes.push(Change::Add(Box::new(item)));
                 }
             }
         }
@@ -468,7 +456,10 @@ impl CatalogueIndex {
                 origin: existing.origin.clone(),
             });
         }
-        self.apply(writer, vec![Change::Add(LoadedTool::new(tool, API_ORIGIN))])
+        self.apply(
+            writer,
+            vec![Change::Add(Box::new(LoadedTool::new(tool, API_ORIGIN)))],
+        )
     }
 
     /// Adds a tool or replaces the one with the same qualified name; returns the replaced one.
@@ -484,7 +475,7 @@ impl CatalogueIndex {
         if previous.is_some() {
             changes.push(Change::Remove(name));
         }
-        changes.push(Change::Add(LoadedTool::new(tool, API_ORIGIN)));
+        changes.push(Change::Add(Box::new(LoadedTool::new(tool, API_ORIGIN))));
         self.apply(writer, changes)?;
         Ok(previous)
     }
@@ -508,21 +499,16 @@ impl CatalogueIndex {
         if changes.is_empty() {
             return Ok(());
         }
-        let mut next_id = self.read().next_id;
-        let mut added = Vec::new();
         for change in &changes {
             match change {
                 Change::Remove(name) => {
                     writer.delete_term(Term::from_field_text(self.fields.qualified, name));
                 }
                 Change::Add(item) => {
-                    let id = next_id;
-                    next_id += 1;
-                    if let Err(e) = writer.add_document(self.document(id, &item.tool)) {
+                    if let Err(e) = writer.add_document(self.document(&item.tool)) {
                         let _ = writer.rollback();
                         return Err(DiscoveryError::index("adding a tool", e));
                     }
-                    added.push(id);
                 }
             }
         }
@@ -536,25 +522,20 @@ impl CatalogueIndex {
         self.reader
             .reload()
             .map_err(|e| DiscoveryError::index("reloading the index reader", e))?;
-        let mut ids = added.into_iter();
         for change in changes {
             match change {
                 Change::Remove(name) => {
                     if let Some(entry) = state.tools.remove(&name) {
-                        state.by_id.remove(&entry.id);
                         state.fingerprint = state.fingerprint.wrapping_sub(entry.hash);
                     }
                 }
                 Change::Add(item) => {
-                    let Some(id) = ids.next() else { break };
                     let name = item.tool.qualified_name();
                     let hash = tool_hash(&item.tool);
                     state.fingerprint = state.fingerprint.wrapping_add(hash);
-                    state.by_id.insert(id, name.clone());
                     state.tools.insert(
                         name,
                         Entry {
-                            id,
                             tool: item.tool,
                             origin: item.origin,
                             hash,
@@ -563,13 +544,11 @@ impl CatalogueIndex {
                 }
             }
         }
-        state.next_id = next_id;
         Ok(())
     }
 
-    fn document(&self, id: u64, tool: &ToolSchema) -> TantivyDocument {
+    fn document(&self, tool: &ToolSchema) -> TantivyDocument {
         let mut doc = TantivyDocument::default();
-        doc.add_u64(self.fields.id, id);
         doc.add_text(self.fields.qualified, tool.qualified_name());
         if let Some(category) = &tool.category {
             doc.add_text(self.fields.category_key, category.to_lowercase());
@@ -642,6 +621,49 @@ impl CatalogueIndex {
         Ok(false)
     }
 
+    /// Index terms within edit distance of a word found nowhere in the index: those at the
+    /// smallest distance, most frequent first. They are then scored by BM25 like any word,
+    /// which ranks better than a constant-score fuzzy match and keeps block-WAND.
+    fn corrections(&self, searcher: &Searcher, word: &str) -> Result<Vec<String>> {
+        let max_distance: u8 = if word.chars().count() >= 6 { 2 } else { 1 };
+        let probe = Term::from_field_text(self.fields.text(Part::Name), word);
+        // One automaton per word, streamed over every field's term dictionary.
+        let automaton = FuzzyTermQuery::new(probe, max_distance, true)
+            .automaton()
+            .map_err(|e| DiscoveryError::index("building a typo automaton", e))?;
+        let mut found: BTreeMap<String, u64> = BTreeMap::new();
+        for segment in searcher.segment_readers() {
+            for part in Part::ALL.into_iter().filter(|p| p.typo_tolerant()) {
+                let inverted = segment
+                    .inverted_index(self.fields.text(part))
+                    .map_err(|e| DiscoveryError::index("reading the term dictionary", e))?;
+                let mut stream = inverted
+                    .terms()
+                    .search(&automaton)
+                    .into_stream()
+                    .map_err(|e| DiscoveryError::index("reading the term dictionary", e.into()))?;
+                while stream.advance() {
+                    if let Ok(term) = std::str::from_utf8(stream.key()) {
+                        *found.entry(term.to_owned()).or_default() +=
+                            u64::from(stream.value().doc_freq);
+                    }
+                }
+            }
+        }
+        let Some(best) = (0..=usize::from(max_distance))
+            .find(|d| found.keys().any(|t| within_distance(word, t, *d)))
+        else {
+            return Ok(Vec::new());
+        };
+        let mut candidates: Vec<(String, u64)> = found
+            .into_iter()
+            .filter(|(t, _)| within_distance(word, t, best))
+            .collect();
+        candidates.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        candidates.truncate(MAX_CORRECTIONS);
+        Ok(candidates.into_iter().map(|(t, _)| t).collect())
+    }
+
     fn term_clauses(&self, clauses: &mut Vec<(Occur, Box<dyn Query>)>, term: &str, weight: f32) {
         for part in Part::ALL {
             let boost = self.config.boosts.of(part) * weight;
@@ -659,11 +681,7 @@ impl CatalogueIndex {
     }
 
     /// The tantivy query for a request, and how each word is matched.
-    fn build_query(
-        &self,
-        searcher: &Searcher,
-        query: &SearchQuery,
-    ) -> Result<Option<(Box<dyn Query>, Vec<Matcher>)>> {
+    fn build_query(&self, searcher: &Searcher, query: &SearchQuery) -> Result<Option<Prepared>> {
         let mut analyzer = self.analyzer.clone();
         let mut words: Vec<String> = Vec::new();
         for term in terms(&mut analyzer, &query.text) {
@@ -672,29 +690,30 @@ impl CatalogueIndex {
             }
         }
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-        let mut matchers = Vec::new();
-        let mut expanded: BTreeSet<&str> = words.iter().map(String::as_str).collect();
+        // Every index term the query looks for, to tell which fields a hit matched.
+        let mut matched = BTreeSet::new();
+        let mut expanded: BTreeSet<std::borrow::Cow<'_, str>> =
+            words.iter().map(|w| w.as_str().into()).collect();
         for word in &words {
             if self.term_exists(searcher, word)? {
                 self.term_clauses(&mut clauses, word, 1.0);
-                matchers.push(Matcher::Exact(word.clone()));
-            } else if self.config.typo_tolerance && word.chars().count() >= 4 {
-                let distance: u8 = if word.chars().count() >= 6 { 2 } else { 1 };
-                for part in Part::ALL.into_iter().filter(|p| p.typo_tolerant()) {
-                    let boost = self.config.boosts.of(part) * self.config.typo_weight;
-                    let term = Term::from_field_text(self.fields.text(part), word);
-                    let fuzzy = FuzzyTermQuery::new(term, distance, true);
-                    clauses.push((
-                        Occur::Should,
-                        Box::new(BoostQuery::new(Box::new(fuzzy), boost)),
-                    ));
+                matched.insert(word.clone());
+            } else if self.config.typo_tolerance
+                && word.chars().count() >= MIN_TYPO_CHARS
+                // A word with synonyms is a known word, not a typo.
+                && self.synonyms.of(word).next().is_none()
+            {
+                for correction in self.corrections(searcher, word)? {
+                    if expanded.insert(correction.clone().into()) {
+                        self.term_clauses(&mut clauses, &correction, self.config.typo_weight);
+                        matched.insert(correction);
+                    }
                 }
-                matchers.push(Matcher::Typo(word.clone(), usize::from(distance)));
             }
             for synonym in self.synonyms.of(word) {
-                if expanded.insert(synonym) && self.term_exists(searcher, synonym)? {
+                if expanded.insert(synonym.into()) && self.term_exists(searcher, synonym)? {
                     self.term_clauses(&mut clauses, synonym, self.config.synonym_weight);
-                    matchers.push(Matcher::Exact(synonym.to_owned()));
+                    matched.insert(synonym.to_owned());
                 }
             }
         }
@@ -718,10 +737,16 @@ impl CatalogueIndex {
             }
         }
         if filters.is_empty() {
-            return Ok(Some((text, matchers)));
+            return Ok(Some(Prepared {
+                query: text,
+                terms: matched,
+            }));
         }
         filters.push((Occur::Must, text));
-        Ok(Some((Box::new(BooleanQuery::new(filters)), matchers)))
+        Ok(Some(Prepared {
+            query: Box::new(BooleanQuery::new(filters)),
+            terms: matched,
+        }))
     }
 
     fn search_hits(&self, query: &SearchQuery) -> Result<Vec<ToolHit>> {
@@ -731,64 +756,26 @@ impl CatalogueIndex {
         // The read lock spans the search so the searcher and the tool map agree.
         let state = self.read();
         let searcher = self.reader.searcher();
-        let Some((tantivy_query, matchers)) = self.build_query(&searcher, query)? else {
+        let Some(prepared) = self.build_query(&searcher, query)? else {
             return Ok(Vec::new());
         };
-        let total = usize::try_from(searcher.num_docs())
-            .unwrap_or(usize::MAX)
-            .max(1);
-        let mut fetch = query.limit.saturating_add(TIE_MARGIN).min(total);
-        let top = loop {
-            let top: Vec<(f32, DocAddress)> = searcher
-                .search(&tantivy_query, &TopDocs::with_limit(fetch).order_by_score())
-                .map_err(|e| DiscoveryError::index("searching", e))?;
-            // Complete when fewer docs matched than fetched, or when the last one fetched
-            // scores below the cut: no tie at the cut was left out.
-            let complete = top.len() < fetch
-                || fetch >= total
-                || top
-                    .get(query.limit - 1)
-                    .zip(top.last())
-                    .is_none_or(|(cut, last)| cut.0 > last.0);
-            if complete {
-                break top;
-            }
-            fetch = fetch.saturating_mul(4).min(total);
+        let collector = TopByScoreThenName {
+            limit: query.limit,
+            name_field: QUALIFIED_FIELD,
         };
-        let mut hits: Vec<(f32, &Entry)> = Vec::with_capacity(top.len());
-        let mut columns = HashMap::new();
-        for (score, address) in top {
-            if score < query.min_score || score <= 0.0 {
-                continue;
-            }
-            let column = match columns.entry(address.segment_ord) {
-                std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
-                std::collections::hash_map::Entry::Vacant(v) => v.insert(
-                    searcher
-                        .segment_reader(address.segment_ord)
-                        .fast_fields()
-                        .u64("id")
-                        .map_err(|e| DiscoveryError::index("reading tool ids", e))?,
-                ),
-            };
-            let entry = column
-                .first(address.doc_id)
-                .and_then(|id| state.by_id.get(&id))
-                .and_then(|name| state.tools.get(name));
-            if let Some(entry) = entry {
-                hits.push((score, entry));
-            }
-        }
-        hits.sort_by(|a, b| {
-            b.0.total_cmp(&a.0)
-                .then_with(|| a.1.tool.qualified_name().cmp(&b.1.tool.qualified_name()))
-        });
-        hits.truncate(query.limit);
+        let ranked = searcher
+            .search(&prepared.query, &collector)
+            .map_err(|e| DiscoveryError::index("searching", e))?;
+        let hits: Vec<(f32, &Entry)> = ranked
+            .into_iter()
+            .filter(|(score, _)| *score >= query.min_score && *score > 0.0)
+            .filter_map(|(score, name)| state.tools.get(&name).map(|entry| (score, entry)))
+            .collect();
         let mut analyzer = self.analyzer.clone();
         Ok(hits
             .into_iter()
             .map(|(score, entry)| {
-                let fields = matched_fields(&mut analyzer, &entry.tool, &matchers);
+                let fields = matched_fields(&mut analyzer, &entry.tool, &prepared.terms);
                 ToolHit::new(entry.tool.clone(), score, fields)
             })
             .collect())
@@ -798,19 +785,13 @@ impl CatalogueIndex {
 fn matched_fields(
     analyzer: &mut TextAnalyzer,
     tool: &ToolSchema,
-    matchers: &[Matcher],
+    matched: &BTreeSet<String>,
 ) -> Vec<String> {
     Part::ALL
         .into_iter()
         .filter(|part| {
             let text = part.text(tool);
-            !text.is_empty()
-                && terms(analyzer, &text).iter().any(|term| {
-                    matchers.iter().any(|m| match m {
-                        Matcher::Typo(..) if !part.typo_tolerant() => false,
-                        m => m.matches(term),
-                    })
-                })
+            !text.is_empty() && terms(analyzer, &text).iter().any(|t| matched.contains(t))
         })
         .map(|part| part.label().to_owned())
         .collect()

@@ -43,6 +43,7 @@
 
 mod analyzer;
 mod baseline;
+mod collector;
 mod error;
 mod formats;
 mod index;
