@@ -10,6 +10,7 @@ mod exit;
 mod inspect;
 mod output;
 mod run;
+mod serve;
 mod setup;
 
 use std::path::PathBuf;
@@ -237,7 +238,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
         }
         Command::Approvals { action } => run::approvals(&config, &out, action).await,
         Command::Audit { action } => audit_cmd::run(&config, &out, action),
-        Command::Serve => anyhow::bail!("`codeward serve` is not available in this build yet"),
+        Command::Serve => serve::serve(&config).await,
         Command::Doctor => inspect::doctor(&config, &out).await,
         Command::DemoServer { .. } => Ok(Exit::Success),
     }

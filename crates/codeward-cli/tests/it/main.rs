@@ -8,6 +8,7 @@ use serde_json::Value;
 mod audit;
 mod commands;
 mod lifecycle;
+mod serve;
 
 pub struct Env {
     pub dir: tempfile::TempDir,

@@ -1,0 +1,71 @@
+//! A real MCP client, the Python `mcp` SDK, drives `codeward serve` over stdio.
+
+use super::*;
+
+#[test]
+fn the_python_mcp_sdk_drives_codeward_serve() {
+    let has_sdk = Command::new("python3")
+        .args(["-c", "import mcp"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_sdk {
+        // CI installs it (.ci/run); say so loudly rather than pass silently.
+        eprintln!("SKIPPED: the Python `mcp` package is not installed (pip install mcp)");
+        return;
+    }
+    let env = Env::new();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/mcp_client.py");
+    let out = Command::new("python3")
+        .arg(&script)
+        .arg(env!("CARGO_BIN_EXE_codeward"))
+        .arg(env.data())
+        .current_dir(env.dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "client failed:\n{}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let seen: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(seen["server"], "codeward");
+    assert!(
+        seen["instructions"]
+            .as_str()
+            .unwrap()
+            .contains("search_tools")
+    );
+    assert_eq!(
+        seen["tools"],
+        serde_json::json!(["execute_code", "get_tool_api", "search_tools"])
+    );
+    assert_eq!(seen["search"]["tools"][0]["name"], "demo.text_stats");
+    assert!(
+        seen["api"]["module"]
+            .as_str()
+            .unwrap()
+            .contains("def text_stats")
+    );
+    assert_eq!(seen["execute_is_error"], false, "{seen:#}");
+    assert_eq!(seen["execute"]["result"]["words"], 4);
+    assert_eq!(seen["risky_is_error"], true);
+    assert!(
+        seen["risky"]["approval_required"]
+            .as_str()
+            .unwrap()
+            .starts_with("apr_"),
+        "{seen:#}"
+    );
+    assert!(
+        seen["risky"]["next_step"]
+            .as_str()
+            .unwrap()
+            .contains("codeward approvals approve")
+    );
+    assert_eq!(seen["bad_is_error"], true);
+    assert!(seen["bad_text"].as_str().unwrap().contains("search_tools"));
+    // The executions went through the audit log.
+    let verify = env.run(&["audit", "verify"]);
+    assert!(verify.status.success(), "{}", stdout(&verify));
+}
