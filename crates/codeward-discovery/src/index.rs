@@ -442,6 +442,58 @@ impl CatalogueIndex {
         Ok(report)
     }
 
+    /// Replaces every tool of `server` with the tools `source` yields for it, in one commit:
+    /// for a live MCP server whose tool list changed (`notifications/tools/list_changed`).
+    /// Tools of other servers in `source` are reported and left out.
+    pub fn replace_server(&self, server: &str, source: &dyn CatalogueSource) -> Result<LoadReport> {
+        let loaded = source.load();
+        let mut report = LoadReport {
+            tools: Vec::new(),
+            problems: loaded.problems,
+            files: loaded.files,
+        };
+        let writer = self.writer();
+        let mut changes: Vec<Change> = self
+            .read()
+            .tools
+            .values()
+            .filter(|e| e.tool.server.as_deref() == Some(server))
+            .map(|e| Change::Remove(e.tool.qualified_name()))
+            .collect();
+        let mut batch = BTreeSet::new();
+        for item in loaded.tools {
+            let name = item.tool.qualified_name();
+            if item.tool.server.as_deref() != Some(server) {
+                report.problems.push(
+                    LoadProblem::new(
+                        &item.origin,
+                        ProblemKind::InvalidName,
+                        format!("belongs to another server than {server}; load it on its own"),
+                    )
+                    .tool(name),
+                );
+            } else if let Err(problem) = check_tool(&item.tool) {
+                report.problems.push(
+                    LoadProblem::new(&item.origin, ProblemKind::InvalidName, problem).tool(name),
+                );
+            } else if !batch.insert(name.clone()) {
+                report.problems.push(
+                    LoadProblem::new(
+                        &item.origin,
+                        ProblemKind::Duplicate,
+                        "given twice by this source; the first one is kept",
+                    )
+                    .tool(name),
+                );
+            } else {
+                report.tools.push(item.clone());
+                changes.push(Change::Add(Box::new(item)));
+            }
+        }
+        self.apply(writer, changes)?;
+        Ok(report)
+    }
+
     /// Adds one tool; fails if its qualified name is taken.
     pub fn insert(&self, tool: ToolSchema) -> Result<()> {
         let writer = self.writer();

@@ -11,7 +11,8 @@
 //!
 //! - [`CatalogueIndex`]: the searchable catalogue; implements [`ToolIndex`]. Tools come from
 //!   [`CatalogueIndex::load`] or one at a time ([`CatalogueIndex::insert`],
-//!   [`CatalogueIndex::upsert`], [`CatalogueIndex::remove`]); [`CatalogueIndex::stats`] counts.
+//!   [`CatalogueIndex::upsert`], [`CatalogueIndex::remove`], [`CatalogueIndex::replace_server`]);
+//!   [`CatalogueIndex::stats`] counts.
 //! - [`CatalogueSource`]: where tools come from. [`SeedDirectory`] (`<dir>/<category>/<server>.json`
 //!   in the seed's format), [`McpFile`] and [`McpDirectory`] (MCP `tools/list` output),
 //!   [`McpToolsList`] (a live server's answer), [`StaticTools`], and [`DefaultCatalogue`]
@@ -60,3 +61,8 @@ pub use source::{
     CatalogueSource, DefaultCatalogue, McpDirectory, McpFile, McpToolsList, SeedDirectory,
     StaticTools,
 };
+
+// The README's examples are compiled (and the runnable ones run) as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -294,3 +294,44 @@ fn usable_as_a_shared_seam_while_changing() {
     assert_eq!(index.stats().by_server["extra"], 20);
     assert!(seam.get("extra.tool_19").is_some());
 }
+
+#[test]
+fn a_live_server_is_replaced_in_one_step() {
+    use codeward_discovery::{McpToolsList, ProblemKind};
+    let index = CatalogueIndex::new().expect("index");
+    let schema = json!({"type": "object"});
+    let v1 = json!({"tools": [
+        {"name": "old_tool", "description": "Going away", "inputSchema": schema},
+        {"name": "kept", "description": "Stays the same", "inputSchema": schema}]});
+    index.load(&McpToolsList::new("live", v1)).expect("load");
+    index
+        .insert(tool("other", "untouched", "Another server"))
+        .expect("insert");
+    let before = index.version();
+
+    let v2 = json!({"tools": [
+        {"name": "kept", "description": "Stays the same", "inputSchema": schema},
+        {"name": "new_tool", "description": "Just arrived", "inputSchema": schema}]});
+    let report = index
+        .replace_server("live", &McpToolsList::new("live", v2))
+        .expect("replace");
+    assert!(report.is_clean(), "{report}");
+    assert_ne!(index.version(), before);
+    let mut all: Vec<String> = index.all().iter().map(|t| t.qualified_name()).collect();
+    all.sort();
+    assert_eq!(all, ["live.kept", "live.new_tool", "other.untouched"]);
+    assert!(names(&index, &SearchQuery::new("going away", 5)).is_empty());
+    assert_eq!(
+        names(&index, &SearchQuery::new("arrived", 5)),
+        ["live.new_tool"]
+    );
+
+    let wrong = McpToolsList::new("elsewhere", json!([{"name": "x", "inputSchema": schema}]));
+    let report = index.replace_server("live", &wrong).expect("replace");
+    assert_eq!(report.problems[0].kind, ProblemKind::InvalidName);
+    assert_eq!(
+        index.stats().by_server.get("live"),
+        None,
+        "an empty list empties the server"
+    );
+}
