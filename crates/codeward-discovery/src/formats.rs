@@ -160,6 +160,47 @@ fn kind_of(value: &Value) -> &'static str {
     }
 }
 
+/// A parsed tool and the warnings it raised, or the problem that left it out.
+type Parsed = Result<(ToolSchema, Vec<LoadProblem>), LoadProblem>;
+
+/// Parses each item of a file with `parse`, collecting tools, warnings and problems.
+fn collect_tools(
+    report: &mut LoadReport,
+    origin: &str,
+    items: Vec<Value>,
+    parse: impl Fn(Value, usize) -> Parsed,
+) {
+    let mut collector = Collector::new(report);
+    for (position, item) in items.into_iter().enumerate() {
+        match parse(item, position) {
+            Ok((tool, warnings)) => {
+                collector.report.problems.extend(warnings);
+                collector.push(tool, origin);
+            }
+            Err(problem) => collector.report.problems.push(problem),
+        }
+    }
+}
+
+/// A tool item as an object, with its name and qualified name.
+fn tool_object(
+    item: Value,
+    origin: &str,
+    position: usize,
+    server: &str,
+) -> Result<(Map<String, Value>, String, String), LoadProblem> {
+    let Value::Object(object) = item else {
+        return Err(LoadProblem::new(
+            origin,
+            ProblemKind::UnexpectedShape,
+            format!("tool #{position} is {}, not an object", kind_of(&item)),
+        ));
+    };
+    let name = tool_name(&object, origin, position)?;
+    let qualified = format!("{server}.{name}");
+    Ok((object, name, qualified))
+}
+
 // ---------------------------------------------------------------- seed format
 
 /// Parses one seed-format file: an array of tools, or one tool object.
@@ -196,16 +237,9 @@ pub fn parse_seed(
             return;
         }
     };
-    let mut collector = Collector::new(report);
-    for (position, item) in items.into_iter().enumerate() {
-        match seed_tool(item, origin, position, server, category) {
-            Ok((tool, warnings)) => {
-                collector.report.problems.extend(warnings);
-                collector.push(tool, origin);
-            }
-            Err(problem) => collector.report.problems.push(problem),
-        }
-    }
+    collect_tools(report, origin, items, |item, position| {
+        seed_tool(item, origin, position, server, category)
+    });
 }
 
 fn seed_tool(
@@ -214,16 +248,8 @@ fn seed_tool(
     position: usize,
     server: &str,
     category: Option<&str>,
-) -> Result<(ToolSchema, Vec<LoadProblem>), LoadProblem> {
-    let Value::Object(object) = item else {
-        return Err(LoadProblem::new(
-            origin,
-            ProblemKind::UnexpectedShape,
-            format!("tool #{position} is {}, not an object", kind_of(&item)),
-        ));
-    };
-    let name = tool_name(&object, origin, position)?;
-    let qualified = format!("{server}.{name}");
+) -> Parsed {
+    let (object, name, qualified) = tool_object(item, origin, position, server)?;
     let mut warnings = Vec::new();
     let description = string_field(&object, "description").unwrap_or_default();
     let input_schema =
@@ -460,16 +486,9 @@ pub fn parse_mcp_value(value: Value, origin: &str, server: &str, report: &mut Lo
             return;
         }
     };
-    let mut collector = Collector::new(report);
-    for (position, item) in items.into_iter().enumerate() {
-        match mcp_tool(item, origin, position, server, file_category.as_deref()) {
-            Ok((tool, warnings)) => {
-                collector.report.problems.extend(warnings);
-                collector.push(tool, origin);
-            }
-            Err(problem) => collector.report.problems.push(problem),
-        }
-    }
+    collect_tools(report, origin, items, |item, position| {
+        mcp_tool(item, origin, position, server, file_category.as_deref())
+    });
 }
 
 fn mcp_tool(
@@ -478,16 +497,8 @@ fn mcp_tool(
     position: usize,
     server: &str,
     file_category: Option<&str>,
-) -> Result<(ToolSchema, Vec<LoadProblem>), LoadProblem> {
-    let Value::Object(object) = item else {
-        return Err(LoadProblem::new(
-            origin,
-            ProblemKind::UnexpectedShape,
-            format!("tool #{position} is {}, not an object", kind_of(&item)),
-        ));
-    };
-    let name = tool_name(&object, origin, position)?;
-    let qualified = format!("{server}.{name}");
+) -> Parsed {
+    let (object, name, qualified) = tool_object(item, origin, position, server)?;
     let mut warnings = Vec::new();
     let input_schema = match object.get("inputSchema") {
         Some(schema @ Value::Object(_)) => schema.clone(),

@@ -396,48 +396,18 @@ impl CatalogueIndex {
     /// reported as collisions and left out (the existing tool stays). The report lists what
     /// was added and every problem, the source's own included.
     pub fn load(&self, source: &dyn CatalogueSource) -> Result<LoadReport> {
-        let loaded = source.load();
-        let mut report = LoadReport {
-            tools: Vec::new(),
-            problems: loaded.problems,
-            files: loaded.files,
-        };
         let writer = self.writer();
-        let mut changes = Vec::new();
-        {
+        let (report, changes) = {
             let state = self.read();
-            let mut batch = BTreeSet::new();
-            for item in loaded.tools {
-                let name = item.tool.qualified_name();
-                if let Err(problem) = check_tool(&item.tool) {
-                    report.problems.push(
-                        LoadProblem::new(&item.origin, ProblemKind::InvalidName, problem)
-                            .tool(name),
-                    );
-                } else if let Some(existing) = state.tools.get(&name) {
-                    report.problems.push(
-                        LoadProblem::new(
-                            &item.origin,
-                            ProblemKind::Collision,
-                            format!("already in the catalogue from {}; the existing tool is kept, rename the server or remove the other first", existing.origin),
-                        )
-                        .tool(name),
-                    );
-                } else if !batch.insert(name.clone()) {
-                    report.problems.push(
-                        LoadProblem::new(
-                            &item.origin,
-                            ProblemKind::Duplicate,
-                            "given twice by this source; the first one is kept",
-                        )
-                        .tool(name),
-                    );
-                } else {
-                    report.tools.push(item.clone());
-                    changes.push(Change::Add(Box::new(item)));
-                }
-            }
-        }
+            admit(source.load(), |tool| {
+                state.tools.get(&tool.qualified_name()).map(|existing| {
+                    (
+                        ProblemKind::Collision,
+                        format!("already in the catalogue from {}; the existing tool is kept, rename the server or remove the other first", existing.origin),
+                    )
+                })
+            })
+        };
         self.apply(writer, changes)?;
         Ok(report)
     }
@@ -446,12 +416,6 @@ impl CatalogueIndex {
     /// for a live MCP server whose tool list changed (`notifications/tools/list_changed`).
     /// Tools of other servers in `source` are reported and left out.
     pub fn replace_server(&self, server: &str, source: &dyn CatalogueSource) -> Result<LoadReport> {
-        let loaded = source.load();
-        let mut report = LoadReport {
-            tools: Vec::new(),
-            problems: loaded.problems,
-            files: loaded.files,
-        };
         let writer = self.writer();
         let mut changes: Vec<Change> = self
             .read()
@@ -460,36 +424,15 @@ impl CatalogueIndex {
             .filter(|e| e.tool.server.as_deref() == Some(server))
             .map(|e| Change::Remove(e.tool.qualified_name()))
             .collect();
-        let mut batch = BTreeSet::new();
-        for item in loaded.tools {
-            let name = item.tool.qualified_name();
-            if item.tool.server.as_deref() != Some(server) {
-                report.problems.push(
-                    LoadProblem::new(
-                        &item.origin,
-                        ProblemKind::InvalidName,
-                        format!("belongs to another server than {server}; load it on its own"),
-                    )
-                    .tool(name),
-                );
-            } else if let Err(problem) = check_tool(&item.tool) {
-                report.problems.push(
-                    LoadProblem::new(&item.origin, ProblemKind::InvalidName, problem).tool(name),
-                );
-            } else if !batch.insert(name.clone()) {
-                report.problems.push(
-                    LoadProblem::new(
-                        &item.origin,
-                        ProblemKind::Duplicate,
-                        "given twice by this source; the first one is kept",
-                    )
-                    .tool(name),
-                );
-            } else {
-                report.tools.push(item.clone());
-                changes.push(Change::Add(Box::new(item)));
-            }
-        }
+        let (report, additions) = admit(source.load(), |tool| {
+            (tool.server.as_deref() != Some(server)).then(|| {
+                (
+                    ProblemKind::InvalidName,
+                    format!("belongs to another server than {server}; load it on its own"),
+                )
+            })
+        });
+        changes.extend(additions);
         self.apply(writer, changes)?;
         Ok(report)
     }
@@ -847,6 +790,48 @@ fn matched_fields(
         })
         .map(|part| part.label().to_owned())
         .collect()
+}
+
+/// Sorts what a source loaded into changes and problems: `reject` says why a tool may not
+/// enter (a collision, another server); invalid names and repeats are reported too.
+fn admit(
+    loaded: LoadReport,
+    reject: impl Fn(&ToolSchema) -> Option<(ProblemKind, String)>,
+) -> (LoadReport, Vec<Change>) {
+    let mut report = LoadReport {
+        tools: Vec::new(),
+        problems: loaded.problems,
+        files: loaded.files,
+    };
+    let mut changes = Vec::new();
+    let mut batch = BTreeSet::new();
+    for item in loaded.tools {
+        let name = item.tool.qualified_name();
+        let problem = reject(&item.tool)
+            .or_else(|| {
+                check_tool(&item.tool)
+                    .err()
+                    .map(|p| (ProblemKind::InvalidName, p))
+            })
+            .or_else(|| {
+                (!batch.insert(name.clone())).then(|| {
+                    (
+                        ProblemKind::Duplicate,
+                        "given twice by this source; the first one is kept".to_owned(),
+                    )
+                })
+            });
+        match problem {
+            Some((kind, message)) => report
+                .problems
+                .push(LoadProblem::new(&item.origin, kind, message).tool(name)),
+            None => {
+                report.tools.push(item.clone());
+                changes.push(Change::Add(Box::new(item)));
+            }
+        }
+    }
+    (report, changes)
 }
 
 /// A stable 64-bit hash of a tool's full content (FNV-1a, then a mix so sums spread well).
