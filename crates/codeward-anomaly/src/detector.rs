@@ -611,6 +611,10 @@ impl AnomalyDetector for Detector {
         self.judge_tool_call(&principal, observation, true)
     }
 
+    fn precheck_tool_call(&self, observation: &ToolCallObservation) -> Option<Anomaly> {
+        Detector::precheck_tool_call(self, observation)
+    }
+
     fn replay(&self, records: &mut dyn Iterator<Item = AuditRecord>) -> usize {
         self.replay_records(records).used
     }

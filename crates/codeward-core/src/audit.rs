@@ -156,7 +156,6 @@ pub const RECORD_FORMAT_VERSION: u32 = 1;
 
 /// One stored record, exactly as a line of the log holds it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[non_exhaustive]
 pub struct AuditRecord {
     /// Format version.
     pub v: u32,

@@ -369,6 +369,13 @@ pub trait AnomalyDetector: Send + Sync {
     /// Judges one tool call and learns from it.
     fn observe_tool_call(&self, observation: &ToolCallObservation) -> Vec<Anomaly>;
 
+    /// Before dispatch, without learning: an anomaly serious enough to refuse the call
+    /// (e.g. the exfiltration shape). Default: nothing.
+    fn precheck_tool_call(&self, observation: &ToolCallObservation) -> Option<Anomaly> {
+        let _ = observation;
+        None
+    }
+
     /// Rebuilds baselines from past audit records (oldest first); returns how many were used.
     fn replay(&self, records: &mut dyn Iterator<Item = AuditRecord>) -> usize {
         let _ = records;

@@ -50,6 +50,7 @@ pub use config::{
 };
 pub use defaults::catalogue;
 pub use error::{CodewardError, Result};
+pub use observer::SENSITIVE_CATEGORIES;
 pub use orchestrator::{CodeHashFn, MODE_KEY, Orchestrator, OrchestratorStats};
 pub use workspace::{Workspace, WorkspaceManager, WorkspaceStats, WorkspaceStatus};
 

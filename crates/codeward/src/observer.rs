@@ -17,6 +17,11 @@ use codeward_core::{
 
 use crate::recorder::Recorder;
 
+/// Catalogue categories whose tools read sensitive data: a read from one of them followed by
+/// an open-world or destructive call in the same execution is the exfiltration shape.
+pub const SENSITIVE_CATEGORIES: [&str; 6] =
+    ["crm", "database", "email", "payments", "hr", "sensitive"];
+
 pub(crate) fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -66,7 +71,10 @@ impl AuditingObserver {
             principal: self.principal.clone(),
             tool: call.tool.clone(),
             annotations: tool.annotations.clone(),
-            sensitive_source: tool.category.as_deref() == Some("sensitive"),
+            sensitive_source: tool
+                .category
+                .as_deref()
+                .is_some_and(|c| SENSITIVE_CATEGORIES.contains(&c)),
             response_bytes,
             success,
             timestamp_ms: now_ms(),
@@ -79,6 +87,34 @@ impl ToolCallObserver for AuditingObserver {
     async fn before_call(&self, call: &ToolCall, tool: &ToolSchema) -> Result<()> {
         self.calls.fetch_add(1, Ordering::Relaxed);
         let obs = self.observation(call, tool, 0, true);
+        if let Some(anomaly) = self.anomaly.precheck_tool_call(&obs) {
+            // Refused before dispatch; the refusal itself is recorded (awaited) first.
+            let event = AuditEvent::new(
+                AuditKind::Security,
+                Severity::Critical,
+                format!("tool call {} refused: {}", call.tool, anomaly.description),
+            )
+            .execution(self.execution_id.clone())
+            .principal(self.principal.clone())
+            .meta(keys::CATEGORY, "anomaly")
+            .meta(keys::TOOL, call.tool.clone())
+            .meta(
+                "anomalies",
+                serde_json::to_value([&anomaly]).unwrap_or(Value::Null),
+            );
+            let _refusal = self
+                .recorder
+                .record(event)
+                .await
+                .map_err(|e| Error::audit_unavailable(e.to_string(), None))?;
+            if let Ok(mut a) = self.anomalies.lock() {
+                a.push(anomaly.clone());
+            }
+            return Err(Error::Tool {
+                tool: call.tool.clone(),
+                message: format!("refused: {}", anomaly.description),
+            });
+        }
         let mut event = codeward_anomaly::tool_call_event(&obs);
         // Written before dispatch: the response size is not known yet, so replay leaves the
         // egress baseline alone for this record.

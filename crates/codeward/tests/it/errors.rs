@@ -154,3 +154,44 @@ async fn output_pii_is_tokenized_and_counted() {
     assert_eq!(o.pii_tokenized, 1);
     assert!(o.summary.tokens.all_definitions_tokens > 0);
 }
+
+#[tokio::test]
+async fn the_exfiltration_shape_is_refused_before_dispatch() {
+    // A read from a sensitive source (category crm), then an open-world tool in the same run.
+    let crm = ToolSchema::new("get_customer", "Read a customer", json!({"type": "object"}))
+        .with_server("crm")
+        .with_category("crm")
+        .with_annotations(ToolAnnotations::read_only());
+    let mut web = ToolAnnotations::default();
+    web.open_world_hint = Some(true);
+    web.destructive_hint = Some(false);
+    let post = ToolSchema::new("post_message", "Post to the web", json!({"type": "object"}))
+        .with_server("web")
+        .with_annotations(web);
+    let (o, sink) = check(
+        request("EACH_TOOL"),
+        vec![crm, post],
+        &[
+            Discovery,
+            Security,
+            ExecutionStarted,
+            ToolCall,
+            Security,
+            Execution,
+            Error,
+        ],
+    )
+    .await;
+    let refusal = &sink.for_execution(&o.execution_id)[4];
+    assert_eq!(refusal.severity, Severity::Critical);
+    assert!(
+        refusal.message.contains("web.post_message refused"),
+        "{}",
+        refusal.message
+    );
+    assert!(
+        matches!(o.error, Some(ExecutionFailure::ProgramFailed { ref message }) if message.contains("refused")),
+        "{:?}",
+        o.error
+    );
+}

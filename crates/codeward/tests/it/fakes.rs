@@ -150,15 +150,26 @@ impl Sandbox for FakeSandbox {
             .and_then(|n| n.parse().ok())
             .unwrap_or(0);
         let mut results = Vec::new();
+        let each = job.program.contains("EACH_TOOL");
+        let calls = if each { job.tools.len() as u32 } else { calls };
         for i in 1..=calls {
-            let tool = job.tools[0].clone();
+            let tool = if each {
+                job.tools[i as usize - 1].clone()
+            } else {
+                job.tools[0].clone()
+            };
             let call = ToolCall::new(
                 job.execution_id.clone(),
                 i,
                 tool.qualified_name(),
                 json!({"query": "x"}),
             );
-            job.observer.before_call(&call, &tool).await?;
+            if let Err(e) = job.observer.before_call(&call, &tool).await {
+                // As the real bridge does: the program sees a ToolError (-32005) and fails.
+                let mut out = SandboxOutput::new(false, "", ExecutionMetrics::default());
+                out.stderr = format!("ToolError: {e}");
+                return Ok(out);
+            }
             let result = job.invoker.call(&call.tool, call.arguments.clone()).await;
             job.observer
                 .after_call(&call, &tool, &result, Duration::from_millis(1))
