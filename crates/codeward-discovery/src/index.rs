@@ -440,11 +440,7 @@ impl CatalogueIndex {
     /// Adds one tool; fails if its qualified name is taken.
     pub fn insert(&self, tool: ToolSchema) -> Result<()> {
         let writer = self.writer();
-        let name = tool.qualified_name();
-        check_tool(&tool).map_err(|problem| DiscoveryError::InvalidTool {
-            name: name.clone(),
-            problem,
-        })?;
+        let name = checked_name(&tool)?;
         if let Some(existing) = self.read().tools.get(&name) {
             return Err(DiscoveryError::AlreadyExists {
                 name,
@@ -460,11 +456,7 @@ impl CatalogueIndex {
     /// Adds a tool or replaces the one with the same qualified name; returns the replaced one.
     pub fn upsert(&self, tool: ToolSchema) -> Result<Option<ToolSchema>> {
         let writer = self.writer();
-        let name = tool.qualified_name();
-        check_tool(&tool).map_err(|problem| DiscoveryError::InvalidTool {
-            name: name.clone(),
-            problem,
-        })?;
+        let name = checked_name(&tool)?;
         let previous = self.read().tools.get(&name).map(|e| e.tool.clone());
         let mut changes = Vec::new();
         if previous.is_some() {
@@ -790,6 +782,15 @@ fn matched_fields(
         })
         .map(|part| part.label().to_owned())
         .collect()
+}
+
+/// The tool's qualified name, if the tool may enter the index.
+fn checked_name(tool: &ToolSchema) -> Result<String> {
+    let name = tool.qualified_name();
+    match check_tool(tool) {
+        Ok(()) => Ok(name),
+        Err(problem) => Err(DiscoveryError::InvalidTool { name, problem }),
+    }
 }
 
 /// Sorts what a source loaded into changes and problems: `reject` says why a tool may not
