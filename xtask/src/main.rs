@@ -2,10 +2,12 @@
 //!
 //! - `ci`: what `.ci/run` checks (rustfmt, clippy with warnings denied, the test suite).
 //! - `tidy`: house-rule checks over the source tree (also run by `cargo test` as a test).
+//! - `compliance`: SOC 2 / GDPR / HIPAA evidence from a live scenario (`target/compliance/`).
 //! - `bench [name...]`: runs the benchmarks and writes one table of figures and ratios
 //!   (`target/bench/summary.md` and `summary.json`).
 
 mod bench;
+mod compliance;
 mod tidy;
 
 use std::path::{Path, PathBuf};
@@ -31,9 +33,10 @@ fn main() -> Result<()> {
             }
         }
         Some("bench") => bench::run(&root, &args[1..]),
-        Some(other) => bail!("unknown command `{other}`; use one of: ci, tidy, bench"),
+        Some("compliance") => compliance::run(&root),
+        Some(other) => bail!("unknown command `{other}`; use one of: ci, tidy, bench, compliance"),
         None => {
-            eprintln!("usage: cargo xtask <ci|tidy|bench [name...]>");
+            eprintln!("usage: cargo xtask <ci|tidy|bench [name...]|compliance>");
             Ok(())
         }
     }
@@ -59,6 +62,18 @@ fn cargo(root: &Path, args: &[&str]) -> Result<()> {
         bail!("`cargo {}` failed ({status})", args.join(" "));
     }
     Ok(())
+}
+
+/// Runs cargo and reports whether it succeeded (for checks that record a failure).
+fn cargo_status(root: &Path, args: &[&str]) -> Result<bool> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    println!("$ cargo {}", args.join(" "));
+    Ok(Command::new(cargo)
+        .args(args)
+        .current_dir(root)
+        .status()
+        .context("running cargo")?
+        .success())
 }
 
 fn ci(root: &Path) -> Result<()> {
