@@ -368,14 +368,10 @@ fn function(f: &FnPlan<'_>, members: &mut Namer, server: &str, table: &TypeTable
                 let pname = names.claim_if(&snake_case(&field.wire, "arg"), "_", bad_param);
                 let ty = annotation(&field.ty, table);
                 let lines = field_doc_lines(&field.doc, py_literal);
-                args_doc.push(format!(
-                    "    {pname}: {}",
-                    if lines.is_empty() {
-                        "-".to_owned()
-                    } else {
-                        lines.join(" ")
-                    }
-                ));
+                // Undocumented parameters say nothing the signature does not.
+                if !lines.is_empty() {
+                    args_doc.push(format!("    {pname}: {}", lines.join(" ")));
+                }
                 let pair = format!("{}: {pname}", string_literal(&field.wire));
                 if field.required {
                     required.push(format!("{pname}: {ty}"));

@@ -220,6 +220,12 @@ pub(crate) fn field_doc_lines(doc: &Doc, literal: fn(&Value) -> String) -> Vec<S
         extras.push("Deprecated.".to_owned());
     }
     if !extras.is_empty() {
+        // Docs may join these lines into one: end the description as a sentence first.
+        if let Some(last) = lines.last_mut()
+            && !last.ends_with(['.', '!', '?', ':'])
+        {
+            last.push('.');
+        }
         lines.push(extras.join(" "));
     }
     lines

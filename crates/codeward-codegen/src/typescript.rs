@@ -235,12 +235,10 @@ fn function(f: &FnPlan<'_>, members: &mut Namer, server: &str, table: &TypeTable
             } else {
                 format!("[{}]", string_literal(&field.wire))
             };
-            let text = if lines.is_empty() {
-                "-".to_owned()
-            } else {
-                lines.join(" ")
-            };
-            doc.push(format!("@param input.{key} - {text}"));
+            // Undocumented fields say nothing the signature does not.
+            if !lines.is_empty() {
+                doc.push(format!("@param input.{key} - {}", lines.join(" ")));
+            }
         }
     }
     doc.push("@param options - Cancel with an abort signal or a timeout.".to_owned());

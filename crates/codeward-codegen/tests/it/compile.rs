@@ -131,3 +131,16 @@ fn oxc_rejects_broken_typescript() {
     // The parse check must be able to fail.
     assert!(ts_parse("export interface { x: }").is_err());
 }
+
+#[test]
+fn an_empty_tool_set_still_gives_working_modules() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let py = generate(&[], Language::Python);
+    std::fs::write(dir.path().join("codeward_api.py"), &py.module).expect("write");
+    py_compile(&[dir.path().join("codeward_api.py")]);
+    py_import(dir.path());
+    let ts = generate(&[], Language::TypeScript);
+    ts_parse(&ts.module).expect("module parses");
+    ts_parse(&ts.summary).expect("summary parses");
+    assert!(ts.module.contains("export function setResult"));
+}
