@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use crate::ident::{Namer, is_ascii_identifier, is_python_keyword, snake_case};
 use crate::plan::{FnPlan, Input, Plan};
-use crate::render::{FnDocs, field_doc_lines, hint_words};
+use crate::render::{FnDocs, Server, field_doc_lines, servers};
 use crate::schema::{DefKind, Ty, TypeTable};
 use crate::text::{doc_lines, first_sentence, py_literal, string_literal};
 
@@ -15,7 +15,7 @@ pub(crate) struct Module {
     tool_count: usize,
     import_names: String,
     types: Vec<TypeItem>,
-    servers: Vec<Server>,
+    servers: Vec<Server<Function>>,
     all: String,
 }
 
@@ -36,14 +36,6 @@ struct FieldItem {
     key: String,
     /// An annotation (class form) or the annotation as a string literal (functional form).
     ty: String,
-}
-
-#[derive(Debug, Serialize)]
-struct Server {
-    name: String,
-    /// The server's name on one line, safe in comments once the filters escape it.
-    label: String,
-    functions: Vec<Function>,
 }
 
 #[derive(Debug, Serialize)]
@@ -289,25 +281,13 @@ fn types(table: &TypeTable, used: &[bool]) -> Vec<TypeItem> {
 /// The template context for a plan.
 pub(crate) fn module(plan: &Plan<'_>) -> Module {
     let table = &plan.table;
-    let mut module_names = Namer::with_taken(table.defs.iter().map(|d| d.name.as_str()));
-    let servers: Vec<Server> = plan
-        .servers
-        .iter()
-        .map(|server| {
-            let name = module_names.claim(&snake_case(&server.key, "tools"), "_");
-            let mut members = Namer::default();
-            let functions = server
-                .functions
-                .iter()
-                .map(|f| function(f, &mut members, &name, table))
-                .collect();
-            Server {
-                name,
-                label: doc_lines(&server.key).join(" "),
-                functions,
-            }
-        })
-        .collect();
+    let servers = servers(
+        plan,
+        table.defs.iter().map(|d| d.name.as_str()),
+        snake_case,
+        "_",
+        |f, members, server| function(f, members, server, table),
+    );
     let mut exported: Vec<String> = servers.iter().map(|s| s.name.clone()).collect();
     exported.extend(["set_result", "call_tool", "ToolError", "BridgeError"].map(str::to_owned));
     let import_names = {
@@ -419,13 +399,7 @@ fn function(f: &FnPlan<'_>, members: &mut Namer, server: &str, table: &TypeTable
         Input::Other(_) => return fallback(f, name, docs, table),
     };
     let ret = ret_annotation(f, table);
-    let mut doc = docs.description.clone();
-    doc.push(String::new());
-    doc.push(format!(
-        "MCP tool `{}`{}.",
-        f.wire,
-        hint_words(&f.tool.annotations)
-    ));
+    let mut doc = docs.intro(f);
     if !args_doc.is_empty() {
         doc.push(String::new());
         doc.push("Args:".to_owned());
@@ -473,13 +447,7 @@ fn fallback(f: &FnPlan<'_>, name: String, docs: FnDocs, table: &TypeTable) -> Fu
         _ => "Any".to_owned(),
     };
     let ret = ret_annotation(f, table);
-    let mut doc = docs.description.clone();
-    doc.push(String::new());
-    doc.push(format!(
-        "MCP tool `{}`{}.",
-        f.wire,
-        hint_words(&f.tool.annotations)
-    ));
+    let mut doc = docs.intro(f);
     doc.push(String::new());
     doc.push("Args:".to_owned());
     doc.push("    arguments: The tool's arguments.".to_owned());

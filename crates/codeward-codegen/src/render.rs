@@ -7,6 +7,7 @@ use minijinja::{AutoEscape, Environment};
 use serde_json::Value;
 
 use crate::error::CodegenError;
+use crate::ident::Namer;
 use crate::plan::{FnPlan, Plan};
 use crate::schema::{Doc, TypeTable};
 use crate::text::{doc_lines, jsdoc_safe, pydoc_safe};
@@ -163,6 +164,44 @@ fn pycomment(lines: Vec<String>, indent: usize) -> String {
         .collect()
 }
 
+/// One server's namespace in a module: its identifier, its name for comments, its functions.
+#[derive(Debug, serde::Serialize)]
+pub(crate) struct Server<F> {
+    pub name: String,
+    /// The server's name on one line, safe in comments once the filters escape it.
+    pub label: String,
+    pub functions: Vec<F>,
+}
+
+/// Names each server (`case` of its name, unique among `taken` module names) and builds its
+/// functions, each named in the server's own scope.
+pub(crate) fn servers<'p, F>(
+    plan: &'p Plan<'_>,
+    taken: impl IntoIterator<Item = &'p str>,
+    case: fn(&str, &str) -> String,
+    sep: &str,
+    mut function: impl FnMut(&FnPlan<'_>, &mut Namer, &str) -> F,
+) -> Vec<Server<F>> {
+    let mut module_names = Namer::with_taken(taken);
+    plan.servers
+        .iter()
+        .map(|server| {
+            let name = module_names.claim(&case(&server.key, "tools"), sep);
+            let mut members = Namer::default();
+            let functions = server
+                .functions
+                .iter()
+                .map(|f| function(f, &mut members, &name))
+                .collect();
+            Server {
+                name,
+                label: doc_lines(&server.key).join(" "),
+                functions,
+            }
+        })
+        .collect()
+}
+
 /// Documentation of one tool shared by both languages.
 pub(crate) struct FnDocs {
     pub description: Vec<String>,
@@ -170,6 +209,18 @@ pub(crate) struct FnDocs {
 }
 
 impl FnDocs {
+    /// The description, a blank line and the tool's wire name with its hints.
+    pub(crate) fn intro(&self, f: &FnPlan<'_>) -> Vec<String> {
+        let mut doc = self.description.clone();
+        doc.push(String::new());
+        doc.push(format!(
+            "MCP tool `{}`{}.",
+            f.wire,
+            hint_words(&f.tool.annotations)
+        ));
+        doc
+    }
+
     pub(crate) fn new(f: &FnPlan<'_>, table: &TypeTable) -> FnDocs {
         let text = if f.tool.description.trim().is_empty() {
             f.tool.title.clone().unwrap_or_default()

@@ -6,16 +6,16 @@ use serde_json::Value;
 
 use crate::ident::{Namer, camel_case, is_ascii_identifier};
 use crate::plan::{FnPlan, Input, Plan};
-use crate::render::{FnDocs, field_doc_lines, hint_words};
+use crate::render::{FnDocs, Server, field_doc_lines, servers};
 use crate::schema::{DefKind, Ty, TypeTable};
-use crate::text::{doc_lines, first_sentence, string_literal, ts_key, ts_literal};
+use crate::text::{first_sentence, string_literal, ts_key, ts_literal};
 
 #[derive(Debug, Serialize)]
 pub(crate) struct Module {
     tool_count: usize,
     import_names: String,
     types: Vec<TypeItem>,
-    servers: Vec<Server>,
+    servers: Vec<Server<Function>>,
 }
 
 #[derive(Debug, Serialize)]
@@ -35,14 +35,6 @@ struct FieldItem {
     key: String,
     optional: bool,
     ty: String,
-}
-
-#[derive(Debug, Serialize)]
-struct Server {
-    name: String,
-    /// The server's name on one line, safe in comments once the filters escape it.
-    label: String,
-    functions: Vec<Function>,
 }
 
 #[derive(Debug, Serialize)]
@@ -156,25 +148,13 @@ fn types(table: &TypeTable) -> Vec<TypeItem> {
 /// The template context for a plan.
 pub(crate) fn module(plan: &Plan<'_>) -> Module {
     let table = &plan.table;
-    let mut module_names = Namer::with_taken(table.defs.iter().map(|d| d.name.as_str()));
-    let servers: Vec<Server> = plan
-        .servers
-        .iter()
-        .map(|server| {
-            let name = module_names.claim(&camel_case(&server.key, "tools"), "");
-            let mut members = Namer::default();
-            let functions = server
-                .functions
-                .iter()
-                .map(|f| function(f, &mut members, &name, table))
-                .collect();
-            Server {
-                name,
-                label: doc_lines(&server.key).join(" "),
-                functions,
-            }
-        })
-        .collect();
+    let servers = servers(
+        plan,
+        table.defs.iter().map(|d| d.name.as_str()),
+        camel_case,
+        "",
+        |f, members, server| function(f, members, server, table),
+    );
     let mut import_names: Vec<&str> = servers.iter().map(|s| s.name.as_str()).collect();
     import_names.extend(["setResult", "ToolError"]);
     Module {
@@ -217,13 +197,7 @@ fn function(f: &FnPlan<'_>, members: &mut Namer, server: &str, table: &TypeTable
         .map(|t| type_expr(t, table))
         .unwrap_or_else(|| "unknown".to_owned());
     let docs = FnDocs::new(f, table);
-    let mut doc = docs.description.clone();
-    doc.push(String::new());
-    doc.push(format!(
-        "MCP tool `{}`{}.",
-        f.wire,
-        hint_words(&f.tool.annotations)
-    ));
+    let mut doc = docs.intro(f);
     doc.push("@param input - The tool's arguments.".to_owned());
     if let Input::Object(idx) = &f.input
         && let DefKind::Object { fields, .. } = &table.defs[*idx].kind
