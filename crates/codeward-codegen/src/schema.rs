@@ -556,6 +556,9 @@ impl<'t, 'd> DocConverter<'t, 'd> {
                 &format!("{name}Value"),
                 &format!("{path}/additionalProperties"),
             )),
+            // Only an explicit `true` opens the type: generators such as zod-to-json-schema say
+            // `false` and hand-written schemas usually mean "these properties" when silent.
+            Some(Value::Bool(true)) => Some(Ty::Unknown),
             _ => None,
         };
         self.depth -= 1;

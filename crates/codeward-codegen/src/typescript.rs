@@ -116,6 +116,9 @@ fn types(table: &TypeTable) -> Vec<TypeItem> {
                         .collect();
                     // Every named property must fit the index signature, so it lists them all.
                     let index = extra.as_ref().map(|extra| {
+                        if *extra == Ty::Unknown {
+                            return "unknown".to_owned();
+                        }
                         let mut members = vec![type_expr(extra, table)];
                         members.extend(items.iter().map(|f| f.ty.clone()));
                         if items.iter().any(|f| f.optional) {

@@ -95,7 +95,7 @@ export async function main(): Promise<void> {
   await hardCases.treeInsert({ root: leaf, position: [1, 2, 3] });
   await hardCases.jsonStore({ value: { a: [1, "x", null, { b: true }] } });
   await hardCases.weirdNames({ class: "c", from: "f", "2fa": "x", "a-b": 1 });
-  await hardCases.nullableThings({ a: null, b: null, kind: "fixed", shape: { kind: "circle", radius: 1 }, merged: { id: "i", extra: 2 }, labels: { k: "v" }, meta: { owner: "o", n: 1 } });
+  await hardCases.nullableThings({ a: null, b: null, kind: "fixed", shape: { kind: "circle", radius: 1 }, merged: { id: "i", extra: 2 }, labels: { k: "v" }, meta: { owner: "o", n: 1 }, open: { known: true, other: [1] } });
   await hardCases.rootUnion({ id: "x" });
   await hardCases.empty({ anything: 1 });
 }
