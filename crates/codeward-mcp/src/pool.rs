@@ -55,6 +55,8 @@ pub struct ServerStats {
     pub timeouts: u64,
     /// Successful restarts after the first start.
     pub restarts: u64,
+    /// Calls that reached the server and were answered or timed out (the latency sample).
+    pub measured: u64,
     /// Time spent in answered or timed-out calls.
     #[serde(with = "codeward_core::duration")]
     pub latency_total: Duration,
@@ -64,9 +66,9 @@ pub struct ServerStats {
 }
 
 impl ServerStats {
-    /// Mean latency of the calls that took time on the server.
+    /// Mean latency of the calls that reached the server.
     pub fn mean_latency(&self) -> Option<Duration> {
-        let timed = u32::try_from(self.calls).ok().filter(|n| *n > 0)?;
+        let timed = u32::try_from(self.measured).ok().filter(|n| *n > 0)?;
         Some(self.latency_total / timed)
     }
 }
@@ -465,6 +467,7 @@ impl State {
     }
 
     fn record(&mut self, elapsed: Duration, error: bool) {
+        self.stats.measured += 1;
         self.stats.latency_total += elapsed;
         self.stats.latency_max = self.stats.latency_max.max(elapsed);
         if error {
