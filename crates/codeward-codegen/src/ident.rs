@@ -140,6 +140,24 @@ const MODULE_RESERVED: &[&str] = &[
     "setTimeout",
     "clearTimeout",
     "globalThis",
+    // The TypeScript bridge client's own module-scope names.
+    "Pending",
+    "Connection",
+    "NodeFs",
+    "NodeSocket",
+    "NodeNet",
+    "fs",
+    "net",
+    "connection",
+    "send",
+    "receive",
+    "toValue",
+    "writeLine",
+    "bridgeFds",
+    "connect",
+    "FS_MODULE",
+    "NET_MODULE",
+    "MAX_REQUEST_BYTES",
 ];
 
 /// Whether `name` is reserved in either target language or by the generated module.
@@ -312,6 +330,9 @@ mod tests {
         assert_eq!(namer.claim("path", "_"), "path");
         assert_eq!(namer.claim("path", "_"), "path_2");
         assert_eq!(namer.claim("Promise", ""), "Promise_");
+        // The bridge client's own names are never handed to a type or a server.
+        assert_eq!(namer.claim("Connection", ""), "Connection_");
+        assert_eq!(namer.claim("fs", ""), "fs_");
     }
 
     #[test]

@@ -17,6 +17,7 @@ fn name() -> impl Strategy<Value = String> {
         1 => prop::sample::select(vec![
             "class", "from", "2fa", "a-b", "a_b", "__proto__", "日本", "None", "*/", "\"\"\"",
             "self", "constructor", "Promise", "ToolError", "", "$ref", "type", "import",
+            "Connection", "fs", "send", "Pending", "tools",
         ])
         .prop_map(str::to_owned),
         1 => "\\PC{0,6}",
