@@ -273,6 +273,11 @@ try {
 }
 // Two calls in flight; the host answers the second first.
 const both = await Promise.all([callTool("demo.hold", { n: 1 }), demo.notesSearch({ query: "plain" })]);
+// An AbortSignal cancels a call in flight.
+const controller = new AbortController();
+const aborted = callTool("demo.slow", { n: 2 }, { signal: controller.signal }).catch((error) => (error as ToolError).code);
+controller.abort();
+errors.push(await aborted);
 console.log('noise {"id": 99}');
 setResult({ note, hits, plain, empty, errors, both });
 "#;
@@ -294,7 +299,8 @@ setResult({ note, hits, plain, empty, errors, both });
             "demo.slow",
             "demo.notes_delete",
             "demo.hold",
-            "demo.notes_search"
+            "demo.notes_search",
+            "demo.slow"
         ]
     );
     assert_eq!(
@@ -303,11 +309,14 @@ setResult({ note, hits, plain, empty, errors, both });
     );
     assert_eq!(
         transcript.cancelled,
-        vec![7],
-        "the timed-out call was cancelled"
+        vec![7, 11],
+        "the timed-out call and the aborted call were cancelled"
     );
     let mut expected = expected_result();
     expected["both"] = json!(["held", "just words"]);
+    if let Some(errors) = expected["errors"].as_array_mut() {
+        errors.push(json!(-32004));
+    }
     assert_eq!(transcript.result, Some(expected));
 }
 
