@@ -86,6 +86,16 @@ pub enum McpError {
         /// The last lines the server wrote to stderr.
         stderr_tail: String,
     },
+    /// A remote (HTTP) server could not be reached or did not complete the MCP handshake.
+    #[error("MCP server {server:?} at {url} could not be connected: {reason}")]
+    ConnectFailed {
+        /// The server's name.
+        server: String,
+        /// The endpoint.
+        url: String,
+        /// Why.
+        reason: String,
+    },
     /// The server broke the connection during a request (it exited, or wrote something that
     /// is not JSON-RPC on stdout).
     #[error(
@@ -147,12 +157,12 @@ pub enum McpError {
     },
     /// The transport is not compiled into this build.
     #[error(
-        "MCP server {server:?}: {transport} servers are not supported in this build of codeward-mcp; run the server over stdio (\"command\") instead"
+        "MCP server {server:?}: {transport} servers are not supported in this build of codeward-mcp (streamable HTTP needs the \"http\" feature; legacy SSE is not supported: use the server's streamable HTTP endpoint or stdio)"
     )]
     UnsupportedTransport {
         /// The server's name.
         server: String,
-        /// `streamable HTTP`, `SSE`.
+        /// `streamable HTTP`, `legacy SSE`.
         transport: &'static str,
     },
     /// The pool was shut down.
@@ -175,6 +185,7 @@ impl McpError {
             McpError::ConfigEntry { server, .. }
             | McpError::UnknownServer { server, .. }
             | McpError::StartFailed { server, .. }
+            | McpError::ConnectFailed { server, .. }
             | McpError::ConnectionLost { server, .. }
             | McpError::Unavailable { server, .. }
             | McpError::Rejected { server, .. }

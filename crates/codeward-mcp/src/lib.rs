@@ -22,8 +22,9 @@
 //!
 //! Secrets: a server's `env` (and HTTP `headers`) reach only that server's process on the
 //! host. Agent programs run elsewhere (codeward's sandbox) and see tool results only.
-//! Streamable HTTP servers (`{"url": ...}`) parse but are not supported in this build: using
-//! one gives [`McpError::UnsupportedTransport`].
+//! Streamable HTTP servers (`{"url": ..., "headers": {...}}`) are reached through rmcp's
+//! reqwest client (TLS by rustls) when the default `http` feature is on; without it, and for
+//! legacy SSE servers, using one gives [`McpError::UnsupportedTransport`].
 //!
 //! # Example
 //!

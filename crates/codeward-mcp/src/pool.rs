@@ -492,21 +492,19 @@ impl Server {
 
     /// The live connection, starting or restarting the server when needed.
     async fn connection(&self, options: &PoolOptions) -> Result<Arc<Connection>> {
-        let spec = match &self.config {
-            ServerConfig::Stdio(spec) => spec,
-            ServerConfig::Http(http) => {
-                let error = McpError::UnsupportedTransport {
-                    server: self.name.clone(),
-                    transport: if http.legacy_sse {
-                        "SSE"
-                    } else {
-                        "streamable HTTP"
-                    },
-                };
-                self.state().unhealthy(error.to_string());
-                return Err(error);
-            }
+        let unsupported = match &self.config {
+            ServerConfig::Http(http) if http.legacy_sse => Some("legacy SSE"),
+            ServerConfig::Http(_) if !cfg!(feature = "http") => Some("streamable HTTP"),
+            _ => None,
         };
+        if let Some(transport) = unsupported {
+            let error = McpError::UnsupportedTransport {
+                server: self.name.clone(),
+                transport,
+            };
+            self.state().unhealthy(error.to_string());
+            return Err(error);
+        }
         let mut slot = self.conn.lock().await;
         if self.state().stopped {
             return Err(McpError::ShutDown);
@@ -542,7 +540,17 @@ impl Server {
             tokio::time::sleep(delay).await;
             self.state().restarts_in_a_row = attempt;
         }
-        match Connection::start(&self.name, spec, options).await {
+        let started = match &self.config {
+            ServerConfig::Stdio(spec) => Connection::start(&self.name, spec, options).await,
+            #[cfg(feature = "http")]
+            ServerConfig::Http(spec) => Connection::start_http(&self.name, spec, options).await,
+            #[cfg(not(feature = "http"))]
+            ServerConfig::Http(_) => Err(McpError::UnsupportedTransport {
+                server: self.name.clone(),
+                transport: "streamable HTTP",
+            }),
+        };
+        match started {
             Ok(conn) => {
                 let conn = Arc::new(conn);
                 let mut state = self.state();

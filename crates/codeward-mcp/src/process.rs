@@ -215,14 +215,7 @@ impl Connection {
             fate: fate.clone(),
             server: Arc::clone(&server),
         };
-        let mut client = ClientConfig::new(
-            ClientCapabilities::default(),
-            Implementation::new("codeward-mcp", env!("CARGO_PKG_VERSION")),
-        );
-        // The newest version with the `initialize` handshake every released server speaks;
-        // servers answer with the version they support and rmcp accepts older ones.
-        client.protocol_version = ProtocolVersion::LATEST_WITH_INITIALIZE;
-
+        let client = client_config();
         let mut exit_wait = exit.clone();
         let reason =
             match tokio::time::timeout(options.startup_timeout, client.serve(transport)).await {
@@ -260,6 +253,59 @@ impl Connection {
         // the group and keeps the pipe open.
         let _ = tokio::time::timeout(Duration::from_millis(500), stderr_done).await;
         Err(failed(reason, stderr_tail.text()))
+    }
+
+    /// Connects to a streamable HTTP server and completes the MCP handshake.
+    #[cfg(feature = "http")]
+    pub(crate) async fn start_http(
+        server: &str,
+        spec: &crate::config::HttpServer,
+        options: &PoolOptions,
+    ) -> Result<Connection> {
+        use rmcp::transport::StreamableHttpClientTransport;
+        use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+        let failed = |reason: String| McpError::ConnectFailed {
+            server: server.to_owned(),
+            url: spec.url.clone(),
+            reason,
+        };
+        // rustls needs a process-wide crypto provider; keep one installed by the host program.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut headers = std::collections::HashMap::new();
+        for (name, value) in &spec.headers {
+            let header = http::HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| failed(format!("header name {name:?} is not valid HTTP")))?;
+            // The value is often a secret: say which header, never what it holds.
+            let value = http::HeaderValue::from_str(value)
+                .map_err(|_| failed(format!("the value of header {name:?} is not valid HTTP")))?;
+            headers.insert(header, value);
+        }
+        let config = StreamableHttpClientTransportConfig::with_uri(spec.url.as_str())
+            .custom_headers(headers);
+        let transport = StreamableHttpClientTransport::from_config(config);
+        let (_exit_tx, exit) = watch::channel(None);
+        match tokio::time::timeout(options.startup_timeout, client_config().serve(transport)).await
+        {
+            Ok(Ok(running)) => Ok(Connection {
+                peer: running.peer().clone(),
+                running: tokio::sync::Mutex::new(Some(running)),
+                server: Arc::from(server),
+                pid: None,
+                exit,
+                fate: Fate::default(),
+                stderr: StderrTail {
+                    lines: Arc::default(),
+                    keep: 1,
+                },
+                stderr_done: tokio::sync::Mutex::new(None),
+                killer: GroupKiller { pgid: None },
+            }),
+            Ok(Err(e)) => Err(failed(format!("initialize failed: {e}"))),
+            Err(_) => Err(failed(format!(
+                "no answer to initialize within {:?}",
+                options.startup_timeout
+            ))),
+        }
     }
 
     /// The peer for requests.
@@ -344,6 +390,17 @@ impl Connection {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
+}
+
+fn client_config() -> ClientConfig {
+    let mut client = ClientConfig::new(
+        ClientCapabilities::default(),
+        Implementation::new("codeward-mcp", env!("CARGO_PKG_VERSION")),
+    );
+    // The newest version with the `initialize` handshake every released server speaks;
+    // servers answer with the version they support and rmcp accepts older ones.
+    client.protocol_version = ProtocolVersion::LATEST_WITH_INITIALIZE;
+    client
 }
 
 async fn forward_stderr(server: Arc<str>, stderr: tokio::process::ChildStderr, tail: StderrTail) {

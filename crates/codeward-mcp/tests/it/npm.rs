@@ -184,3 +184,67 @@ async fn server_everything_echoes_adds_and_returns_structured_content() {
     assert_eq!(stats.calls, 4);
     pool.shutdown().await;
 }
+
+#[cfg(feature = "http")]
+#[tokio::test]
+async fn server_everything_over_streamable_http() {
+    use tokio::io::AsyncBufReadExt;
+    let Some(script) = server_script("@modelcontextprotocol/server-everything") else {
+        return;
+    };
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut node = tokio::process::Command::new("node")
+        .arg(&script)
+        .arg("streamableHttp")
+        .env("PORT", port.to_string())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    // Wait for the server to say it listens (bounded: a broken install must not hang CI).
+    let mut stderr = tokio::io::BufReader::new(node.stderr.take().unwrap()).lines();
+    let listening = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        while let Ok(Some(line)) = stderr.next_line().await {
+            if line.contains("listening on port") {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(
+        listening,
+        Ok(true),
+        "server-everything did not start over HTTP"
+    );
+
+    let url = format!("http://127.0.0.1:{port}/mcp");
+    let config = McpConfig::new()
+        .with_server("web", codeward_mcp::HttpServer::new(url))
+        .unwrap();
+    let pool = McpPool::new(config, PoolOptions::default());
+    let load = pool.load_tools().await;
+    assert_eq!(load.failures().count(), 0, "{load:?}");
+    assert!(load.tools.iter().any(|t| t.qualified_name() == "web.echo"));
+    let echo = pool
+        .call_tool("web.echo", json!({"message": "over http"}))
+        .await
+        .unwrap();
+    assert!(
+        text_of(&echo.value).contains("over http"),
+        "{:?}",
+        echo.value
+    );
+    let sum = pool
+        .call_tool("web.get-sum", json!({"a": 1, "b": 2}))
+        .await
+        .unwrap();
+    assert!(text_of(&sum.value).contains('3'), "{:?}", sum.value);
+    pool.shutdown().await;
+    node.kill().await.unwrap();
+}

@@ -243,12 +243,25 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Captured {
     }
 }
 
+/// The process-wide subscriber for the logging test. Global rather than per-thread: tracing
+/// caches per callsite whether anyone listens, and a per-thread subscriber races with the
+/// other tests' threads over that cache.
+fn captured() -> &'static Captured {
+    static CAPTURED: std::sync::OnceLock<Captured> = std::sync::OnceLock::new();
+    CAPTURED.get_or_init(|| {
+        use tracing_subscriber::layer::SubscriberExt;
+        let captured = Captured::default();
+        tracing::subscriber::set_global_default(
+            tracing_subscriber::registry().with(captured.clone()),
+        )
+        .expect("no other test sets a global subscriber");
+        captured
+    })
+}
+
 #[tokio::test]
 async fn server_stderr_goes_to_tracing_with_the_server_name() {
-    use tracing_subscriber::layer::SubscriberExt;
-    let captured = Captured::default();
-    let _guard =
-        tracing::subscriber::set_default(tracing_subscriber::registry().with(captured.clone()));
+    let captured = captured();
     let state = tempfile::tempdir().unwrap();
     let pool = pool(vec![("loud", fake("ok", state.path()))], options());
     pool.list_tools("loud").await.unwrap();
@@ -264,16 +277,19 @@ async fn server_stderr_goes_to_tracing_with_the_server_name() {
 }
 
 #[tokio::test]
-async fn http_servers_are_reported_unsupported_not_ignored() {
-    let config = McpConfig::new()
-        .with_server("remote", HttpServer::new("http://127.0.0.1:9/mcp"))
-        .unwrap();
+async fn legacy_sse_servers_are_reported_unsupported_not_ignored() {
+    let mut sse = HttpServer::new("http://127.0.0.1:9/sse");
+    sse.legacy_sse = true;
+    let config = McpConfig::new().with_server("remote", sse).unwrap();
     let pool = McpPool::new(config, PoolOptions::default());
     let load = pool.load_tools().await;
     let LoadOutcome::Failed { error } = &load.servers[0].outcome else {
         panic!("{load:?}")
     };
-    assert!(error.contains("not supported in this build"), "{error}");
+    assert!(
+        error.contains("legacy SSE servers are not supported"),
+        "{error}"
+    );
     assert!(matches!(
         pool.health("remote").unwrap(),
         ServerHealth::Unhealthy { .. }
@@ -284,4 +300,43 @@ async fn http_servers_are_reported_unsupported_not_ignored() {
         .unwrap_err()
         .into_core("remote.x");
     assert!(matches!(core, Error::Unsupported(_)), "{core}");
+}
+
+#[cfg(feature = "http")]
+#[tokio::test]
+async fn an_unreachable_http_server_names_server_and_url() {
+    // A port nobody listens on: bind one, note it, free it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}/mcp");
+    let mut server = HttpServer::new(url.clone());
+    server
+        .headers
+        .insert("Authorization".into(), "Bearer s3cret".into());
+    let config = McpConfig::new().with_server("remote", server).unwrap();
+    let pool = McpPool::new(config, PoolOptions::default());
+    let error = pool.list_tools("remote").await.unwrap_err();
+    let text = error.to_string();
+    assert!(matches!(error, McpError::ConnectFailed { .. }), "{text}");
+    assert!(text.contains("\"remote\"") && text.contains(&url), "{text}");
+    assert!(!text.contains("s3cret"), "{text}");
+}
+
+#[cfg(not(feature = "http"))]
+#[tokio::test]
+async fn http_servers_need_the_http_feature() {
+    let config = McpConfig::new()
+        .with_server("remote", HttpServer::new("http://127.0.0.1:9/mcp"))
+        .unwrap();
+    let pool = McpPool::new(config, PoolOptions::default());
+    let error = pool.list_tools("remote").await.unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("streamable HTTP servers are not supported"),
+        "{error}"
+    );
 }
