@@ -680,11 +680,57 @@ pub(crate) fn walk<'t>(root: Node<'t>, mut f: impl FnMut(Node<'t>) -> bool) {
     }
 }
 
-/// Whether `node` is the `field` child of its parent.
-pub(crate) fn is_field(node: Node<'_>, field: &str) -> bool {
-    node.parent()
-        .and_then(|p| p.child_by_field_name(field))
-        .is_some_and(|c| c == node)
+/// Where a node sits: its ancestors (root first) and its field in the parent.
+///
+/// Tracked during the walk because `Node::parent` re-walks from the root on every call
+/// (tree-sitter nodes keep no parent pointer), which made analysis quadratic.
+#[derive(Clone, Copy)]
+pub(crate) struct Site<'a, 't> {
+    pub(crate) ancestors: &'a [Node<'t>],
+    pub(crate) field: Option<&'t str>,
+}
+
+impl<'t> Site<'_, 't> {
+    pub(crate) fn parent(&self) -> Option<Node<'t>> {
+        self.ancestors.last().copied()
+    }
+
+    pub(crate) fn parent_kind(&self) -> &'t str {
+        self.parent().map(|p| p.kind()).unwrap_or("")
+    }
+
+    pub(crate) fn is(&self, field: &str) -> bool {
+        self.field == Some(field)
+    }
+}
+
+/// Like [`walk`], also giving each node's [`Site`].
+pub(crate) fn walk_with<'t>(root: Node<'t>, mut f: impl FnMut(Node<'t>, Site<'_, 't>) -> bool) {
+    let mut cursor = root.walk();
+    let mut stack: Vec<Node<'t>> = Vec::new();
+    loop {
+        let node = cursor.node();
+        let site = Site {
+            ancestors: &stack,
+            field: cursor.field_name(),
+        };
+        if f(node, site) && cursor.goto_first_child() {
+            stack.push(node);
+            continue;
+        }
+        loop {
+            if cursor.node() == root {
+                return;
+            }
+            if cursor.goto_next_sibling() {
+                break;
+            }
+            if !cursor.goto_parent() {
+                return;
+            }
+            stack.pop();
+        }
+    }
 }
 
 /// Caps folded strings so hostile input cannot blow up memory through repeated concatenation.

@@ -3,12 +3,14 @@
 
 use tree_sitter::Node;
 
-use super::{Binding, Ctx, FOLD_MAX, MAX_DEPTH, base64_decode, hex_decode, is_field, rot13, walk};
+use super::{
+    Binding, Ctx, FOLD_MAX, MAX_DEPTH, Site, base64_decode, hex_decode, rot13, walk, walk_with,
+};
 use crate::rules::Check;
 
 pub(crate) fn analyze(ctx: &mut Ctx<'_>, root: Node<'_>) {
     collect_bindings(ctx, root);
-    walk(root, |node| visit(ctx, node));
+    walk_with(root, |node, site| visit(ctx, node, site));
 }
 
 // ------------------------------------------------------------------ bindings
@@ -94,6 +96,7 @@ fn collect_bindings(ctx: &mut Ctx<'_>, root: Node<'_>) {
                     assign(ctx, name, value);
                 }
             }
+            "string" | "comment" | "integer" | "float" => return false,
             "function_definition" | "class_definition" => {
                 if let Some(name) = node.child_by_field_name("name") {
                     let name = ctx.text(name).to_owned();
@@ -498,6 +501,7 @@ fn feeds_decoded(ctx: &Ctx<'_>, node: Node<'_>) -> bool {
             return false;
         }
         match n.kind() {
+            "lambda" | "string" | "comment" | "integer" | "float" => return false,
             "call" => {
                 if let Some(f) = n
                     .child_by_field_name("function")
@@ -519,7 +523,7 @@ fn feeds_decoded(ctx: &Ctx<'_>, node: Node<'_>) -> bool {
 
 // ------------------------------------------------------------------ the rule pass
 
-fn visit(ctx: &mut Ctx<'_>, node: Node<'_>) -> bool {
+fn visit(ctx: &mut Ctx<'_>, node: Node<'_>, site: Site<'_, '_>) -> bool {
     match node.kind() {
         "import_statement" => {
             let mut cursor = node.walk();
@@ -544,7 +548,7 @@ fn visit(ctx: &mut Ctx<'_>, node: Node<'_>) -> bool {
             false
         }
         "call" => {
-            call(ctx, node);
+            call(ctx, node, site.ancestors);
             true
         }
         "attribute" => {
@@ -552,7 +556,7 @@ fn visit(ctx: &mut Ctx<'_>, node: Node<'_>) -> bool {
                 let name = ctx.text(attr);
                 ctx.match_attribute(name, attr);
             }
-            if is_maximal(node)
+            if is_maximal(site)
                 && let Some(name) = resolve(ctx, node, 0)
             {
                 ctx.match_access(&name, node);
@@ -560,10 +564,10 @@ fn visit(ctx: &mut Ctx<'_>, node: Node<'_>) -> bool {
             true
         }
         "identifier" => {
-            if in_expression(node) {
+            if in_expression(site) {
                 let name = ctx.text(node);
                 ctx.match_attribute(name, node);
-                if is_maximal(node)
+                if is_maximal(site)
                     && let Some(Binding::Path(p)) = ctx.bindings.get(name)
                 {
                     let p = p.clone();
@@ -587,7 +591,7 @@ fn visit(ctx: &mut Ctx<'_>, node: Node<'_>) -> bool {
                 // `globals()["__builtins__"]` reaches the same thing as the attribute.
                 ctx.match_attribute(&key, index);
             }
-            if is_maximal(node)
+            if is_maximal(site)
                 && let Some(name) = resolve(ctx, node, 0)
             {
                 ctx.match_access(&name, node);
@@ -608,7 +612,7 @@ fn visit(ctx: &mut Ctx<'_>, node: Node<'_>) -> bool {
             true
         }
         "binary_operator" => {
-            let top = node.parent().is_none_or(|p| p.kind() != "binary_operator");
+            let top = site.parent_kind() != "binary_operator";
             if top && count_calls(ctx, node, "chr") >= 3 {
                 ctx.fire(Check::CharChain, None, node, None);
             }
@@ -620,25 +624,20 @@ fn visit(ctx: &mut Ctx<'_>, node: Node<'_>) -> bool {
 }
 
 /// Not the object of a longer attribute chain and not a callee (calls handle their callee).
-fn is_maximal(node: Node<'_>) -> bool {
-    let Some(parent) = node.parent() else {
-        return true;
-    };
-    match parent.kind() {
-        "attribute" => !is_field(node, "object"),
-        "call" => !is_field(node, "function"),
-        "subscript" => !is_field(node, "value"),
+fn is_maximal(site: Site<'_, '_>) -> bool {
+    match site.parent_kind() {
+        "attribute" => !site.is("object"),
+        "call" => !site.is("function"),
+        "subscript" => !site.is("value"),
         _ => true,
     }
 }
 
 /// Identifiers that name something being used (not a definition, parameter or keyword).
-fn in_expression(node: Node<'_>) -> bool {
-    let Some(parent) = node.parent() else {
-        return false;
-    };
-    match parent.kind() {
-        "function_definition"
+fn in_expression(site: Site<'_, '_>) -> bool {
+    match site.parent_kind() {
+        ""
+        | "function_definition"
         | "class_definition"
         | "parameters"
         | "default_parameter"
@@ -649,9 +648,9 @@ fn in_expression(node: Node<'_>) -> bool {
         | "aliased_import"
         | "global_statement"
         | "nonlocal_statement" => false,
-        "keyword_argument" => !is_field(node, "name"),
-        "attribute" => is_field(node, "object"),
-        "assignment" | "augmented_assignment" => !is_field(node, "left"),
+        "keyword_argument" => !site.is("name"),
+        "attribute" => site.is("object"),
+        "assignment" | "augmented_assignment" => !site.is("left"),
         _ => true,
     }
 }
@@ -678,14 +677,20 @@ fn loop_can_exit(ctx: &Ctx<'_>, loop_node: Node<'_>) -> bool {
         return true;
     };
     let mut exits = false;
-    walk(body, |n| {
+    walk_with(body, |n, site| {
         if exits {
             return false;
         }
         match n.kind() {
             // Code in nested definitions does not run as part of this loop body.
             "function_definition" | "lambda" | "class_definition" => return false,
-            "break_statement" => exits = nearest_loop(n) == Some(loop_node),
+            // A break leaves the innermost loop: this one unless a loop inside the body is nearer.
+            "break_statement" => {
+                exits = !site
+                    .ancestors
+                    .iter()
+                    .any(|a| matches!(a.kind(), "while_statement" | "for_statement"))
+            }
             "return_statement" | "raise_statement" | "yield" => exits = true,
             "call" => {
                 if let Some(f) = n
@@ -702,21 +707,9 @@ fn loop_can_exit(ctx: &Ctx<'_>, loop_node: Node<'_>) -> bool {
     exits
 }
 
-fn nearest_loop(node: Node<'_>) -> Option<Node<'_>> {
-    let mut cur = node.parent();
-    while let Some(n) = cur {
-        if matches!(n.kind(), "while_statement" | "for_statement") {
-            return Some(n);
-        }
-        cur = n.parent();
-    }
-    None
-}
-
-fn in_loop(node: Node<'_>) -> bool {
-    let mut cur = node.parent();
-    while let Some(n) = cur {
-        if matches!(
+fn in_loop(ancestors: &[Node<'_>]) -> bool {
+    ancestors.iter().any(|n| {
+        matches!(
             n.kind(),
             "for_statement"
                 | "while_statement"
@@ -724,12 +717,8 @@ fn in_loop(node: Node<'_>) -> bool {
                 | "set_comprehension"
                 | "dictionary_comprehension"
                 | "generator_expression"
-        ) {
-            return true;
-        }
-        cur = n.parent();
-    }
-    false
+        )
+    })
 }
 
 fn count_calls(ctx: &Ctx<'_>, node: Node<'_>, target: &str) -> usize {
@@ -772,12 +761,12 @@ fn segments<'s>(ctx: &Ctx<'s>, node: Node<'_>, out: &mut Vec<&'s str>) -> bool {
     }
 }
 
-fn call(ctx: &mut Ctx<'_>, node: Node<'_>) {
+fn call(ctx: &mut Ctx<'_>, node: Node<'_>, ancestors: &[Node<'_>]) {
     let Some(function) = node.child_by_field_name("function") else {
         return;
     };
     let mut chain = Vec::new();
-    if segments(ctx, function, &mut chain) && ctx.tool_call(&chain, node, in_loop(node)) {
+    if segments(ctx, function, &mut chain) && ctx.tool_call(&chain, node, in_loop(ancestors)) {
         return;
     }
     let args = positional(node);

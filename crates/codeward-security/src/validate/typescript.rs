@@ -3,12 +3,12 @@
 
 use tree_sitter::Node;
 
-use super::{Binding, Ctx, FOLD_MAX, MAX_DEPTH, base64_decode, hex_decode, is_field, walk};
+use super::{Binding, Ctx, FOLD_MAX, MAX_DEPTH, Site, base64_decode, hex_decode, walk, walk_with};
 use crate::rules::Check;
 
 pub(crate) fn analyze(ctx: &mut Ctx<'_>, root: Node<'_>) {
     collect_bindings(ctx, root);
-    walk(root, |node| visit(ctx, node));
+    walk_with(root, |node, site| visit(ctx, node, site));
 }
 
 fn named(node: Node<'_>) -> Vec<Node<'_>> {
@@ -129,6 +129,7 @@ fn collect_bindings(ctx: &mut Ctx<'_>, root: Node<'_>) {
                     assign(ctx, left, right);
                 }
             }
+            "string" | "template_string" | "comment" | "number" | "regex" => return false,
             "function_declaration" | "class_declaration" | "generator_function_declaration" => {
                 if let Some(name) = node.child_by_field_name("name") {
                     let name = ctx.text(name).to_owned();
@@ -500,6 +501,9 @@ fn feeds_decoded(ctx: &Ctx<'_>, node: Node<'_>) -> bool {
             return false;
         }
         match n.kind() {
+            // A function value does not feed data into anything by being defined.
+            "arrow_function" | "function_expression" | "function" => return false,
+            "string" | "template_string" | "comment" | "number" => return false,
             "call_expression" | "new_expression" => {
                 let f = n
                     .child_by_field_name("function")
@@ -518,7 +522,7 @@ fn feeds_decoded(ctx: &Ctx<'_>, node: Node<'_>) -> bool {
 
 // ------------------------------------------------------------------ the rule pass
 
-fn visit(ctx: &mut Ctx<'_>, node: Node<'_>) -> bool {
+fn visit(ctx: &mut Ctx<'_>, node: Node<'_>, site: Site<'_, '_>) -> bool {
     match node.kind() {
         "import_statement" => {
             if let Some((m, _)) = node
@@ -565,7 +569,7 @@ fn visit(ctx: &mut Ctx<'_>, node: Node<'_>) -> bool {
             true
         }
         "call_expression" | "new_expression" => {
-            call(ctx, node);
+            call(ctx, node, site.ancestors);
             true
         }
         "member_expression" => {
@@ -580,7 +584,7 @@ fn visit(ctx: &mut Ctx<'_>, node: Node<'_>) -> bool {
                     ctx.fire(Check::ConstructorChain, None, node, None);
                 }
             }
-            if is_maximal(node)
+            if is_maximal(site)
                 && let Some(name) = resolve(ctx, node, 0)
             {
                 ctx.match_access(&name, node);
@@ -608,7 +612,7 @@ fn visit(ctx: &mut Ctx<'_>, node: Node<'_>) -> bool {
                     ctx.fire(Check::ConstructorChain, None, node, None);
                 }
             }
-            if is_maximal(node)
+            if is_maximal(site)
                 && let Some(name) = resolve(ctx, node, 0)
             {
                 ctx.match_access(&name, node);
@@ -616,8 +620,8 @@ fn visit(ctx: &mut Ctx<'_>, node: Node<'_>) -> bool {
             true
         }
         "identifier" => {
-            if is_maximal(node)
-                && in_expression(node)
+            if is_maximal(site)
+                && in_expression(site)
                 && let Some(Binding::Path(p)) = ctx.bindings.get(ctx.text(node)).cloned()
             {
                 ctx.match_access(&p, node);
@@ -631,9 +635,7 @@ fn visit(ctx: &mut Ctx<'_>, node: Node<'_>) -> bool {
             true
         }
         "binary_expression" => {
-            let top = node
-                .parent()
-                .is_none_or(|p| p.kind() != "binary_expression");
+            let top = site.parent_kind() != "binary_expression";
             if top && count_calls(ctx, node, "String.fromCharCode") >= 3 {
                 ctx.fire(Check::CharChain, None, node, None);
             }
@@ -659,26 +661,21 @@ fn is_constructor_ref(ctx: &Ctx<'_>, node: Node<'_>) -> bool {
     }
 }
 
-fn is_maximal(node: Node<'_>) -> bool {
-    let Some(parent) = node.parent() else {
-        return true;
-    };
-    match parent.kind() {
-        "member_expression" | "subscript_expression" => !is_field(node, "object"),
-        "call_expression" => !is_field(node, "function"),
-        "new_expression" => !is_field(node, "constructor"),
+fn is_maximal(site: Site<'_, '_>) -> bool {
+    match site.parent_kind() {
+        "member_expression" | "subscript_expression" => !site.is("object"),
+        "call_expression" => !site.is("function"),
+        "new_expression" => !site.is("constructor"),
         _ => true,
     }
 }
 
-fn in_expression(node: Node<'_>) -> bool {
-    let Some(parent) = node.parent() else {
-        return false;
-    };
-    match parent.kind() {
-        "variable_declarator" => !is_field(node, "name"),
-        "assignment_expression" => !is_field(node, "left"),
-        "function_declaration"
+fn in_expression(site: Site<'_, '_>) -> bool {
+    match site.parent_kind() {
+        "variable_declarator" => !site.is("name"),
+        "assignment_expression" => !site.is("left"),
+        ""
+        | "function_declaration"
         | "class_declaration"
         | "formal_parameters"
         | "required_parameter"
@@ -742,7 +739,7 @@ fn loop_can_exit(ctx: &Ctx<'_>, loop_node: Node<'_>) -> bool {
         return true;
     };
     let mut exits = false;
-    walk(body, |n| {
+    walk_with(body, |n, site| {
         if exits {
             return false;
         }
@@ -752,8 +749,9 @@ fn loop_can_exit(ctx: &Ctx<'_>, loop_node: Node<'_>) -> bool {
         match n.kind() {
             "break_statement" => {
                 // A labelled break may target this loop; give it the benefit of the doubt.
+                // Otherwise it leaves the innermost loop or switch inside the body, if any.
                 exits = n.child_by_field_name("label").is_some()
-                    || nearest_breakable(n) == Some(loop_node);
+                    || !site.ancestors.iter().any(|a| BREAKABLE.contains(&a.kind()));
             }
             "return_statement" | "throw_statement" | "yield_expression" => exits = true,
             "call_expression" => {
@@ -771,47 +769,37 @@ fn loop_can_exit(ctx: &Ctx<'_>, loop_node: Node<'_>) -> bool {
     exits
 }
 
-fn nearest_breakable(node: Node<'_>) -> Option<Node<'_>> {
-    let mut cur = node.parent();
-    while let Some(n) = cur {
-        if matches!(
-            n.kind(),
-            "while_statement"
-                | "do_statement"
-                | "for_statement"
-                | "for_in_statement"
-                | "switch_statement"
-        ) {
-            return Some(n);
-        }
-        cur = n.parent();
-    }
-    None
-}
+const BREAKABLE: [&str; 5] = [
+    "while_statement",
+    "do_statement",
+    "for_statement",
+    "for_in_statement",
+    "switch_statement",
+];
 
-fn in_loop(ctx: &Ctx<'_>, node: Node<'_>) -> bool {
-    let mut cur = node.parent();
-    while let Some(n) = cur {
+fn in_loop(ctx: &Ctx<'_>, ancestors: &[Node<'_>]) -> bool {
+    for (i, n) in ancestors.iter().enumerate() {
         match n.kind() {
             "for_statement" | "for_in_statement" | "while_statement" | "do_statement" => {
                 return true;
             }
             "arrow_function" | "function_expression" => {
                 // A callback of items.map(...) runs once per element.
-                let callee = n
-                    .parent()
-                    .filter(|p| p.kind() == "arguments")
-                    .and_then(|p| p.parent())
-                    .and_then(|c| c.child_by_field_name("function"))
-                    .filter(|f| f.kind() == "member_expression")
-                    .and_then(|f| f.child_by_field_name("property"));
+                let args = i.checked_sub(1).and_then(|k| ancestors.get(k));
+                let call = i.checked_sub(2).and_then(|k| ancestors.get(k));
+                let callee = match (args, call) {
+                    (Some(a), Some(c)) if a.kind() == "arguments" => c
+                        .child_by_field_name("function")
+                        .filter(|f| f.kind() == "member_expression")
+                        .and_then(|f| f.child_by_field_name("property")),
+                    _ => None,
+                };
                 if callee.is_some_and(|p| ctx.rules.loop_callbacks.contains(ctx.text(p))) {
                     return true;
                 }
             }
             _ => {}
         }
-        cur = n.parent();
     }
     false
 }
@@ -855,7 +843,7 @@ fn segments<'s>(ctx: &Ctx<'s>, node: Node<'_>, out: &mut Vec<&'s str>) -> bool {
     }
 }
 
-fn call(ctx: &mut Ctx<'_>, node: Node<'_>) {
+fn call(ctx: &mut Ctx<'_>, node: Node<'_>, ancestors: &[Node<'_>]) {
     let function = node
         .child_by_field_name("function")
         .or_else(|| node.child_by_field_name("constructor"));
@@ -863,7 +851,7 @@ fn call(ctx: &mut Ctx<'_>, node: Node<'_>) {
         return;
     };
     let mut chain = Vec::new();
-    if segments(ctx, function, &mut chain) && ctx.tool_call(&chain, node, in_loop(ctx, node)) {
+    if segments(ctx, function, &mut chain) && ctx.tool_call(&chain, node, in_loop(ctx, ancestors)) {
         return;
     }
     let args = arguments(node);
