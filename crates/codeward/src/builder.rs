@@ -262,6 +262,7 @@ impl OrchestratorBuilder {
                 idle: Notify::new(),
                 anomalies: AtomicU64::new(0),
                 all_tokens: std::sync::Mutex::new(None),
+                apis: moka::sync::Cache::builder().max_capacity(256).build(),
             }),
         })
     }

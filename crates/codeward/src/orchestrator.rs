@@ -54,6 +54,8 @@ pub(crate) struct Inner {
     pub idle: Notify,
     pub anomalies: AtomicU64,
     pub all_tokens: Mutex<Option<(u64, u64)>>,
+    /// Generated APIs by language, catalogue version and tool set.
+    pub apis: moka::sync::Cache<String, GeneratedApi>,
 }
 
 /// The engine: wires the layers and runs requests through the five phases.
@@ -311,11 +313,21 @@ impl Orchestrator {
             ));
         }
 
-        // Phase 2: the typed API.
-        let api = inner
-            .generator
-            .generate(&ctx.tools, ctx.language)
-            .map_err(|e| internal("API generation failed", e))?;
+        // Phase 2: the typed API (the same tool set recurs constantly: generated once per
+        // catalogue version).
+        let api_key = format!("{}|{}|{}", ctx.language, inner.index.version(), {
+            let mut names = ctx.tool_names.clone();
+            names.sort();
+            names.join(",")
+        });
+        let api = match inner.apis.get(&api_key) {
+            Some(api) => api,
+            None => {
+                let api = inner.generator.generate(&ctx.tools, ctx.language).map_err(|e| internal("API generation failed", e))?;
+                inner.apis.insert(api_key, api.clone());
+                api
+            }
+        };
         ctx.tokens = TokenEconomics {
             api_tokens: api.module_tokens,
             all_definitions_tokens: self.all_definition_tokens(),
