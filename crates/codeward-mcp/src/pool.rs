@@ -1,7 +1,7 @@
 //! `McpPool`: one connection per configured server, started on first use, restarted with
 //! backoff when it dies, with health and counters per server; the `ToolInvoker` for codeward.
 
-use crate::config::{McpConfig, ServerConfig};
+use crate::config::{McpConfig, ServerConfig, json_type};
 use crate::convert::{tool_result, tool_schema};
 use crate::error::{McpError, Result};
 use crate::options::PoolOptions;
@@ -348,9 +348,9 @@ impl McpPool {
         }
     }
 
-    /// Health of one server.
+    /// Health of one server (a server that died while idle shows as unhealthy at once).
     pub fn health(&self, server: &str) -> Result<ServerHealth> {
-        Ok(self.server(server)?.state().health.clone())
+        Ok(self.server(server)?.health())
     }
 
     /// Counters of one server.
@@ -364,10 +364,11 @@ impl McpPool {
             .servers
             .values()
             .map(|server| {
+                let health = server.health();
                 let state = server.state();
                 ServerStatus {
                     name: server.name.clone(),
-                    health: state.health.clone(),
+                    health,
                     stats: state.stats.clone(),
                     pid: state.pid,
                     tools: state.tools.len(),
@@ -488,6 +489,22 @@ impl State {
 impl Server {
     fn state(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The recorded health, unless the live connection has broken since (a server that
+    /// exited while idle); the record itself changes on the next call.
+    fn health(&self) -> ServerHealth {
+        let recorded = self.state().health.clone();
+        if recorded.is_healthy()
+            && let Ok(slot) = self.conn.try_lock()
+            && let Some(conn) = slot.as_ref()
+            && conn.broken().is_some()
+        {
+            return ServerHealth::Unhealthy {
+                reason: conn.failure(),
+            };
+        }
+        recorded
     }
 
     /// The live connection, starting or restarting the server when needed.
@@ -622,16 +639,5 @@ impl Server {
             conn.abandon(reason.clone());
             state.unhealthy(reason);
         }
-    }
-}
-
-fn json_type(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }

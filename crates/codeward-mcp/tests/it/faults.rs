@@ -216,3 +216,37 @@ async fn restarts_are_bounded_until_reset() {
     assert!(matches!(error, McpError::StartFailed { .. }), "{error}");
     assert_eq!(pool.stats("broken").unwrap().errors, 5);
 }
+
+#[tokio::test]
+async fn a_server_killed_while_idle_shows_unhealthy_and_restarts_on_the_next_call() {
+    let state = tempfile::tempdir().unwrap();
+    let pool = pool(vec![("victim", fake("ok", state.path()))], options());
+    pool.list_tools("victim").await.unwrap();
+    let pid = pool.status()[0].pid.unwrap();
+    let killed = std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    // The exit is noticed by the pool's waiter task; give it a bounded while.
+    let mut health = pool.health("victim").unwrap();
+    for _ in 0..500 {
+        if !health.is_healthy() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        health = pool.health("victim").unwrap();
+    }
+    let ServerHealth::Unhealthy { reason } = health else {
+        panic!("still healthy")
+    };
+    assert!(reason.contains("signal: 9"), "{reason}");
+    let echo = pool
+        .call_tool("victim.echo", json!({"back": true}))
+        .await
+        .unwrap();
+    assert_eq!(echo.value, json!({"back": true}));
+    assert_eq!(pool.stats("victim").unwrap().restarts, 1);
+    assert!(pool.health("victim").unwrap().is_healthy());
+    pool.shutdown().await;
+}
