@@ -49,6 +49,9 @@ pub enum DiscoveryError {
         /// What is wrong and how to fix it.
         problem: String,
     },
+    /// The index configuration breaks a rule.
+    #[error("invalid index configuration: {0}")]
+    InvalidConfig(String),
     /// No tool has this qualified name.
     #[error("tool {0} not found; names are qualified as server.tool, see stats() for the servers")]
     NotFound(String),
@@ -66,6 +69,9 @@ impl From<DiscoveryError> for codeward_core::Error {
             DiscoveryError::NotFound(name) => codeward_core::Error::NotFound { kind: "tool", name },
             DiscoveryError::InvalidTool { name, problem } => {
                 codeward_core::Error::invalid(format!("tool {name}"), problem)
+            }
+            DiscoveryError::InvalidConfig(problem) => {
+                codeward_core::Error::invalid("discovery configuration", problem)
             }
             other => codeward_core::Error::layer("tool discovery", other),
         }

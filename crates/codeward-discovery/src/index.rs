@@ -235,10 +235,10 @@ impl CatalogueIndexBuilder {
             c.typo_weight,
         ];
         if weights.iter().any(|w| !w.is_finite() || *w < 0.0) {
-            return Err(DiscoveryError::InvalidTool {
-                name: "<config>".into(),
-                problem: "boosts and weights must be finite and not negative".into(),
-            });
+            return Err(DiscoveryError::InvalidConfig(
+                "boosts and weights must be finite and not negative; use 0 to switch a field off"
+                    .into(),
+            ));
         }
         CatalogueIndex::with_config(self.config.clone())
     }
@@ -552,6 +552,11 @@ impl CatalogueIndex {
         doc
     }
 
+    /// The configuration the index was built with.
+    pub fn config(&self) -> &IndexConfig {
+        &self.config
+    }
+
     /// Where a tool came from (a file path, a source label, or `api`).
     pub fn origin(&self, qualified_name: &str) -> Option<String> {
         self.read()
@@ -835,20 +840,29 @@ fn admit(
     (report, changes)
 }
 
+/// FNV-1a over bytes written to it, so a tool can be hashed without serializing into a buffer.
+struct Fnv(u64);
+
+impl std::io::Write for Fnv {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        for byte in bytes {
+            self.0 ^= u64::from(*byte);
+            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// A stable 64-bit hash of a tool's full content (FNV-1a, then a mix so sums spread well).
 fn tool_hash(tool: &ToolSchema) -> u64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    let bytes = serde_json::to_vec(tool).unwrap_or_default();
-    for byte in tool
-        .qualified_name()
-        .as_bytes()
-        .iter()
-        .chain([0u8].iter())
-        .chain(&bytes)
-    {
-        hash ^= u64::from(*byte);
-        hash = hash.wrapping_mul(0x0100_0000_01b3);
-    }
+    let mut fnv = Fnv(0xcbf2_9ce4_8422_2325);
+    // Serializing a ToolSchema to an infallible writer cannot fail (string keys only).
+    let _ = serde_json::to_writer(&mut fnv, tool);
+    let mut hash = fnv.0;
     // splitmix64 finalizer
     hash = (hash ^ (hash >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     hash = (hash ^ (hash >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);

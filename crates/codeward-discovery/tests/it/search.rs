@@ -335,3 +335,33 @@ fn a_live_server_is_replaced_in_one_step() {
         "an empty list empties the server"
     );
 }
+
+#[test]
+fn configuration_rules_are_checked() {
+    let mut boosts = codeward_discovery::FieldBoosts::default();
+    boosts.name = f32::NAN;
+    let err = CatalogueIndex::builder()
+        .boosts(boosts)
+        .build()
+        .expect_err("NaN boost");
+    assert!(matches!(err, DiscoveryError::InvalidConfig(_)), "{err}");
+    assert!(
+        CatalogueIndex::builder()
+            .synonym_weight(-1.0)
+            .build()
+            .is_err()
+    );
+
+    // A zero boost switches a field off: the description alone no longer finds the tool.
+    let mut boosts = codeward_discovery::FieldBoosts::default();
+    boosts.description = 0.0;
+    let index = CatalogueIndex::builder()
+        .boosts(boosts)
+        .build()
+        .expect("index");
+    index
+        .insert(tool("s", "noop", "Polish the brass"))
+        .expect("insert");
+    assert!(names(&index, &SearchQuery::new("brass", 5)).is_empty());
+    assert_eq!(index.config().boosts.description, 0.0);
+}
