@@ -195,7 +195,11 @@ fn resolve(ctx: &Ctx<'_>, node: Node<'_>, depth: usize) -> Option<String> {
             let object = node.child_by_field_name("object")?;
             let attr = node.child_by_field_name("attribute")?;
             let base = resolve(ctx, object, depth + 1)?;
-            Some(format!("{base}.{}", ctx.text(attr)))
+            // `os.__dict__` is the module's namespace: `os.__dict__["system"]` is `os.system`.
+            match ctx.text(attr) {
+                "__dict__" => Some(base),
+                attr => Some(format!("{base}.{attr}")),
+            }
         }
         "call" => {
             let function = resolve(ctx, node.child_by_field_name("function")?, depth + 1)?;
@@ -209,6 +213,8 @@ fn resolve(ctx: &Ctx<'_>, node: Node<'_>, depth: usize) -> Option<String> {
                     let (name, _) = fold(ctx, *args.get(1)?, depth + 1)?;
                     Some(format!("{base}.{name}"))
                 }
+                // `vars(os)` is the module's namespace, so `vars(os)["system"]` is `os.system`.
+                "vars" => resolve(ctx, *args.first()?, depth + 1),
                 _ => None,
             }
         }

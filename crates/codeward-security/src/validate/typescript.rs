@@ -271,6 +271,11 @@ fn resolve(ctx: &Ctx<'_>, node: Node<'_>, depth: usize) -> Option<String> {
                     .is_some_and(|f| f == "require" || f == "module.require");
             if is_loader {
                 fold(ctx, *args.first()?, depth + 1).map(|(s, _)| module_name(&s))
+            } else if resolve(ctx, function, depth + 1).as_deref() == Some("Reflect.get") {
+                // Reflect.get(obj, "key") is obj.key.
+                let base = resolve(ctx, *args.first()?, depth + 1)?;
+                let (key, _) = fold(ctx, *args.get(1)?, depth + 1)?;
+                Some(format!("{base}.{key}"))
             } else {
                 None
             }
@@ -579,7 +584,7 @@ fn visit(ctx: &mut Ctx<'_>, node: Node<'_>, site: Site<'_, '_>) -> bool {
                 if name == "constructor"
                     && node
                         .child_by_field_name("object")
-                        .is_some_and(|o| is_constructor_ref(ctx, o))
+                        .is_some_and(|o| is_constructor_ref(ctx, o) || is_function_ref(ctx, o))
                 {
                     ctx.fire(Check::ConstructorChain, None, node, None);
                 }
@@ -657,6 +662,21 @@ fn is_constructor_ref(ctx: &Ctx<'_>, node: Node<'_>) -> bool {
             .and_then(|i| fold(ctx, i, 0))
             .is_some_and(|(k, _)| k == "constructor"),
         "parenthesized_expression" => inner(node).is_some_and(|i| is_constructor_ref(ctx, i)),
+        _ => false,
+    }
+}
+
+/// Whether `.constructor` of `node` is a function constructor: the object is itself a
+/// function (`(async () => {}).constructor`) or a prototype fetched by reflection
+/// (`Object.getPrototypeOf(async function () {}).constructor`).
+fn is_function_ref(ctx: &Ctx<'_>, node: Node<'_>) -> bool {
+    match node.kind() {
+        "arrow_function" | "function_expression" | "function" | "generator_function" => true,
+        "parenthesized_expression" => inner(node).is_some_and(|i| is_function_ref(ctx, i)),
+        "call_expression" => node
+            .child_by_field_name("function")
+            .and_then(|f| resolve(ctx, f, 0))
+            .is_some_and(|f| f == "Object.getPrototypeOf" || f == "Reflect.getPrototypeOf"),
         _ => false,
     }
 }
@@ -898,6 +918,27 @@ fn call(ctx: &mut Ctx<'_>, node: Node<'_>, ancestors: &[Node<'_>]) {
         }
         if ctx.rules.code_sinks.matches(&name) && args.iter().any(|a| feeds_decoded(ctx, *a)) {
             ctx.fire(Check::DecodeExec, None, node, Some(&format!("`{name}`")));
+        }
+        if name == "Reflect.get" || name == "Reflect.set" {
+            match args.get(1).map(|a| fold(ctx, *a, 0)) {
+                Some(Some((key, true))) => ctx.fire(
+                    Check::AssembledName,
+                    None,
+                    node,
+                    Some(&format!("resolves to `{key}`")),
+                ),
+                Some(None) => {
+                    if let Some(base) = args.first().and_then(|o| resolve(ctx, *o, 0)) {
+                        ctx.fire(
+                            Check::ComputedMember,
+                            Some(&base),
+                            node,
+                            Some(&format!("on `{base}`")),
+                        );
+                    }
+                }
+                _ => {}
+            }
         }
         if (name == "String.fromCharCode" || name == "String.fromCodePoint")
             && (args.len() >= 3 || args.iter().any(|a| a.kind() == "spread_element"))
