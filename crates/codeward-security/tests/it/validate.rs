@@ -188,6 +188,16 @@ fn obfuscation_is_seen_through() {
     );
     check(
         py,
+        "import os\nvars(os)['system']('id')\n",
+        &["py.process.os-system"],
+    );
+    check(
+        py,
+        "import os\nos.__dict__['popen']('id')\n",
+        &["py.process.os-system"],
+    );
+    check(
+        py,
         "import os\ngetattr(os, '\\x73ystem')('id')\n",
         &["py.obfuscation.assembled-name", "py.process.os-system"],
     );
@@ -217,6 +227,26 @@ fn obfuscation_is_seen_through() {
         ts,
         "''.constructor.constructor('return this')();\n",
         &["ts.reflection.constructor-chain"],
+    );
+    check(
+        ts,
+        "(async () => {}).constructor('return 1')();\n",
+        &["ts.reflection.constructor-chain"],
+    );
+    check(
+        ts,
+        "const F = Object.getPrototypeOf(function* () {}).constructor;\n",
+        &["ts.reflection.constructor-chain"],
+    );
+    check(
+        ts,
+        "Reflect.get(globalThis, 'ev' + 'al')('1');\n",
+        &["ts.dynamic.eval", "ts.obfuscation.assembled-name"],
+    );
+    check(
+        ts,
+        "Reflect.get(globalThis, key)('1');\n",
+        &["ts.reflection.computed-global"],
     );
 }
 
