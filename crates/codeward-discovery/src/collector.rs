@@ -91,7 +91,12 @@ impl Collector for TopByScoreThenName {
         };
         let ords = names.ords();
         let alive = reader.alive_bitset();
-        let mut heap: BinaryHeap<Candidate> = BinaryHeap::with_capacity(self.limit + 1);
+        // The limit comes from the caller: never size anything by it beyond the segment.
+        let limit = self.limit.min(reader.num_docs() as usize);
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let mut heap: BinaryHeap<Candidate> = BinaryHeap::with_capacity(limit + 1);
         let mut threshold = Score::MIN;
         // The scorer only reports documents scoring strictly above the threshold; keeping it
         // just below the k-th score lets ties through, to be ordered by name.
@@ -103,13 +108,13 @@ impl Collector for TopByScoreThenName {
                 return threshold;
             };
             let candidate = Candidate { score, ord };
-            if heap.len() < self.limit {
+            if heap.len() < limit {
                 heap.push(candidate);
             } else if heap.peek().is_some_and(|worst| candidate < *worst) {
                 heap.pop();
                 heap.push(candidate);
             }
-            if heap.len() == self.limit {
+            if heap.len() == limit {
                 threshold = heap
                     .peek()
                     .map_or(Score::MIN, |worst| worst.score.next_down());

@@ -31,6 +31,10 @@ const MIN_WRITER_MEMORY: usize = 15_000_000;
 /// Shorter words are not corrected: at one edit they match too many unrelated words.
 const MIN_TYPO_CHARS: usize = 4;
 
+/// Words of a request beyond this many are ignored: a request is a sentence, not a document,
+/// and each word costs a clause per field.
+const MAX_QUERY_WORDS: usize = 64;
+
 /// At most this many corrections per misspelled word.
 const MAX_CORRECTIONS: usize = 3;
 
@@ -677,6 +681,9 @@ impl CatalogueIndex {
         let mut analyzer = self.analyzer.clone();
         let mut words: Vec<String> = Vec::new();
         for term in terms(&mut analyzer, &query.text) {
+            if words.len() == MAX_QUERY_WORDS {
+                break;
+            }
             if !words.contains(&term) {
                 words.push(term);
             }

@@ -365,3 +365,15 @@ fn configuration_rules_are_checked() {
     assert!(names(&index, &SearchQuery::new("brass", 5)).is_empty());
     assert_eq!(index.config().boosts.description, 0.0);
 }
+
+#[test]
+fn hostile_limits_and_long_requests_are_safe() {
+    let index = super::default_index();
+    let all = index
+        .search(&SearchQuery::new("note", usize::MAX))
+        .expect("search");
+    assert!(all.len() >= 5 && all.len() <= index.len());
+    let long = "find my notes ".repeat(10_000);
+    let hits = index.search(&SearchQuery::new(long, 3)).expect("search");
+    assert_eq!(hits.len(), 3);
+}
