@@ -193,8 +193,8 @@ impl Synonyms {
     }
 }
 
-/// Levenshtein distance, bounded: returns `None` as soon as it must exceed `max`.
-/// Used to say which fields a typo-tolerant clause matched.
+/// Whether the Levenshtein distance of `a` and `b` is at most `max`; stops as soon as it
+/// must exceed it. Ranks typo corrections by distance.
 pub(crate) fn within_distance(a: &str, b: &str, max: usize) -> bool {
     let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();

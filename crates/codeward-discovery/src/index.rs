@@ -73,8 +73,8 @@ impl Part {
         }
     }
 
-    /// Typos are looked for only in prose-like parts; category and server names are few
-    /// and a fuzzy match on them drowns real hits.
+    /// Typo corrections are drawn only from prose-like parts; category and server names
+    /// are few and correcting towards them drowns real hits.
     fn typo_tolerant(self) -> bool {
         matches!(
             self,
@@ -164,9 +164,10 @@ pub struct IndexConfig {
     pub synonyms: Vec<Vec<String>>,
     /// Weight of a synonym relative to the word the user wrote.
     pub synonym_weight: f32,
-    /// Whether query words found nowhere in the index are matched with edit distance 1 or 2.
+    /// Whether query words found nowhere in the index are corrected to the index's nearest
+    /// words (edit distance 1, or 2 for words of 6 characters or more).
     pub typo_tolerance: bool,
-    /// Score of a typo match, relative to the field's boost.
+    /// Weight of a typo correction relative to the words written.
     pub typo_weight: f32,
     /// Memory for the index writer, in bytes (at least 15 MB).
     pub writer_memory: usize,
@@ -210,6 +211,12 @@ impl CatalogueIndexBuilder {
     /// Sets the weight of synonyms relative to the words written.
     pub fn synonym_weight(mut self, weight: f32) -> Self {
         self.config.synonym_weight = weight;
+        self
+    }
+
+    /// Sets the weight of typo corrections relative to the words written.
+    pub fn typo_weight(mut self, weight: f32) -> Self {
+        self.config.typo_weight = weight;
         self
     }
 
