@@ -277,3 +277,53 @@ fn default_catalogue_contents() {
         Some("notes")
     );
 }
+
+#[test]
+fn recoverable_problems_are_warnings_and_the_tool_still_loads() {
+    use codeward_discovery::{LoadReport, parse_mcp, parse_seed};
+    let mut report = LoadReport::new();
+    let seed = r#"[
+        {"name": "a", "parameters": {"type": "object", "properties": {"q": {"type": "string"}}},
+         "returns": {"type": "int"}, "examples": {"not": "an array"}},
+        {"name": "b", "returns": 7, "parameters": "nope"}
+    ]"#;
+    parse_seed(seed, "s.json", "srv", None, &mut report);
+    assert_eq!(report.qualified_names(), ["srv.a"]);
+    let a = &report.tools[0].tool;
+    assert_eq!(
+        a.input_schema["properties"]["q"]["type"], "string",
+        "a JSON Schema is taken as is"
+    );
+    assert_eq!(
+        a.output_schema,
+        Some(json!({"type": "integer"})),
+        "seed type names are mapped"
+    );
+    assert_eq!(
+        kinds(&report),
+        [ProblemKind::InvalidSchema, ProblemKind::InvalidSchema],
+        "{report}"
+    );
+    assert!(!report.problems[0].skipped, "bad examples: warning");
+    assert!(
+        report.problems[1].skipped,
+        "bad parameters: the tool is left out"
+    );
+
+    let mut report = LoadReport::new();
+    let mcp = json!({"tools": [{"name": "t", "inputSchema": {"type": "object"},
+        "outputSchema": "text", "annotations": {"readOnlyHint": "yes"}}]});
+    parse_mcp(&mcp.to_string(), "m.json", "m", &mut report);
+    assert_eq!(report.qualified_names(), ["m.t"]);
+    assert_eq!(
+        kinds(&report),
+        [ProblemKind::InvalidSchema, ProblemKind::InvalidSchema]
+    );
+    assert!(report.problems.iter().all(|p| !p.skipped));
+    let t = &report.tools[0].tool;
+    assert!(t.output_schema.is_none());
+    assert!(
+        t.annotations.is_destructive(),
+        "unreadable hints fall back to the MCP defaults"
+    );
+}
