@@ -229,6 +229,7 @@ impl CgroupRun {
         support: &CgroupSupport,
         use_memory: bool,
         use_pids: bool,
+        use_kill: bool,
         name: &str,
         limits: CgroupLimits,
     ) -> std::io::Result<CgroupRun> {
@@ -244,7 +245,8 @@ impl CgroupRun {
                 want.push((p, false, true));
             }
         }
-        if let Some(k) = &support.kill
+        if use_kill
+            && let Some(k) = &support.kill
             && !want.iter().any(|(q, _, _)| q.dir == k.dir)
         {
             want.push((k, false, false));
@@ -289,7 +291,17 @@ impl CgroupRun {
     pub(crate) fn procs_files(&self) -> Vec<PathBuf> {
         self.dirs
             .iter()
+            .filter(|d| d.version == Version::V2)
             .map(|d| d.path.join("cgroup.procs"))
+            .collect()
+    }
+
+    /// v1 `tasks` files the child joins by itself.
+    pub(crate) fn tasks_files(&self) -> Vec<PathBuf> {
+        self.dirs
+            .iter()
+            .filter(|d| d.version == Version::V1)
+            .map(|d| d.path.join("tasks"))
             .collect()
     }
 

@@ -233,6 +233,8 @@ impl ProcessSandbox {
             &inner.host.cgroups,
             report.is_active(Layer::MemoryCgroup),
             report.is_active(Layer::PidsCgroup),
+            // cgroup.kill only matters when there is no pid namespace to tear down.
+            !report.is_active(Layer::PidNamespace),
             &tag,
             cg_limits,
         )
@@ -340,10 +342,9 @@ impl ProcessSandbox {
 
         // 7. Collect output and the bridge; never wait for EOF forever.
         let drain = tokio::time::Instant::now() + DRAIN_GRACE;
-        for h in captures.0.iter() {
-            while !h.is_finished() && tokio::time::Instant::now() < drain {
-                tokio::time::sleep(Duration::from_millis(2)).await;
-            }
+        let mut captures = captures;
+        for h in captures.0.iter_mut() {
+            let _ = tokio::time::timeout_at(drain, h).await;
         }
         drop(captures);
         let bridge_out = bridge.finish(DRAIN_GRACE).await;
@@ -558,6 +559,11 @@ impl ProcessSandbox {
             landlock,
             seccomp: inner.filters.clone(),
             cgroup_procs: cgroups.procs_files(),
+            cgroup_tasks: cgroups
+                .tasks_files()
+                .iter()
+                .map(|p| path_cstr(p))
+                .collect::<Result<_, _>>()?,
         })
     }
 }

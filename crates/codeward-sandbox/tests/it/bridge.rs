@@ -1,0 +1,289 @@
+//! The host side of the tool bridge, driven by minimal inline clients (Python and TypeScript)
+//! speaking docs/bridge-protocol.md, with a recording fake invoker and observer.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use codeward_core::{Language, LimitKind};
+use serde_json::json;
+
+use crate::support::*;
+
+async fn run_py(
+    name: &str,
+    body: &str,
+    recorder: Arc<Recorder>,
+    l: codeward_core::ExecutionLimits,
+) -> codeward_sandbox::SandboxRun {
+    let m = marker(name);
+    let program = format!("{PY_CLIENT}\n{body}\n");
+    let run = sandbox()
+        .run_detailed(bridge_job(&m, Language::Python, &program, l, recorder))
+        .await
+        .expect("runs");
+    assert_clean(&m);
+    run
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_allowed_call_is_observed_then_dispatched() {
+    let _s = serial().await;
+    let rec = Arc::new(Recorder::default());
+    let run = run_py(
+        "allowed",
+        "r = call('math.add', {'a': 2, 'b': 3})\nprint(json.dumps(r))\nset_result({'sum': r['result']['structuredContent']['sum']})",
+        rec.clone(),
+        limits(),
+    )
+    .await;
+    let out = &run.output;
+    assert!(out.success, "{out:?}");
+    let reply: serde_json::Value = serde_json::from_str(out.stdout.trim()).expect("json reply");
+    assert_eq!(reply["id"], json!(1));
+    assert_eq!(reply["result"]["structuredContent"], json!({"sum": 5}));
+    assert_eq!(reply["result"]["isError"], json!(false));
+    assert_eq!(out.result, Some(json!({"sum": 5})));
+    assert_eq!(out.metrics.tool_calls, 1);
+    assert_eq!(
+        rec.events(),
+        vec!["before math.add #1", "invoke math.add", "after math.add ok"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tool_outside_the_job_is_refused_without_dispatch() {
+    let _s = serial().await;
+    let rec = Arc::new(Recorder::default());
+    let run = run_py(
+        "disallowed",
+        "print(json.dumps(call('files.delete_everything', {})))",
+        rec.clone(),
+        limits(),
+    )
+    .await;
+    let reply: serde_json::Value = serde_json::from_str(run.output.stdout.trim()).expect("json");
+    assert_eq!(reply["error"]["code"], json!(-32601));
+    assert_eq!(
+        reply["error"]["data"]["tool"],
+        json!("files.delete_everything")
+    );
+    assert!(rec.events().is_empty(), "{:?}", rec.events());
+    assert_eq!(run.bridge.refused, 1);
+    assert_eq!(run.output.metrics.tool_calls, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn arguments_that_violate_the_schema_are_refused() {
+    let _s = serial().await;
+    let rec = Arc::new(Recorder::default());
+    let run = run_py(
+        "schema",
+        "print(json.dumps(call('math.add', {'a': 'two', 'b': 3})))\nprint(json.dumps(call('math.add', {'a': 1})))",
+        rec.clone(),
+        limits(),
+    )
+    .await;
+    let lines: Vec<serde_json::Value> = run
+        .output
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    assert_eq!(lines.len(), 2);
+    for l in &lines {
+        assert_eq!(l["error"]["code"], json!(-32602), "{l}");
+    }
+    let first = lines[0]["error"]["message"].as_str().expect("message");
+    assert!(first.contains("/a"), "{first}");
+    assert!(
+        lines[1]["error"]["message"]
+            .as_str()
+            .expect("message")
+            .contains("required")
+            || lines[1]["error"]["message"]
+                .as_str()
+                .expect("message")
+                .contains("\"b\""),
+        "{}",
+        lines[1]
+    );
+    assert!(rec.events().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_observer_refusal_fails_the_call_closed() {
+    let _s = serial().await;
+    let rec = Arc::new(Recorder {
+        refuse: Some("math.add".to_owned()),
+        ..Recorder::default()
+    });
+    let run = run_py(
+        "refuse",
+        "print(json.dumps(call('math.add', {'a': 1, 'b': 2})))",
+        rec.clone(),
+        limits(),
+    )
+    .await;
+    let reply: serde_json::Value = serde_json::from_str(run.output.stdout.trim()).expect("json");
+    assert_eq!(reply["error"]["code"], json!(-32005));
+    assert!(
+        reply["error"]["message"]
+            .as_str()
+            .expect("msg")
+            .contains("audit log is down")
+    );
+    // Observed, never invoked.
+    assert_eq!(rec.events(), vec!["before math.add #1"]);
+    assert_eq!(run.output.metrics.tool_calls, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_call_budget_holds() {
+    let _s = serial().await;
+    let rec = Arc::new(Recorder::default());
+    let mut l = limits();
+    l.max_tool_calls = 2;
+    let run = run_py(
+        "budget",
+        "for i in range(3):\n    r = call('math.add', {'a': i, 'b': 1})\n    print(r.get('error', {}).get('code', 'ok'))",
+        rec.clone(),
+        l,
+    )
+    .await;
+    let codes: Vec<&str> = run.output.stdout.lines().collect();
+    assert_eq!(codes, vec!["ok", "ok", "-32001"]);
+    assert_eq!(run.output.metrics.tool_calls, 2);
+    assert_eq!(run.output.metrics.limit_hit, Some(LimitKind::ToolCalls));
+    assert!(run.bridge.budget_exceeded);
+    assert!(!run.output.success);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_tool_times_out_and_the_observer_hears_of_it() {
+    let _s = serial().await;
+    let rec = Arc::new(Recorder::default());
+    let mut l = limits();
+    l.tool_call_timeout = Duration::from_millis(200);
+    let run = run_py(
+        "tooltimeout",
+        "print(json.dumps(call('slow.wait', {})))",
+        rec.clone(),
+        l,
+    )
+    .await;
+    let reply: serde_json::Value = serde_json::from_str(run.output.stdout.trim()).expect("json");
+    assert_eq!(reply["error"]["code"], json!(-32002));
+    assert_eq!(
+        rec.events(),
+        vec![
+            "before slow.wait #1",
+            "invoke slow.wait",
+            "after slow.wait timeout"
+        ]
+    );
+    assert_eq!(run.bridge.timed_out, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancellation_and_protocol_errors_are_answered() {
+    let _s = serial().await;
+    let rec = Arc::new(Recorder::default());
+    let body = r#"
+send({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": "slow.wait", "arguments": {}}})
+send({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 7, "reason": "timeout in program"}})
+print(json.loads(_R.readline())["error"]["code"])
+_W.write("this is not json\n"); _W.flush()
+print(json.loads(_R.readline())["error"]["code"])
+send({"jsonrpc": "2.0", "id": 8, "method": "resources/list"})
+print(json.loads(_R.readline())["error"]["code"])
+"#;
+    let run = run_py("cancel", body, rec.clone(), limits()).await;
+    let codes: Vec<&str> = run.output.stdout.lines().collect();
+    assert_eq!(
+        codes,
+        vec!["-32004", "-32700", "-32601"],
+        "{:?}",
+        run.output
+    );
+    assert_eq!(run.bridge.cancelled, 1);
+    assert!(rec.events().contains(&"after slow.wait err".to_owned()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typescript_calls_through_the_bridge() {
+    let _s = serial().await;
+    let m = marker("ts-bridge");
+    let rec = Arc::new(Recorder::default());
+    let program = r#"
+import fs from "node:fs";
+function send(msg: object): void {
+  fs.writeSync(3, JSON.stringify(msg) + "\n");
+}
+function readLine(): string {
+  const buf = Buffer.alloc(65536);
+  let text = "";
+  while (!text.includes("\n")) {
+    const n = fs.readSync(4, buf, 0, buf.length, null);
+    if (n === 0) break;
+    text += buf.subarray(0, n).toString("utf8");
+  }
+  return text.trim();
+}
+send({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "text.echo", arguments: { text: "hi" } } });
+const reply = JSON.parse(readLine());
+send({ jsonrpc: "2.0", method: "codeward/result", params: { value: { echoed: reply.result.structuredContent } } });
+console.log("done");
+"#;
+    let run = sandbox()
+        .run_detailed(bridge_job(
+            &m,
+            Language::TypeScript,
+            program,
+            limits(),
+            rec.clone(),
+        ))
+        .await
+        .expect("runs");
+    assert!(run.output.success, "{:?}", run.output);
+    assert_eq!(run.output.result, Some(json!({"echoed": "hi"})));
+    assert_eq!(run.output.metrics.tool_calls, 1);
+    assert_clean(&m);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_generated_api_module_is_importable() {
+    let _s = serial().await;
+    let m = marker("api-module");
+    let rec = Arc::new(Recorder::default());
+    let api = "export function add(a: number, b: number): number { return a + b; }\n";
+    let program = "import { add } from \"./codeward_api\";\nconsole.log(add(20, 22));\n";
+    let mut job = bridge_job(&m, Language::TypeScript, program, limits(), rec.clone());
+    job.api = Some(codeward_core::GeneratedApi::new(
+        Language::TypeScript,
+        api.to_owned(),
+        String::new(),
+        0,
+        0,
+    ));
+    let run = sandbox().run_detailed(job).await.expect("runs");
+    assert_eq!(run.output.stdout.trim(), "42", "{:?}", run.output);
+
+    let m = marker("api-module-py");
+    let mut job = bridge_job(
+        &m,
+        Language::Python,
+        "from codeward_api import add\nprint(add(20, 22))\n",
+        limits(),
+        rec,
+    );
+    job.api = Some(codeward_core::GeneratedApi::new(
+        Language::Python,
+        "def add(a, b):\n    return a + b\n".to_owned(),
+        String::new(),
+        0,
+        0,
+    ));
+    let run = sandbox().run_detailed(job).await.expect("runs");
+    assert_eq!(run.output.stdout.trim(), "42", "{:?}", run.output);
+    assert_clean(&m);
+}
