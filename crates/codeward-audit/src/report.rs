@@ -238,6 +238,8 @@ struct Accumulator<'a> {
     by_type: BTreeMap<String, u64>,
     started: BTreeSet<String>,
     completed: BTreeSet<String>,
+    /// Completed executions that ran an agent program (not `mode: api_only`).
+    programs: BTreeSet<String>,
     validated: BTreeSet<String>,
     exec: ExecutionStats,
     incidents: u64,
@@ -286,6 +288,10 @@ impl<'a> Accumulator<'a> {
                     self.violations += 1;
                 }
                 if !cached {
+                    // Progressive disclosure (no agent program) has nothing to validate.
+                    if meta("mode").and_then(Value::as_str) != Some("api_only") {
+                        self.programs.insert(id.clone());
+                    }
                     self.completed.insert(id);
                 }
             }
@@ -342,11 +348,7 @@ impl<'a> Accumulator<'a> {
         self.exec.incomplete = self.started.difference(&self.completed).cloned().collect();
         let never_started: Vec<String> =
             self.completed.difference(&self.started).cloned().collect();
-        self.exec.unvalidated = self
-            .completed
-            .difference(&self.validated)
-            .cloned()
-            .collect();
+        self.exec.unvalidated = self.programs.difference(&self.validated).cloned().collect();
         let status = |ok: bool| {
             if ok {
                 CheckStatus::Pass
@@ -379,9 +381,9 @@ impl<'a> Accumulator<'a> {
                 title: "Security events are detected and recorded",
                 status: status(e.unvalidated.is_empty()),
                 evidence: format!(
-                    "{} of {} completed executions have a validation record; {} security incident(s), {} sandbox violation(s) recorded",
-                    self.completed.len() - e.unvalidated.len(),
-                    self.completed.len(),
+                    "{} of {} completed program executions have a validation record; {} security incident(s), {} sandbox violation(s) recorded",
+                    self.programs.len() - e.unvalidated.len(),
+                    self.programs.len(),
                     self.incidents,
                     self.violations
                 ),

@@ -18,7 +18,9 @@ use codeward_core::*;
 use codeward_discovery::CatalogueIndex;
 
 fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"))
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"))
 }
 
 /// The sandbox stand-in: the program is not run; one tool call goes through the real observer.
@@ -28,10 +30,17 @@ struct NullSandbox;
 impl Sandbox for NullSandbox {
     async fn run(&self, job: SandboxJob) -> Result<SandboxOutput> {
         let tool = job.tools[0].clone();
-        let call = ToolCall::new(job.execution_id.clone(), 1, tool.qualified_name(), json!({"query": "q"}));
+        let call = ToolCall::new(
+            job.execution_id.clone(),
+            1,
+            tool.qualified_name(),
+            json!({"query": "q"}),
+        );
         job.observer.before_call(&call, &tool).await?;
         let r = job.invoker.call(&call.tool, call.arguments.clone()).await;
-        job.observer.after_call(&call, &tool, &r, Duration::ZERO).await;
+        job.observer
+            .after_call(&call, &tool, &r, Duration::ZERO)
+            .await;
         let mut m = ExecutionMetrics::default();
         m.exit = ExitState::Code(0);
         m.wall_time = Duration::from_millis(5);
@@ -59,13 +68,22 @@ impl AuditSink for NullSink {
         // Serialize as the log would, so the cost of building the record is counted.
         let bytes = serde_json::to_vec(&event).map(|v| v.len()).unwrap_or(0);
         let seq = self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-        Ok(AuditReceipt { seq, hash: bytes.to_string() })
+        Ok(AuditReceipt {
+            seq,
+            hash: bytes.to_string(),
+        })
     }
 }
 
 fn catalogue(n: usize) -> CatalogueIndex {
-    let verbs = ["get", "list", "create", "update", "delete", "search", "send", "sync", "export", "archive"];
-    let nouns = ["invoice", "customer", "ticket", "order", "report", "message", "event", "file", "contact", "payment", "task", "note", "repo", "issue", "user", "team", "record", "metric", "alert", "log"];
+    let verbs = [
+        "get", "list", "create", "update", "delete", "search", "send", "sync", "export", "archive",
+    ];
+    let nouns = [
+        "invoice", "customer", "ticket", "order", "report", "message", "event", "file", "contact",
+        "payment", "task", "note", "repo", "issue", "user", "team", "record", "metric", "alert",
+        "log",
+    ];
     let index = CatalogueIndex::new().expect("index");
     for i in 0..n {
         let verb = verbs[i % verbs.len()];
@@ -114,12 +132,24 @@ fn percentile(v: &mut [Duration], p: f64) -> Duration {
     v[((v.len() as f64 - 1.0) * p) as usize]
 }
 
-fn row(metric: &str, value: f64, unit: &str, baseline: Option<&str>, ratio: Option<f64>, target: Option<&str>, pass: Option<bool>) -> Value {
+fn row(
+    metric: &str,
+    value: f64,
+    unit: &str,
+    baseline: Option<&str>,
+    ratio: Option<f64>,
+    target: Option<&str>,
+    pass: Option<bool>,
+) -> Value {
     json!({"metric": metric, "value": value, "unit": unit, "baseline": baseline, "ratio": ratio, "target": target, "pass": pass})
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
     let root = target_dir().join("bench-tmp/orchestrator");
     let _ = std::fs::remove_dir_all(&root);
     let index = Arc::new(catalogue(1000));
@@ -127,7 +157,12 @@ fn main() {
 
     // Overhead: sequential executions, null sandbox, audit without I/O.
     let (mut times, discovery_p50) = rt.block_on(async {
-        let orch = build(Arc::new(NullSink(Default::default())), &root.join("overhead"), index.clone()).await;
+        let orch = build(
+            Arc::new(NullSink(Default::default())),
+            &root.join("overhead"),
+            index.clone(),
+        )
+        .await;
         for i in 0..50 {
             let _warm = orch.execute(request(i)).await;
         }
@@ -149,14 +184,45 @@ fn main() {
     });
     let p50 = percentile(&mut times, 0.5);
     let p99 = percentile(&mut times, 0.99);
-    println!("orchestration overhead, 1,000 tools: p50 {:.0} us, p99 {:.0} us (of which discovery p50 {:.0} us)", p50.as_secs_f64() * 1e6, p99.as_secs_f64() * 1e6, discovery_p50.as_secs_f64() * 1e6);
-    rows.push(row("orchestration overhead p50 (1,000 tools, no sandbox, no fsync)", p50.as_secs_f64() * 1e6, "us", None, None, Some("<= 1000 us"), Some(p50 <= Duration::from_millis(1))));
-    rows.push(row("orchestration overhead p99", p99.as_secs_f64() * 1e6, "us", None, None, None, None));
-    rows.push(row("of which discovery p50", discovery_p50.as_secs_f64() * 1e6, "us", None, None, None, None));
+    println!(
+        "orchestration overhead, 1,000 tools: p50 {:.0} us, p99 {:.0} us (of which discovery p50 {:.0} us)",
+        p50.as_secs_f64() * 1e6,
+        p99.as_secs_f64() * 1e6,
+        discovery_p50.as_secs_f64() * 1e6
+    );
+    rows.push(row(
+        "orchestration overhead p50 (1,000 tools, no sandbox, no fsync)",
+        p50.as_secs_f64() * 1e6,
+        "us",
+        None,
+        None,
+        Some("<= 1000 us"),
+        Some(p50 <= Duration::from_millis(1)),
+    ));
+    rows.push(row(
+        "orchestration overhead p99",
+        p99.as_secs_f64() * 1e6,
+        "us",
+        None,
+        None,
+        None,
+        None,
+    ));
+    rows.push(row(
+        "of which discovery p50",
+        discovery_p50.as_secs_f64() * 1e6,
+        "us",
+        None,
+        None,
+        None,
+        None,
+    ));
 
     // Where the time goes: each layer alone on the same inputs.
     {
-        let hits = index.search(&SearchQuery::new("search invoices of a customer", 5)).expect("search");
+        let hits = index
+            .search(&SearchQuery::new("search invoices of a customer", 5))
+            .expect("search");
         let tools: Vec<ToolSchema> = hits.into_iter().map(|h| h.tool).collect();
         let time = |name: &str, f: &mut dyn FnMut()| {
             let mut v = Vec::new();
@@ -186,15 +252,60 @@ fn main() {
             let mut v = json!({"rows": 3, "owner": "dana@example.com"});
             let _ = tokenizer.tokenize(&mut v, "scope");
         });
-        rows.push(row("generate API for 5 tools p50", gen_p50.as_secs_f64() * 1e6, "us", None, None, None, None));
-        rows.push(row("validate the program p50", val_p50.as_secs_f64() * 1e6, "us", None, None, None, None));
+        let wm = codeward::WorkspaceManager::new(root.join("ws-bench"));
+        let mut n = 0;
+        time("workspace open/status/drop", &mut || {
+            n += 1;
+            let mut ws = wm.open(&format!("w{n}")).expect("workspace");
+            ws.set_status(codeward::WorkspaceStatus::Running);
+            ws.set_status(codeward::WorkspaceStatus::Completed);
+        });
+        let risk = codeward_security::Risk::new();
+        let report = validator
+            .validate(PROGRAM, Language::Python, &tools)
+            .expect("report");
+        time("assess risk", &mut || {
+            let _ = codeward_core::RiskAssessor::assess(
+                &risk,
+                PROGRAM,
+                Language::Python,
+                &report,
+                &tools,
+            );
+        });
+        let detector = codeward_anomaly::Detector::default();
+        let obs: ExecutionObservation = serde_json::from_value(json!({"execution_id": "e", "principal": "p", "language": "python", "tools": ["a"], "success": true, "wall_time": 5.0, "cpu_time": 2.0, "peak_memory_bytes": 1000, "critical_events": 0, "timestamp_ms": 1})).expect("obs");
+        time("anomaly observe", &mut || {
+            let _ = detector.observe_execution(&obs);
+        });
+        rows.push(row(
+            "generate API for 5 tools p50",
+            gen_p50.as_secs_f64() * 1e6,
+            "us",
+            None,
+            None,
+            None,
+            None,
+        ));
+        rows.push(row(
+            "validate the program p50",
+            val_p50.as_secs_f64() * 1e6,
+            "us",
+            None,
+            None,
+            None,
+            None,
+        ));
     }
 
     // Throughput with the real audit log (fsync), sequential vs 16 concurrent executions.
     for concurrency in [1usize, 16] {
         let dir = root.join(format!("log-{concurrency}"));
         let (rate, syncs_per_exec, records_per_exec) = rt.block_on(async {
-            let log = AuditLog::open(AuditLogOptions::new(dir.join("audit")).key(KeySource::Bytes([1; 32]))).expect("log");
+            let log = AuditLog::open(
+                AuditLogOptions::new(dir.join("audit")).key(KeySource::Bytes([1; 32])),
+            )
+            .expect("log");
             let orch = build(Arc::new(log.clone()), &dir, index.clone()).await;
             let total = 400usize;
             let t = Instant::now();
@@ -216,15 +327,41 @@ fn main() {
             let rate = total as f64 / t.elapsed().as_secs_f64();
             let s = log.stats();
             let _ = log.close().await;
-            (rate, s.syncs as f64 / total as f64, s.records as f64 / total as f64)
+            (
+                rate,
+                s.syncs as f64 / total as f64,
+                s.records as f64 / total as f64,
+            )
         });
-        println!("real audit log, {concurrency} concurrent: {rate:.0} executions/s, {syncs_per_exec:.2} fdatasync and {records_per_exec:.1} records per execution");
-        rows.push(row(&format!("executions/s with the real audit log, {concurrency} concurrent"), rate, "exec/s", None, None, None, None));
-        rows.push(row(&format!("fdatasyncs per execution, {concurrency} concurrent"), syncs_per_exec, "syncs", Some(&format!("{records_per_exec:.1} records per execution")), Some(syncs_per_exec / records_per_exec), None, None));
+        println!(
+            "real audit log, {concurrency} concurrent: {rate:.0} executions/s, {syncs_per_exec:.2} fdatasync and {records_per_exec:.1} records per execution"
+        );
+        rows.push(row(
+            &format!("executions/s with the real audit log, {concurrency} concurrent"),
+            rate,
+            "exec/s",
+            None,
+            None,
+            None,
+            None,
+        ));
+        rows.push(row(
+            &format!("fdatasyncs per execution, {concurrency} concurrent"),
+            syncs_per_exec,
+            "syncs",
+            Some(&format!("{records_per_exec:.1} records per execution")),
+            Some(syncs_per_exec / records_per_exec),
+            None,
+            None,
+        ));
     }
 
     let out = target_dir().join("bench");
     let _ = std::fs::create_dir_all(&out);
-    let _ = std::fs::write(out.join("orchestrator.json"), serde_json::to_string_pretty(&json!({"bench": "orchestrator", "rows": rows})).unwrap_or_default());
+    let _ = std::fs::write(
+        out.join("orchestrator.json"),
+        serde_json::to_string_pretty(&json!({"bench": "orchestrator", "rows": rows}))
+            .unwrap_or_default(),
+    );
     let _ = std::fs::remove_dir_all(&root);
 }

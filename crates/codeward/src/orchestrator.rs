@@ -323,13 +323,17 @@ impl Orchestrator {
         let api = match inner.apis.get(&api_key) {
             Some(api) => api,
             None => {
-                let api = inner.generator.generate(&ctx.tools, ctx.language).map_err(|e| internal("API generation failed", e))?;
+                let api = inner
+                    .generator
+                    .generate(&ctx.tools, ctx.language)
+                    .map_err(|e| internal("API generation failed", e))?;
                 inner.apis.insert(api_key, api.clone());
                 api
             }
         };
         ctx.tokens = TokenEconomics {
-            api_tokens: api.module_tokens,
+            // What the model reads first (progressive disclosure): the signatures.
+            api_tokens: api.summary_tokens,
             all_definitions_tokens: self.all_definition_tokens(),
             output_tokens: 0,
         };

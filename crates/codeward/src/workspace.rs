@@ -161,10 +161,11 @@ impl Workspace {
         self.status
     }
 
-    /// Moves to `status` and writes it to the status file.
+    /// Moves to `status`. Transitions are tracked in memory (`open_workspaces`, `stats`);
+    /// the status file written at open names the owning process, which is all crash cleanup
+    /// needs, and keeps an execution to three file operations (create, write, remove).
     pub fn set_status(&mut self, status: WorkspaceStatus) {
         self.status = status;
-        let _ = self.write_status();
         if let Ok(mut s) = self.manager.state.lock() {
             s.0.insert(self.id.clone(), status);
         }
@@ -176,9 +177,11 @@ impl Workspace {
             status: self.status,
             pid: std::process::id(),
         };
-        let tmp = self.dir.join("status.json.tmp");
-        std::fs::write(&tmp, serde_json::to_vec(&file).unwrap_or_default())?;
-        std::fs::rename(tmp, self.dir.join("status.json"))
+        // A torn file only makes the owner unknown: cleanup then waits for `stale_after`.
+        std::fs::write(
+            self.dir.join("status.json"),
+            serde_json::to_vec(&file).unwrap_or_default(),
+        )
     }
 }
 

@@ -2,6 +2,7 @@
 //! translated to Rust (paused clock, mocks), every error path, approvals, the cache.
 
 mod approvals;
+mod config_ws;
 mod errors;
 mod fakes;
 mod ordering;
