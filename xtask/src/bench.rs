@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use serde_json::Value;
 
 /// (short name, package, bench target)
-const BENCHES: [(&str, &str, &str); 7] = [
+const BENCHES: [(&str, &str, &str); 8] = [
     ("audit", "codeward-audit", "audit"),
     ("discovery", "codeward-discovery", "discovery"),
     ("codegen", "codeward-codegen", "codegen"),
@@ -16,6 +16,7 @@ const BENCHES: [(&str, &str, &str); 7] = [
     ("sandbox", "codeward-sandbox", "sandbox"),
     ("anomaly", "codeward-anomaly", "anomaly"),
     ("mcp", "codeward-mcp", "mcp"),
+    ("orchestrator", "codeward", "orchestrator"),
 ];
 
 pub fn run(root: &Path, names: &[String]) -> Result<()> {
