@@ -48,6 +48,7 @@ def weather_lines(cities):
 
 
 def main():
+    """Build the digest, store it and post it."""
     notes = collect_notes("weekly")
     groups = group_by_author(notes)
     sections = []
@@ -96,7 +97,9 @@ async function weatherLines(cities: string[]): Promise<string[]> {
   return reports.map((r, i) => `${cities[i]}: ${r.summary ?? "n/a"} (${r.tempC ?? "?"} C)`);
 }
 
+/** Build the digest, store it and post it. */
 async function main(): Promise<string> {
+  // Notes first: every other section is optional.
   const notes = await collectNotes("weekly");
   const sections: string[] = [];
   for (const [author, titles] of [...groupByAuthor(notes).entries()].sort()) {
@@ -413,7 +416,11 @@ fn main() {
             r.value,
             r.unit,
             r.ratio
-                .map(|x| format!("{x:.2}"))
+                .map(|x| if x < 0.01 {
+                    format!("{x:.1e}")
+                } else {
+                    format!("{x:.2}")
+                })
                 .unwrap_or_else(|| "-".into()),
             r.target.clone().unwrap_or_else(|| "-".into()),
             r.baseline.clone().unwrap_or_else(|| "-".into()),

@@ -340,7 +340,8 @@ fn recommend(level: RiskLevel, report: &ValidationReport) -> String {
         .findings
         .iter()
         .filter(|f| !is_loop_finding(&f.rule_id))
-        .max_by_key(|f| f.severity);
+        // The most severe; among equals the first in source order.
+        .min_by_key(|f| (std::cmp::Reverse(f.severity), f.line, f.column));
     match level {
         RiskLevel::Low => "run: no significant risk found".to_owned(),
         RiskLevel::Medium => match worst {
