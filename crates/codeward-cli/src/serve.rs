@@ -258,6 +258,8 @@ impl ServerHandler for CodewardServer {
 pub async fn serve(config: &Config) -> Result<crate::exit::Exit> {
     let pool = setup::mcp_pool(config)?;
     let orchestrator = setup::orchestrator(config, &pool).await?;
+    let stale = std::time::Duration::from_secs(config.workspaces.stale_after_secs);
+    let janitor = orchestrator.spawn_janitor(stale.max(std::time::Duration::from_secs(60)), stale);
     let server = CodewardServer {
         orchestrator: orchestrator.clone(),
         tools: Arc::new(tool_definitions()?),
@@ -266,10 +268,14 @@ pub async fn serve(config: &Config) -> Result<crate::exit::Exit> {
         .serve(rmcp::transport::stdio())
         .await
         .context("starting the MCP server on stdio")?;
-    let _ = running.waiting().await;
-    let _ = orchestrator
+    // The client closing stdin ends the session; a transport error ends it the same way.
+    if let Err(e) = running.waiting().await {
+        tracing::warn!(error = %e, "the MCP session ended with an error");
+    }
+    let _still_running = orchestrator
         .shutdown(std::time::Duration::from_secs(10))
         .await?;
+    janitor.abort();
     pool.shutdown().await;
     Ok(crate::exit::Exit::Success)
 }

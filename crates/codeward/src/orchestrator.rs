@@ -840,6 +840,31 @@ impl Orchestrator {
         &self.inner.approvals
     }
 
+    /// Runs `cleanup_stale_workspaces(stale_after)` every `interval` until shutdown (for
+    /// long-running fronts such as `codeward serve`).
+    pub fn spawn_janitor(
+        &self,
+        interval: Duration,
+        stale_after: Duration,
+    ) -> tokio::task::JoinHandle<()> {
+        let weak = Arc::downgrade(&self.inner);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(interval);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let Some(inner) = weak.upgrade() else { return };
+                if !inner.accepting.load(Ordering::SeqCst) {
+                    return;
+                }
+                let removed = inner.workspaces.cleanup_stale(stale_after);
+                if removed > 0 {
+                    tracing::info!(removed, "removed stale execution workspaces");
+                }
+            }
+        })
+    }
+
     /// Removes stale workspaces left by crashed processes; returns how many.
     pub fn cleanup_stale_workspaces(&self, stale_after: Duration) -> u64 {
         self.inner.workspaces.cleanup_stale(stale_after)

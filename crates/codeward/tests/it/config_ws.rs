@@ -14,7 +14,11 @@ use super::fakes::*;
 fn an_empty_config_is_all_defaults_and_paths_derive_from_data_dir() {
     let c = Config::from_toml("", Path::new("c.toml")).unwrap();
     assert_eq!(c, Config::default());
-    let c = Config::from_toml("data_dir = \"/srv/cw\"\n[limits]\ntimeout_ms = 5000\n", Path::new("c.toml")).unwrap();
+    let c = Config::from_toml(
+        "data_dir = \"/srv/cw\"\n[limits]\ntimeout_ms = 5000\n",
+        Path::new("c.toml"),
+    )
+    .unwrap();
     assert_eq!(c.audit_dir(), Path::new("/srv/cw/audit"));
     assert_eq!(c.audit_key_file(), Path::new("/srv/cw/keys/audit.key"));
     assert_eq!(c.limits.to_limits().timeout, Duration::from_secs(5));
@@ -22,9 +26,16 @@ fn an_empty_config_is_all_defaults_and_paths_derive_from_data_dir() {
 
 #[test]
 fn unknown_keys_and_bad_values_are_errors_naming_the_file_and_key() {
-    let err = Config::from_toml("[cache]\nttl = 3\n", Path::new("/etc/codeward.toml")).unwrap_err().to_string();
-    assert!(err.contains("/etc/codeward.toml") && err.contains("ttl"), "{err}");
-    let err = Config::from_toml("[limits]\ntimeout_ms = \"soon\"\n", Path::new("x.toml")).unwrap_err().to_string();
+    let err = Config::from_toml("[cache]\nttl = 3\n", Path::new("/etc/codeward.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("/etc/codeward.toml") && err.contains("ttl"),
+        "{err}"
+    );
+    let err = Config::from_toml("[limits]\ntimeout_ms = \"soon\"\n", Path::new("x.toml"))
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("timeout_ms"), "{err}");
 }
 
@@ -39,7 +50,9 @@ fn environment_overrides_win_and_bad_values_are_named() {
     .unwrap();
     assert_eq!(c.audit_dir(), Path::new("/tmp/cw/audit"));
     assert_eq!(c.limits.timeout_ms, 1500);
-    let err = Config::default().apply_env(|k| (k == "CODEWARD_TIMEOUT_MS").then(|| "fast".into())).unwrap_err();
+    let err = Config::default()
+        .apply_env(|k| (k == "CODEWARD_TIMEOUT_MS").then(|| "fast".into()))
+        .unwrap_err();
     assert!(err.to_string().contains("CODEWARD_TIMEOUT_MS"), "{err}");
 }
 
@@ -50,16 +63,27 @@ fn workspaces_are_removed_on_drop_and_stale_ones_of_dead_processes_are_cleaned()
     let mut ws = wm.open("ex-1").unwrap();
     assert!(ws.dir().join("status.json").is_file());
     ws.set_status(WorkspaceStatus::Running);
-    assert_eq!(wm.open_workspaces(), vec![("ex-1".to_owned(), WorkspaceStatus::Running)]);
+    assert_eq!(
+        wm.open_workspaces(),
+        vec![("ex-1".to_owned(), WorkspaceStatus::Running)]
+    );
     let dir = ws.dir().to_owned();
     drop(ws);
     assert!(!dir.exists());
-    assert_eq!(wm.stats().failed, 1, "dropped while running counts as failed");
+    assert_eq!(
+        wm.stats().failed,
+        1,
+        "dropped while running counts as failed"
+    );
 
     // A crashed process left a workspace behind (a pid that cannot exist).
     let orphan = tmp.path().join("ex-orphan");
     std::fs::create_dir(&orphan).unwrap();
-    std::fs::write(orphan.join("status.json"), r#"{"execution_id":"ex-orphan","status":"running","pid":4194399}"#).unwrap();
+    std::fs::write(
+        orphan.join("status.json"),
+        r#"{"execution_id":"ex-orphan","status":"running","pid":4194399}"#,
+    )
+    .unwrap();
     let live = wm.open("ex-live").unwrap();
     assert_eq!(wm.cleanup_stale(Duration::ZERO), 1);
     assert!(!orphan.exists());
@@ -70,12 +94,61 @@ fn workspaces_are_removed_on_drop_and_stale_ones_of_dead_processes_are_cleaned()
 async fn without_a_program_execute_returns_the_typed_api_after_a_load_check() {
     let sink = RecordingSink::new();
     let (orch, fakes) = orchestrator(Arc::new(sink.clone()), tools()).await;
-    let o = orch.execute(ExecutionRequest::new("search my notes", Language::Python)).await;
+    let o = orch
+        .execute(ExecutionRequest::new("search my notes", Language::Python))
+        .await;
     assert!(o.success, "{:?}", o.error);
-    assert!(o.output["module"].as_str().unwrap().contains("api for demo.notes_search"));
+    assert!(
+        o.output["module"]
+            .as_str()
+            .unwrap()
+            .contains("api for demo.notes_search")
+    );
     assert_eq!(o.output["summary_tokens"], 5);
-    assert_eq!(fakes.sandbox.runs.load(std::sync::atomic::Ordering::SeqCst), 1, "the module was loaded in the sandbox");
-    let kinds: Vec<AuditKind> = sink.for_execution(&o.execution_id).iter().map(|e| e.kind).collect();
-    assert_eq!(kinds, vec![AuditKind::Discovery, AuditKind::ExecutionStarted, AuditKind::Execution]);
+    assert_eq!(
+        fakes.sandbox.runs.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "the module was loaded in the sandbox"
+    );
+    let kinds: Vec<AuditKind> = sink
+        .for_execution(&o.execution_id)
+        .iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            AuditKind::Discovery,
+            AuditKind::ExecutionStarted,
+            AuditKind::Execution
+        ]
+    );
     assert_eq!(sink.events()[2].metadata["mode"], "api_only");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_janitor_cleans_stale_workspaces_periodically_until_shutdown() {
+    let sink = RecordingSink::new();
+    let (orch, fakes) = orchestrator(Arc::new(sink), tools()).await;
+    let root = fakes.dir.path().join("workspaces");
+    let orphan = root.join("ex-orphan");
+    std::fs::create_dir_all(&orphan).unwrap();
+    std::fs::write(
+        orphan.join("status.json"),
+        r#"{"execution_id":"ex-orphan","status":"running","pid":4194399}"#,
+    )
+    .unwrap();
+    let janitor = orch.spawn_janitor(Duration::from_secs(60), Duration::ZERO);
+    tokio::time::sleep(Duration::from_secs(61)).await;
+    // The cleanup is blocking file I/O inside the task: give it a moment of real scheduling.
+    for _ in 0..100 {
+        if !orphan.exists() {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert!(!orphan.exists());
+    let _ = orch.shutdown(Duration::from_secs(1)).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(61)).await;
+    assert!(janitor.is_finished());
 }
