@@ -9,6 +9,7 @@ mod audit;
 mod commands;
 mod lifecycle;
 mod serve;
+mod snapshots;
 
 pub struct Env {
     pub dir: tempfile::TempDir,
