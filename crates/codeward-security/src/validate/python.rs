@@ -662,13 +662,18 @@ fn in_expression(site: Site<'_, '_>) -> bool {
 }
 
 fn is_truthy_constant(ctx: &Ctx<'_>, node: Node<'_>) -> bool {
+    // Unwrap parentheses iteratively: `while ((((1))))` must not recurse without bound.
+    let mut node = node;
+    for _ in 0..MAX_DEPTH {
+        match node.named_child(0) {
+            Some(c) if node.kind() == "parenthesized_expression" => node = c,
+            _ => break,
+        }
+    }
     match node.kind() {
         "true" => true,
         "integer" => ctx.text(node).trim() != "0",
         "string" => string_value(ctx, node).is_some_and(|(s, _)| !s.is_empty()),
-        "parenthesized_expression" => node
-            .named_child(0)
-            .is_some_and(|c| is_truthy_constant(ctx, c)),
         "not_operator" => node
             .child_by_field_name("argument")
             .is_some_and(|c| matches!(c.kind(), "false" | "none") || ctx.text(c).trim() == "0"),
@@ -745,26 +750,30 @@ fn count_calls(ctx: &Ctx<'_>, node: Node<'_>, target: &str) -> usize {
 
 /// The identifiers of a plain attribute chain (`api.demo.notes_add`).
 fn segments<'s>(ctx: &Ctx<'s>, node: Node<'_>, out: &mut Vec<&'s str>) -> bool {
-    match node.kind() {
-        "identifier" => {
-            out.push(ctx.text(node));
-            true
-        }
-        "attribute" => {
-            let (Some(object), Some(attr)) = (
-                node.child_by_field_name("object"),
-                node.child_by_field_name("attribute"),
-            ) else {
-                return false;
-            };
-            if out.len() > MAX_DEPTH || !segments(ctx, object, out) {
-                return false;
+    // Iterative, innermost object last: long chains must not recurse without bound.
+    let mut rev = Vec::new();
+    let mut cur = node;
+    loop {
+        match cur.kind() {
+            "identifier" => {
+                rev.push(ctx.text(cur));
+                break;
             }
-            out.push(ctx.text(attr));
-            true
+            "attribute" if rev.len() <= MAX_DEPTH => {
+                let (Some(object), Some(attr)) = (
+                    cur.child_by_field_name("object"),
+                    cur.child_by_field_name("attribute"),
+                ) else {
+                    return false;
+                };
+                rev.push(ctx.text(attr));
+                cur = object;
+            }
+            _ => return false,
         }
-        _ => false,
     }
+    out.extend(rev.into_iter().rev());
+    true
 }
 
 fn call(ctx: &mut Ctx<'_>, node: Node<'_>, ancestors: &[Node<'_>]) {

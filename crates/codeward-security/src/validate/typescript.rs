@@ -652,7 +652,20 @@ fn visit(ctx: &mut Ctx<'_>, node: Node<'_>, site: Site<'_, '_>) -> bool {
 }
 
 /// `x.constructor` or `x["constructor"]`.
+/// The expression inside any number of parentheses (bounded, iterative).
+fn unparen(node: Node<'_>) -> Node<'_> {
+    let mut node = node;
+    for _ in 0..MAX_DEPTH {
+        match inner(node) {
+            Some(i) if node.kind() == "parenthesized_expression" => node = i,
+            _ => break,
+        }
+    }
+    node
+}
+
 fn is_constructor_ref(ctx: &Ctx<'_>, node: Node<'_>) -> bool {
+    let node = unparen(node);
     match node.kind() {
         "member_expression" => node
             .child_by_field_name("property")
@@ -661,7 +674,6 @@ fn is_constructor_ref(ctx: &Ctx<'_>, node: Node<'_>) -> bool {
             .child_by_field_name("index")
             .and_then(|i| fold(ctx, i, 0))
             .is_some_and(|(k, _)| k == "constructor"),
-        "parenthesized_expression" => inner(node).is_some_and(|i| is_constructor_ref(ctx, i)),
         _ => false,
     }
 }
@@ -670,9 +682,9 @@ fn is_constructor_ref(ctx: &Ctx<'_>, node: Node<'_>) -> bool {
 /// function (`(async () => {}).constructor`) or a prototype fetched by reflection
 /// (`Object.getPrototypeOf(async function () {}).constructor`).
 fn is_function_ref(ctx: &Ctx<'_>, node: Node<'_>) -> bool {
+    let node = unparen(node);
     match node.kind() {
         "arrow_function" | "function_expression" | "function" | "generator_function" => true,
-        "parenthesized_expression" => inner(node).is_some_and(|i| is_function_ref(ctx, i)),
         "call_expression" => node
             .child_by_field_name("function")
             .and_then(|f| resolve(ctx, f, 0))
@@ -713,12 +725,23 @@ fn in_expression(site: Site<'_, '_>) -> bool {
 }
 
 fn is_truthy(ctx: &Ctx<'_>, node: Node<'_>) -> bool {
+    let mut node = node;
+    for _ in 0..MAX_DEPTH {
+        match inner(node) {
+            Some(i)
+                if matches!(
+                    node.kind(),
+                    "parenthesized_expression" | "expression_statement"
+                ) =>
+            {
+                node = i
+            }
+            _ => break,
+        }
+    }
     match node.kind() {
         "true" => true,
         "number" => number(ctx, node).is_some_and(|n| n != 0),
-        "parenthesized_expression" | "expression_statement" => {
-            inner(node).is_some_and(|i| is_truthy(ctx, i))
-        }
         "unary_expression" => {
             ctx.text(node).starts_with('!')
                 && node.child_by_field_name("argument").is_some_and(|a| {
@@ -841,26 +864,30 @@ fn count_calls(ctx: &Ctx<'_>, node: Node<'_>, target: &str) -> usize {
 }
 
 fn segments<'s>(ctx: &Ctx<'s>, node: Node<'_>, out: &mut Vec<&'s str>) -> bool {
-    match node.kind() {
-        "identifier" | "this" => {
-            out.push(ctx.text(node));
-            true
-        }
-        "member_expression" => {
-            let (Some(object), Some(prop)) = (
-                node.child_by_field_name("object"),
-                node.child_by_field_name("property"),
-            ) else {
-                return false;
-            };
-            if out.len() > MAX_DEPTH || !segments(ctx, object, out) {
-                return false;
+    // Iterative, innermost object last: long chains must not recurse without bound.
+    let mut rev = Vec::new();
+    let mut cur = node;
+    loop {
+        match cur.kind() {
+            "identifier" | "this" => {
+                rev.push(ctx.text(cur));
+                break;
             }
-            out.push(ctx.text(prop));
-            true
+            "member_expression" if rev.len() <= MAX_DEPTH => {
+                let (Some(object), Some(prop)) = (
+                    cur.child_by_field_name("object"),
+                    cur.child_by_field_name("property"),
+                ) else {
+                    return false;
+                };
+                rev.push(ctx.text(prop));
+                cur = object;
+            }
+            _ => return false,
         }
-        _ => false,
     }
+    out.extend(rev.into_iter().rev());
+    true
 }
 
 fn call(ctx: &mut Ctx<'_>, node: Node<'_>, ancestors: &[Node<'_>]) {

@@ -546,6 +546,26 @@ fn deeply_nested_input_does_not_overflow() {
     validator()
         .check(&ts, Language::TypeScript, &[])
         .expect("runs");
+    let parens = format!(
+        "while {}True{}:\n    pass\n",
+        "(".repeat(depth),
+        ")".repeat(depth)
+    );
+    validator()
+        .check(&parens, Language::Python, &[])
+        .expect("runs");
+    let ts_parens = format!(
+        "while {}true{} {{}}\n",
+        "(".repeat(depth),
+        ")".repeat(depth)
+    );
+    validator()
+        .check(&ts_parens, Language::TypeScript, &[])
+        .expect("runs");
+    let member = format!("a{}.b();\n", ".c".repeat(20 * depth));
+    validator()
+        .check(&member, Language::TypeScript, &catalogue())
+        .expect("runs");
     let chain = format!("import os\nos{}.system('x')\n", ".a".repeat(depth));
     validator()
         .check(&chain, Language::Python, &[])
