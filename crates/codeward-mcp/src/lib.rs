@@ -5,8 +5,9 @@
 //! as in Claude Desktop and `.mcp.json`), started as child processes on the host, and called
 //! as `server.tool`. A server that crashes is restarted with bounded, exponentially spaced
 //! attempts; one that hangs times out and is cancelled; one that writes garbage on stdout is
-//! marked unhealthy while the others keep working. Server stderr goes to `tracing` under the
-//! target [`SERVER_LOG_TARGET`].
+//! marked unhealthy while the others keep working. Server stderr and MCP log messages go to
+//! `tracing` under the target [`SERVER_LOG_TARGET`]; tool-list changes are counted
+//! ([`McpPool::tool_changes`]).
 //!
 //! # Brief overview
 //!
@@ -71,6 +72,7 @@
 mod config;
 mod convert;
 mod error;
+mod handler;
 mod options;
 mod pool;
 mod process;

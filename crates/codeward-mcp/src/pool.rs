@@ -4,6 +4,7 @@
 use crate::config::{McpConfig, ServerConfig, json_type};
 use crate::convert::{tool_result, tool_schema};
 use crate::error::{McpError, Result};
+use crate::handler::Handler;
 use crate::options::PoolOptions;
 use crate::process::Connection;
 use async_trait::async_trait;
@@ -15,6 +16,7 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
+use tokio::sync::watch;
 use tokio::time::Instant;
 
 /// Whether a server can take calls.
@@ -152,6 +154,8 @@ pub struct McpPool {
 struct Inner {
     servers: BTreeMap<String, Arc<Server>>,
     options: PoolOptions,
+    /// Counts `notifications/tools/list_changed` from any server.
+    tool_changes: Arc<watch::Sender<u64>>,
 }
 
 impl std::fmt::Debug for McpPool {
@@ -180,7 +184,11 @@ impl McpPool {
             })
             .collect();
         McpPool {
-            inner: Arc::new(Inner { servers, options }),
+            inner: Arc::new(Inner {
+                servers,
+                options,
+                tool_changes: Arc::new(watch::Sender::new(0)),
+            }),
         }
     }
 
@@ -250,7 +258,9 @@ impl McpPool {
     /// Lists one server's tools (every page), starting the server if needed.
     pub async fn list_tools(&self, server: &str) -> Result<Vec<ToolSchema>> {
         let server = self.server(server)?;
-        let conn = server.connection(&self.inner.options).await?;
+        let conn = server
+            .connection(&self.inner.options, &self.inner.tool_changes)
+            .await?;
         let timeout = self.inner.options.call_timeout;
         let operation = "tools/list";
         let listed = match tokio::time::timeout(timeout, conn.peer().list_all_tools()).await {
@@ -273,6 +283,13 @@ impl McpPool {
         state.answered();
         state.tools = tools.clone();
         Ok(tools)
+    }
+
+    /// A counter that goes up whenever a server announces that its tool list changed
+    /// (`notifications/tools/list_changed`); refresh with [`McpPool::list_tools`] or
+    /// [`McpPool::load_tools`] when it moves.
+    pub fn tool_changes(&self) -> watch::Receiver<u64> {
+        self.inner.tool_changes.subscribe()
     }
 
     /// The tools listed so far (by [`McpPool::load_tools`] or [`McpPool::list_tools`]).
@@ -311,7 +328,10 @@ impl McpPool {
             }
         };
         server.state().stats.calls += 1;
-        let conn = match server.connection(&self.inner.options).await {
+        let conn = match server
+            .connection(&self.inner.options, &self.inner.tool_changes)
+            .await
+        {
             Ok(conn) => conn,
             Err(e) => {
                 server.state().stats.errors += 1;
@@ -508,7 +528,11 @@ impl Server {
     }
 
     /// The live connection, starting or restarting the server when needed.
-    async fn connection(&self, options: &PoolOptions) -> Result<Arc<Connection>> {
+    async fn connection(
+        &self,
+        options: &PoolOptions,
+        tool_changes: &Arc<watch::Sender<u64>>,
+    ) -> Result<Arc<Connection>> {
         let unsupported = match &self.config {
             ServerConfig::Http(http) if http.legacy_sse => Some("legacy SSE"),
             ServerConfig::Http(_) if !cfg!(feature = "http") => Some("streamable HTTP"),
@@ -557,10 +581,15 @@ impl Server {
             tokio::time::sleep(delay).await;
             self.state().restarts_in_a_row = attempt;
         }
+        let handler = Handler::new(Arc::from(self.name.as_str()), Arc::clone(tool_changes));
         let started = match &self.config {
-            ServerConfig::Stdio(spec) => Connection::start(&self.name, spec, options).await,
+            ServerConfig::Stdio(spec) => {
+                Connection::start(&self.name, spec, options, handler).await
+            }
             #[cfg(feature = "http")]
-            ServerConfig::Http(spec) => Connection::start_http(&self.name, spec, options).await,
+            ServerConfig::Http(spec) => {
+                Connection::start_http(&self.name, spec, options, handler).await
+            }
             #[cfg(not(feature = "http"))]
             ServerConfig::Http(_) => Err(McpError::UnsupportedTransport {
                 server: self.name.clone(),

@@ -4,10 +4,10 @@
 
 use crate::config::StdioServer;
 use crate::error::{McpError, Result};
+use crate::handler::Handler;
 use crate::options::PoolOptions;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
-use rmcp::model::{ClientCapabilities, ClientConfig, Implementation, ProtocolVersion};
 use rmcp::service::{RoleClient, RunningService, RxJsonRpcMessage, TxJsonRpcMessage};
 use rmcp::transport::Transport;
 use rmcp::{Peer, ServiceExt};
@@ -113,7 +113,7 @@ impl Drop for GroupKiller {
 pub(crate) struct Connection {
     server: Arc<str>,
     peer: Peer<RoleClient>,
-    running: tokio::sync::Mutex<Option<RunningService<RoleClient, ClientConfig>>>,
+    running: tokio::sync::Mutex<Option<RunningService<RoleClient, Handler>>>,
     pid: Option<u32>,
     exit: watch::Receiver<Option<String>>,
     fate: Fate,
@@ -137,6 +137,7 @@ impl Connection {
         server: &str,
         spec: &StdioServer,
         options: &PoolOptions,
+        handler: Handler,
     ) -> Result<Connection> {
         let server: Arc<str> = Arc::from(server);
         let failed = |reason: String, stderr_tail: String| McpError::StartFailed {
@@ -215,7 +216,7 @@ impl Connection {
             fate: fate.clone(),
             server: Arc::clone(&server),
         };
-        let client = client_config();
+        let client = handler;
         let mut exit_wait = exit.clone();
         let reason =
             match tokio::time::timeout(options.startup_timeout, client.serve(transport)).await {
@@ -261,6 +262,7 @@ impl Connection {
         server: &str,
         spec: &crate::config::HttpServer,
         options: &PoolOptions,
+        handler: Handler,
     ) -> Result<Connection> {
         use rmcp::transport::StreamableHttpClientTransport;
         use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
@@ -284,8 +286,7 @@ impl Connection {
             .custom_headers(headers);
         let transport = StreamableHttpClientTransport::from_config(config);
         let (_exit_tx, exit) = watch::channel(None);
-        match tokio::time::timeout(options.startup_timeout, client_config().serve(transport)).await
-        {
+        match tokio::time::timeout(options.startup_timeout, handler.serve(transport)).await {
             Ok(Ok(running)) => Ok(Connection {
                 peer: running.peer().clone(),
                 running: tokio::sync::Mutex::new(Some(running)),
@@ -390,17 +391,6 @@ impl Connection {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
-}
-
-fn client_config() -> ClientConfig {
-    let mut client = ClientConfig::new(
-        ClientCapabilities::default(),
-        Implementation::new("codeward-mcp", env!("CARGO_PKG_VERSION")),
-    );
-    // The newest version with the `initialize` handshake every released server speaks;
-    // servers answer with the version they support and rmcp accepts older ones.
-    client.protocol_version = ProtocolVersion::LATEST_WITH_INITIALIZE;
-    client
 }
 
 async fn forward_stderr(server: Arc<str>, stderr: tokio::process::ChildStderr, tail: StderrTail) {

@@ -27,6 +27,8 @@ TOOLS = [
     {"name": "crash", "description": "Exits the server", "inputSchema": {"type": "object"}},
     {"name": "hang", "description": "Never answers", "inputSchema": {"type": "object"}},
     {"name": "cancelled", "description": "Request ids cancelled so far", "inputSchema": {"type": "object"}},
+    {"name": "announce", "description": "Logs a warning, then says the tool list changed",
+     "inputSchema": {"type": "object"}},
 ]
 
 
@@ -105,6 +107,11 @@ for line in sys.stdin:
             result = text("the fake tool failed")
             result["isError"] = True
             send({"jsonrpc": "2.0", "id": rid, "result": result})
+        elif name == "announce":
+            send({"jsonrpc": "2.0", "method": "notifications/message",
+                  "params": {"level": "warning", "logger": "disk", "data": "disk almost full"}})
+            send({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"})
+            send({"jsonrpc": "2.0", "id": rid, "result": text("announced")})
         elif name == "cancelled":
             send({"jsonrpc": "2.0", "id": rid, "result": {"content": [], "structuredContent": {"ids": cancelled}}})
         else:

@@ -74,8 +74,8 @@ async fn garbage_on_stdout_marks_only_that_server_unhealthy() {
         error.contains("protocol violation") && error.contains("Starting fake server"),
         "{error}"
     );
-    assert_eq!(outcome("good"), Some(LoadOutcome::Loaded { tools: 6 }));
-    assert_eq!(outcome("chatty"), Some(LoadOutcome::Loaded { tools: 6 }));
+    assert_eq!(outcome("good"), Some(LoadOutcome::Loaded { tools: 7 }));
+    assert_eq!(outcome("chatty"), Some(LoadOutcome::Loaded { tools: 7 }));
 
     // A server that breaks the protocol mid-session loses its connection at once (no
     // waiting for the deadline) and is marked unhealthy.
@@ -121,7 +121,7 @@ async fn a_hung_server_times_out_and_is_stopped_after_repeated_timeouts() {
     );
     // One timeout: the server still answers other requests, nothing is stuck.
     assert!(pool.health("hung").unwrap().is_healthy());
-    assert_eq!(pool.list_tools("hung").await.unwrap().len(), 6);
+    assert_eq!(pool.list_tools("hung").await.unwrap().len(), 7);
     // Two in a row (no answer in between): considered hung, killed, unhealthy.
     for _ in 0..2 {
         let error = pool.call_tool("hung.echo", json!({})).await.unwrap_err();

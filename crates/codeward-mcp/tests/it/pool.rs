@@ -18,7 +18,7 @@ async fn lists_every_page_namespaced_with_hints_kept() {
     assert_eq!(pool.health("fake").unwrap(), ServerHealth::NotStarted);
     let load = pool.load_tools().await;
     let names: Vec<String> = load.tools.iter().map(|t| t.qualified_name()).collect();
-    // Six tools over two pages.
+    // Seven tools over two pages.
     assert_eq!(
         names,
         [
@@ -27,15 +27,16 @@ async fn lists_every_page_namespaced_with_hints_kept() {
             "fake.fail",
             "fake.crash",
             "fake.hang",
-            "fake.cancelled"
+            "fake.cancelled",
+            "fake.announce"
         ]
     );
-    assert_eq!(load.servers[0].outcome, LoadOutcome::Loaded { tools: 6 });
+    assert_eq!(load.servers[0].outcome, LoadOutcome::Loaded { tools: 7 });
     let add = &load.tools[1];
     assert_eq!(add.title.as_deref(), Some("Add"));
     assert!(add.annotations.is_read_only() && !add.annotations.is_open_world());
     assert!(add.output_schema.is_some());
-    assert_eq!(pool.tools().len(), 6);
+    assert_eq!(pool.tools().len(), 7);
     assert!(pool.health("fake").unwrap().is_healthy());
     pool.shutdown().await;
 }
@@ -339,4 +340,33 @@ async fn http_servers_need_the_http_feature() {
             .contains("streamable HTTP servers are not supported"),
         "{error}"
     );
+}
+
+#[tokio::test]
+async fn log_messages_and_tool_list_changes_are_surfaced() {
+    let captured = captured();
+    let state = tempfile::tempdir().unwrap();
+    let pool = pool(vec![("announcer", fake("ok", state.path()))], options());
+    let mut changes = pool.tool_changes();
+    assert_eq!(*changes.borrow_and_update(), 0);
+    let result = pool
+        .call_tool("announcer.announce", json!({}))
+        .await
+        .unwrap();
+    assert_eq!(result.value, json!("announced"));
+    tokio::time::timeout(Duration::from_secs(10), changes.changed())
+        .await
+        .expect("no tool-list change within 10 s")
+        .unwrap();
+    assert_eq!(*changes.borrow(), 1);
+    // Notification handlers run as tasks in arrival order on this (current-thread) runtime,
+    // so the log message, sent first, has been handled by now.
+    let events = captured.0.lock().unwrap().clone();
+    assert!(
+        events.iter().any(|e| e.contains("server=announcer")
+            && e.contains("logger=disk")
+            && e.contains("disk almost full")),
+        "{events:?}"
+    );
+    pool.shutdown().await;
 }
