@@ -250,6 +250,12 @@ impl FileApprovalStore {
         id: &str,
         decision: ApprovalDecision,
     ) -> Result<ApprovalTicket, SecurityError> {
+        if decision.approver.trim().is_empty() {
+            return Err(SecurityError::InvalidDecision {
+                id: id.to_owned(),
+                problem: "the approver is empty; name who decides",
+            });
+        }
         let mut tickets = self.tickets.lock().await;
         let now = self.clock.now_ms();
         self.expire_due(&mut tickets, now).await?;

@@ -83,6 +83,14 @@ pub enum SecurityError {
         /// Its current status.
         status: &'static str,
     },
+    /// A decision is missing what the audit trail needs.
+    #[error("decision on approval request {id} rejected: {problem}")]
+    InvalidDecision {
+        /// The request id.
+        id: String,
+        /// What is missing.
+        problem: &'static str,
+    },
     /// The audit sink refused an approval event, so the change was not made (fail closed).
     #[error("audit sink refused the approval event, change not made: {0}")]
     Audit(#[source] codeward_core::Error),
@@ -116,6 +124,9 @@ impl From<SecurityError> for codeward_core::Error {
                     approval_id: id,
                     reason: format!("it is {status}, not pending"),
                 }
+            }
+            SecurityError::InvalidDecision { id, problem } => {
+                codeward_core::Error::invalid(format!("decision on approval {id}"), problem)
             }
             other @ (SecurityError::RuleSyntax { .. }
             | SecurityError::RuleInvalid { .. }

@@ -161,13 +161,19 @@ async fn approve_then_authorize_only_the_exact_code() {
         .await
         .expect_err("decided");
     assert!(err.to_string().contains("approved"), "{err}");
+    let other = store.request(request("print(2)\n")).await.expect("filed");
+    let err = store
+        .decide(&other.id, ApprovalDecision::approve(" ", "x"))
+        .await
+        .expect_err("no approver");
+    assert!(matches!(err, Error::InvalidInput { .. }), "{err}");
     let err = store
         .decide("apr_missing", ApprovalDecision::approve("bob", "x"))
         .await
         .expect_err("unknown");
     assert!(matches!(err, Error::NotFound { .. }), "{err}");
 
-    assert_eq!(sink.actions(), ["requested", "approved"]);
+    assert_eq!(sink.actions(), ["requested", "approved", "requested"]);
     let events = sink.events.lock().expect("lock").clone();
     assert!(events.iter().all(|e| e.kind == AuditKind::Approval));
     assert_eq!(events[1].principal.as_deref(), Some("bob"));

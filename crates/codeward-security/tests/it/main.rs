@@ -4,4 +4,5 @@ mod approval;
 mod corpus_code;
 mod pii;
 mod risk;
+mod robustness;
 mod validate;
