@@ -338,3 +338,40 @@ impl SandboxConfigBuilder {
         Ok(c)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_looking_names_are_refused_case_insensitively() {
+        for name in [
+            "api_key",
+            "Secret",
+            "X-TOKEN",
+            "PASSWORD",
+            "passwd",
+            "credentials",
+            "AUTHORIZATION",
+        ] {
+            assert!(refused_env_name(name).is_some(), "{name}");
+        }
+        for name in ["APP_MODE", "TZ", "LANGUAGE"] {
+            assert_eq!(refused_env_name(name), None, "{name}");
+        }
+    }
+
+    #[test]
+    fn defaults_prefer_every_layer() {
+        let c = SandboxConfig::builder().build().expect("defaults");
+        for layer in Layer::ALL {
+            let want = if layer.is_always_on() {
+                LayerPolicy::Required
+            } else {
+                LayerPolicy::Preferred
+            };
+            assert_eq!(c.policy(layer), want, "{layer}");
+        }
+        assert!(SandboxConfig::builder().max_parallel(0).build().is_err());
+    }
+}

@@ -236,3 +236,75 @@ fn demote(report: &mut IsolationReport, layer: Layer, reason: &str) -> Result<()
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cgroup::CgroupSupport;
+
+    fn bare_host() -> HostCapabilities {
+        let missing = || Err("not on this test host".to_owned());
+        HostCapabilities {
+            euid: 1000,
+            user_ns: missing(),
+            pid_ns: missing(),
+            mount_ns: missing(),
+            net_ns: missing(),
+            ipc_ns: missing(),
+            landlock_abi: None,
+            seccomp: false,
+            cgroups: CgroupSupport::default(),
+        }
+    }
+
+    #[test]
+    fn a_required_layer_the_host_lacks_refuses_to_run() {
+        let config = SandboxConfig::builder()
+            .require(Layer::Landlock)
+            .build()
+            .expect("config");
+        let err = bare_host().plan(&config).expect_err("refused");
+        assert!(matches!(
+            err,
+            SandboxError::LayerUnavailable {
+                layer: Layer::Landlock,
+                ..
+            }
+        ));
+        assert!(
+            err.to_string().contains("set its policy to preferred"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn preferred_layers_the_host_lacks_are_reported_inactive() {
+        let report = bare_host().plan(&SandboxConfig::default()).expect("plan");
+        assert_eq!(
+            report.active_names(),
+            vec!["environment", "working_directory", "session", "rlimits"]
+        );
+        let landlock = report.get(Layer::Landlock).expect("listed");
+        assert!(!landlock.active);
+        assert_eq!(landlock.policy, LayerPolicy::Preferred);
+    }
+
+    #[test]
+    fn a_pid_namespace_without_a_mount_namespace_is_demoted() {
+        let mut host = bare_host();
+        host.euid = 0;
+        host.pid_ns = Ok(());
+        let config = SandboxConfig::builder()
+            .disable(Layer::MountNamespace)
+            .build()
+            .expect("config");
+        let report = host.plan(&config).expect("plan");
+        assert!(!report.is_active(Layer::PidNamespace));
+        let required = SandboxConfig::builder()
+            .disable(Layer::MountNamespace)
+            .require(Layer::PidNamespace)
+            .build()
+            .expect("config");
+        assert!(host.plan(&required).is_err());
+    }
+}

@@ -71,4 +71,4 @@ pub use bridge::{BridgeStats, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES};
 pub use config::{Layer, LayerPolicy, SECRET_NAME_PARTS, SandboxConfig, SandboxConfigBuilder};
 pub use error::SandboxError;
 pub use host::{IsolationReport, LayerStatus};
-pub use sandbox::{ProcessSandbox, SandboxRun};
+pub use sandbox::{ProcessSandbox, SandboxRun, Timings};

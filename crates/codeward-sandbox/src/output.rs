@@ -61,3 +61,29 @@ pub(crate) fn capture(fd: OwnedFd, cap: u64) -> std::io::Result<Capture> {
     });
     Ok(Capture { shared, task })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_marker_says_what_was_cut() {
+        let c = Captured {
+            kept: b"abc".to_vec(),
+            total: 10,
+            eof: true,
+        };
+        let (text, truncated) = c.text();
+        assert!(truncated);
+        assert!(
+            text.starts_with("abc\n[codeward: output truncated: 10 bytes written, first 3 kept]"),
+            "{text}"
+        );
+        let whole = Captured {
+            kept: b"abc".to_vec(),
+            total: 3,
+            eof: true,
+        };
+        assert_eq!(whole.text(), ("abc".to_owned(), false));
+    }
+}

@@ -2,6 +2,9 @@
 //! Denied calls fail with EPERM; `clone3` fails with ENOSYS so libc falls back to `clone`,
 //! whose namespace flags can be inspected (clone3 passes them in memory, out of BPF's reach).
 
+// Syscall numbers are `c_long` in libc, which is i64 only on 64-bit targets.
+#![allow(clippy::unnecessary_cast)]
+
 use std::collections::BTreeMap;
 
 use seccompiler::{

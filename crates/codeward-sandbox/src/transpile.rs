@@ -78,3 +78,27 @@ pub(crate) fn to_javascript(source: &str, file: &str) -> Result<String, SandboxE
     }
     Ok(Codegen::new().build(&program).code)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn types_are_stripped_and_api_imports_retargeted() {
+        let js = to_javascript(
+            "import { add } from './codeward_api';\nexport * from \"./codeward_api.ts\";\nconst x: number = add(1, 2) as number;\ninterface T { a: string }\n",
+            "main.ts",
+        )
+        .expect("transpiles");
+        assert!(js.contains("\"./codeward_api.mjs\""), "{js}");
+        assert!(!js.contains("codeward_api.ts"), "{js}");
+        assert!(!js.contains("interface"), "{js}");
+        assert!(!js.contains(": number"), "{js}");
+    }
+
+    #[test]
+    fn a_syntax_error_names_the_file() {
+        let err = to_javascript("const = ;", "main.ts").expect_err("does not parse");
+        assert!(err.to_string().contains("main.ts"), "{err}");
+    }
+}
