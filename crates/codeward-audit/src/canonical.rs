@@ -58,6 +58,47 @@ pub fn record_hash(record: &AuditRecord) -> String {
     hex::encode(Sha256::digest(canonical(&value).as_bytes()))
 }
 
+/// [`record_hash`] without building a `Value` of the record: the canonical form assembled
+/// field by field (keys in sorted order) around the already-canonical `metadata`. The writer
+/// thread uses it; a test keeps it identical to [`record_hash`].
+pub(crate) fn record_hash_with(record: &AuditRecord, metadata_canonical: &str) -> String {
+    fn json_str(out: &mut String, s: &str) {
+        out.push_str(&Value::String(s.to_owned()).to_string());
+    }
+    fn json_opt(out: &mut String, s: &Option<String>) {
+        match s {
+            Some(s) => json_str(out, s),
+            None => out.push_str("null"),
+        }
+    }
+    let mut c = String::with_capacity(256 + record.message.len() + metadata_canonical.len());
+    c.push_str("{\"execution_id\":");
+    json_opt(&mut c, &record.execution_id);
+    c.push_str(",\"message\":");
+    json_str(&mut c, &record.message);
+    c.push_str(",\"metadata\":");
+    c.push_str(metadata_canonical);
+    c.push_str(",\"prev\":");
+    json_str(&mut c, &record.prev);
+    c.push_str(",\"principal\":");
+    json_opt(&mut c, &record.principal);
+    if record.redacted != 0 {
+        c.push_str(&format!(",\"redacted\":{}", record.redacted));
+    }
+    c.push_str(&format!(
+        ",\"seq\":{},\"severity\":\"{}\",\"ts\":",
+        record.seq,
+        record.severity.as_str()
+    ));
+    json_str(&mut c, &record.ts);
+    c.push_str(&format!(
+        ",\"type\":\"{}\",\"v\":{}}}",
+        record.kind.as_str(),
+        record.v
+    ));
+    hex::encode(Sha256::digest(c.as_bytes()))
+}
+
 /// SHA-256 (hex) of a parsed line without its `hash` field: verifies what is on disk,
 /// including fields this build would not have written.
 pub fn value_hash(value: &Value) -> String {
@@ -71,7 +112,41 @@ pub fn value_hash(value: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use codeward_core::{AuditKind, Severity};
     use serde_json::json;
+
+    #[test]
+    fn the_fast_hash_equals_the_reference_hash() {
+        for (exec, principal, redacted, meta) in [
+            (None, None, 0, json!({})),
+            (
+                Some("e-1"),
+                Some("hmac-sha256:ab"),
+                3,
+                json!({"z": 1.5, "a": ["x", {"k": null}], "q\"uote": "é\n"}),
+            ),
+        ] {
+            let Value::Object(metadata) = meta else {
+                unreachable!()
+            };
+            let record = AuditRecord {
+                v: 1,
+                seq: 42,
+                ts: "2026-11-27T00:00:00.000001Z".into(),
+                kind: AuditKind::ToolCall,
+                severity: Severity::Warning,
+                message: "a \"quoted\" message ✓".into(),
+                execution_id: exec.map(str::to_owned),
+                principal: principal.map(str::to_owned),
+                metadata: metadata.clone(),
+                redacted,
+                prev: GENESIS_HASH.into(),
+                hash: String::new(),
+            };
+            let fast = record_hash_with(&record, &canonical(&Value::Object(metadata)));
+            assert_eq!(fast, record_hash(&record));
+        }
+    }
 
     #[test]
     fn canonical_sorts_keys_at_every_depth() {

@@ -195,7 +195,31 @@ pub(crate) struct Redacted {
     pub execution_id: Option<String>,
     pub principal: Option<String>,
     pub metadata: Map<String, Value>,
+    /// `metadata` in canonical form, computed on the caller's task so the single writer
+    /// thread only concatenates and hashes.
+    pub metadata_canonical: String,
     pub redacted: u64,
+}
+
+impl Redacted {
+    /// Fields with their canonical metadata computed.
+    pub(crate) fn new(
+        message: String,
+        execution_id: Option<String>,
+        principal: Option<String>,
+        metadata: Map<String, Value>,
+        redacted: u64,
+    ) -> Self {
+        let metadata_canonical = canonical(&Value::Object(metadata.clone()));
+        Redacted {
+            message,
+            execution_id,
+            principal,
+            metadata,
+            metadata_canonical,
+            redacted,
+        }
+    }
 }
 
 impl Redactor {
@@ -222,13 +246,7 @@ impl Redactor {
             let key = self.redact_text(&key, &mut count);
             metadata.insert(key, value);
         }
-        Redacted {
-            message,
-            execution_id,
-            principal,
-            metadata,
-            redacted: count,
-        }
+        Redacted::new(message, execution_id, principal, metadata, count)
     }
 
     fn redact_value(&self, value: &mut Value, count: &mut u64) {

@@ -17,7 +17,7 @@ use codeward_core::{
     AuditHealth, AuditKind, AuditReceipt, AuditRecord, RECORD_FORMAT_VERSION, Severity,
 };
 
-use crate::canonical::{GENESIS_HASH, record_hash};
+use crate::canonical::{GENESIS_HASH, record_hash_with};
 use crate::error::{AuditError, Result};
 use crate::options::{Durability, IoHook};
 use crate::redact::Redacted;
@@ -280,16 +280,11 @@ impl Writer {
             metadata.insert("segment".into(), json!(r.segment));
             metadata.insert("truncated_at_byte".into(), json!(r.at));
             metadata.insert("truncated_bytes".into(), json!(r.bytes));
-            let fields = Redacted {
-                message: format!(
-                    "recovered a torn tail: cut {} bytes at byte {} of {}",
-                    r.bytes, r.at, r.segment
-                ),
-                execution_id: None,
-                principal: None,
-                metadata,
-                redacted: 0,
-            };
+            let message = format!(
+                "recovered a torn tail: cut {} bytes at byte {} of {}",
+                r.bytes, r.at, r.segment
+            );
+            let fields = Redacted::new(message, None, None, metadata, 0);
             bodies.push((
                 Body::Event {
                     kind: AuditKind::Recovery,
@@ -393,7 +388,7 @@ impl Writer {
             prev: prev.to_owned(),
             hash: String::new(),
         };
-        record.hash = record_hash(&record);
+        record.hash = record_hash_with(&record, &f.metadata_canonical);
         record
     }
 
@@ -418,13 +413,7 @@ impl Writer {
             }
             None => format!("unsigned checkpoint of seq {head_seq}"),
         };
-        let fields = Redacted {
-            message,
-            execution_id: None,
-            principal: None,
-            metadata,
-            redacted: 0,
-        };
+        let fields = Redacted::new(message, None, None, metadata, 0);
         self.finish(AuditKind::Checkpoint, Severity::Info, fields, seq, ts, prev)
     }
 
