@@ -130,6 +130,7 @@ fn collect_bindings(ctx: &mut Ctx<'_>, root: Node<'_>) {
                 }
             }
             "string" | "template_string" | "comment" | "number" | "regex" => return false,
+            kind if is_type_only(kind) => return false,
             "function_declaration" | "class_declaration" | "generator_function_declaration" => {
                 if let Some(name) = node.child_by_field_name("name") {
                     let name = ctx.text(name).to_owned();
@@ -647,8 +648,25 @@ fn visit(ctx: &mut Ctx<'_>, node: Node<'_>, site: Site<'_, '_>) -> bool {
             true
         }
         "comment" => false,
-        _ => true,
+        // Type annotations and declarations never run.
+        kind => !is_type_only(kind),
     }
+}
+
+/// Syntax that exists only for the type checker (skipped: nothing in it runs).
+fn is_type_only(kind: &str) -> bool {
+    matches!(
+        kind,
+        "type_annotation"
+            | "type_arguments"
+            | "type_parameters"
+            | "type_alias_declaration"
+            | "interface_declaration"
+            | "opting_type_annotation"
+            | "omitting_type_annotation"
+            | "asserts_annotation"
+            | "type_predicate_annotation"
+    )
 }
 
 /// `x.constructor` or `x["constructor"]`.
