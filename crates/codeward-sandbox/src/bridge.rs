@@ -313,7 +313,22 @@ fn handle(state: &Arc<State>, bytes: &[u8], calls: &mut JoinSet<()>) {
             let state = state.clone();
             calls.spawn(async move {
                 let key = id.to_string();
-                let reply = call(&state, &id, params, cancel_rx).await;
+                // A panicking invoker or observer must not leave the program waiting forever.
+                let inner_state = state.clone();
+                let inner_id = id.clone();
+                let reply = match tokio::spawn(async move {
+                    call(&inner_state, &inner_id, params, cancel_rx).await
+                })
+                .await
+                {
+                    Ok(reply) => reply,
+                    Err(e) => error_line(
+                        &id,
+                        TOOL_FAILED,
+                        format!("the host failed the call: {e}"),
+                        None,
+                    ),
+                };
                 lock(&state.inflight).remove(&key);
                 let _ = state.out.send(reply);
             });

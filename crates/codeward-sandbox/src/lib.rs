@@ -18,7 +18,7 @@
 //!
 //! # Example
 //!
-//! ```no_run
+//! ```
 //! use std::sync::Arc;
 //! use std::time::Duration;
 //! use codeward_core::{ExecutionLimits, Language, SandboxJob, ToolCall, ToolCallObserver,
@@ -50,6 +50,8 @@
 //! assert_eq!(run.output.stdout.trim(), "42");
 //! println!("{}", run.isolation);
 //! # Ok(()) }
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(demo())?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 #![deny(missing_docs)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]

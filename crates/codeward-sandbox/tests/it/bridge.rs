@@ -287,3 +287,24 @@ async fn the_generated_api_module_is_importable() {
     assert_eq!(run.output.stdout.trim(), "42", "{:?}", run.output);
     assert_clean(&m);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_invoker_answers_the_call_with_an_error() {
+    let _s = serial().await;
+    let rec = Arc::new(Recorder::default());
+    let run = run_py(
+        "invoker-panic",
+        "print(json.dumps(call('text.panic', {})))\nprint(json.dumps(call('math.add', {'a': 1, 'b': 1})))",
+        rec,
+        limits(),
+    )
+    .await;
+    let lines: Vec<serde_json::Value> = run
+        .output
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    assert_eq!(lines[0]["error"]["code"], json!(-32000), "{:?}", run.output);
+    assert_eq!(lines[1]["result"]["structuredContent"], json!({"sum": 2}));
+}

@@ -214,6 +214,7 @@ impl ToolInvoker for Recorder {
             }
             "slow.wait" => std::future::pending().await,
             "text.echo" => Ok(ToolResult::ok(arguments["text"].clone())),
+            "text.panic" => panic!("a tool invoker bug"),
             _ => Ok(ToolResult::error(format!("{tool} broke"))),
         }
     }
@@ -273,7 +274,13 @@ pub fn tools() -> Vec<ToolSchema> {
         serde_json::json!({"type": "object", "properties": {"text": {"type": "string"}}}),
     )
     .with_server("text");
-    vec![add, wait, echo]
+    let panics = ToolSchema::new(
+        "panic",
+        "Panics on the host",
+        serde_json::json!({"type": "object"}),
+    )
+    .with_server("text");
+    vec![add, wait, echo, panics]
 }
 
 /// A job whose tool calls go to `recorder`.
