@@ -41,9 +41,11 @@ impl Sandbox for NullSandbox {
         job.observer
             .after_call(&call, &tool, &r, Duration::ZERO)
             .await;
-        let mut m = ExecutionMetrics::default();
-        m.exit = ExitState::Code(0);
-        m.wall_time = Duration::from_millis(5);
+        let m = ExecutionMetrics {
+            exit: ExitState::Code(0),
+            wall_time: Duration::from_millis(5),
+            ..Default::default()
+        };
         let mut out = SandboxOutput::new(true, "", m);
         out.result = Some(json!({"rows": 3, "owner": "dana@example.com"}));
         Ok(out)

@@ -177,9 +177,11 @@ impl Sandbox for FakeSandbox {
             match result {
                 Ok(r) if !r.is_error => results.push(r.value),
                 Ok(r) => {
-                    let mut m = ExecutionMetrics::default();
-                    m.exit = ExitState::Code(1);
-                    m.tool_calls = i;
+                    let m = ExecutionMetrics {
+                        exit: ExitState::Code(1),
+                        tool_calls: i,
+                        ..Default::default()
+                    };
                     let mut out = SandboxOutput::new(false, "", m);
                     out.stderr = format!("ToolError: {}", r.value);
                     return Ok(out);
@@ -191,10 +193,12 @@ impl Sandbox for FakeSandbox {
                 }
             }
         }
-        let mut metrics = ExecutionMetrics::default();
-        metrics.wall_time = Duration::from_millis(20);
-        metrics.tool_calls = calls;
-        metrics.exit = ExitState::Code(0);
+        let mut metrics = ExecutionMetrics {
+            wall_time: Duration::from_millis(20),
+            tool_calls: calls,
+            exit: ExitState::Code(0),
+            ..Default::default()
+        };
         if job.program.contains("TIMEOUT") {
             metrics.limit_hit = Some(LimitKind::Timeout);
             metrics.exit = ExitState::Signal(9);
