@@ -258,11 +258,16 @@ impl RiskAssessor for Risk {
         // Egress: can secrets or data leave?
         let has = |c: FindingCategory| report.findings.iter().any(|f| f.category == c);
         let network = has(FindingCategory::Network);
-        if network && (has(FindingCategory::SecretAccess) || has(FindingCategory::Filesystem)) {
+        let secrets = has(FindingCategory::SecretAccess);
+        // Secrets can leave through the network or through an open-world tool (a chat post
+        // is as good an exfiltration channel as an HTTP request).
+        if (network && (secrets || has(FindingCategory::Filesystem)))
+            || (secrets && !open_world.is_empty())
+        {
             factors.push(RiskFactor::new(
                 "egress.secrets",
                 w.secret_egress,
-                "secrets or host files can reach the network",
+                "secrets or host files can reach the network or an open-world tool",
             ));
         } else if (network || !open_world.is_empty()) && !used.is_empty() {
             factors.push(RiskFactor::new(
