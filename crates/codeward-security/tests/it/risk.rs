@@ -108,6 +108,21 @@ fn tool_calls_in_loops_and_egress_add_points() {
         exfil.factors
     );
     assert!(exfil.level >= RiskLevel::High);
+
+    // A chat post is an exfiltration channel too.
+    let via_tool = assess(
+        "import os\nslack.post_message(channel='#x', text=str(os.environ))\n",
+        Language::Python,
+    );
+    assert!(
+        factor(&via_tool, "egress.secrets").is_some(),
+        "{:?}",
+        via_tool.factors
+    );
+    assert!(via_tool.level >= RiskLevel::High);
+    let env_only = assess("import os\nprint(os.getenv('TZ'))\n", Language::Python);
+    assert!(factor(&env_only, "egress.secrets").is_none());
+    assert!(env_only.level < RiskLevel::High);
 }
 
 #[test]
