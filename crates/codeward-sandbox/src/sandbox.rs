@@ -217,6 +217,11 @@ impl ProcessSandbox {
         &self.inner.report
     }
 
+    /// How many more runs could start now without waiting (`max_parallel` minus running).
+    pub fn available_slots(&self) -> usize {
+        self.inner.semaphore.available_permits()
+    }
+
     /// The configuration.
     pub fn config(&self) -> &SandboxConfig {
         &self.inner.config
