@@ -8,6 +8,7 @@ use serde_json::Value;
 mod audit;
 mod commands;
 mod lifecycle;
+mod npm;
 mod serve;
 mod snapshots;
 
