@@ -273,9 +273,9 @@ impl ProcessSandbox {
         let workdir = make_workdir(inner, &tag)?;
         let wd = workdir.path().to_path_buf();
         let program_js = write_program(&job, &wd)?;
-        let userns = report.is_active(Layer::UserNamespace);
-        let as_root = inner.host.euid == 0;
-        if userns || as_root {
+        // As root the program runs as nobody (mapped or dropped to); otherwise it runs as the
+        // host user (mapped when in a user namespace), who already owns the directory.
+        if inner.host.euid == 0 {
             chown_tree(&wd, NOBODY)?;
         }
 
