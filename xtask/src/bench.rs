@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use serde_json::Value;
 
 /// (short name, package, bench target)
-const BENCHES: [(&str, &str, &str); 8] = [
+const BENCHES: [(&str, &str, &str); 9] = [
     ("audit", "codeward-audit", "audit"),
     ("discovery", "codeward-discovery", "discovery"),
     ("codegen", "codeward-codegen", "codegen"),
@@ -17,6 +17,7 @@ const BENCHES: [(&str, &str, &str); 8] = [
     ("anomaly", "codeward-anomaly", "anomaly"),
     ("mcp", "codeward-mcp", "mcp"),
     ("orchestrator", "codeward", "orchestrator"),
+    ("bridge", "codeward-cli", "bridge"),
 ];
 
 pub fn run(root: &Path, names: &[String]) -> Result<()> {
