@@ -204,15 +204,29 @@ impl Writer {
             match cmd {
                 Command::Append(first) => {
                     let mut batch = vec![first];
-                    while batch.len() < self.cfg.batch_max {
-                        match rx.try_recv() {
-                            Ok(Command::Append(p)) => batch.push(p),
-                            Ok(other) => {
-                                deferred = Some(other);
-                                break;
+                    // Gather: the appenders released by the previous batch's replies are
+                    // re-submitting right now. While the queue keeps growing, yield and drain
+                    // again, so they share this fdatasync instead of waiting for the next one.
+                    // No timer: an idle queue ends the gathering at once.
+                    let mut rounds = 0;
+                    loop {
+                        let before = batch.len();
+                        while batch.len() < self.cfg.batch_max {
+                            match rx.try_recv() {
+                                Ok(Command::Append(p)) => batch.push(p),
+                                Ok(other) => {
+                                    deferred = Some(other);
+                                    break;
+                                }
+                                Err(_) => break,
                             }
-                            Err(_) => break,
                         }
+                        rounds += 1;
+                        let grew = batch.len() > before;
+                        if !grew || deferred.is_some() || batch.len() >= self.cfg.batch_max || rounds >= 8 {
+                            break;
+                        }
+                        std::thread::yield_now();
                     }
                     self.process(batch);
                 }
