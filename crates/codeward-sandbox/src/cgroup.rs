@@ -287,22 +287,23 @@ impl CgroupRun {
         Ok(run)
     }
 
-    /// The `cgroup.procs` files the child's pid must be written to.
-    pub(crate) fn procs_files(&self) -> Vec<PathBuf> {
+    /// `file` in each of the run's cgroups of `version`.
+    fn files(&self, version: Version, file: &str) -> Vec<PathBuf> {
         self.dirs
             .iter()
-            .filter(|d| d.version == Version::V2)
-            .map(|d| d.path.join("cgroup.procs"))
+            .filter(|d| d.version == version)
+            .map(|d| d.path.join(file))
             .collect()
+    }
+
+    /// v2 `cgroup.procs` files the host writes the child's pid to.
+    pub(crate) fn procs_files(&self) -> Vec<PathBuf> {
+        self.files(Version::V2, "cgroup.procs")
     }
 
     /// v1 `tasks` files the child joins by itself.
     pub(crate) fn tasks_files(&self) -> Vec<PathBuf> {
-        self.dirs
-            .iter()
-            .filter(|d| d.version == Version::V1)
-            .map(|d| d.path.join("tasks"))
-            .collect()
+        self.files(Version::V1, "tasks")
     }
 
     /// Kills every process in the run's cgroups.

@@ -15,6 +15,7 @@ async fn run_py(
     recorder: Arc<Recorder>,
     l: codeward_core::ExecutionLimits,
 ) -> codeward_sandbox::SandboxRun {
+    let _s = serial().await;
     let m = marker(name);
     let program = format!("{PY_CLIENT}\n{body}\n");
     let run = sandbox()
@@ -27,7 +28,6 @@ async fn run_py(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_allowed_call_is_observed_then_dispatched() {
-    let _s = serial().await;
     let rec = Arc::new(Recorder::default());
     let run = run_py(
         "allowed",
@@ -52,7 +52,6 @@ async fn an_allowed_call_is_observed_then_dispatched() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tool_outside_the_job_is_refused_without_dispatch() {
-    let _s = serial().await;
     let rec = Arc::new(Recorder::default());
     let run = run_py(
         "disallowed",
@@ -74,7 +73,6 @@ async fn a_tool_outside_the_job_is_refused_without_dispatch() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn arguments_that_violate_the_schema_are_refused() {
-    let _s = serial().await;
     let rec = Arc::new(Recorder::default());
     let run = run_py(
         "schema",
@@ -112,7 +110,6 @@ async fn arguments_that_violate_the_schema_are_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_observer_refusal_fails_the_call_closed() {
-    let _s = serial().await;
     let rec = Arc::new(Recorder {
         refuse: Some("math.add".to_owned()),
         ..Recorder::default()
@@ -139,7 +136,6 @@ async fn an_observer_refusal_fails_the_call_closed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_call_budget_holds() {
-    let _s = serial().await;
     let rec = Arc::new(Recorder::default());
     let mut l = limits();
     l.max_tool_calls = 2;
@@ -160,7 +156,6 @@ async fn the_call_budget_holds() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_tool_times_out_and_the_observer_hears_of_it() {
-    let _s = serial().await;
     let rec = Arc::new(Recorder::default());
     let mut l = limits();
     l.tool_call_timeout = Duration::from_millis(200);
@@ -186,7 +181,6 @@ async fn a_slow_tool_times_out_and_the_observer_hears_of_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancellation_and_protocol_errors_are_answered() {
-    let _s = serial().await;
     let rec = Arc::new(Recorder::default());
     let body = r#"
 send({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": "slow.wait", "arguments": {}}})
@@ -290,7 +284,6 @@ async fn the_generated_api_module_is_importable() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_panicking_invoker_answers_the_call_with_an_error() {
-    let _s = serial().await;
     let rec = Arc::new(Recorder::default());
     let run = run_py(
         "invoker-panic",

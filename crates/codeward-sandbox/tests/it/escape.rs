@@ -260,10 +260,30 @@ fn libc_eperm() -> i32 {
     1
 }
 
+/// Runs an escape attempt that a limit must stop: the run fails, names `limit`, and
+/// nothing of it survives. Returns the output for further checks.
+async fn stopped_by(
+    name: &str,
+    language: Language,
+    program: &str,
+    limits: codeward_core::ExecutionLimits,
+    limit: LimitKind,
+) -> codeward_core::SandboxOutput {
+    let m = marker(name);
+    let run = sandbox()
+        .run_detailed(job(&m, language, program, limits))
+        .await
+        .expect("runs");
+    let out = run.output;
+    assert_eq!(out.metrics.limit_hit, Some(limit), "{out:?}");
+    assert!(!out.success, "{out:?}");
+    assert_clean(&m);
+    out
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fork_bomb_hits_the_pids_limit() {
     let _s = serial().await;
-    let m = marker("forkbomb");
     let program = r#"
 import os, sys, time
 n = 0
@@ -279,33 +299,25 @@ except OSError as e:
 "#;
     let mut l = limits();
     l.max_processes = 16;
-    let run = sandbox()
-        .run_detailed(job(&m, Language::Python, program, l))
-        .await
-        .expect("runs");
-    let out = &run.output;
+    let out = stopped_by("forkbomb", Language::Python, program, l, LimitKind::Pids).await;
     assert!(out.stdout.contains("fork refused"), "{out:?}");
-    assert_eq!(out.metrics.limit_hit, Some(LimitKind::Pids), "{out:?}");
-    assert!(!out.success);
-    assert_clean(&m);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_memory_bomb_hits_the_memory_limit() {
     let _s = serial().await;
-    let m = marker("membomb-py");
     let program = "x = []\nwhile True:\n    x.append(bytearray(8 * 1024 * 1024))\n";
     let mut l = limits();
     l.memory_bytes = 128 * 1024 * 1024;
-    let run = sandbox()
-        .run_detailed(job(&m, Language::Python, program, l))
-        .await
-        .expect("runs");
-    let out = &run.output;
-    assert_eq!(out.metrics.limit_hit, Some(LimitKind::Memory), "{out:?}");
-    assert!(!out.success);
+    let out = stopped_by(
+        "membomb-py",
+        Language::Python,
+        program,
+        l,
+        LimitKind::Memory,
+    )
+    .await;
     assert!(out.metrics.peak_memory_bytes > 0);
-    assert_clean(&m);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -329,36 +341,34 @@ async fn node_memory_bomb_hits_the_memory_limit() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn infinite_loop_is_stopped_by_the_timeout() {
     let _s = serial().await;
-    let m = marker("loop");
     let mut l = limits();
     l.timeout = Duration::from_millis(800);
-    let run = sandbox()
-        .run_detailed(job(&m, Language::TypeScript, "while (true) {}", l))
-        .await
-        .expect("runs");
-    let out = &run.output;
-    assert_eq!(out.metrics.limit_hit, Some(LimitKind::Timeout), "{out:?}");
+    let out = stopped_by(
+        "loop",
+        Language::TypeScript,
+        "while (true) {}",
+        l,
+        LimitKind::Timeout,
+    )
+    .await;
     assert_eq!(out.metrics.exit, ExitState::Signal(9));
-    assert!(!out.success);
-    assert_clean(&m);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cpu_spin_hits_the_cpu_limit() {
     let _s = serial().await;
-    let m = marker("spin");
     let mut l = limits();
     l.cpu_time = Duration::from_secs(1);
-    let run = sandbox()
-        .run_detailed(job(&m, Language::Python, "while True:\n    pass\n", l))
-        .await
-        .expect("runs");
-    let out = &run.output;
-    assert_eq!(out.metrics.limit_hit, Some(LimitKind::Cpu), "{out:?}");
+    let out = stopped_by(
+        "spin",
+        Language::Python,
+        "while True:\n    pass\n",
+        l,
+        LimitKind::Cpu,
+    )
+    .await;
     assert_eq!(out.metrics.exit, ExitState::Signal(24), "SIGXCPU: {out:?}");
     assert!(out.metrics.cpu_time() > Duration::ZERO, "{out:?}");
-    assert!(!out.success);
-    assert_clean(&m);
 }
 
 const DAEMON: &str = r#"
