@@ -25,6 +25,8 @@ pub(crate) struct Parent {
 pub(crate) struct CgroupSupport {
     pub memory: Option<Parent>,
     pub pids: Option<Parent>,
+    /// CPU accounting for the whole tree: v1 `cpuacct`, or any v2 cgroup (`cpu.stat`).
+    pub cpu: Option<Parent>,
     /// A v2 hierarchy with `cgroup.kill` (kernel 5.14+), usable even without controllers.
     pub kill: Option<Parent>,
     /// Why memory / pids are missing.
@@ -105,9 +107,11 @@ impl CgroupSupport {
             ..Default::default()
         };
         // v1: one hierarchy per controller.
+        let mut cpu_reason = String::new();
         for (controller, slot, reason) in [
             ("memory", &mut s.memory, &mut s.memory_reason),
             ("pids", &mut s.pids, &mut s.pids_reason),
+            ("cpuacct", &mut s.cpu, &mut cpu_reason),
         ] {
             let Some(mount) = mounts
                 .iter()
@@ -165,6 +169,12 @@ impl CgroupSupport {
                 let probe = dir.join(format!("codeward-probe-{}", std::process::id()));
                 let has_kill = fs::create_dir(&probe).is_ok() && probe.join("cgroup.kill").exists();
                 let _ = fs::remove_dir(&probe);
+                if s.cpu.is_none() {
+                    s.cpu = Some(Parent {
+                        version: Version::V2,
+                        dir: dir.clone(),
+                    });
+                }
                 if has_kill {
                     s.kill = Some(Parent {
                         version: Version::V2,
@@ -193,12 +203,26 @@ pub(crate) struct CgroupStats {
     pub pids_limit_hit: bool,
 }
 
+/// CPU time of every process that ever ran in the run's cgroup.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct CpuUsage {
+    pub user: std::time::Duration,
+    pub system: std::time::Duration,
+}
+
+impl CpuUsage {
+    pub(crate) fn total(&self) -> std::time::Duration {
+        self.user + self.system
+    }
+}
+
 #[derive(Debug)]
 struct Dir {
     version: Version,
     path: PathBuf,
     memory: bool,
     pids: bool,
+    cpu: bool,
 }
 
 /// One execution's cgroups; removed (after killing what is inside) on drop.
@@ -234,24 +258,36 @@ impl CgroupRun {
         limits: CgroupLimits,
     ) -> std::io::Result<CgroupRun> {
         let mut run = CgroupRun::default();
-        let mut want: Vec<(&Parent, bool, bool)> = Vec::new();
-        if use_memory && let Some(p) = &support.memory {
-            want.push((p, true, false));
-        }
-        if use_pids && let Some(p) = &support.pids {
-            if let Some(w) = want.iter_mut().find(|(q, _, _)| q.dir == p.dir) {
-                w.2 = true;
+        // (parent, memory, pids, cpu): one directory per hierarchy.
+        let mut want: Vec<(&Parent, bool, bool, bool)> = Vec::new();
+        fn add<'a>(
+            want: &mut Vec<(&'a Parent, bool, bool, bool)>,
+            p: &'a Parent,
+            memory: bool,
+            pids: bool,
+            cpu: bool,
+        ) {
+            if let Some(w) = want.iter_mut().find(|(q, ..)| q.dir == p.dir) {
+                w.1 |= memory;
+                w.2 |= pids;
+                w.3 |= cpu;
             } else {
-                want.push((p, false, true));
+                want.push((p, memory, pids, cpu));
             }
         }
-        if use_kill
-            && let Some(k) = &support.kill
-            && !want.iter().any(|(q, _, _)| q.dir == k.dir)
-        {
-            want.push((k, false, false));
+        if use_memory && let Some(p) = &support.memory {
+            add(&mut want, p, true, false, false);
         }
-        for (parent, memory, pids) in want {
+        if use_pids && let Some(p) = &support.pids {
+            add(&mut want, p, false, true, false);
+        }
+        if let Some(p) = &support.cpu {
+            add(&mut want, p, false, false, true);
+        }
+        if use_kill && let Some(k) = &support.kill {
+            add(&mut want, k, false, false, false);
+        }
+        for (parent, memory, pids, cpu) in want {
             let path = parent.dir.join(name);
             fs::create_dir(&path)?;
             // Track it before configuring so a failure still removes it.
@@ -260,6 +296,7 @@ impl CgroupRun {
                 path: path.clone(),
                 memory,
                 pids,
+                cpu,
             });
             if memory && let Some(bytes) = limits.memory_bytes {
                 match parent.version {
@@ -357,6 +394,25 @@ impl CgroupRun {
             }
         }
         s
+    }
+
+    /// CPU time used so far by the whole tree, if a cgroup accounts for it.
+    pub(crate) fn cpu_usage(&self) -> Option<CpuUsage> {
+        let d = self.dirs.iter().find(|d| d.cpu)?;
+        let (user, system) = match d.version {
+            Version::V1 => (
+                std::time::Duration::from_nanos(read_u64(&d.path.join("cpuacct.usage_user"))?),
+                std::time::Duration::from_nanos(read_u64(&d.path.join("cpuacct.usage_sys"))?),
+            ),
+            Version::V2 => {
+                let stat = d.path.join("cpu.stat");
+                (
+                    std::time::Duration::from_micros(read_key(&stat, "user_usec")?),
+                    std::time::Duration::from_micros(read_key(&stat, "system_usec")?),
+                )
+            }
+        };
+        Some(CpuUsage { user, system })
     }
 
     /// Kills what is left and removes the directories.

@@ -370,11 +370,28 @@ impl ProcessSandbox {
 
         timings.executing = t0.elapsed();
         // 6. Wait for init, or kill the whole tree at the deadline.
+        // RLIMIT_CPU holds per process; the cgroup's accounting makes the limit hold for
+        // the whole tree (a program that spreads a spin over workers).
         let mut timed_out = false;
+        let mut cpu_exceeded = false;
+        let watch_cpu = guard.cgroups.cpu_usage().is_some();
+        let mut cpu_tick = tokio::time::interval(
+            (limits.cpu_time / 10).clamp(Duration::from_millis(10), Duration::from_millis(100)),
+        );
+        cpu_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let (init_status, usage) = loop {
             let ready = tokio::select! {
                 r = pidfd.readable() => Some(r),
                 _ = tokio::time::sleep_until(deadline), if !timed_out => None,
+                _ = cpu_tick.tick(), if watch_cpu && !cpu_exceeded && !timed_out => {
+                    let used = guard.cgroups.cpu_usage().map(|u| u.total()).unwrap_or_default();
+                    if used > limits.cpu_time {
+                        cpu_exceeded = true;
+                        child::kill_pidfd(pidfd.get_ref());
+                        guard.cgroups.kill_all();
+                    }
+                    continue;
+                }
             };
             match ready {
                 None => {
@@ -435,7 +452,11 @@ impl ProcessSandbox {
         } else {
             exit
         };
-        let cpu = usage.user + usage.system;
+        // The cgroup counts every process of the tree, including ones init never reaped.
+        let tree = guard.cgroups.cpu_usage().unwrap_or_default();
+        let cpu_user = usage.user.max(tree.user);
+        let cpu_system = usage.system.max(tree.system);
+        let cpu = cpu_user + cpu_system;
         let memory_text = exit != ExitState::Code(0)
             && (stderr_text.contains("MemoryError") || stderr_text.contains("heap out of memory"));
         let limit_hit = if timed_out {
@@ -445,7 +466,8 @@ impl ProcessSandbox {
             || memory_text
         {
             Some(LimitKind::Memory)
-        } else if exit == ExitState::Signal(libc::SIGXCPU)
+        } else if cpu_exceeded
+            || exit == ExitState::Signal(libc::SIGXCPU)
             || (exit == ExitState::Signal(libc::SIGKILL) && cpu >= limits.cpu_time)
         {
             Some(LimitKind::Cpu)
@@ -461,8 +483,8 @@ impl ProcessSandbox {
         let peak = cg.peak_memory_bytes.unwrap_or(0).max(usage.max_rss_bytes);
         let metrics = ExecutionMetrics {
             wall_time,
-            cpu_user: usage.user,
-            cpu_system: usage.system,
+            cpu_user,
+            cpu_system,
             peak_memory_bytes: peak,
             output_bytes: out_total + err_total,
             tool_calls: bridge_out.stats.dispatched,
