@@ -7,7 +7,7 @@
 //!   working directory, a fresh environment, new user/pid/mount/network/IPC namespaces,
 //!   Landlock, a seccomp denylist, rlimits and memory/pids cgroups, each detected at run
 //!   time. [`ProcessSandbox::run_detailed`] returns a [`SandboxRun`] with the
-//!   [`IsolationReport`] and the bridge's [`BridgeStats`].
+//!   [`IsolationReport`], the bridge's [`BridgeStats`] and start-up [`Timings`].
 //! - [`SandboxConfig`] (built with [`SandboxConfig::builder`]) sets a [`LayerPolicy`] per
 //!   [`Layer`]: required, preferred or off. A required layer the host lacks refuses the run.
 //! - The tool bridge speaks `docs/bridge-protocol.md` on fds 3 and 4: only the job's tools,
