@@ -62,6 +62,8 @@ impl Pseudonymizer {
 #[derive(Debug)]
 pub struct BuiltinDetector {
     patterns: Vec<(PiiKind, Regex)>,
+    /// All patterns in one automaton: most strings hold no PII, and one pass says so.
+    any: Option<regex::RegexSet>,
 }
 
 impl Default for BuiltinDetector {
@@ -108,8 +110,9 @@ impl BuiltinDetector {
                     None
                 }
             })
-            .collect();
-        BuiltinDetector { patterns }
+            .collect::<Vec<(PiiKind, Regex)>>();
+        let any = regex::RegexSet::new(patterns.iter().map(|(_, re)| re.as_str())).ok();
+        BuiltinDetector { patterns, any }
     }
 }
 
@@ -150,6 +153,9 @@ fn ipv4_valid(text: &str) -> bool {
 
 impl PiiDetector for BuiltinDetector {
     fn detect(&self, text: &str) -> Vec<PiiSpan> {
+        if self.any.as_ref().is_some_and(|set| !set.is_match(text)) {
+            return Vec::new();
+        }
         let mut spans = Vec::new();
         for (kind, re) in &self.patterns {
             for m in re.find_iter(text) {
@@ -243,7 +249,7 @@ impl Redactor {
             } else {
                 self.redact_value(&mut value, &mut count);
             }
-            let key = self.redact_text(&key, &mut count);
+            let key = self.redact_key(key, &mut count);
             metadata.insert(key, value);
         }
         Redacted::new(message, execution_id, principal, metadata, count)
@@ -257,11 +263,20 @@ impl Redactor {
                 let old = std::mem::take(map);
                 for (k, mut v) in old {
                     self.redact_value(&mut v, count);
-                    map.insert(self.redact_text(&k, count), v);
+                    map.insert(self.redact_key(k, count), v);
                 }
             }
             _ => {}
         }
+    }
+
+    /// Keys are almost always identifiers chosen by code (`tool`, `risk_score`); one made of
+    /// letters and underscores cannot hold any kind the detector knows, so it skips the scan.
+    fn redact_key(&self, key: String, count: &mut u64) -> String {
+        if key.bytes().all(|b| b.is_ascii_alphabetic() || b == b'_') {
+            return key;
+        }
+        self.redact_text(&key, count)
     }
 
     pub(crate) fn redact_text(&self, text: &str, count: &mut u64) -> String {

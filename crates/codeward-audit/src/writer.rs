@@ -223,7 +223,11 @@ impl Writer {
                         }
                         rounds += 1;
                         let grew = batch.len() > before;
-                        if !grew || deferred.is_some() || batch.len() >= self.cfg.batch_max || rounds >= 8 {
+                        if !grew
+                            || deferred.is_some()
+                            || batch.len() >= self.cfg.batch_max
+                            || rounds >= 8
+                        {
                             break;
                         }
                         std::thread::yield_now();
