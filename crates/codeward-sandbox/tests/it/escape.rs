@@ -116,10 +116,22 @@ for path in sys.argv_paths:
         print("DENIED", path, e.errno)
 "#;
 
+struct RemoveOnDrop(Vec<std::path::PathBuf>);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        for p in &self.0 {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
 async fn read_outside_with(sb: &ProcessSandbox, name: &str) -> (String, Vec<String>) {
     let m = marker(name);
     let in_root = format!("/root/codeward-test-{m}.txt");
     let in_tmp = std::env::temp_dir().join(format!("codeward-outside-{m}.txt"));
+    // Removed even when an assertion below fails.
+    let _files = RemoveOnDrop(vec![in_root.clone().into(), in_tmp.clone()]);
     std::fs::write(&in_root, "root secret").expect("write /root file");
     std::fs::write(&in_tmp, "tmp secret").expect("write tmp file");
     use std::os::unix::fs::PermissionsExt;
@@ -135,8 +147,6 @@ async fn read_outside_with(sb: &ProcessSandbox, name: &str) -> (String, Vec<Stri
         .run_detailed(job(&m, Language::Python, &program, limits()))
         .await
         .expect("runs");
-    let _ = std::fs::remove_file(&in_root);
-    let _ = std::fs::remove_file(&in_tmp);
     assert!(
         !run.output.stdout.contains("secret"),
         "{}",
