@@ -58,45 +58,68 @@ pub fn record_hash(record: &AuditRecord) -> String {
     hex::encode(Sha256::digest(canonical(&value).as_bytes()))
 }
 
-/// [`record_hash`] without building a `Value` of the record: the canonical form assembled
-/// field by field (keys in sorted order) around the already-canonical `metadata`. The writer
-/// thread uses it; a test keeps it identical to [`record_hash`].
-pub(crate) fn record_hash_with(record: &AuditRecord, metadata_canonical: &str) -> String {
-    fn json_str(out: &mut String, s: &str) {
-        out.push_str(&Value::String(s.to_owned()).to_string());
+/// A record's fields already encoded as JSON (strings quoted and escaped), computed on the
+/// caller's task so the single writer thread only concatenates and hashes.
+pub(crate) struct Encoded {
+    pub message: String,
+    pub execution_id: String,
+    pub principal: String,
+    /// Metadata in canonical form (keys sorted at every depth): what the hash covers.
+    pub metadata_canonical: String,
+    /// Metadata as serde_json writes it: what the line holds.
+    pub metadata_line: String,
+    pub redacted: u64,
+}
+
+/// JSON encoding of a string.
+pub(crate) fn json_string(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_owned())
+}
+
+/// JSON encoding of an optional string (`null` for none).
+pub(crate) fn json_opt(s: Option<&str>) -> String {
+    s.map(json_string).unwrap_or_else(|| "null".to_owned())
+}
+
+/// The hash and the JSON line of a record, assembled from pre-encoded parts: the same bytes
+/// `record_hash` and `serde_json::to_string(&AuditRecord)` give (a test holds them equal).
+pub(crate) fn assemble(
+    e: &Encoded,
+    kind: codeward_core::AuditKind,
+    severity: codeward_core::Severity,
+    seq: u64,
+    ts: &str,
+    prev: &str,
+) -> (String, String) {
+    use std::fmt::Write as _;
+    let v = codeward_core::RECORD_FORMAT_VERSION;
+    let (ts, prev) = (json_string(ts), json_string(prev));
+    let (kind, severity) = (kind.as_str(), severity.as_str());
+    let mut c = String::with_capacity(160 + e.message.len() + e.metadata_canonical.len());
+    let _ = write!(
+        c,
+        "{{\"execution_id\":{},\"message\":{},\"metadata\":{},\"prev\":{prev},\"principal\":{}",
+        e.execution_id, e.message, e.metadata_canonical, e.principal
+    );
+    if e.redacted != 0 {
+        let _ = write!(c, ",\"redacted\":{}", e.redacted);
     }
-    fn json_opt(out: &mut String, s: &Option<String>) {
-        match s {
-            Some(s) => json_str(out, s),
-            None => out.push_str("null"),
-        }
+    let _ = write!(
+        c,
+        ",\"seq\":{seq},\"severity\":\"{severity}\",\"ts\":{ts},\"type\":\"{kind}\",\"v\":{v}}}"
+    );
+    let hash = hex::encode(Sha256::digest(c.as_bytes()));
+    let mut line = String::with_capacity(c.len() + 80);
+    let _ = write!(
+        line,
+        "{{\"v\":{v},\"seq\":{seq},\"ts\":{ts},\"type\":\"{kind}\",\"severity\":\"{severity}\",\"message\":{},\"execution_id\":{},\"principal\":{},\"metadata\":{}",
+        e.message, e.execution_id, e.principal, e.metadata_line
+    );
+    if e.redacted != 0 {
+        let _ = write!(line, ",\"redacted\":{}", e.redacted);
     }
-    let mut c = String::with_capacity(256 + record.message.len() + metadata_canonical.len());
-    c.push_str("{\"execution_id\":");
-    json_opt(&mut c, &record.execution_id);
-    c.push_str(",\"message\":");
-    json_str(&mut c, &record.message);
-    c.push_str(",\"metadata\":");
-    c.push_str(metadata_canonical);
-    c.push_str(",\"prev\":");
-    json_str(&mut c, &record.prev);
-    c.push_str(",\"principal\":");
-    json_opt(&mut c, &record.principal);
-    if record.redacted != 0 {
-        c.push_str(&format!(",\"redacted\":{}", record.redacted));
-    }
-    c.push_str(&format!(
-        ",\"seq\":{},\"severity\":\"{}\",\"ts\":",
-        record.seq,
-        record.severity.as_str()
-    ));
-    json_str(&mut c, &record.ts);
-    c.push_str(&format!(
-        ",\"type\":\"{}\",\"v\":{}}}",
-        record.kind.as_str(),
-        record.v
-    ));
-    hex::encode(Sha256::digest(c.as_bytes()))
+    let _ = write!(line, ",\"prev\":{prev},\"hash\":\"{hash}\"}}");
+    (hash, line)
 }
 
 /// SHA-256 (hex) of a parsed line without its `hash` field: verifies what is on disk,
@@ -116,7 +139,7 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn the_fast_hash_equals_the_reference_hash() {
+    fn assembled_records_equal_the_reference_encoding() {
         for (exec, principal, redacted, meta) in [
             (None, None, 0, json!({})),
             (
@@ -129,8 +152,8 @@ mod tests {
             let Value::Object(metadata) = meta else {
                 unreachable!()
             };
-            let record = AuditRecord {
-                v: 1,
+            let mut record = AuditRecord {
+                v: codeward_core::RECORD_FORMAT_VERSION,
                 seq: 42,
                 ts: "2026-11-27T00:00:00.000001Z".into(),
                 kind: AuditKind::ToolCall,
@@ -143,8 +166,25 @@ mod tests {
                 prev: GENESIS_HASH.into(),
                 hash: String::new(),
             };
-            let fast = record_hash_with(&record, &canonical(&Value::Object(metadata)));
-            assert_eq!(fast, record_hash(&record));
+            let encoded = Encoded {
+                message: json_string(&record.message),
+                execution_id: json_opt(record.execution_id.as_deref()),
+                principal: json_opt(record.principal.as_deref()),
+                metadata_canonical: canonical(&Value::Object(metadata.clone())),
+                metadata_line: serde_json::to_string(&metadata).unwrap(),
+                redacted,
+            };
+            let (hash, line) = assemble(
+                &encoded,
+                record.kind,
+                record.severity,
+                record.seq,
+                &record.ts,
+                &record.prev,
+            );
+            assert_eq!(hash, record_hash(&record));
+            record.hash = hash;
+            assert_eq!(line, serde_json::to_string(&record).unwrap());
         }
     }
 

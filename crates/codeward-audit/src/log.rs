@@ -124,7 +124,7 @@ impl AuditLog {
         if matches!(kind, AuditKind::Checkpoint | AuditKind::Recovery) {
             return Err(AuditError::ReservedKind(kind));
         }
-        let fields = self.inner.redactor.redact_event(event);
+        let fields = self.inner.redactor.redact_event(event).encode();
         let (reply, rx) = oneshot::channel();
         Ok((
             Command::Append(Pending {

@@ -201,14 +201,11 @@ pub(crate) struct Redacted {
     pub execution_id: Option<String>,
     pub principal: Option<String>,
     pub metadata: Map<String, Value>,
-    /// `metadata` in canonical form, computed on the caller's task so the single writer
-    /// thread only concatenates and hashes.
-    pub metadata_canonical: String,
     pub redacted: u64,
 }
 
 impl Redacted {
-    /// Fields with their canonical metadata computed.
+    /// Fields after redaction.
     pub(crate) fn new(
         message: String,
         execution_id: Option<String>,
@@ -216,14 +213,26 @@ impl Redacted {
         metadata: Map<String, Value>,
         redacted: u64,
     ) -> Self {
-        let metadata_canonical = canonical(&Value::Object(metadata.clone()));
         Redacted {
             message,
             execution_id,
             principal,
             metadata,
-            metadata_canonical,
             redacted,
+        }
+    }
+
+    /// The fields encoded as JSON, ready for the writer.
+    pub(crate) fn encode(&self) -> crate::canonical::Encoded {
+        use crate::canonical::{json_opt, json_string};
+        crate::canonical::Encoded {
+            message: json_string(&self.message),
+            execution_id: json_opt(self.execution_id.as_deref()),
+            principal: json_opt(self.principal.as_deref()),
+            metadata_canonical: canonical(&Value::Object(self.metadata.clone())),
+            metadata_line: serde_json::to_string(&self.metadata)
+                .unwrap_or_else(|_| "{}".to_owned()),
+            redacted: self.redacted,
         }
     }
 }

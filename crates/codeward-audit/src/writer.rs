@@ -13,11 +13,9 @@ use ed25519_dalek::{Signer, SigningKey};
 use serde_json::{Map, Value, json};
 use tokio::sync::{mpsc, oneshot};
 
-use codeward_core::{
-    AuditHealth, AuditKind, AuditReceipt, AuditRecord, RECORD_FORMAT_VERSION, Severity,
-};
+use codeward_core::{AuditHealth, AuditKind, AuditReceipt, Severity};
 
-use crate::canonical::{GENESIS_HASH, record_hash_with};
+use crate::canonical::{Encoded, GENESIS_HASH, assemble};
 use crate::error::{AuditError, Result};
 use crate::options::{Durability, IoHook};
 use crate::redact::Redacted;
@@ -66,7 +64,7 @@ pub(crate) enum Body {
     Event {
         kind: AuditKind,
         severity: Severity,
-        fields: Redacted,
+        fields: Encoded,
     },
     Checkpoint,
 }
@@ -302,7 +300,7 @@ impl Writer {
                 "recovered a torn tail: cut {} bytes at byte {} of {}",
                 r.bytes, r.at, r.segment
             );
-            let fields = Redacted::new(message, None, None, metadata, 0);
+            let fields = Redacted::new(message, None, None, metadata, 0).encode();
             bodies.push((
                 Body::Event {
                     kind: AuditKind::Recovery,
@@ -324,21 +322,19 @@ impl Writer {
         let mut staged = Vec::with_capacity(bodies.len() + 1);
         for (body, for_caller) in bodies {
             seq += 1;
-            let record = match body {
+            let (hash, line) = match body {
                 Body::Event {
                     kind,
                     severity,
                     fields,
-                } => self.finish(kind, severity, fields, seq, &ts, &prev),
+                } => assemble(&fields, kind, severity, seq, &ts, &prev),
                 Body::Checkpoint => self.make_checkpoint(seq, &ts, &prev),
             };
-            prev = record.hash.clone();
-            Self::push_line(&mut buf, &record);
+            buf.extend_from_slice(line.as_bytes());
+            buf.push(b'\n');
+            prev = hash.clone();
             if for_caller {
-                staged.push(AuditReceipt {
-                    seq,
-                    hash: record.hash,
-                });
+                staged.push(AuditReceipt { seq, hash });
             }
         }
         let mut checkpointed = false;
@@ -347,9 +343,10 @@ impl Writer {
         {
             checkpointed = true;
             seq += 1;
-            let record = self.make_checkpoint(seq, &ts, &prev);
-            prev = record.hash.clone();
-            Self::push_line(&mut buf, &record);
+            let (hash, line) = self.make_checkpoint(seq, &ts, &prev);
+            buf.extend_from_slice(line.as_bytes());
+            buf.push(b'\n');
+            prev = hash;
         }
 
         if self.len > 0
@@ -376,42 +373,8 @@ impl Writer {
         Ok(staged)
     }
 
-    fn push_line(buf: &mut Vec<u8>, record: &AuditRecord) {
-        // Serializing a record of strings, numbers and JSON values cannot fail.
-        if serde_json::to_writer(&mut *buf, record).is_ok() {
-            buf.push(b'\n');
-        }
-    }
-
-    fn finish(
-        &self,
-        kind: AuditKind,
-        severity: Severity,
-        f: Redacted,
-        seq: u64,
-        ts: &str,
-        prev: &str,
-    ) -> AuditRecord {
-        let mut record = AuditRecord {
-            v: RECORD_FORMAT_VERSION,
-            seq,
-            ts: ts.to_owned(),
-            kind,
-            severity,
-            message: f.message,
-            execution_id: f.execution_id,
-            principal: f.principal,
-            metadata: f.metadata,
-            redacted: f.redacted,
-            prev: prev.to_owned(),
-            hash: String::new(),
-        };
-        record.hash = record_hash_with(&record, &f.metadata_canonical);
-        record
-    }
-
     /// A checkpoint of the head (`seq - 1`, `prev`), signed when a signing key is configured.
-    fn make_checkpoint(&self, seq: u64, ts: &str, prev: &str) -> AuditRecord {
+    fn make_checkpoint(&self, seq: u64, ts: &str, prev: &str) -> (String, String) {
         let head_seq = seq - 1;
         let mut metadata = Map::new();
         metadata.insert("checkpoint_seq".into(), json!(head_seq));
@@ -431,8 +394,15 @@ impl Writer {
             }
             None => format!("unsigned checkpoint of seq {head_seq}"),
         };
-        let fields = Redacted::new(message, None, None, metadata, 0);
-        self.finish(AuditKind::Checkpoint, Severity::Info, fields, seq, ts, prev)
+        let fields = Redacted::new(message, None, None, metadata, 0).encode();
+        assemble(
+            &fields,
+            AuditKind::Checkpoint,
+            Severity::Info,
+            seq,
+            ts,
+            prev,
+        )
     }
 
     fn write_durably(&mut self, buf: &[u8]) -> Result<()> {
