@@ -15,7 +15,7 @@ use crate::error::{AuditError, Result};
 use crate::options::AuditLogOptions;
 use crate::reader::AuditReader;
 use crate::redact::{BuiltinDetector, Pseudonymizer, Redactor};
-use crate::writer::{Body, Command, Counters, Pending, Shared, Writer, WriterConfig};
+use crate::writer::{Body, Command, Counters, InFlight, Pending, Shared, Writer, WriterConfig};
 
 /// Counters since the log was opened (this process only).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
@@ -81,6 +81,7 @@ impl AuditLog {
         let shared = Arc::new(Shared {
             health: Mutex::new(AuditHealth::Healthy),
             counters: Counters::default(),
+            in_flight: Default::default(),
         });
         let cfg = WriterConfig {
             dir: options.dir.clone(),
@@ -143,6 +144,7 @@ impl AuditLog {
     ///
     /// If the future is dropped after the record was queued, the record is still written.
     pub async fn append(&self, event: AuditEvent) -> Result<AuditReceipt> {
+        let _in_flight = InFlight::new(&self.inner.shared);
         let (cmd, rx) = self.pending(event)?;
         self.inner
             .tx
@@ -154,6 +156,7 @@ impl AuditLog {
 
     /// [`AuditLog::append`] for synchronous callers. Must not be called from an async task.
     pub fn append_blocking(&self, event: AuditEvent) -> Result<AuditReceipt> {
+        let _in_flight = InFlight::new(&self.inner.shared);
         let (cmd, rx) = self.pending(event)?;
         self.inner
             .tx

@@ -40,7 +40,31 @@ pub(crate) struct Counters {
 pub(crate) struct Shared {
     pub health: Mutex<AuditHealth>,
     pub counters: Counters,
+    /// Appends in progress in this process (from the call until its caller has the reply).
+    /// The writer waits briefly for that many records before syncing: see `GATHER_MAX`.
+    pub in_flight: std::sync::atomic::AtomicUsize,
 }
+
+/// Counts an append as in flight until dropped (also when the caller's future is dropped).
+pub(crate) struct InFlight<'a>(&'a Shared);
+
+impl<'a> InFlight<'a> {
+    pub(crate) fn new(shared: &'a Shared) -> Self {
+        shared.in_flight.fetch_add(1, Ordering::SeqCst);
+        InFlight(shared)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// How long the writer may hold a batch open for appenders that are in flight but not queued
+/// yet (they were just released by the previous sync and are re-submitting). Waiting this
+/// long is cheaper for them than missing the sync and waiting for a whole next one.
+const GATHER_MAX: Duration = Duration::from_micros(250);
 
 impl Shared {
     pub(crate) fn health(&self) -> AuditHealth {
@@ -202,13 +226,13 @@ impl Writer {
             match cmd {
                 Command::Append(first) => {
                     let mut batch = vec![first];
-                    // Gather: the appenders released by the previous batch's replies are
-                    // re-submitting right now. While the queue keeps growing, yield and drain
-                    // again, so they share this fdatasync instead of waiting for the next one.
-                    // No timer: an idle queue ends the gathering at once.
-                    let mut rounds = 0;
+                    // Gather: appenders in flight but not queued yet were just released by
+                    // the previous sync and are re-submitting. Hold the batch open (yielding,
+                    // no sleep) until they are in or GATHER_MAX passes, so they share this
+                    // fdatasync instead of waiting for the next one. A lone appender (in
+                    // flight = 1) never waits.
+                    let started = Instant::now();
                     loop {
-                        let before = batch.len();
                         while batch.len() < self.cfg.batch_max {
                             match rx.try_recv() {
                                 Ok(Command::Append(p)) => batch.push(p),
@@ -219,12 +243,14 @@ impl Writer {
                                 Err(_) => break,
                             }
                         }
-                        rounds += 1;
-                        let grew = batch.len() > before;
-                        if !grew
-                            || deferred.is_some()
-                            || batch.len() >= self.cfg.batch_max
-                            || rounds >= 8
+                        let expected = self
+                            .shared
+                            .in_flight
+                            .load(Ordering::SeqCst)
+                            .min(self.cfg.batch_max);
+                        if deferred.is_some()
+                            || batch.len() >= expected
+                            || started.elapsed() >= GATHER_MAX
                         {
                             break;
                         }
