@@ -254,7 +254,7 @@ impl Writer {
                         {
                             break;
                         }
-                        std::thread::yield_now();
+                        std::thread::sleep(Duration::from_micros(20));
                     }
                     self.process(batch);
                 }
