@@ -21,7 +21,7 @@ const BENCHES: [(&str, &str, &str); 9] = [
 ];
 
 pub fn run(root: &Path, names: &[String]) -> Result<()> {
-    let out = root.join("target/bench");
+    let out = crate::target_dir(root).join("bench");
     for (short, package, bench) in BENCHES {
         if !names.is_empty() && !names.iter().any(|n| n == short) {
             continue;

@@ -52,7 +52,7 @@ const PLANTED: [&str; 4] = [
 ];
 
 pub fn run(root: &Path) -> Result<()> {
-    let out_dir = root.join("target/compliance");
+    let out_dir = crate::target_dir(root).join("compliance");
     std::fs::create_dir_all(&out_dir)?;
     let mut checks = Vec::new();
 
@@ -159,7 +159,7 @@ fn codeward(bin: &Path, data: &Path, dir: &Path, args: &[&str]) -> Result<(i32, 
 
 fn scenario(root: &Path, out_dir: &Path) -> Result<Scenario> {
     crate::cargo(root, &["build", "-p", "codeward-cli"])?;
-    let bin = root.join("target/debug/codeward");
+    let bin = crate::target_dir(root).join("debug/codeward");
     let dir = out_dir.join("scenario");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;

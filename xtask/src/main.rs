@@ -51,15 +51,8 @@ pub fn workspace_root() -> PathBuf {
 }
 
 fn cargo(root: &Path, args: &[&str]) -> Result<()> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    println!("$ cargo {}", args.join(" "));
-    let status = Command::new(cargo)
-        .args(args)
-        .current_dir(root)
-        .status()
-        .context("running cargo")?;
-    if !status.success() {
-        bail!("`cargo {}` failed ({status})", args.join(" "));
+    if !cargo_status(root, args)? {
+        bail!("`cargo {}` failed", args.join(" "));
     }
     Ok(())
 }
@@ -68,12 +61,22 @@ fn cargo(root: &Path, args: &[&str]) -> Result<()> {
 fn cargo_status(root: &Path, args: &[&str]) -> Result<bool> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     println!("$ cargo {}", args.join(" "));
+    // Benches write their figures under the target directory; an absolute path makes sure
+    // they and `cargo xtask bench` agree on where it is.
     Ok(Command::new(cargo)
         .args(args)
         .current_dir(root)
+        .env("CARGO_TARGET_DIR", target_dir(root))
         .status()
         .context("running cargo")?
         .success())
+}
+
+/// The target directory: `$CARGO_TARGET_DIR` (relative to the workspace root) or `target/`.
+pub fn target_dir(root: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(|d| root.join(d))
+        .unwrap_or_else(|| root.join("target"))
 }
 
 fn ci(root: &Path) -> Result<()> {

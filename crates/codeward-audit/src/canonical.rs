@@ -20,7 +20,7 @@ pub fn write_canonical(value: &Value, out: &mut String) {
                 if i > 0 {
                     out.push(',');
                 }
-                out.push_str(&Value::String(key.clone()).to_string());
+                out.push_str(&json_string(key));
                 out.push(':');
                 if let Some(v) = map.get(key) {
                     write_canonical(v, out);

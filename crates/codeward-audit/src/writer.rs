@@ -118,7 +118,9 @@ pub(crate) struct WriterConfig {
 pub(crate) struct Writer {
     cfg: WriterConfig,
     lock_path: PathBuf,
-    lock_file: File,
+    /// Shared with the guard of the batch in progress, so holding the lock does not borrow
+    /// the writer (and costs no `dup` per batch).
+    lock_file: Arc<File>,
     segment_no: u64,
     seg_path: PathBuf,
     file: File,
@@ -132,20 +134,20 @@ pub(crate) struct Writer {
 }
 
 /// Releases the cross-process lock when dropped.
-struct LockGuard<'a>(&'a File);
+struct LockGuard(Arc<File>);
 
-impl Drop for LockGuard<'_> {
+impl Drop for LockGuard {
     fn drop(&mut self) {
         let _ = self.0.unlock();
     }
 }
 
-fn acquire<'a>(file: &'a File, path: &Path, timeout: Duration) -> Result<LockGuard<'a>> {
+fn acquire(file: &Arc<File>, path: &Path, timeout: Duration) -> Result<LockGuard> {
     let started = Instant::now();
     let mut pause = Duration::from_micros(200);
     loop {
         match file.try_lock() {
-            Ok(()) => return Ok(LockGuard(file)),
+            Ok(()) => return Ok(LockGuard(file.clone())),
             Err(std::fs::TryLockError::WouldBlock) => {
                 if started.elapsed() >= timeout {
                     return Err(AuditError::LockTimeout {
@@ -199,7 +201,7 @@ impl Writer {
         let mut writer = Writer {
             cfg,
             lock_path,
-            lock_file,
+            lock_file: Arc::new(lock_file),
             segment_no: 1,
             seg_path,
             file,
@@ -305,11 +307,7 @@ impl Writer {
     /// Writes `batch` durably under the lock and returns one receipt per body, in order.
     /// On failure nothing of the batch remains in the file.
     fn commit(&mut self, batch: Vec<Body>) -> Result<Vec<AuditReceipt>> {
-        let lock_file = self
-            .lock_file
-            .try_clone()
-            .map_err(|e| AuditError::io(&self.lock_path, e))?;
-        let _guard = acquire(&lock_file, &self.lock_path, self.cfg.lock_timeout)?;
+        let _guard = acquire(&self.lock_file, &self.lock_path, self.cfg.lock_timeout)?;
 
         let recovery = match self.refresh() {
             Ok(r) => r,

@@ -229,15 +229,18 @@ async fn finish(
 }
 
 pub async fn approvals(config: &Config, out: &Output, action: ApprovalAction) -> Result<Exit> {
-    // Approvals need the store and the audit log, not the MCP servers.
-    let orchestrator = codeward::OrchestratorBuilder::new(config.clone())
-        .index(std::sync::Arc::new(codeward::catalogue(config)?))
-        .build()
+    // Approvals need the store and the audit log it records to, nothing else.
+    let log = codeward::audit_log(
+        config,
+        std::sync::Arc::new(codeward_security::PiiScanner::new()),
+    )?;
+    let store = codeward_security::FileApprovalStore::builder(config.approvals_file())
+        .ttl(Duration::from_secs(config.approvals.ttl_secs))
+        .open(std::sync::Arc::new(log.clone()))
         .await?;
-    let store = orchestrator.approvals().clone();
     let result = match action {
         ApprovalAction::List => {
-            let tickets = store.list().await?;
+            let tickets = codeward_core::ApprovalStore::list(&store).await?;
             if out.json {
                 out.json(&tickets);
             } else if tickets.is_empty() {
@@ -268,7 +271,7 @@ pub async fn approvals(config: &Config, out: &Output, action: ApprovalAction) ->
         } => {
             decide(
                 out,
-                &*store,
+                &store,
                 &id,
                 ApprovalDecision::approve(approver, reason),
             )
@@ -278,17 +281,9 @@ pub async fn approvals(config: &Config, out: &Output, action: ApprovalAction) ->
             id,
             approver,
             reason,
-        } => {
-            decide(
-                out,
-                &*store,
-                &id,
-                ApprovalDecision::reject(approver, reason),
-            )
-            .await?
-        }
+        } => decide(out, &store, &id, ApprovalDecision::reject(approver, reason)).await?,
     };
-    let _ = orchestrator.shutdown(Duration::from_secs(5)).await?;
+    log.close().await?;
     Ok(result)
 }
 

@@ -101,6 +101,16 @@ pub trait ToolIndex: Send + Sync {
     /// Every tool (used for token economics).
     fn all(&self) -> Vec<ToolSchema>;
 
+    /// How many tools the catalogue holds (override: the default clones every tool).
+    fn len(&self) -> usize {
+        self.all().len()
+    }
+
+    /// Whether the catalogue is empty.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// Changes whenever the catalogue changes (part of result-cache keys).
     fn version(&self) -> u64;
 }

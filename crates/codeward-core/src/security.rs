@@ -264,6 +264,25 @@ pub struct ApprovalRequest {
     pub risk: RiskAssessment,
 }
 
+impl ApprovalRequest {
+    /// A request binding `code_hash` (of the program, language and tool set) to `tools`.
+    pub fn new(
+        execution_id: impl Into<String>,
+        principal: impl Into<String>,
+        code_hash: impl Into<String>,
+        tools: Vec<String>,
+        risk: RiskAssessment,
+    ) -> Self {
+        ApprovalRequest {
+            execution_id: execution_id.into(),
+            principal: principal.into(),
+            code_hash: code_hash.into(),
+            tools,
+            risk,
+        }
+    }
+}
+
 /// Where an approval request stands.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "status")]
@@ -335,4 +354,22 @@ pub struct ApprovalTicket {
     pub created_ms: u64,
     /// Expiry time, milliseconds since the Unix epoch.
     pub expires_ms: u64,
+}
+
+impl ApprovalTicket {
+    /// A pending ticket for `request`, created at `created_ms` and expiring at `expires_ms`.
+    pub fn pending(
+        id: impl Into<String>,
+        request: ApprovalRequest,
+        created_ms: u64,
+        expires_ms: u64,
+    ) -> Self {
+        ApprovalTicket {
+            id: id.into(),
+            request,
+            status: ApprovalStatus::Pending,
+            created_ms,
+            expires_ms,
+        }
+    }
 }

@@ -270,11 +270,14 @@ fn write_atomically(path: &Path, file: &NotesFile) -> Result<()> {
         .map_err(|e| DemoError::io("encoding notes", std::io::Error::other(e)))?;
     let dir = path.parent().unwrap_or(Path::new("."));
     let tmp = dir.join(format!(".{NOTES_FILE}.{}.tmp", std::process::id()));
-    let mut out = fs::File::create(&tmp).map_err(io)?;
-    out.write_all(&bytes).map_err(io)?;
-    out.sync_all().map_err(io)?;
-    drop(out);
-    fs::rename(&tmp, path).map_err(io)?;
+    let written = fs::File::create(&tmp)
+        .and_then(|mut out| out.write_all(&bytes).and_then(|()| out.sync_all()))
+        .and_then(|()| fs::rename(&tmp, path));
+    if let Err(e) = written {
+        // Never leave the half-written temporary file behind (a full disk, say).
+        let _ = fs::remove_file(&tmp);
+        return Err(io(e));
+    }
     // The rename is durable only once the directory entry is.
     fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
     Ok(())

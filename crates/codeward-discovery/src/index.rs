@@ -331,9 +331,11 @@ pub struct CatalogueIndex {
 
 impl std::fmt::Debug for CatalogueIndex {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // One guard: a second read could queue behind a waiting writer and deadlock.
+        let state = self.read();
         f.debug_struct("CatalogueIndex")
-            .field("tools", &self.read().tools.len())
-            .field("version", &self.read().fingerprint)
+            .field("tools", &state.tools.len())
+            .field("version", &state.fingerprint)
             .finish_non_exhaustive()
     }
 }
@@ -884,6 +886,10 @@ fn tool_hash(tool: &ToolSchema) -> u64 {
 }
 
 impl ToolIndex for CatalogueIndex {
+    fn len(&self) -> usize {
+        CatalogueIndex::len(self)
+    }
+
     fn search(&self, query: &SearchQuery) -> codeward_core::Result<Vec<ToolHit>> {
         Ok(self.search_hits(query)?)
     }

@@ -12,7 +12,6 @@ use tokio::net::unix::pipe;
 pub(crate) struct Captured {
     pub kept: Vec<u8>,
     pub total: u64,
-    pub eof: bool,
 }
 
 impl Captured {
@@ -55,9 +54,6 @@ pub(crate) fn capture(fd: OwnedFd, cap: u64) -> std::io::Result<Capture> {
             let take = room.min(n);
             c.kept.extend_from_slice(&buf[..take]);
         }
-        if let Ok(mut c) = out.lock() {
-            c.eof = true;
-        }
     });
     Ok(Capture { shared, task })
 }
@@ -71,7 +67,6 @@ mod tests {
         let c = Captured {
             kept: b"abc".to_vec(),
             total: 10,
-            eof: true,
         };
         let (text, truncated) = c.text();
         assert!(truncated);
@@ -82,7 +77,6 @@ mod tests {
         let whole = Captured {
             kept: b"abc".to_vec(),
             total: 3,
-            eof: true,
         };
         assert_eq!(whole.text(), ("abc".to_owned(), false));
     }

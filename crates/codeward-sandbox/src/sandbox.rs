@@ -435,22 +435,12 @@ impl ProcessSandbox {
         let (stderr_text, stderr_truncated, err_total) = take(&stderr.shared);
 
         // 8. Metrics and the limit that stopped it.
-        let exit = match program_status.or(Some(init_status)) {
-            Some(s) => match child::decode_status(s) {
-                (Some(code), _) => ExitState::Code(code),
-                (_, Some(sig)) => ExitState::Signal(sig),
-                _ => ExitState::Unknown,
-            },
-            None => ExitState::Unknown,
-        };
-        let exit = if program_status.is_none() && !timed_out {
-            // init died without reporting (killed from outside): say so honestly.
-            match child::decode_status(init_status) {
-                (_, Some(sig)) => ExitState::Signal(sig),
-                _ => exit,
-            }
-        } else {
-            exit
+        // When init died without reporting the program (killed from outside), its own status
+        // is the honest answer; decode_status never yields both a code and a signal.
+        let exit = match child::decode_status(program_status.unwrap_or(init_status)) {
+            (Some(code), _) => ExitState::Code(code),
+            (_, Some(sig)) => ExitState::Signal(sig),
+            _ => ExitState::Unknown,
         };
         // The cgroup counts every process of the tree, including ones init never reaped.
         let tree = guard.cgroups.cpu_usage().unwrap_or_default();

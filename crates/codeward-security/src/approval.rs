@@ -14,7 +14,6 @@ use codeward_core::{
     AuditKind, AuditSink, Language, RiskAssessment, Severity,
 };
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use sha2::{Digest, Sha256};
 use tokio::sync::Mutex;
 
@@ -61,17 +60,14 @@ pub fn approval_request(
     let mut sorted = tools.to_vec();
     sorted.sort();
     sorted.dedup();
-    let value = json!({
-        "execution_id": execution_id,
-        "principal": principal,
-        "code_hash": approval_code_hash(code, language, &sorted),
-        "tools": sorted,
-        "risk": risk,
-    });
-    serde_json::from_value(value).map_err(|source| SecurityError::Serde {
-        context: "building an approval request",
-        source,
-    })
+    let code_hash = approval_code_hash(code, language, &sorted);
+    Ok(ApprovalRequest::new(
+        execution_id,
+        principal,
+        code_hash,
+        sorted,
+        risk,
+    ))
 }
 
 /// Where the store gets the time; inject a [`ManualClock`] in tests instead of sleeping.
@@ -221,17 +217,7 @@ impl FileApprovalStore {
         let now = self.clock.now_ms();
         self.expire_due(&mut tickets, now).await?;
         let ttl = u64::try_from(self.ttl.as_millis()).unwrap_or(u64::MAX);
-        let ticket: ApprovalTicket = serde_json::from_value(json!({
-            "id": new_id(),
-            "request": request,
-            "status": ApprovalStatus::Pending,
-            "created_ms": now,
-            "expires_ms": now.saturating_add(ttl),
-        }))
-        .map_err(|source| SecurityError::Serde {
-            context: "building an approval ticket",
-            source,
-        })?;
+        let ticket = ApprovalTicket::pending(new_id(), request, now, now.saturating_add(ttl));
         let event = event(&ticket, "requested", Severity::Warning)
             .principal(ticket.request.principal.clone())
             .meta("risk_level", ticket.request.risk.level.as_str())

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use serde_json::Value;
 use tokio::sync::{Notify, Semaphore};
 
-use codeward_audit::{AuditLog, AuditLogOptions, Durability, KeySource, Query};
+use codeward_audit::{AuditLog, Query};
 use codeward_core::{
     AnomalyDetector, ApiGenerator, ApprovalStore, AuditKind, AuditSink, CodeValidator, Error,
     PiiDetector, PiiRedactor, ResultCache, RiskAssessor, Sandbox, ToolIndex, ToolInvoker,
@@ -146,26 +146,7 @@ impl OrchestratorBuilder {
         let audit: Arc<dyn AuditSink> = match self.audit {
             Some(a) => a,
             None => {
-                let mut opts = AuditLogOptions::new(cfg.audit_dir())
-                    .key(if cfg.audit.create_key {
-                        KeySource::file_or_create(cfg.audit_key_file())
-                    } else {
-                        KeySource::file(cfg.audit_key_file())
-                    })
-                    .max_segment_bytes(cfg.audit.max_segment_bytes)
-                    .lock_timeout(Duration::from_millis(cfg.audit.lock_timeout_ms))
-                    .detector(detector.clone());
-                opts = match cfg.audit.durability.as_str() {
-                    "fsync" => opts,
-                    "flush" => opts.durability(Durability::Flush),
-                    other => {
-                        return Err(CodewardError::Layer {
-                            layer: "audit log",
-                            message: format!("durability `{other}` is not `fsync` or `flush`"),
-                        });
-                    }
-                };
-                let log = AuditLog::open(opts)?;
+                let log = crate::defaults::audit_log(&cfg, detector.clone())?;
                 audit_log = Some(log.clone());
                 Arc::new(log)
             }

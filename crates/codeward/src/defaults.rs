@@ -1,6 +1,10 @@
 //! The real crates, built from the configuration, for every seam the builder was not given.
 
-use codeward_audit::AuditLog;
+use std::sync::Arc;
+use std::time::Duration;
+
+use codeward_audit::{AuditLog, AuditLogOptions, Durability, KeySource};
+use codeward_core::PiiDetector;
 use codeward_discovery::{CatalogueIndex, DefaultCatalogue, McpDirectory, SeedDirectory};
 
 use crate::builder::replay_query;
@@ -12,6 +16,33 @@ fn layer(layer: &'static str, e: impl std::fmt::Display) -> CodewardError {
         layer,
         message: e.to_string(),
     }
+}
+
+/// The audit log per `[audit]`, with `detector` finding PII in every record. Opened first by
+/// the builder (fail closed) and by tools that need only the log (approvals).
+pub fn audit_log(cfg: &Config, detector: Arc<dyn PiiDetector>) -> Result<AuditLog> {
+    let key = if cfg.audit.create_key {
+        KeySource::file_or_create(cfg.audit_key_file())
+    } else {
+        KeySource::file(cfg.audit_key_file())
+    };
+    let durability = match cfg.audit.durability.as_str() {
+        "fsync" => Durability::Fsync,
+        "flush" => Durability::Flush,
+        other => {
+            return Err(CodewardError::Layer {
+                layer: "audit log",
+                message: format!("durability `{other}` is not `fsync` or `flush`"),
+            });
+        }
+    };
+    let opts = AuditLogOptions::new(cfg.audit_dir())
+        .key(key)
+        .durability(durability)
+        .max_segment_bytes(cfg.audit.max_segment_bytes)
+        .lock_timeout(Duration::from_millis(cfg.audit.lock_timeout_ms))
+        .detector(detector);
+    Ok(AuditLog::open(opts)?)
 }
 
 /// The catalogue: the embedded default plus the configured directories. Problems in extra

@@ -480,14 +480,13 @@ impl Orchestrator {
                 }
             },
             None => {
-                let request: codeward_core::ApprovalRequest = serde_json::from_value(json!({
-                    "execution_id": ctx.id,
-                    "principal": ctx.principal,
-                    "code_hash": code_hash,
-                    "tools": ctx.tool_names,
-                    "risk": risk,
-                }))
-                .map_err(|e| internal("building the approval request", e))?;
+                let request = codeward_core::ApprovalRequest::new(
+                    ctx.id.clone(),
+                    ctx.principal.clone(),
+                    code_hash,
+                    ctx.tool_names.clone(),
+                    risk.clone(),
+                );
                 // The store records the `approval` event itself (awaited) before answering.
                 match inner.approvals.request(request).await {
                     Ok(ticket) => Err(Stop::Quiet(ExecutionFailure::ApprovalRequired {
@@ -814,7 +813,7 @@ impl Orchestrator {
                 .into_iter()
                 .map(|((k, s), n)| (format!("{k}/{s}"), n))
                 .collect(),
-            tools: inner.index.all().len(),
+            tools: inner.index.len(),
             anomalies: inner.anomalies.load(Ordering::Relaxed),
             in_flight: inner.inflight.load(Ordering::SeqCst),
         }

@@ -267,12 +267,19 @@ fn resolve(ctx: &Ctx<'_>, node: Node<'_>, depth: usize) -> Option<String> {
         "call_expression" => {
             let function = node.child_by_field_name("function")?;
             let args = arguments(node);
+            // Resolved once: resolving it twice doubled the work at every nested call level.
+            let callee = if function.kind() == "import" {
+                None
+            } else {
+                resolve(ctx, function, depth + 1)
+            };
             let is_loader = function.kind() == "import"
-                || resolve(ctx, function, depth + 1)
+                || callee
+                    .as_deref()
                     .is_some_and(|f| f == "require" || f == "module.require");
             if is_loader {
                 fold(ctx, *args.first()?, depth + 1).map(|(s, _)| module_name(&s))
-            } else if resolve(ctx, function, depth + 1).as_deref() == Some("Reflect.get") {
+            } else if callee.as_deref() == Some("Reflect.get") {
                 // Reflect.get(obj, "key") is obj.key.
                 let base = resolve(ctx, *args.first()?, depth + 1)?;
                 let (key, _) = fold(ctx, *args.get(1)?, depth + 1)?;

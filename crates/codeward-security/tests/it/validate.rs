@@ -571,3 +571,16 @@ fn deeply_nested_input_does_not_overflow() {
         .check(&chain, Language::Python, &[])
         .expect("runs");
 }
+
+#[test]
+fn chained_calls_are_resolved_once_per_level() {
+    // Forty nested calls: resolving each callee twice would mean 2^40 steps (a hang).
+    let calls = format!("const x = f{};\n", "()".repeat(40));
+    validator()
+        .check(&calls, Language::TypeScript, &[])
+        .expect("runs");
+    let trims = format!("const y = \"a\"{};\n", ".trim()".repeat(40));
+    validator()
+        .check(&trims, Language::TypeScript, &[])
+        .expect("runs");
+}
