@@ -149,6 +149,12 @@ pub fn run(config: &Config, out: &Output, action: AuditAction) -> Result<Exit> {
             let from = from.as_deref().map(parse_time).transpose()?;
             let to = to.as_deref().map(parse_time).transpose()?;
             let report = ComplianceReport::from_log(&dir, &ReportOptions::period(from, to))?;
+            // `--json` asks for machine-readable output from every command.
+            let format = if out.json && output.is_none() {
+                "json".to_owned()
+            } else {
+                format
+            };
             let text = match format.as_str() {
                 "md" | "markdown" => report.to_markdown(),
                 "json" => serde_json::to_string_pretty(&report)?,

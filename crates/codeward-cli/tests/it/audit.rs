@@ -47,6 +47,13 @@ fn audit_commands_read_verify_report_and_hash() {
     let report: Value =
         serde_json::from_str(&std::fs::read_to_string(&report_file).unwrap()).unwrap();
     assert_eq!(report["executions"]["completed"], 1);
+    let (code, as_json) = env.json(&["audit", "report"]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        as_json["checks"].as_array().unwrap().len(),
+        5,
+        "--json gives the report as JSON"
+    );
     let bad = env.run(&["audit", "report", "--from", "yesterday"]);
     assert!(stderr(&bad).contains("YYYY-MM-DD"), "{}", stderr(&bad));
 
