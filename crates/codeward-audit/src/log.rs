@@ -82,6 +82,8 @@ impl AuditLog {
             health: Mutex::new(AuditHealth::Healthy),
             counters: Counters::default(),
             in_flight: Default::default(),
+            waiting: Default::default(),
+            writer: Default::default(),
         });
         let cfg = WriterConfig {
             dir: options.dir.clone(),
@@ -98,6 +100,7 @@ impl AuditLog {
             .name("codeward-audit-writer".into())
             .spawn(move || writer.run(rx))
             .map_err(|e| AuditError::io(&options.dir, e))?;
+        let _ = shared.writer.set(thread.thread().clone());
         let redactor = Redactor {
             detector: options
                 .detector
@@ -121,19 +124,14 @@ impl AuditLog {
         &self,
         event: AuditEvent,
     ) -> Result<(Command, oneshot::Receiver<Result<AuditReceipt>>)> {
-        let (kind, severity) = (event.kind, event.severity);
-        if matches!(kind, AuditKind::Checkpoint | AuditKind::Recovery) {
-            return Err(AuditError::ReservedKind(kind));
+        if matches!(event.kind, AuditKind::Checkpoint | AuditKind::Recovery) {
+            return Err(AuditError::ReservedKind(event.kind));
         }
-        let fields = self.inner.redactor.redact_event(event).encode();
+        let fields = self.inner.redactor.encode_event(event);
         let (reply, rx) = oneshot::channel();
         Ok((
             Command::Append(Pending {
-                body: Body::Event {
-                    kind,
-                    severity,
-                    fields,
-                },
+                body: Body::Event(fields),
                 reply: Some(reply),
             }),
             rx,
@@ -144,24 +142,26 @@ impl AuditLog {
     ///
     /// If the future is dropped after the record was queued, the record is still written.
     pub async fn append(&self, event: AuditEvent) -> Result<AuditReceipt> {
-        let _in_flight = InFlight::new(&self.inner.shared);
+        let in_flight = InFlight::new(&self.inner.shared);
         let (cmd, rx) = self.pending(event)?;
         self.inner
             .tx
             .send(cmd)
             .await
             .map_err(|_| self.closed_error())?;
+        in_flight.queued();
         rx.await.map_err(|_| self.closed_error())?
     }
 
     /// [`AuditLog::append`] for synchronous callers. Must not be called from an async task.
     pub fn append_blocking(&self, event: AuditEvent) -> Result<AuditReceipt> {
-        let _in_flight = InFlight::new(&self.inner.shared);
+        let in_flight = InFlight::new(&self.inner.shared);
         let (cmd, rx) = self.pending(event)?;
         self.inner
             .tx
             .blocking_send(cmd)
             .map_err(|_| self.closed_error())?;
+        in_flight.queued();
         rx.blocking_recv().map_err(|_| self.closed_error())?
     }
 

@@ -10,7 +10,7 @@ use sha2::Sha256;
 
 use codeward_core::{AuditEvent, PiiDetector, PiiKind, PiiSpan, non_overlapping};
 
-use crate::canonical::canonical;
+use crate::canonical::{Encoded, canonical};
 
 /// The pseudonym prefix; an auditor searches for `hmac-sha256:<hex>`.
 pub const PSEUDONYM_PREFIX: &str = "hmac-sha256:";
@@ -195,103 +195,80 @@ pub(crate) struct Redactor {
     pub(crate) pseudonymize_principal: bool,
 }
 
-/// Record fields after redaction.
-pub(crate) struct Redacted {
-    pub message: String,
-    pub execution_id: Option<String>,
-    pub principal: Option<String>,
-    pub metadata: Map<String, Value>,
-    pub redacted: u64,
-}
-
-impl Redacted {
-    /// Fields after redaction.
-    pub(crate) fn new(
-        message: String,
-        execution_id: Option<String>,
-        principal: Option<String>,
-        metadata: Map<String, Value>,
-        redacted: u64,
-    ) -> Self {
-        Redacted {
-            message,
-            execution_id,
-            principal,
-            metadata,
-            redacted,
-        }
-    }
-
-    /// The fields encoded as JSON, ready for the writer.
-    pub(crate) fn encode(&self) -> crate::canonical::Encoded {
-        use crate::canonical::{json_opt, json_string};
-        crate::canonical::Encoded {
-            message: json_string(&self.message),
-            execution_id: json_opt(self.execution_id.as_deref()),
-            principal: json_opt(self.principal.as_deref()),
-            metadata_canonical: canonical(&Value::Object(self.metadata.clone())),
-            metadata_line: serde_json::to_string(&self.metadata)
-                .unwrap_or_else(|_| "{}".to_owned()),
-            redacted: self.redacted,
-        }
-    }
-}
-
 impl Redactor {
-    pub(crate) fn redact_event(&self, event: AuditEvent) -> Redacted {
+    /// Redacts `event` and encodes it for the writer.
+    pub(crate) fn encode_event(&self, event: AuditEvent) -> Encoded {
         let mut count = 0u64;
-        let message = self.redact_text(&event.message, &mut count);
+        let message = self.redact_owned(event.message, &mut count);
         let execution_id = event
             .execution_id
-            .map(|id| self.redact_text(&id, &mut count));
+            .map(|id| self.redact_owned(id, &mut count));
         let principal = event.principal.map(|p| {
             if self.pseudonymize_principal {
                 self.pseudonyms.pseudonym(&p)
             } else {
-                self.redact_text(&p, &mut count)
+                self.redact_owned(p, &mut count)
             }
         });
-        let mut metadata = Map::new();
-        for (key, mut value) in event.metadata {
-            if event.sensitive.contains(&key) {
-                value = Value::String(self.pseudonyms.pseudonym_of_value(&value));
+        let mut metadata = event.metadata;
+        for (key, value) in metadata.iter_mut() {
+            if event.sensitive.contains(key) {
+                *value = Value::String(self.pseudonyms.pseudonym_of_value(value));
             } else {
-                self.redact_value(&mut value, &mut count);
+                self.redact_value(value, &mut count);
             }
-            let key = self.redact_key(key, &mut count);
-            metadata.insert(key, value);
         }
-        Redacted::new(message, execution_id, principal, metadata, count)
+        self.redact_keys(&mut metadata, &mut count);
+        Encoded::new(
+            event.kind,
+            event.severity,
+            &message,
+            execution_id.as_deref(),
+            principal.as_deref(),
+            &metadata,
+            count,
+        )
     }
 
     fn redact_value(&self, value: &mut Value, count: &mut u64) {
         match value {
-            Value::String(s) => *s = self.redact_text(s, count),
+            Value::String(s) => *s = self.redact_owned(std::mem::take(s), count),
             Value::Array(items) => items.iter_mut().for_each(|v| self.redact_value(v, count)),
             Value::Object(map) => {
-                let old = std::mem::take(map);
-                for (k, mut v) in old {
-                    self.redact_value(&mut v, count);
-                    map.insert(self.redact_key(k, count), v);
-                }
+                map.values_mut().for_each(|v| self.redact_value(v, count));
+                self.redact_keys(map, count);
             }
             _ => {}
         }
     }
 
     /// Keys are almost always identifiers chosen by code (`tool`, `risk_score`); one made of
-    /// letters and underscores cannot hold any kind the detector knows, so it skips the scan.
-    fn redact_key(&self, key: String, count: &mut u64) -> String {
-        if key.bytes().all(|b| b.is_ascii_alphabetic() || b == b'_') {
-            return key;
+    /// letters and underscores cannot hold any kind the detector knows, so it skips the scan,
+    /// and a map whose keys are all like that is left as it is.
+    fn redact_keys(&self, map: &mut Map<String, Value>, count: &mut u64) {
+        let plain = |key: &String| key.bytes().all(|b| b.is_ascii_alphabetic() || b == b'_');
+        if map.keys().all(plain) {
+            return;
         }
-        self.redact_text(&key, count)
+        *map = std::mem::take(map)
+            .into_iter()
+            .map(|(key, value)| {
+                let key = if plain(&key) {
+                    key
+                } else {
+                    self.redact_owned(key, count)
+                };
+                (key, value)
+            })
+            .collect();
     }
 
-    pub(crate) fn redact_text(&self, text: &str, count: &mut u64) -> String {
-        let spans = self.detector.detect(text);
+    /// `text` with every detected span replaced by its kind and pseudonym; `text` itself
+    /// (no copy) when nothing is found.
+    pub(crate) fn redact_owned(&self, text: String, count: &mut u64) -> String {
+        let spans = self.detector.detect(&text);
         if spans.is_empty() {
-            return text.to_owned();
+            return text;
         }
         let mut out = String::with_capacity(text.len() + spans.len() * 80);
         let mut last = 0;

@@ -15,10 +15,9 @@ use tokio::sync::{mpsc, oneshot};
 
 use codeward_core::{AuditHealth, AuditKind, AuditReceipt, Severity};
 
-use crate::canonical::{Encoded, GENESIS_HASH, assemble};
+use crate::canonical::{Encoded, GENESIS_HASH};
 use crate::error::{AuditError, Result};
 use crate::options::{Durability, IoHook};
-use crate::redact::Redacted;
 use crate::segment::{Last, scan_tail, segment_name, sync_dir};
 
 /// The bytes a checkpoint signature covers.
@@ -43,6 +42,11 @@ pub(crate) struct Shared {
     /// Appends in progress in this process (from the call until its caller has the reply).
     /// The writer waits briefly for that many records before syncing: see `GATHER_MAX`.
     pub in_flight: std::sync::atomic::AtomicUsize,
+    /// Set while the writer is parked waiting for in-flight appends; each one queued then
+    /// unparks it (`InFlight::queued`).
+    pub waiting: std::sync::atomic::AtomicBool,
+    /// The writer thread, for unparking.
+    pub writer: std::sync::OnceLock<std::thread::Thread>,
 }
 
 /// Counts an append as in flight until dropped (also when the caller's future is dropped).
@@ -52,6 +56,17 @@ impl<'a> InFlight<'a> {
     pub(crate) fn new(shared: &'a Shared) -> Self {
         shared.in_flight.fetch_add(1, Ordering::SeqCst);
         InFlight(shared)
+    }
+
+    /// Called once the record is queued: wakes the writer if it is waiting for it. (The
+    /// writer sets `waiting` before it checks the queue, and the record is in the queue
+    /// before this reads `waiting`, so one of the two always sees the other.)
+    pub(crate) fn queued(&self) {
+        if self.0.waiting.load(Ordering::SeqCst)
+            && let Some(t) = self.0.writer.get()
+        {
+            t.unpark();
+        }
     }
 }
 
@@ -85,11 +100,7 @@ impl Shared {
 
 /// What a queued record carries.
 pub(crate) enum Body {
-    Event {
-        kind: AuditKind,
-        severity: Severity,
-        fields: Encoded,
-    },
+    Event(Encoded),
     Checkpoint,
 }
 
@@ -172,6 +183,42 @@ fn open_append(path: &Path) -> Result<File> {
         .map_err(|e| AuditError::io(path, e))
 }
 
+/// Takes up to `max` queued appends without blocking, handing each to `take`; stops early at
+/// a command that is not an append, which it leaves in `deferred` for the main loop.
+fn drain(
+    rx: &mut mpsc::Receiver<Command>,
+    deferred: &mut Option<Command>,
+    max: usize,
+    mut take: impl FnMut(Pending),
+) {
+    for _ in 0..max {
+        match rx.try_recv() {
+            Ok(Command::Append(p)) => take(p),
+            Ok(other) => {
+                *deferred = Some(other);
+                return;
+            }
+            Err(_) => return,
+        }
+    }
+}
+
+/// A batch being assembled under the cross-process lock. Records are chained and encoded as
+/// they arrive, so assembling overlaps with gathering the rest of the batch.
+struct OpenBatch {
+    _guard: LockGuard,
+    /// The seq and hash of the last record added (the file's head before the first).
+    seq: u64,
+    prev: String,
+    ts: String,
+    buf: Vec<u8>,
+    scratch: Vec<u8>,
+    /// Callers' replies with their receipts, sent once the batch is durable.
+    replies: Vec<(oneshot::Sender<Result<AuditReceipt>>, AuditReceipt)>,
+    /// Records from callers (recovery and checkpoint records are not counted).
+    callers: usize,
+}
+
 /// A torn tail that was cut off, to be recorded.
 struct Recovery {
     segment: String,
@@ -213,7 +260,8 @@ impl Writer {
             shared,
         };
         // Find the newest segment and the chain head; write a recovery record if needed.
-        let _recovery_only: Vec<AuditReceipt> = writer.commit(Vec::new())?;
+        let batch = writer.begin()?;
+        writer.finish(batch)?;
         writer.last_checkpoint_seq = writer.last_seq;
         Ok(writer)
     }
@@ -227,38 +275,58 @@ impl Writer {
             };
             match cmd {
                 Command::Append(first) => {
-                    let mut batch = vec![first];
+                    let mut batch = match self.begin() {
+                        Ok(batch) => batch,
+                        Err(err) => {
+                            // Everyone queued now shares the failure; later appends try again.
+                            let mut failed = vec![first];
+                            drain(&mut rx, &mut deferred, usize::MAX, |p| failed.push(p));
+                            for reply in failed.into_iter().filter_map(|p| p.reply) {
+                                let _ = reply.send(Err(err.clone()));
+                            }
+                            continue;
+                        }
+                    };
+                    self.add(&mut batch, first.body, first.reply);
                     // Gather: appenders in flight but not queued yet were just released by
-                    // the previous sync and are re-submitting. Hold the batch open (yielding,
-                    // no sleep) until they are in or GATHER_MAX passes, so they share this
-                    // fdatasync instead of waiting for the next one. A lone appender (in
-                    // flight = 1) never waits.
+                    // the previous sync and are re-submitting. Hold the batch open, adding
+                    // each record as it arrives, until they are in or GATHER_MAX passes, so
+                    // they share this fdatasync instead of waiting for the next one. A lone
+                    // appender (in flight = 1) never waits.
                     let started = Instant::now();
                     loop {
-                        while batch.len() < self.cfg.batch_max {
-                            match rx.try_recv() {
-                                Ok(Command::Append(p)) => batch.push(p),
-                                Ok(other) => {
-                                    deferred = Some(other);
-                                    break;
-                                }
-                                Err(_) => break,
-                            }
-                        }
+                        let room = self.cfg.batch_max.saturating_sub(batch.callers);
+                        drain(&mut rx, &mut deferred, room, |p| {
+                            self.add(&mut batch, p.body, p.reply)
+                        });
                         let expected = self
                             .shared
                             .in_flight
                             .load(Ordering::SeqCst)
                             .min(self.cfg.batch_max);
                         if deferred.is_some()
-                            || batch.len() >= expected
+                            || batch.callers >= expected
                             || started.elapsed() >= GATHER_MAX
                         {
                             break;
                         }
-                        std::thread::sleep(Duration::from_micros(20));
+                        self.wait(&rx, started + GATHER_MAX);
                     }
-                    self.process(batch);
+                    let replies = std::mem::take(&mut batch.replies);
+                    let result = self.finish(batch);
+                    // The lock is released; now wake the callers.
+                    match result {
+                        Ok(()) => {
+                            for (reply, receipt) in replies {
+                                let _ = reply.send(Ok(receipt));
+                            }
+                        }
+                        Err(err) => {
+                            for (reply, _) in replies {
+                                let _ = reply.send(Err(err.clone()));
+                            }
+                        }
+                    }
                 }
                 Command::Flush(reply) => {
                     let _ = reply.send(match &self.poisoned {
@@ -279,42 +347,39 @@ impl Writer {
         }
     }
 
-    fn process(&mut self, batch: Vec<Pending>) {
-        let (bodies, replies): (Vec<Body>, Vec<_>) =
-            batch.into_iter().map(|p| (p.body, p.reply)).unzip();
-        let result = match &self.poisoned {
-            Some(reason) => Err(AuditError::Poisoned {
-                reason: reason.clone(),
-            }),
-            None => self.commit(bodies),
-        };
-        match result {
-            Ok(receipts) => {
-                for (reply, receipt) in replies.into_iter().zip(receipts) {
-                    if let Some(reply) = reply {
-                        let _ = reply.send(Ok(receipt));
-                    }
-                }
-            }
-            Err(err) => {
-                for reply in replies.into_iter().flatten() {
-                    let _ = reply.send(Err(err.clone()));
-                }
-            }
+    /// Parks until an append is queued or `deadline`: gathering costs the cores nothing that
+    /// the appenders, still encoding their records, could use.
+    fn wait(&self, rx: &mpsc::Receiver<Command>, deadline: Instant) {
+        self.shared.waiting.store(true, Ordering::SeqCst);
+        if rx.is_empty() {
+            std::thread::park_timeout(deadline.saturating_duration_since(Instant::now()));
         }
+        self.shared.waiting.store(false, Ordering::SeqCst);
     }
 
-    /// Writes `batch` durably under the lock and returns one receipt per body, in order.
-    /// On failure nothing of the batch remains in the file.
-    fn commit(&mut self, batch: Vec<Body>) -> Result<Vec<AuditReceipt>> {
-        let _guard = acquire(&self.lock_file, &self.lock_path, self.cfg.lock_timeout)?;
-
+    /// Starts a batch: takes the cross-process lock and catches up with the file (a repaired
+    /// torn tail becomes the batch's first record).
+    fn begin(&mut self) -> Result<OpenBatch> {
+        if let Some(reason) = &self.poisoned {
+            return Err(AuditError::Poisoned {
+                reason: reason.clone(),
+            });
+        }
+        let guard = acquire(&self.lock_file, &self.lock_path, self.cfg.lock_timeout)?;
         let recovery = match self.refresh() {
             Ok(r) => r,
             Err(e) => return Err(self.poison(e)),
         };
-        // (body, whether the caller gets its receipt): recovery records have no caller.
-        let mut bodies: Vec<(Body, bool)> = Vec::with_capacity(batch.len() + 2);
+        let mut batch = OpenBatch {
+            _guard: guard,
+            seq: self.last_seq,
+            prev: self.last_hash.clone(),
+            ts: Utc::now().to_rfc3339_opts(SecondsFormat::Micros, true),
+            buf: Vec::with_capacity(32 * 1024),
+            scratch: Vec::with_capacity(160),
+            replies: Vec::new(),
+            callers: 0,
+        };
         if let Some(r) = recovery {
             let mut metadata = Map::new();
             metadata.insert("segment".into(), json!(r.segment));
@@ -324,81 +389,92 @@ impl Writer {
                 "recovered a torn tail: cut {} bytes at byte {} of {}",
                 r.bytes, r.at, r.segment
             );
-            let fields = Redacted::new(message, None, None, metadata, 0).encode();
-            bodies.push((
-                Body::Event {
-                    kind: AuditKind::Recovery,
-                    severity: Severity::Warning,
-                    fields,
+            let fields = Encoded::new(
+                AuditKind::Recovery,
+                Severity::Warning,
+                &message,
+                None,
+                None,
+                &metadata,
+                0,
+            );
+            self.add(&mut batch, Body::Event(fields), None);
+        }
+        Ok(batch)
+    }
+
+    /// Assigns the next seq to `body`, chains and encodes it into the batch.
+    fn add(
+        &self,
+        batch: &mut OpenBatch,
+        body: Body,
+        reply: Option<oneshot::Sender<Result<AuditReceipt>>>,
+    ) {
+        batch.seq += 1;
+        let seq = batch.seq;
+        let fields = match body {
+            Body::Event(fields) => fields,
+            Body::Checkpoint => self.make_checkpoint(seq, &batch.prev),
+        };
+        let hash = fields.assemble(
+            seq,
+            &batch.ts,
+            &batch.prev,
+            &mut batch.buf,
+            &mut batch.scratch,
+        );
+        if let Some(reply) = reply {
+            batch.callers += 1;
+            batch.replies.push((
+                reply,
+                AuditReceipt {
+                    seq,
+                    hash: hash.clone(),
                 },
-                false,
             ));
         }
-        bodies.extend(batch.into_iter().map(|b| (b, true)));
-        if bodies.is_empty() {
-            return Ok(Vec::new());
-        }
+        batch.prev = hash;
+    }
 
-        let mut seq = self.last_seq;
-        let mut prev = self.last_hash.clone();
-        let mut buf = Vec::with_capacity(bodies.len() * 512);
-        let ts = Utc::now().to_rfc3339_opts(SecondsFormat::Micros, true);
-        let mut staged = Vec::with_capacity(bodies.len() + 1);
-        for (body, for_caller) in bodies {
-            seq += 1;
-            let (hash, line) = match body {
-                Body::Event {
-                    kind,
-                    severity,
-                    fields,
-                } => assemble(&fields, kind, severity, seq, &ts, &prev),
-                Body::Checkpoint => self.make_checkpoint(seq, &ts, &prev),
-            };
-            buf.extend_from_slice(line.as_bytes());
-            buf.push(b'\n');
-            prev = hash.clone();
-            if for_caller {
-                staged.push(AuditReceipt { seq, hash });
-            }
+    /// Writes the batch (with a checkpoint when one is due) and syncs it, then releases the
+    /// lock. On failure nothing of the batch remains in the file and the log is poisoned.
+    fn finish(&mut self, mut batch: OpenBatch) -> Result<()> {
+        if batch.seq == self.last_seq {
+            return Ok(());
         }
         let mut checkpointed = false;
         if let Some((_, every)) = &self.cfg.signer
-            && seq - self.last_checkpoint_seq >= *every
+            && batch.seq - self.last_checkpoint_seq >= *every
         {
             checkpointed = true;
-            seq += 1;
-            let (hash, line) = self.make_checkpoint(seq, &ts, &prev);
-            buf.extend_from_slice(line.as_bytes());
-            buf.push(b'\n');
-            prev = hash;
+            self.add(&mut batch, Body::Checkpoint, None);
         }
-
         if self.len > 0
-            && self.len + buf.len() as u64 > self.cfg.max_segment_bytes
+            && self.len + batch.buf.len() as u64 > self.cfg.max_segment_bytes
             && let Err(e) = self.rotate()
         {
             return Err(self.poison(e));
         }
-        if let Err(e) = self.write_durably(&buf) {
+        if let Err(e) = self.write_durably(&batch.buf) {
             // Cut whatever part of the batch reached the file: no partial record stays behind.
             let _ = self.file.set_len(self.len);
             return Err(self.poison(e));
         }
-        self.len += buf.len() as u64;
-        let written = seq - self.last_seq;
+        self.len += batch.buf.len() as u64;
+        let written = batch.seq - self.last_seq;
         if checkpointed {
-            self.last_checkpoint_seq = seq;
+            self.last_checkpoint_seq = batch.seq;
         }
-        self.last_seq = seq;
-        self.last_hash = prev;
+        self.last_seq = batch.seq;
+        self.last_hash = batch.prev;
         let c = &self.shared.counters;
         c.records.fetch_add(written, Ordering::Relaxed);
         c.batches.fetch_add(1, Ordering::Relaxed);
-        Ok(staged)
+        Ok(())
     }
 
     /// A checkpoint of the head (`seq - 1`, `prev`), signed when a signing key is configured.
-    fn make_checkpoint(&self, seq: u64, ts: &str, prev: &str) -> (String, String) {
+    fn make_checkpoint(&self, seq: u64, prev: &str) -> Encoded {
         let head_seq = seq - 1;
         let mut metadata = Map::new();
         metadata.insert("checkpoint_seq".into(), json!(head_seq));
@@ -418,14 +494,14 @@ impl Writer {
             }
             None => format!("unsigned checkpoint of seq {head_seq}"),
         };
-        let fields = Redacted::new(message, None, None, metadata, 0).encode();
-        assemble(
-            &fields,
+        Encoded::new(
             AuditKind::Checkpoint,
             Severity::Info,
-            seq,
-            ts,
-            prev,
+            &message,
+            None,
+            None,
+            &metadata,
+            0,
         )
     }
 
