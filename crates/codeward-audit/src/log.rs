@@ -27,6 +27,8 @@ pub struct AuditStats {
     pub batches: u64,
     /// fdatasync calls.
     pub syncs: u64,
+    /// Wall time spent in fdatasync (what the rest of a batch's time is compared with).
+    pub sync_time: std::time::Duration,
     /// Torn tails repaired.
     pub recoveries: u64,
 }
@@ -228,6 +230,7 @@ impl AuditLog {
             records: c.records.load(Ordering::Relaxed),
             batches: c.batches.load(Ordering::Relaxed),
             syncs: c.syncs.load(Ordering::Relaxed),
+            sync_time: std::time::Duration::from_nanos(c.sync_nanos.load(Ordering::Relaxed)),
             recoveries: c.recoveries.load(Ordering::Relaxed),
         }
     }

@@ -31,6 +31,7 @@ pub(crate) struct Counters {
     pub records: AtomicU64,
     pub batches: AtomicU64,
     pub syncs: AtomicU64,
+    pub sync_nanos: AtomicU64,
     pub recoveries: AtomicU64,
 }
 
@@ -529,10 +530,14 @@ impl Writer {
             if let Some(err) = self.cfg.io_hook.as_ref().and_then(|h| h.on_sync()) {
                 return Err(AuditError::io(&path, err));
             }
+            let started = Instant::now();
             self.file
                 .sync_data()
                 .map_err(|e| AuditError::io(&path, e))?;
-            self.shared.counters.syncs.fetch_add(1, Ordering::Relaxed);
+            let c = &self.shared.counters;
+            c.syncs.fetch_add(1, Ordering::Relaxed);
+            c.sync_nanos
+                .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
         }
         Ok(())
     }

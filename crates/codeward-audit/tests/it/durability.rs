@@ -21,7 +21,12 @@ async fn a_record_is_in_the_file_the_instant_append_returns() {
         assert_eq!(receipt.seq, i);
         assert_eq!(text.lines().count() as u64, i);
     }
-    assert!(log.stats().syncs >= 1, "Fsync mode must call fdatasync");
+    let stats = log.stats();
+    assert!(stats.syncs >= 1, "Fsync mode must call fdatasync");
+    assert!(
+        stats.sync_time > std::time::Duration::ZERO,
+        "time in fdatasync is counted"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -143,6 +148,7 @@ async fn flush_mode_writes_without_syncing() {
     .unwrap();
     let _r = log.append(event(1)).await.unwrap();
     assert_eq!(log.stats().syncs, 0);
+    assert_eq!(log.stats().sync_time, std::time::Duration::ZERO);
     assert_eq!(raw_records(log.dir()).len(), 1);
 }
 
