@@ -84,7 +84,9 @@ pub struct AuditLogOptions {
     pub key: Option<KeySource>,
     /// See [`Durability`].
     pub durability: Durability,
-    /// Rotate to a new segment once the current one exceeds this size.
+    /// Rotate to a new segment before a batch would take the current one past this size.
+    /// Soft: a batch never splits across segments, so a segment may end up to one batch past
+    /// it (when the batch was already being written while it gathered).
     pub max_segment_bytes: u64,
     /// How long a writer waits for the cross-process lock before failing.
     pub lock_timeout: Duration,

@@ -115,6 +115,49 @@ async fn reopening_continues_the_chain() {
     assert!(verify(&dir, &VerifyOptions::default()).unwrap().is_ok());
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_batches_rotate_without_splitting_and_the_chain_crosses_them() {
+    // Batches of up to 64 records, big enough to be written while still gathering: a batch
+    // never splits across segments, so a segment ends at most one batch past the limit.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("log");
+    let limit = 16 * 1024;
+    let log = AuditLog::open(options(&dir).max_segment_bytes(limit)).unwrap();
+    let mut tasks = Vec::new();
+    for t in 0..64 {
+        let log = log.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..16 {
+                let _receipt = log.append(event(t * 100 + i)).await.unwrap();
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let records = raw_records(&dir);
+    assert_eq!(records.len(), 64 * 16);
+    assert!(
+        records
+            .iter()
+            .enumerate()
+            .all(|(i, r)| r.seq == i as u64 + 1)
+    );
+    let report = verify(&dir, &VerifyOptions::default()).unwrap();
+    assert!(report.is_ok(), "{:?}", report.problem);
+    let segments = codeward_audit::list_segments(&dir).unwrap();
+    assert!(segments.len() >= 4, "{} segments", segments.len());
+    let longest_line = records
+        .iter()
+        .map(|r| serde_json::to_string(r).unwrap().len())
+        .max();
+    let batch_bytes = 64 * (longest_line.unwrap() as u64 + 1);
+    for (n, path) in &segments {
+        let size = std::fs::metadata(path).unwrap().len();
+        assert!(size <= limit + batch_bytes, "segment {n}: {size} bytes");
+    }
+}
+
 #[tokio::test]
 async fn segments_rotate_by_size_and_the_chain_crosses_them() {
     let tmp = tempfile::tempdir().unwrap();

@@ -14,6 +14,9 @@ use super::*;
 #[derive(Default)]
 struct Faults {
     fail_write_after: Option<usize>,
+    /// Fail any write of at least this many bytes (a large batch, or part of one written
+    /// while the batch was still gathering).
+    fail_writes_from: Option<usize>,
     fail_sync: AtomicBool,
     writes: AtomicUsize,
 }
@@ -21,9 +24,11 @@ struct Faults {
 impl IoHook for Faults {
     fn on_write(&self, len: usize) -> Option<(usize, io::Error)> {
         let n = self.writes.fetch_add(1, Ordering::SeqCst);
+        let big = self.fail_writes_from.is_some_and(|from| len >= from);
         match self.fail_write_after {
             // Write half of the batch, then fail like a full disk.
             Some(after) if n >= after => Some((len / 2, io::Error::from_raw_os_error(28))),
+            _ if big => Some((len / 2, io::Error::from_raw_os_error(28))),
             _ => None,
         }
     }
@@ -72,6 +77,43 @@ async fn a_failed_write_poisons_the_log_and_leaves_no_partial_record() {
     assert!(matches!(err, AuditError::Io { .. }), "{err}");
     assert!(err.to_string().contains("No space left"), "{err}");
     check_poisoned(&log, 3).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_write_of_a_large_batch_fails_all_of_it_and_leaves_none_of_it() {
+    // 64 concurrent appends of records larger than the writer's write-ahead size: part of a
+    // batch may reach the file while the batch is still gathering. Every such write fails
+    // here, half-written; every append of the batch fails and none of its bytes stay behind.
+    let tmp = tempfile::tempdir().unwrap();
+    let hook = Arc::new(Faults {
+        fail_writes_from: Some(8 * 1024),
+        ..Default::default()
+    });
+    let log = AuditLog::open(options(&tmp.path().join("log")).io_hook(hook)).unwrap();
+    let _r = log.append(event(0)).await.unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..64 {
+        let log = log.clone();
+        tasks.push(tokio::spawn(async move {
+            let event = AuditEvent::new(AuditKind::ToolCall, Severity::Info, "x".repeat(9_000))
+                .meta("i", i);
+            log.append(event).await
+        }));
+    }
+    let mut ok = 0;
+    let mut failed = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(_receipt) => ok += 1,
+            Err(_) => failed += 1,
+        }
+    }
+    assert_eq!(
+        (ok, failed),
+        (0, 64),
+        "the first batch fails, then the log is poisoned"
+    );
+    check_poisoned(&log, 1).await;
 }
 
 #[tokio::test]
