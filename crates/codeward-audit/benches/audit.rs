@@ -18,7 +18,7 @@ use serde_json::json;
 
 const WRITERS: [usize; 4] = [1, 4, 16, 64];
 /// Rounds of (device limit, 64 writers) for the device-limit ratio.
-const ROUNDS: usize = 5;
+const ROUNDS: usize = 9;
 
 fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
