@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use codeward_core::{AuditKind, AuditRecord, Severity};
 
 use crate::error::{AuditError, Result};
-use crate::segment::list_segments;
+use crate::segment::{list_segments, scan_tail};
 
 /// Which records to read. Empty filters match everything.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -127,16 +127,39 @@ impl AuditReader {
                 std::io::Error::new(std::io::ErrorKind::NotFound, "no audit log directory here"),
             ));
         }
-        let segments = list_segments(&self.dir)?
+        let mut segments: std::collections::VecDeque<PathBuf> = list_segments(&self.dir)?
             .into_iter()
             .map(|(_, p)| p)
             .collect();
+        // Segments that end before the range starts are not read (their last record says).
+        if let Some(from) = query.from_seq {
+            while segments.len() > 1 {
+                match scan_tail(&segments[0])?.last {
+                    Some(last) if last.seq < from => {
+                        segments.pop_front();
+                    }
+                    _ => break,
+                }
+            }
+        }
         Ok(Records {
             segments,
             current: None,
             query,
             done: false,
         })
+    }
+
+    /// The newest intact record's seq and hash, or `None` for an empty log. Reads only the
+    /// end of the newest segment. With [`crate::VerifyOptions::after`] and
+    /// [`Query::seq_range`] it lets a caller check and read only what was appended since.
+    pub fn head(&self) -> Result<Option<(u64, String)>> {
+        for (_, path) in list_segments(&self.dir)?.into_iter().rev() {
+            if let Some(last) = scan_tail(&path)?.last {
+                return Ok(Some((last.seq, last.hash)));
+            }
+        }
+        Ok(None)
     }
 
     /// Every record of one execution, in order.

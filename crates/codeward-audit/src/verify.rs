@@ -11,7 +11,7 @@ use codeward_core::{AuditKind, AuditRecord, RECORD_FORMAT_VERSION};
 
 use crate::canonical::GENESIS_HASH;
 use crate::error::{AuditError, Result};
-use crate::segment::{LineState, classify_line, list_segments, segment_name};
+use crate::segment::{LineState, classify_line, list_segments, scan_tail, segment_name};
 use crate::writer::checkpoint_message;
 
 /// What `verify` may additionally require.
@@ -24,6 +24,10 @@ pub struct VerifyOptions {
     /// The log must reach at least this seq (e.g. the last receipt an application kept):
     /// detects a deleted newest segment or cut tail.
     pub expect_seq: Option<u64>,
+    /// Verify only what follows this record (seq, hash), e.g. the head read before a run:
+    /// segments that end before it are not read, the record itself must still be there with
+    /// this hash, and everything after it must chain onto it. `None`: the whole log.
+    pub after: Option<(u64, String)>,
 }
 
 impl VerifyOptions {
@@ -36,6 +40,14 @@ impl VerifyOptions {
     /// Requires the log to reach `seq`.
     pub fn expect_seq(mut self, seq: u64) -> Self {
         self.expect_seq = Some(seq);
+        self
+    }
+
+    /// Verifies only the records after `(seq, hash)`, a record read earlier (see
+    /// [`crate::AuditReader::head`]): a check proportional to what was appended since, not
+    /// to the whole log. `codeward audit verify` still walks everything.
+    pub fn after(mut self, seq: u64, hash: impl Into<String>) -> Self {
+        self.after = Some((seq, hash.into()));
         self
     }
 }
@@ -120,6 +132,9 @@ struct Walk<'a> {
     expected_seq: u64,
     prev_hash: String,
     prev_at: (String, u64),
+    /// With `VerifyOptions::after`: records up to the anchor are skipped; set once the
+    /// anchor record itself was found unchanged.
+    anchor_seen: bool,
 }
 
 /// Verifies the log in `dir`. I/O errors are `Err`; a damaged log is `Ok` with a problem.
@@ -138,7 +153,12 @@ pub fn verify(dir: &Path, opts: &VerifyOptions) -> Result<VerifyReport> {
         expected_seq: 1,
         prev_hash: GENESIS_HASH.to_owned(),
         prev_at: (String::new(), 0),
+        anchor_seen: opts.after.is_none(),
     };
+    if let Some((seq, hash)) = &opts.after {
+        walk.expected_seq = seq + 1;
+        walk.prev_hash = hash.clone();
+    }
     let count = segments.len();
     for (i, (n, path)) in segments.into_iter().enumerate() {
         let expected_no = i as u64 + 1;
@@ -157,11 +177,46 @@ pub fn verify(dir: &Path, opts: &VerifyOptions) -> Result<VerifyReport> {
             );
             return Ok(walk.report);
         }
+        if let Some((anchor, hash)) = &opts.after
+            && !walk.anchor_seen
+            && i + 1 < count
+        {
+            // A segment that ends at or before the anchor is not read; the one ending with it
+            // only has its last record checked.
+            let last = scan_tail(&path)?.last;
+            match last {
+                Some(last) if last.seq < *anchor => continue,
+                Some(last) if last.seq == *anchor => {
+                    if last.hash != *hash {
+                        walk.anchor_changed(&segment_name(n), &path, last.seq);
+                        return Ok(walk.report);
+                    }
+                    walk.anchor_seen = true;
+                    walk.report.head = Some((last.seq, last.hash));
+                    walk.prev_at = (segment_name(n), 0);
+                    continue;
+                }
+                _ => {}
+            }
+        }
         walk.report.segments += 1;
         let bytes = fs::read(&path).map_err(|e| AuditError::io(&path, e))?;
         if !walk.segment(&segment_name(n), &bytes, i + 1 == count) {
             return Ok(walk.report);
         }
+    }
+    if !walk.anchor_seen
+        && let Some((anchor, _)) = &opts.after
+    {
+        let last_segment = walk.prev_at.0.clone();
+        walk.problem(
+            ProblemKind::Truncated,
+            &last_segment,
+            walk.prev_at.1,
+            Some(*anchor),
+            format!("the log no longer reaches seq {anchor}, which this verification starts after"),
+        );
+        return Ok(walk.report);
     }
     if let Some(expected) = opts.expect_seq {
         let reached = walk.expected_seq - 1;
@@ -263,7 +318,44 @@ impl Walk<'_> {
         true
     }
 
+    /// The anchor, the last record of a segment that was not read, has another hash now.
+    fn anchor_changed(&mut self, name: &str, path: &Path, seq: u64) {
+        let lines = fs::read(path)
+            .map(|b| b.iter().filter(|c| **c == b'\n').count() as u64)
+            .unwrap_or(0);
+        self.problem(
+            ProblemKind::Changed,
+            name,
+            lines,
+            Some(seq),
+            format!(
+                "seq {seq}, which this verification starts after, no longer has the hash it had"
+            ),
+        );
+    }
+
     fn link(&mut self, name: &str, line_no: u64, record: &AuditRecord, rest: &[&[u8]]) -> bool {
+        if let Some((anchor, hash)) = &self.opts.after
+            && !self.anchor_seen
+        {
+            if record.seq < *anchor {
+                return true;
+            }
+            if record.seq > *anchor || record.hash != *hash {
+                self.problem(
+                    ProblemKind::Changed,
+                    name,
+                    line_no,
+                    Some(*anchor),
+                    format!("seq {anchor}, which this verification starts after, is not in the log as it was"),
+                );
+                return false;
+            }
+            self.anchor_seen = true;
+            self.report.head = Some((record.seq, record.hash.clone()));
+            self.prev_at = (name.to_owned(), line_no);
+            return true;
+        }
         let expected = self.expected_seq;
         if record.seq != expected {
             let later = rest

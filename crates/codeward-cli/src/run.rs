@@ -7,7 +7,7 @@ use anyhow::{Context, Result, bail};
 use serde_json::json;
 
 use codeward::{Config, Orchestrator};
-use codeward_audit::{AuditReader, VerifyOptions, verify};
+use codeward_audit::{AuditReader, Query, VerifyOptions, verify};
 use codeward_core::{
     ApprovalDecision, ExecutionOutcome, ExecutionRequest, Language, LimitOverrides,
 };
@@ -67,8 +67,8 @@ pub async fn demo(config: &Config, out: &Output, lang: &str) -> Result<Exit> {
         .with_program(program)
         .with_principal("demo-user")
         .with_tool_limit(config.discovery.tool_limit.max(8));
-    let outcome = execute(&orchestrator, out, request).await;
-    finish(config, out, &orchestrator, &outcome).await?;
+    let (outcome, head) = execute(config, &orchestrator, out, request).await?;
+    finish(config, out, &orchestrator, &outcome, head).await?;
     pool.shutdown().await;
     Ok(Exit::of(outcome.error.as_ref()))
 }
@@ -113,8 +113,8 @@ pub async fn run_file(config: &Config, out: &Output, args: RunArgs) -> Result<Ex
     if let Some(id) = args.approval {
         request = request.with_approval(id);
     }
-    let outcome = execute(&orchestrator, out, request).await;
-    finish(config, out, &orchestrator, &outcome).await?;
+    let (outcome, head) = execute(config, &orchestrator, out, request).await?;
+    finish(config, out, &orchestrator, &outcome, head).await?;
     pool.shutdown().await;
     Ok(Exit::of(outcome.error.as_ref()))
 }
@@ -133,13 +133,17 @@ fn first_comment(program: &str) -> Option<String> {
         })
 }
 
+/// Runs the request; also returns the audit log's head from just before, so `finish` reads
+/// and verifies only what was appended since (not the whole log, which grows with every run).
 async fn execute(
+    config: &Config,
     orchestrator: &Orchestrator,
     out: &Output,
     request: ExecutionRequest,
-) -> ExecutionOutcome {
+) -> Result<(ExecutionOutcome, Option<(u64, String)>)> {
+    let head = AuditReader::new(config.audit_dir()).head()?;
     out.progress(&format!("executing: {}", request.intent));
-    orchestrator.execute(request).await
+    Ok((orchestrator.execute(request).await, head))
 }
 
 /// Prints the outcome with each phase as the audit log has it (read back from disk: proof
@@ -149,9 +153,20 @@ async fn finish(
     out: &Output,
     orchestrator: &Orchestrator,
     outcome: &ExecutionOutcome,
+    head: Option<(u64, String)>,
 ) -> Result<()> {
-    let records = AuditReader::new(config.audit_dir()).execution(&outcome.execution_id)?;
-    let report = verify(&config.audit_dir(), &VerifyOptions::default())?;
+    let from = head.as_ref().map_or(1, |(seq, _)| seq + 1);
+    let query = Query::all()
+        .execution(outcome.execution_id.as_str())
+        .seq_range(from, u64::MAX);
+    let records = AuditReader::new(config.audit_dir())
+        .records(query)?
+        .collect::<codeward_audit::Result<Vec<_>>>()?;
+    let options = match head {
+        Some((seq, hash)) => VerifyOptions::default().after(seq, hash),
+        None => VerifyOptions::default(),
+    };
+    let report = verify(&config.audit_dir(), &options)?;
     if out.json {
         out.json(&json!({
             "outcome": outcome,
@@ -159,6 +174,7 @@ async fn finish(
                 "dir": config.audit_dir(),
                 "records": records.iter().map(|r| json!({"seq": r.seq, "type": r.kind, "severity": r.severity, "message": r.message})).collect::<Vec<_>>(),
                 "chain_ok": report.is_ok(),
+                "verified_from_seq": from,
             },
         }));
     } else {
@@ -218,7 +234,7 @@ async fn finish(
             records.len(),
             config.audit_dir().display(),
             if report.is_ok() {
-                "verified".to_owned()
+                format!("verified from seq {from} (`codeward audit verify` checks all of it)")
             } else {
                 format!("BROKEN: {:?}", report.problem)
             }

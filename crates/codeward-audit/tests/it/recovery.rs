@@ -243,3 +243,151 @@ async fn a_newer_format_is_refused_with_a_clear_error() {
         .unwrap();
     assert_eq!(problem.kind, ProblemKind::UnsupportedVersion);
 }
+
+/// The segment and line index of `seq`.
+fn find_line(dir: &Path, seq: u64) -> (std::path::PathBuf, usize) {
+    for (_, path) in codeward_audit::list_segments(dir).unwrap() {
+        for (i, line) in lines(&path).iter().enumerate() {
+            let rec: AuditRecord = serde_json::from_str(line).unwrap();
+            if rec.seq == seq {
+                return (path, i);
+            }
+        }
+    }
+    panic!("seq {seq} not found");
+}
+
+/// 60 records in 2 KB segments, the head read, then 30 more (so the head's segment is no
+/// longer the newest).
+async fn log_with_head() -> (tempfile::TempDir, std::path::PathBuf, (u64, String)) {
+    let (tmp, dir) = log_with(60, 2_000).await;
+    let head = codeward_audit::AuditReader::new(&dir)
+        .head()
+        .unwrap()
+        .unwrap();
+    let log = AuditLog::open(options(&dir).max_segment_bytes(2_000)).unwrap();
+    for i in 0..30 {
+        let _r = log.append(event(100 + i)).await.unwrap();
+    }
+    log.close().await.unwrap();
+    (tmp, dir, head)
+}
+
+#[tokio::test]
+async fn verifying_after_a_head_reads_only_what_follows_it() {
+    let empty = tempfile::tempdir().unwrap();
+    assert_eq!(codeward_audit::AuditReader::new(empty.path()).head().unwrap(), None);
+    let (_tmp, dir, head) = log_with_head().await;
+    assert_eq!(head.0, 60);
+    let segments = codeward_audit::list_segments(&dir).unwrap().len();
+    let report = verify(
+        &dir,
+        &VerifyOptions::default().after(head.0, head.1.clone()),
+    )
+    .unwrap();
+    assert!(report.is_ok(), "{:?}", report.problem);
+    assert_eq!(report.records, 30);
+    assert_eq!(report.head.as_ref().map(|h| h.0), Some(90));
+    assert!(
+        report.segments < segments / 2,
+        "read {} of {segments} segments",
+        report.segments
+    );
+    let since: Vec<u64> = codeward_audit::AuditReader::new(&dir)
+        .records(codeward_audit::Query::all().seq_range(61, u64::MAX))
+        .unwrap()
+        .map(|r| r.unwrap().seq)
+        .collect();
+    assert_eq!(since, (61..=90).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn verifying_after_a_head_reports_a_changed_head_or_successor() {
+    // The head rewritten with a recomputed hash: it is no longer the record that was read.
+    let (_tmp, dir, head) = log_with_head().await;
+    let (path, i) = find_line(&dir, 60);
+    let mut ls = lines(&path);
+    let mut rec: AuditRecord = serde_json::from_str(&ls[i]).unwrap();
+    rec.message = "rewritten".into();
+    rec.hash = codeward_audit::record_hash(&rec);
+    ls[i] = serde_json::to_string(&rec).unwrap();
+    write_lines(&path, &ls);
+    let report = verify(
+        &dir,
+        &VerifyOptions::default().after(head.0, head.1.clone()),
+    )
+    .unwrap();
+    let problem = report.problem.expect("a changed head is found");
+    assert_eq!(
+        (problem.kind, problem.seq),
+        (ProblemKind::Changed, Some(60))
+    );
+
+    // A record after the head altered: found at its line.
+    let (_tmp, dir, head) = log_with_head().await;
+    let (path, i) = find_line(&dir, 75);
+    let mut ls = lines(&path);
+    ls[i] = ls[i].replace("\"call 1", "\"kall 1");
+    write_lines(&path, &ls);
+    let report = verify(&dir, &VerifyOptions::default().after(head.0, head.1)).unwrap();
+    let problem = report
+        .problem
+        .expect("an altered record after the head is found");
+    assert_eq!(
+        (problem.kind, problem.seq),
+        (ProblemKind::Changed, Some(75))
+    );
+    assert_eq!(problem.line, i as u64 + 1);
+}
+
+#[tokio::test]
+async fn verifying_after_a_head_does_not_read_before_it_and_a_missing_head_is_reported() {
+    // Tampering before the head is outside an incremental check (the full one finds it).
+    let (_tmp, dir, head) = log_with_head().await;
+    let (path, i) = find_line(&dir, 3);
+    let mut ls = lines(&path);
+    ls[i] = ls[i].replace("\"call 2\"", "\"kall 2\"");
+    write_lines(&path, &ls);
+    let after = verify(
+        &dir,
+        &VerifyOptions::default().after(head.0, head.1.clone()),
+    )
+    .unwrap();
+    assert!(after.is_ok(), "{:?}", after.problem);
+    let full = verify(&dir, &VerifyOptions::default()).unwrap();
+    assert_eq!(full.problem.unwrap().seq, Some(3));
+
+    // A head the log never reached (or no longer holds): truncated.
+    let report = verify(&dir, &VerifyOptions::default().after(500, head.1)).unwrap();
+    assert_eq!(report.problem.unwrap().kind, ProblemKind::Truncated);
+}
+
+#[tokio::test]
+async fn a_head_that_ends_a_segment_is_checked_without_reading_that_segment() {
+    let (_tmp, dir) = log_with(60, 2_000).await;
+    let seg2 = segment(&dir, 2);
+    let mut ls = lines(&seg2);
+    let last: AuditRecord = serde_json::from_str(ls.last().unwrap()).unwrap();
+    let report = verify(
+        &dir,
+        &VerifyOptions::default().after(last.seq, last.hash.clone()),
+    )
+    .unwrap();
+    assert!(report.is_ok(), "{:?}", report.problem);
+    assert_eq!(report.records, 60 - last.seq);
+
+    // Rewritten with a recomputed hash: segment 2 is not walked, its last record is compared.
+    let mut rec = last.clone();
+    rec.message = "rewritten".into();
+    rec.hash = codeward_audit::record_hash(&rec);
+    *ls.last_mut().unwrap() = serde_json::to_string(&rec).unwrap();
+    write_lines(&seg2, &ls);
+    let report = verify(&dir, &VerifyOptions::default().after(last.seq, last.hash)).unwrap();
+    let problem = report.problem.expect("the changed head is found");
+    assert_eq!(
+        (problem.kind, problem.seq),
+        (ProblemKind::Changed, Some(last.seq))
+    );
+    assert_eq!(problem.segment, codeward_audit::segment_name(2));
+    assert_eq!(problem.line, ls.len() as u64);
+}
