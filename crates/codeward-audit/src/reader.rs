@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use codeward_core::{AuditKind, AuditRecord, Severity};
 
 use crate::error::{AuditError, Result};
-use crate::segment::{list_segments, scan_tail};
+use crate::segment::{line_seq, list_segments, scan_tail};
 
 /// Which records to read. Empty filters match everything.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -228,6 +228,14 @@ impl Iterator for Records {
                 Ok(l) => l,
                 Err(e) => return Some(Err(AuditError::io(&seg.path, e))),
             };
+            // Before the range: skipped from the line's first bytes, without parsing it.
+            if self
+                .query
+                .from_seq
+                .is_some_and(|from| line_seq(&line).is_some_and(|seq| seq < from))
+            {
+                continue;
+            }
             let record: AuditRecord = match serde_json::from_slice(&line) {
                 Ok(r) => r,
                 // A partial last line is a write in progress (or a torn tail a writer will cut).

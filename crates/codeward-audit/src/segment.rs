@@ -79,6 +79,20 @@ pub(crate) enum LineState {
     TooNew(u32),
 }
 
+/// The seq of a line as this crate writes it (`{"v":1,"seq":N,...`), read from its first
+/// bytes without parsing the record; `None` for any other shape. For skipping ahead only:
+/// whatever is then used is parsed and hash-checked in full.
+pub(crate) fn line_seq(line: &[u8]) -> Option<u64> {
+    let rest = line.strip_prefix(b"{\"v\":")?;
+    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    let rest = rest[digits..].strip_prefix(b",\"seq\":")?;
+    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    if digits == 0 || rest.get(digits) != Some(&b',') {
+        return None;
+    }
+    std::str::from_utf8(&rest[..digits]).ok()?.parse().ok()
+}
+
 /// Classifies one line (without its newline).
 pub(crate) fn classify_line(line: &[u8]) -> LineState {
     let Ok(Value::Object(map)) = serde_json::from_slice::<Value>(line) else {
@@ -212,5 +226,15 @@ mod tests {
         assert_eq!(parse_segment_name("audit-00000007.jsonl"), Some(7));
         assert_eq!(parse_segment_name("audit.lock"), None);
         assert_eq!(parse_segment_name("audit-x.jsonl"), None);
+    }
+
+    #[test]
+    fn line_seq_reads_the_prefix_and_nothing_else() {
+        assert_eq!(line_seq(br#"{"v":1,"seq":42,"ts":"x"}"#), Some(42));
+        assert_eq!(line_seq(br#"{"v":12,"seq":7,"#), Some(7));
+        assert_eq!(line_seq(br#"{"seq":42,"v":1}"#), None);
+        assert_eq!(line_seq(br#"{"v":1,"seq":,"#), None);
+        assert_eq!(line_seq(br#"{"v":1,"seq":4x,"#), None);
+        assert_eq!(line_seq(b"garbage"), None);
     }
 }

@@ -11,7 +11,7 @@ use codeward_core::{AuditKind, AuditRecord, RECORD_FORMAT_VERSION};
 
 use crate::canonical::GENESIS_HASH;
 use crate::error::{AuditError, Result};
-use crate::segment::{LineState, classify_line, list_segments, scan_tail, segment_name};
+use crate::segment::{LineState, classify_line, line_seq, list_segments, scan_tail, segment_name};
 use crate::writer::checkpoint_message;
 
 /// What `verify` may additionally require.
@@ -252,7 +252,16 @@ impl Walk<'_> {
         let lines: Vec<&[u8]> = bytes.split(|b| *b == b'\n').collect();
         // `split` yields a final empty piece when the file ends with '\n'.
         let complete = lines.len() - 1;
-        for (idx, line) in lines.iter().enumerate() {
+        // Verifying after an anchor: start at its line when it can be found by its first bytes
+        // (the lines before it are outside the check); otherwise walk the whole segment.
+        let start = match &self.opts.after {
+            Some((anchor, _)) if !self.anchor_seen => lines[..complete]
+                .iter()
+                .position(|l| line_seq(l) == Some(*anchor))
+                .unwrap_or(0),
+            _ => 0,
+        };
+        for (idx, line) in lines.iter().enumerate().skip(start) {
             let line_no = idx as u64 + 1;
             if idx == complete {
                 if !line.is_empty() {

@@ -276,7 +276,12 @@ async fn log_with_head() -> (tempfile::TempDir, std::path::PathBuf, (u64, String
 #[tokio::test]
 async fn verifying_after_a_head_reads_only_what_follows_it() {
     let empty = tempfile::tempdir().unwrap();
-    assert_eq!(codeward_audit::AuditReader::new(empty.path()).head().unwrap(), None);
+    assert_eq!(
+        codeward_audit::AuditReader::new(empty.path())
+            .head()
+            .unwrap(),
+        None
+    );
     let (_tmp, dir, head) = log_with_head().await;
     assert_eq!(head.0, 60);
     let segments = codeward_audit::list_segments(&dir).unwrap().len();
