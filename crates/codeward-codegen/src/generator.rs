@@ -43,10 +43,11 @@ impl CodeGenerator {
         check_tools(tools)?;
         let plan = Plan::new(tools);
         let env = environment()?;
-        let (module, summary) = render(&env, &plan, language)?;
+        let (module, summary, bindings) = render(&env, &plan, language)?;
         let module_tokens = count_tokens(&module);
         let summary_tokens = count_tokens(&summary);
         let mut api = GeneratedApi::new(language, module, summary, module_tokens, summary_tokens);
+        api.bindings = bindings;
         let mut seen = BTreeSet::new();
         api.warnings = plan
             .table

@@ -15,7 +15,7 @@ pub(crate) struct Module {
     tool_count: usize,
     import_names: String,
     types: Vec<TypeItem>,
-    servers: Vec<Server<Function>>,
+    pub(crate) servers: Vec<Server<Function>>,
     all: String,
 }
 
@@ -39,7 +39,7 @@ struct FieldItem {
 }
 
 #[derive(Debug, Serialize)]
-struct Function {
+pub(crate) struct Function {
     doc: Vec<String>,
     brief: String,
     name: String,
@@ -276,6 +276,12 @@ fn types(table: &TypeTable, used: &[bool]) -> Vec<TypeItem> {
             }
         })
         .collect()
+}
+
+impl crate::render::Named for Function {
+    fn name(&self) -> &str {
+        &self.name
+    }
 }
 
 /// The template context for a plan.

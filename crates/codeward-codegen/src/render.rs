@@ -1,8 +1,9 @@
 //! Renders a [`Plan`] through the minijinja templates in `templates/`, plus the documentation
 //! helpers both languages share (tool docs, field docs, behaviour hints).
 
-use codeward_core::{Language, ToolAnnotations};
+use codeward_core::{ApiBinding, Language, ToolAnnotations};
 use minijinja::syntax::SyntaxConfig;
+use minijinja::value::Serde;
 use minijinja::{AutoEscape, Environment};
 use serde_json::Value;
 
@@ -68,23 +69,33 @@ pub(crate) fn environment() -> Result<Environment<'static>, CodegenError> {
     Ok(env)
 }
 
-/// The module and the summary for `plan` in `language`.
+/// The module, the summary and the bindings for `plan` in `language`.
 pub(crate) fn render(
     env: &Environment<'static>,
     plan: &Plan<'_>,
     language: Language,
-) -> Result<(String, String), CodegenError> {
-    let (module_name, summary_name, context) = match language {
-        Language::Python => (
-            "py_module.py.j2",
-            "py_summary.py.j2",
-            minijinja::Value::from(minijinja::value::Serde(crate::python::module(plan))),
-        ),
-        _ => (
-            "ts_module.ts.j2",
-            "ts_summary.ts.j2",
-            minijinja::Value::from(minijinja::value::Serde(crate::typescript::module(plan))),
-        ),
+) -> Result<(String, String, Vec<ApiBinding>), CodegenError> {
+    let (module_name, summary_name, bindings, context) = match language {
+        Language::Python => {
+            let module = crate::python::module(plan);
+            let bindings = bindings(plan, &module.servers);
+            (
+                "py_module.py.j2",
+                "py_summary.py.j2",
+                bindings,
+                minijinja::Value::from(Serde(module)),
+            )
+        }
+        _ => {
+            let module = crate::typescript::module(plan);
+            let bindings = bindings(plan, &module.servers);
+            (
+                "ts_module.ts.j2",
+                "ts_summary.ts.j2",
+                bindings,
+                minijinja::Value::from(Serde(module)),
+            )
+        }
     };
     let render = |name: &'static str| {
         env.get_template(name)
@@ -94,7 +105,7 @@ pub(crate) fn render(
                 source,
             })
     };
-    Ok((render(module_name)?, render(summary_name)?))
+    Ok((render(module_name)?, render(summary_name)?, bindings))
 }
 
 /// A `/** */` block at `indent` spaces; empty when there is nothing to say.
@@ -171,6 +182,26 @@ pub(crate) struct Server<F> {
     /// The server's name on one line, safe in comments once the filters escape it.
     pub label: String,
     pub functions: Vec<F>,
+}
+
+/// A generated function's identifier, for the API's bindings.
+pub(crate) trait Named {
+    fn name(&self) -> &str;
+}
+
+/// Which identifiers call which tool: servers and functions come in the plan's order.
+pub(crate) fn bindings<F: Named>(plan: &Plan<'_>, servers: &[Server<F>]) -> Vec<ApiBinding> {
+    plan.servers
+        .iter()
+        .zip(servers)
+        .flat_map(|(planned, server)| {
+            planned
+                .functions
+                .iter()
+                .zip(&server.functions)
+                .map(|(f, generated)| ApiBinding::new(&server.name, generated.name(), &f.wire))
+        })
+        .collect()
 }
 
 /// Names each server (`case` of its name, unique among `taken` module names) and builds its

@@ -66,9 +66,9 @@ pub use execution::{
 };
 pub use pii::{PiiKind, PiiReport, PiiSpan, non_overlapping};
 pub use seams::{
-    AnomalyDetector, ApiGenerator, ApprovalStore, AuditSink, CodeValidator, GeneratedApi,
-    PiiDetector, PiiRedactor, ResultCache, RiskAssessor, Sandbox, SandboxJob, SandboxOutput,
-    SearchQuery, ToolCallObserver, ToolHit, ToolIndex, ToolInvoker,
+    AnomalyDetector, ApiBinding, ApiGenerator, ApprovalStore, AuditSink, CodeValidator,
+    GeneratedApi, PiiDetector, PiiRedactor, ResultCache, RiskAssessor, Sandbox, SandboxJob,
+    SandboxOutput, SearchQuery, ToolCallObserver, ToolHit, ToolIndex, ToolInvoker,
 };
 pub use security::{
     ApprovalDecision, ApprovalRequest, ApprovalStatus, ApprovalTicket, Finding, FindingCategory,

@@ -133,6 +133,38 @@ pub struct GeneratedApi {
     pub summary_tokens: u64,
     /// Schema features that fell back to `unknown` / `Any`.
     pub warnings: Vec<String>,
+    /// Which generated function calls which tool, by the exact identifiers the module uses
+    /// (renamed ones included: a server `fs` may become `fs_`). A validator uses them to
+    /// recognise tool calls instead of guessing the generator's naming.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bindings: Vec<ApiBinding>,
+}
+
+/// One generated function: `object.function(...)` in the program calls `tool`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ApiBinding {
+    /// The namespace object (one per MCP server), as the module names it.
+    pub object: String,
+    /// The function, as the module names it.
+    pub function: String,
+    /// The tool's qualified name (`server.tool`), as sent on the wire.
+    pub tool: String,
+}
+
+impl ApiBinding {
+    /// A binding from its parts.
+    pub fn new(
+        object: impl Into<String>,
+        function: impl Into<String>,
+        tool: impl Into<String>,
+    ) -> Self {
+        ApiBinding {
+            object: object.into(),
+            function: function.into(),
+            tool: tool.into(),
+        }
+    }
 }
 
 impl GeneratedApi {
@@ -151,6 +183,7 @@ impl GeneratedApi {
             module_tokens,
             summary_tokens,
             warnings: Vec::new(),
+            bindings: Vec::new(),
         }
     }
 }
@@ -178,6 +211,18 @@ pub trait CodeValidator: Send + Sync {
         language: Language,
         tools: &[ToolSchema],
     ) -> Result<ValidationReport>;
+
+    /// [`CodeValidator::validate`] for a program written against `api`, whose
+    /// [`GeneratedApi::bindings`] name the exact functions that call tools. The default
+    /// ignores them; a validator that matches tool calls should use them.
+    fn validate_for_api(
+        &self,
+        code: &str,
+        api: &GeneratedApi,
+        tools: &[ToolSchema],
+    ) -> Result<ValidationReport> {
+        self.validate(code, api.language, tools)
+    }
 }
 
 /// Scores a validated program.

@@ -345,7 +345,7 @@ impl Orchestrator {
         // Phase 3: validation, risk, the approval gate.
         let report = inner
             .validator
-            .validate(&program, ctx.language, &ctx.tools)
+            .validate_for_api(&program, &api, &ctx.tools)
             .map_err(|e| internal("the validator failed", e))?;
         let risk = inner
             .assessor

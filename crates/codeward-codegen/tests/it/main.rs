@@ -2,6 +2,7 @@
 //! property test over random schemas, and round trips through real interpreters.
 #![allow(unsafe_code)]
 
+mod bindings;
 mod common;
 mod compile;
 mod economics;

@@ -9,7 +9,8 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::PathBuf;
 
 use codeward_core::{
-    CodeValidator, Finding, FindingCategory, Language, Severity, ToolSchema, ValidationReport,
+    ApiBinding, CodeValidator, Finding, FindingCategory, GeneratedApi, Language, Severity,
+    ToolSchema, ValidationReport,
 };
 use tree_sitter::{Node, Parser, Tree};
 
@@ -94,15 +95,39 @@ impl Validator {
         }
     }
 
-    /// Validates `code`; the typed variant of [`CodeValidator::validate`].
+    /// Validates `code`; the typed variant of [`CodeValidator::validate`]. Tool calls are
+    /// recognised by the usual spellings of each tool's server and name.
     pub fn check(
         &self,
         code: &str,
         language: Language,
         tools: &[ToolSchema],
     ) -> Result<ValidationReport, SecurityError> {
+        self.check_with(code, language, tools, &[])
+    }
+
+    /// Validates a program written against `api`: tool calls are also recognised by the
+    /// exact identifiers the generated module uses ([`GeneratedApi::bindings`]), so renamed
+    /// ones (`fs_`, `import_`, `myNotes2`) count too. The typed variant of
+    /// [`CodeValidator::validate_for_api`].
+    pub fn check_for_api(
+        &self,
+        code: &str,
+        api: &GeneratedApi,
+        tools: &[ToolSchema],
+    ) -> Result<ValidationReport, SecurityError> {
+        self.check_with(code, api.language, tools, &api.bindings)
+    }
+
+    fn check_with(
+        &self,
+        code: &str,
+        language: Language,
+        tools: &[ToolSchema],
+        bindings: &[ApiBinding],
+    ) -> Result<ValidationReport, SecurityError> {
         let rules = self.rules(language);
-        let tool_matcher = ToolMatcher::new(tools);
+        let tool_matcher = ToolMatcher::new(tools, bindings);
         let mut report = ValidationReport::default();
         report.rules_version = format!("{}@{}", language.as_str(), rules.version());
         match language {
@@ -158,6 +183,15 @@ impl CodeValidator for Validator {
         tools: &[ToolSchema],
     ) -> codeward_core::Result<ValidationReport> {
         self.check(code, language, tools).map_err(Into::into)
+    }
+
+    fn validate_for_api(
+        &self,
+        code: &str,
+        api: &GeneratedApi,
+        tools: &[ToolSchema],
+    ) -> codeward_core::Result<ValidationReport> {
+        self.check_for_api(code, api, tools).map_err(Into::into)
     }
 }
 
@@ -523,7 +557,8 @@ impl<'s> Ctx<'s> {
     }
 }
 
-/// Maps generated API call shapes (`server.camelName`, `server.snake_name`) to tools.
+/// Maps generated API call shapes to tools: the generated module's exact identifiers when its
+/// bindings are known, and the usual spellings (`server.camelName`, `server.snake_name`).
 #[derive(Debug, Default)]
 pub(crate) struct ToolMatcher {
     /// (server spelling, function spelling) -> qualified name.
@@ -533,7 +568,7 @@ pub(crate) struct ToolMatcher {
 }
 
 impl ToolMatcher {
-    pub(crate) fn new(tools: &[ToolSchema]) -> Self {
+    pub(crate) fn new(tools: &[ToolSchema], bindings: &[ApiBinding]) -> Self {
         let mut m = ToolMatcher::default();
         for tool in tools {
             let names = spellings(&tool.name);
@@ -552,6 +587,11 @@ impl ToolMatcher {
                     }
                 }
             }
+        }
+        // The module's own identifiers win over guessed spellings of another tool.
+        for b in bindings {
+            m.qualified
+                .insert((b.object.clone(), b.function.clone()), b.tool.clone());
         }
         m
     }

@@ -584,3 +584,61 @@ fn chained_calls_are_resolved_once_per_level() {
         .check(&trims, Language::TypeScript, &[])
         .expect("runs");
 }
+
+#[test]
+fn tool_calls_through_renamed_identifiers_count_with_the_api_bindings() {
+    // A server `fs` is generated as `fs_`, a tool `import` as `import_` in Python, and of two
+    // servers spelled alike the second becomes `myNotes2`: spellings alone miss all three.
+    let schema = serde_json::json!({"type": "object"});
+    let tools = vec![
+        codeward_core::ToolSchema::new("delete_file", "deletes a file", schema.clone())
+            .with_server("fs"),
+        codeward_core::ToolSchema::new("import", "imports notes", schema.clone())
+            .with_server("notes"),
+        codeward_core::ToolSchema::new("add", "adds a note", schema.clone())
+            .with_server("my-notes"),
+        codeward_core::ToolSchema::new("add", "adds a note", schema).with_server("my_notes"),
+    ];
+    let api = |language: Language, bindings: &[(&str, &str, &str)]| {
+        let mut api =
+            codeward_core::GeneratedApi::new(language, String::new(), String::new(), 0, 0);
+        api.bindings = bindings
+            .iter()
+            .map(|(o, f, t)| codeward_core::ApiBinding::new(*o, *f, *t))
+            .collect();
+        api
+    };
+    let ts = "import { fs_, myNotes2 } from './codeward_api';\nawait fs_.deleteFile({ path: '/tmp/a' });\nawait myNotes2.add({});\n";
+    let ts_api = api(
+        Language::TypeScript,
+        &[
+            ("fs_", "deleteFile", "fs.delete_file"),
+            ("myNotes", "add", "my-notes.add"),
+            ("myNotes2", "add", "my_notes.add"),
+        ],
+    );
+    let v = validator();
+    let guessed = v.check(ts, Language::TypeScript, &tools).expect("runs");
+    assert!(guessed.tools_used.is_empty(), "{:?}", guessed.tools_used);
+    let exact = v.check_for_api(ts, &ts_api, &tools).expect("runs");
+    assert_eq!(exact.tools_used, ["fs.delete_file", "my_notes.add"]);
+    // Through the seam as the orchestrator calls it, and the risk it leads to.
+    let seam = v.validate_for_api(ts, &ts_api, &tools).expect("runs");
+    assert_eq!(seam.tools_used, exact.tools_used);
+    let risk = codeward_security::Risk::new();
+    use codeward_core::RiskAssessor;
+    let before = risk.assess(ts, Language::TypeScript, &guessed, &tools);
+    let after = risk.assess(ts, Language::TypeScript, &exact, &tools);
+    assert!(after.score > before.score, "{before:?} vs {after:?}");
+
+    let py = "from codeward_api import notes\nnotes.import_(path='a')\n";
+    let py_api = api(Language::Python, &[("notes", "import_", "notes.import")]);
+    assert!(
+        v.check(py, Language::Python, &tools)
+            .expect("runs")
+            .tools_used
+            .is_empty()
+    );
+    let exact = v.check_for_api(py, &py_api, &tools).expect("runs");
+    assert_eq!(exact.tools_used, ["notes.import"]);
+}

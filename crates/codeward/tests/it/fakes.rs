@@ -60,13 +60,20 @@ pub struct FakeGenerator;
 impl ApiGenerator for FakeGenerator {
     fn generate(&self, tools: &[ToolSchema], language: Language) -> Result<GeneratedApi> {
         let names: Vec<String> = tools.iter().map(|t| t.qualified_name()).collect();
-        Ok(GeneratedApi::new(
+        let mut api = GeneratedApi::new(
             language,
             format!("// api for {}", names.join(",")),
             "// summary".into(),
             40,
             5,
-        ))
+        );
+        // Renamed like a real generator may rename: `api_<n>.call` for the n-th tool.
+        api.bindings = names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| ApiBinding::new(format!("api_{i}"), "call", name))
+            .collect();
+        Ok(api)
     }
 }
 
@@ -74,6 +81,22 @@ impl ApiGenerator for FakeGenerator {
 pub struct FakeValidator;
 
 impl CodeValidator for FakeValidator {
+    /// Like a real validator: tool calls through the API's bindings are recognised.
+    fn validate_for_api(
+        &self,
+        code: &str,
+        api: &GeneratedApi,
+        tools: &[ToolSchema],
+    ) -> Result<ValidationReport> {
+        let mut report = self.validate(code, api.language, tools)?;
+        for b in &api.bindings {
+            if code.contains(&format!("{}.{}(", b.object, b.function)) {
+                report.tools_used.push(b.tool.clone());
+            }
+        }
+        Ok(report)
+    }
+
     fn validate(
         &self,
         code: &str,

@@ -186,3 +186,23 @@ async fn shutdown_refuses_new_work_and_flushes() {
     );
     assert!(sink.events().is_empty());
 }
+
+#[tokio::test]
+async fn the_validator_sees_the_generated_api_and_its_bindings() {
+    // The fake generator names the n-th tool `api_<n>.call`; only the API's bindings say
+    // which tool that is, and the security record lists it.
+    let sink = RecordingSink::new();
+    let (orch, _fakes) = orchestrator(Arc::new(sink.clone()), tools()).await;
+    let outcome = orch.execute(request("api_0.call(query='x')\nCALL 0")).await;
+    assert!(outcome.success, "{:?}", outcome.error);
+    let security = sink
+        .events()
+        .into_iter()
+        .find(|e| e.kind == AuditKind::Security)
+        .expect("a security record");
+    let used = security.metadata["tools_used"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(used.len(), 1, "{:?}", security.metadata);
+}
