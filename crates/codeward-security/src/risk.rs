@@ -210,18 +210,13 @@ impl RiskAssessor for Risk {
         }
 
         // Tool calls inside loops.
-        let looped: Vec<&str> = report
-            .findings
-            .iter()
-            .filter(|f| is_loop_finding(&f.rule_id))
-            .filter_map(|f| backticked(&f.message))
-            .collect();
+        let looped = &report.looped_tools;
         if !looped.is_empty() {
             let mut points = 0.0;
-            for name in &looped {
+            for name in looped {
                 points += w.tool_call_in_loop;
                 if by_name
-                    .get(*name)
+                    .get(name.as_str())
                     .is_some_and(|t| t.annotations.is_destructive())
                 {
                     points += w.destructive_tool_in_loop;
@@ -300,12 +295,6 @@ fn push_scaled(factors: &mut Vec<RiskFactor>, name: &str, tools: &[&str], each: 
 
 fn is_loop_finding(rule_id: &str) -> bool {
     rule_id.ends_with(".tool-call-in-loop")
-}
-
-fn backticked(message: &str) -> Option<&str> {
-    let start = message.find('`')? + 1;
-    let len = message[start..].find('`')?;
-    Some(&message[start..start + len])
 }
 
 /// Counts decision points lexically (`if`, loops, `case`, `catch`/`except`, `&&`/`and`...).

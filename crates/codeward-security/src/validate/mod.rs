@@ -375,6 +375,8 @@ pub(crate) struct Ctx<'s> {
     pub(crate) consts: HashMap<String, (String, bool)>,
     pub(crate) star_modules: Vec<String>,
     tools_used: BTreeSet<String>,
+    /// One entry per tool-call-in-loop finding: the tool it names.
+    looped_tools: Vec<String>,
     scratch: Vec<usize>,
 }
 
@@ -391,6 +393,7 @@ impl<'s> Ctx<'s> {
             consts: HashMap::new(),
             star_modules: Vec::new(),
             tools_used: BTreeSet::new(),
+            looped_tools: Vec::new(),
             scratch: Vec::new(),
         }
     }
@@ -539,12 +542,16 @@ impl<'s> Ctx<'s> {
         let name = name.to_owned();
         self.tools_used.insert(name.clone());
         if in_loop {
+            let before = self.findings.len();
             self.fire(
                 Check::ToolCallInLoop,
                 None,
                 node,
                 Some(&format!("`{name}`")),
             );
+            for _ in before..self.findings.len() {
+                self.looped_tools.push(name.clone());
+            }
         }
         true
     }
@@ -554,6 +561,7 @@ impl<'s> Ctx<'s> {
             .sort_by(|a, b| (a.line, a.column, &a.rule_id).cmp(&(b.line, b.column, &b.rule_id)));
         report.findings = self.findings;
         report.tools_used = self.tools_used.into_iter().collect();
+        report.looped_tools = self.looped_tools;
     }
 }
 

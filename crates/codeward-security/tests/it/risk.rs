@@ -159,3 +159,28 @@ fn syntax_errors_recommend_rejection() {
     );
     assert!(a.recommendation.contains("line 1"));
 }
+
+#[test]
+fn loop_points_come_from_the_reports_looped_tools_not_from_messages() {
+    // A report from any validator: the loop finding's message names nothing; looped_tools
+    // says which tool each loop site calls.
+    let tools = catalogue();
+    let mut report = ValidationReport::default();
+    report.findings.push(Finding::new(
+        "py.resource.tool-call-in-loop",
+        FindingCategory::ResourceAbuse,
+        Severity::Info,
+        "a tool call inside a loop",
+        2,
+        5,
+    ));
+    report.tools_used = vec!["demo.notes_delete".into()];
+    report.looped_tools = vec!["demo.notes_delete".into()];
+    let code = "for i in range(3):\n    demo.notes_delete(id=str(i))\n";
+    let a = Risk::new().assess(code, Language::Python, &report, &tools);
+    let destructive_loop = factor(&a, "loops.tool_calls").expect("loop factor");
+    report.looped_tools = vec!["demo.notes_search".into()];
+    let b = Risk::new().assess(code, Language::Python, &report, &tools);
+    let read_only_loop = factor(&b, "loops.tool_calls").expect("loop factor");
+    assert!(destructive_loop > read_only_loop, "{a:?} vs {b:?}");
+}

@@ -370,6 +370,7 @@ fn tools_used_matches_both_spellings_and_loops() {
         .collect();
     assert_eq!(looped.len(), 1);
     assert!(looped[0].contains("`demo.notes_delete`"), "{looped:?}");
+    assert_eq!(report.looped_tools, ["demo.notes_delete"]);
 
     let py = "import asyncio\nr = demo.notes_search(query='x')\nasyncio.gather(*[files.read_file(path=p) for p in r])\nfiles.readFile(path='a')\n";
     let report = validator()
