@@ -250,6 +250,33 @@ async fn run(
     outcome
 }
 
+/// Polls a future, turning a panic into `Err(message)`; once it has panicked it is not
+/// polled again.
+struct CatchUnwind<F>(std::pin::Pin<Box<F>>);
+
+impl<F: std::future::Future> std::future::Future for CatchUnwind<F> {
+    type Output = Result<F::Output, String>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let inner = self.0.as_mut();
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| inner.poll(cx))) {
+            Ok(std::task::Poll::Ready(v)) => std::task::Poll::Ready(Ok(v)),
+            Ok(std::task::Poll::Pending) => std::task::Poll::Pending,
+            Err(payload) => {
+                let message = payload
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| payload.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "a panic without a message".to_owned());
+                std::task::Poll::Ready(Err(message))
+            }
+        }
+    }
+}
+
 fn too_large(state: &State, buf: &[u8]) {
     lock(&state.stats).protocol_errors += 1;
     let _ = state.out.send(error_line(
@@ -314,18 +341,15 @@ fn handle(state: &Arc<State>, bytes: &[u8], calls: &mut JoinSet<()>) {
             calls.spawn(async move {
                 let key = id.to_string();
                 // A panicking invoker or observer must not leave the program waiting forever.
-                let inner_state = state.clone();
-                let inner_id = id.clone();
-                let reply = match tokio::spawn(async move {
-                    call(&inner_state, &inner_id, params, cancel_rx).await
-                })
-                .await
+                // Caught in this task (not a detached one), so when the run is dropped the
+                // call is dropped with it instead of running on until its timeout.
+                let reply = match CatchUnwind(Box::pin(call(&state, &id, params, cancel_rx))).await
                 {
                     Ok(reply) => reply,
-                    Err(e) => error_line(
+                    Err(panic) => error_line(
                         &id,
                         TOOL_FAILED,
-                        format!("the host failed the call: {e}"),
+                        format!("the host failed the call: it panicked: {panic}"),
                         None,
                     ),
                 };

@@ -544,7 +544,10 @@ async fn dropping_the_future_mid_run_leaves_nothing() {
     let m = marker("drop");
     let recorder = Arc::new(Recorder::default());
     let program = format!("{PY_CLIENT}\ncall('slow.wait', {{}})\n");
-    let job = bridge_job(&m, Language::Python, &program, limits(), recorder.clone());
+    // A call that would outlive the test unless dropped with the run.
+    let mut limits = limits();
+    limits.tool_call_timeout = Duration::from_secs(3600);
+    let job = bridge_job(&m, Language::Python, &program, limits, recorder.clone());
     let sb = sandbox();
     let handle = tokio::spawn(async move { sb.run_detailed(job).await });
     // The program is running once it calls the tool.
@@ -554,6 +557,10 @@ async fn dropping_the_future_mid_run_leaves_nothing() {
     let joined = handle.await;
     assert!(joined.expect_err("aborted").is_cancelled());
     assert_clean(&m);
+    // The tool call in flight went with the run: nothing keeps calling the MCP server.
+    // (The bound only keeps a regression from hanging the suite; it is not a timing claim.)
+    let dropped = tokio::time::timeout(Duration::from_secs(30), recorder.dropped.notified()).await;
+    assert!(dropped.is_ok(), "the in-flight tool call was left running");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

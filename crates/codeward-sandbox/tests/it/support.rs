@@ -204,6 +204,17 @@ pub struct Recorder {
     pub events: Mutex<Vec<String>>,
     pub refuse: Option<String>,
     pub started: tokio::sync::Notify,
+    /// Notified when an in-flight `slow.wait` call is dropped (not left running).
+    pub dropped: Arc<tokio::sync::Notify>,
+}
+
+/// Notifies when dropped.
+struct OnDrop(Arc<tokio::sync::Notify>);
+
+impl Drop for OnDrop {
+    fn drop(&mut self) {
+        self.0.notify_one();
+    }
 }
 
 impl Recorder {
@@ -226,7 +237,10 @@ impl ToolInvoker for Recorder {
                 let b = arguments["b"].as_i64().unwrap_or(0);
                 Ok(ToolResult::ok(serde_json::json!({"sum": a + b})))
             }
-            "slow.wait" => std::future::pending().await,
+            "slow.wait" => {
+                let _guard = OnDrop(self.dropped.clone());
+                std::future::pending().await
+            }
             "text.echo" => Ok(ToolResult::ok(arguments["text"].clone())),
             "text.panic" => panic!("a tool invoker bug"),
             _ => Ok(ToolResult::error(format!("{tool} broke"))),
