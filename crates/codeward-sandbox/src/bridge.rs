@@ -514,20 +514,18 @@ async fn call(state: &State, id: &Value, params: Value, cancel: oneshot::Receive
         .await;
     match outcome {
         Dispatch::Done(Ok(r)) => {
-            let text = match &r.value {
-                Value::String(s) => s.clone(),
-                Value::Null => String::new(),
-                v => v.to_string(),
-            };
-            let content = if r.value.is_null() {
-                json!([])
+            // The value travels once: a success as `structuredContent` (which the clients
+            // prefer), an error's message as text. Sending both would halve the largest
+            // result that fits in MAX_RESPONSE_BYTES.
+            let (content, structured) = if r.is_error {
+                let text = match &r.value {
+                    Value::String(s) => s.clone(),
+                    Value::Null => String::new(),
+                    v => v.to_string(),
+                };
+                (json!([{"type": "text", "text": text}]), Value::Null)
             } else {
-                json!([{"type": "text", "text": text}])
-            };
-            let structured = if r.is_error {
-                Value::Null
-            } else {
-                r.value.clone()
+                (json!([]), r.value.clone())
             };
             let bytes = line(&json!({
                 "jsonrpc": "2.0",

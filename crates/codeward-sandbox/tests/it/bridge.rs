@@ -301,3 +301,19 @@ async fn a_panicking_invoker_answers_the_call_with_an_error() {
     assert_eq!(lines[0]["error"]["code"], json!(-32000), "{:?}", run.output);
     assert_eq!(lines[1]["result"]["structuredContent"], json!({"sum": 2}));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_result_of_more_than_half_the_line_limit_arrives_whole() {
+    // 10 MB of text: it fits a 16 MiB response line once, not twice (text and structured).
+    let n = 10_000_000;
+    let rec = Arc::new(Recorder::default());
+    let run = run_py(
+        "big-result",
+        &format!("r = call('text.big', {{'n': {n}}})\nres = r['result']\nprint(len(res['structuredContent']), len(res['content']), res['isError'])"),
+        rec,
+        limits(),
+    )
+    .await;
+    assert!(run.output.success, "{:?}", run.output);
+    assert_eq!(run.output.stdout.trim(), format!("{n} 0 False"));
+}

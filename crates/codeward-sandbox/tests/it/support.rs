@@ -242,6 +242,10 @@ impl ToolInvoker for Recorder {
                 std::future::pending().await
             }
             "text.echo" => Ok(ToolResult::ok(arguments["text"].clone())),
+            "text.big" => {
+                let n = arguments["n"].as_u64().unwrap_or(0) as usize;
+                Ok(ToolResult::ok(Value::String("x".repeat(n))))
+            }
             "text.panic" => panic!("a tool invoker bug"),
             _ => Ok(ToolResult::error(format!("{tool} broke"))),
         }
@@ -308,7 +312,13 @@ pub fn tools() -> Vec<ToolSchema> {
         serde_json::json!({"type": "object"}),
     )
     .with_server("text");
-    vec![add, wait, echo, panics]
+    let big = ToolSchema::new(
+        "big",
+        "Returns n bytes of text",
+        serde_json::json!({"type": "object", "properties": {"n": {"type": "integer"}}}),
+    )
+    .with_server("text");
+    vec![add, wait, echo, panics, big]
 }
 
 /// A job whose tool calls go to `recorder`.
