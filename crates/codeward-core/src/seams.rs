@@ -281,6 +281,20 @@ pub trait ApprovalStore: Send + Sync {
 pub trait ToolInvoker: Send + Sync {
     /// Calls `tool` (qualified name) with `arguments`.
     async fn call(&self, tool: &str, arguments: Value) -> Result<ToolResult>;
+
+    /// [`ToolInvoker::call`] that the caller will give up on after `timeout`. An invoker with
+    /// its own deadline handling overrides it so that it, not the caller, sees the deadline
+    /// pass (an MCP pool counts timeouts to find a hung server) and answers
+    /// [`crate::Error::Timeout`]. The default ignores `timeout`: the caller enforces it.
+    async fn call_within(
+        &self,
+        tool: &str,
+        arguments: Value,
+        timeout: std::time::Duration,
+    ) -> Result<ToolResult> {
+        let _ = timeout;
+        self.call(tool, arguments).await
+    }
 }
 
 /// Told about every tool call, before it is dispatched and after it returns.

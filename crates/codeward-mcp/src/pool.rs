@@ -456,6 +456,19 @@ impl ToolInvoker for McpPool {
             .await
             .map_err(|e| e.into_core(tool))
     }
+
+    /// The pool enforces the caller's deadline itself, so a hung server's timeouts count
+    /// toward stopping it (`PoolOptions::timeouts_before_restart`).
+    async fn call_within(
+        &self,
+        tool: &str,
+        arguments: Value,
+        timeout: Duration,
+    ) -> codeward_core::Result<ToolResult> {
+        self.call_tool_with_timeout(tool, arguments, timeout)
+            .await
+            .map_err(|e| e.into_core(tool))
+    }
 }
 
 struct Server {

@@ -20,6 +20,10 @@ pub const MAX_REQUEST_BYTES: usize = 4 * 1024 * 1024;
 /// Largest response line (protocol limit).
 pub const MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
 
+/// How long after the per-call timeout the bridge gives up on an invoker that does not
+/// enforce the deadline it was given.
+const INVOKER_GRACE: Duration = Duration::from_millis(250);
+
 const PARSE_ERROR: i64 = -32700;
 const INVALID_REQUEST: i64 = -32600;
 const METHOD_NOT_FOUND: i64 = -32601;
@@ -484,10 +488,13 @@ async fn call(state: &State, id: &Value, params: Value, cancel: oneshot::Receive
     lock(&state.stats).dispatched += 1;
     let started = Instant::now();
     let timeout = state.ctx.call_timeout;
+    // The invoker is told the deadline and may enforce it itself (the MCP pool does, to spot
+    // a hung server); the bridge's own timer, a little later, covers invokers that do not.
+    let call = state.ctx.invoker.call_within(name, arguments, timeout);
     let outcome = tokio::select! {
-        r = tokio::time::timeout(timeout, state.ctx.invoker.call(name, arguments)) => match r {
+        r = tokio::time::timeout(timeout + INVOKER_GRACE, call) => match r {
+            Ok(Err(Error::Timeout { .. })) | Err(_) => Dispatch::TimedOut,
             Ok(r) => Dispatch::Done(r),
-            Err(_) => Dispatch::TimedOut,
         },
         _ = cancel => Dispatch::Cancelled,
     };

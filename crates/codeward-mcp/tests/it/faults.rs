@@ -141,6 +141,40 @@ async fn a_hung_server_times_out_and_is_stopped_after_repeated_timeouts() {
 }
 
 #[tokio::test]
+async fn deadlines_given_through_the_tool_invoker_seam_count_toward_a_hung_server() {
+    // The sandbox bridge calls `ToolInvoker::call_within` with its per-call timeout; the pool
+    // must be the one to see it pass, or a hung server would never be stopped.
+    use codeward_core::ToolInvoker;
+    let state = tempfile::tempdir().unwrap();
+    // The pool's own default would wait an hour: only the deadline given can end the calls.
+    let pool = pool(
+        vec![("hung", fake("hang-on-call", state.path()))],
+        options()
+            .timeouts_before_restart(2)
+            .call_timeout(Duration::from_secs(3600)),
+    );
+    pool.list_tools("hung").await.unwrap();
+    for _ in 0..2 {
+        // The outer bound keeps a regression from hanging the suite; not a timing claim.
+        let call = pool.call_within("hung.echo", json!({}), Duration::from_millis(300));
+        let error = tokio::time::timeout(Duration::from_secs(60), call)
+            .await
+            .expect("the deadline given ended the call")
+            .unwrap_err();
+        assert!(
+            matches!(error, codeward_core::Error::Timeout { .. }),
+            "{error}"
+        );
+    }
+    assert_eq!(pool.stats("hung").unwrap().timeouts, 2);
+    assert!(
+        matches!(pool.health("hung").unwrap(), ServerHealth::Unhealthy { .. }),
+        "two timeouts in a row stop the server"
+    );
+    pool.shutdown().await;
+}
+
+#[tokio::test]
 async fn a_server_that_never_initializes_fails_to_start_in_time() {
     let state = tempfile::tempdir().unwrap();
     let pool = pool(

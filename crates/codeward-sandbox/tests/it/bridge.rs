@@ -317,3 +317,30 @@ async fn a_result_of_more_than_half_the_line_limit_arrives_whole() {
     assert!(run.output.success, "{:?}", run.output);
     assert_eq!(run.output.stdout.trim(), format!("{n} 0 False"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invoker_is_given_the_deadline_and_its_timeout_counts_as_one() {
+    // The bridge hands the per-call timeout to the invoker (the MCP pool enforces it to spot
+    // hung servers); an invoker's own timeout is reported like the bridge's.
+    let rec = Arc::new(Recorder::default());
+    let mut l = limits();
+    l.tool_call_timeout = Duration::from_secs(7);
+    let run = run_py(
+        "aware",
+        "print(json.dumps(call('slow.aware', {})))",
+        rec.clone(),
+        l,
+    )
+    .await;
+    let reply: serde_json::Value = serde_json::from_str(run.output.stdout.trim()).expect("json");
+    assert_eq!(reply["error"]["code"], json!(-32002), "{reply}");
+    assert_eq!(
+        rec.events(),
+        vec![
+            "before slow.aware #1",
+            "deadline slow.aware 7s",
+            "after slow.aware timeout"
+        ]
+    );
+    assert_eq!(run.bridge.timed_out, 1);
+}

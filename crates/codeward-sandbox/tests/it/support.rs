@@ -250,6 +250,24 @@ impl ToolInvoker for Recorder {
             _ => Ok(ToolResult::error(format!("{tool} broke"))),
         }
     }
+
+    /// `slow.aware` enforces the deadline itself, like the MCP pool: it answers a timeout at
+    /// once and records the deadline it was given.
+    async fn call_within(
+        &self,
+        tool: &str,
+        arguments: Value,
+        timeout: Duration,
+    ) -> codeward_core::Result<ToolResult> {
+        if tool == "slow.aware" {
+            self.push(format!("deadline {tool} {timeout:?}"));
+            return Err(codeward_core::Error::Timeout {
+                operation: format!("tool call {tool}"),
+                after: timeout,
+            });
+        }
+        self.call(tool, arguments).await
+    }
 }
 
 #[async_trait]
@@ -318,7 +336,13 @@ pub fn tools() -> Vec<ToolSchema> {
         serde_json::json!({"type": "object", "properties": {"n": {"type": "integer"}}}),
     )
     .with_server("text");
-    vec![add, wait, echo, panics, big]
+    let aware = ToolSchema::new(
+        "aware",
+        "Enforces its deadline itself",
+        serde_json::json!({"type": "object"}),
+    )
+    .with_server("slow");
+    vec![add, wait, echo, panics, big, aware]
 }
 
 /// A job whose tool calls go to `recorder`.
