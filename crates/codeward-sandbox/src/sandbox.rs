@@ -135,6 +135,41 @@ struct Inner {
     spawner: Spawner,
     /// Sandboxes share the spawner thread's empty network namespace.
     shared_network: bool,
+    /// Generated TypeScript API modules already transpiled, newest last. The same tools give
+    /// the same module (the orchestrator caches it per tool set), so most runs reuse one.
+    transpiled_apis: std::sync::Mutex<Vec<(Arc<str>, Arc<str>)>>,
+}
+
+/// How many transpiled API modules a sandbox keeps.
+const TRANSPILED_APIS: usize = 16;
+
+impl Inner {
+    /// The JavaScript of a generated API module, transpiled once per distinct module.
+    fn api_javascript(&self, module: &str) -> Result<Arc<str>, SandboxError> {
+        let cached = |apis: &mut Vec<(Arc<str>, Arc<str>)>| {
+            let i = apis.iter().position(|(m, _)| &**m == module)?;
+            let entry = apis.remove(i);
+            let js = entry.1.clone();
+            apis.push(entry);
+            Some(js)
+        };
+        if let Some(js) = self
+            .transpiled_apis
+            .lock()
+            .ok()
+            .and_then(|mut a| cached(&mut a))
+        {
+            return Ok(js);
+        }
+        let js: Arc<str> = transpile::to_javascript(module, "codeward_api.ts")?.into();
+        if let Ok(mut apis) = self.transpiled_apis.lock() {
+            if apis.len() >= TRANSPILED_APIS {
+                apis.remove(0);
+            }
+            apis.push((module.into(), js.clone()));
+        }
+        Ok(js)
+    }
 }
 
 /// Numbers runs process-wide: cgroup and directory names must not collide between sandboxes.
@@ -203,6 +238,7 @@ impl ProcessSandbox {
                 semaphore,
                 spawner,
                 shared_network,
+                transpiled_apis: Default::default(),
             }),
         })
     }
@@ -272,7 +308,7 @@ impl ProcessSandbox {
         // 1. The private working directory (removed by its guard on every path out).
         let workdir = make_workdir(inner, &tag)?;
         let wd = workdir.path().to_path_buf();
-        let program_js = write_program(&job, &wd)?;
+        let program_js = write_program(inner, &job, &wd)?;
         // As root the program runs as nobody (mapped or dropped to); otherwise it runs as the
         // host user (mapped when in a user namespace), who already owns the directory.
         if inner.host.euid == 0 {
@@ -746,7 +782,11 @@ fn make_workdir(inner: &Inner, tag: &str) -> Result<tempfile::TempDir, SandboxEr
 }
 
 /// Writes the program and the API module; returns the program's JavaScript for node.
-fn write_program(job: &SandboxJob, wd: &Path) -> Result<Option<String>, SandboxError> {
+fn write_program(
+    inner: &Inner,
+    job: &SandboxJob,
+    wd: &Path,
+) -> Result<Option<String>, SandboxError> {
     let write = |name: &str, text: &str| {
         let p = wd.join(name);
         std::fs::write(&p, text).map_err(|e| SandboxError::io("writing a program file", p, e))
@@ -763,11 +803,7 @@ fn write_program(job: &SandboxJob, wd: &Path) -> Result<Option<String>, SandboxE
             let js = transpile::to_javascript(&job.program, "main.ts")?;
             write("main.mjs", &js)?;
             if let Some(api) = &job.api {
-                write("codeward_api.ts", &api.module)?;
-                write(
-                    "codeward_api.mjs",
-                    &transpile::to_javascript(&api.module, "codeward_api.ts")?,
-                )?;
+                write("codeward_api.mjs", &inner.api_javascript(&api.module)?)?;
             }
             Ok(Some(js))
         }

@@ -259,8 +259,30 @@ async fn the_generated_api_module_is_importable() {
         0,
         0,
     ));
-    let run = sandbox().run_detailed(job).await.expect("runs");
+    let sb = sandbox();
+    let run = sb.run_detailed(job).await.expect("runs");
     assert_eq!(run.output.stdout.trim(), "42", "{:?}", run.output);
+    assert_clean(&m);
+    // The sandbox keeps transpiled API modules: another module gets its own JavaScript, and
+    // the first one, asked for again, still its own.
+    let ts_api = |module: &str| {
+        Some(codeward_core::GeneratedApi::new(
+            Language::TypeScript,
+            module.to_owned(),
+            String::new(),
+            0,
+            0,
+        ))
+    };
+    let times = "export function add(a: number, b: number): number { return a * b; }\n";
+    for (module, expected) in [(times, "440"), (api, "42")] {
+        let m = marker("api-module-again");
+        let mut job = bridge_job(&m, Language::TypeScript, program, limits(), rec.clone());
+        job.api = ts_api(module);
+        let run = sb.run_detailed(job).await.expect("runs");
+        assert_eq!(run.output.stdout.trim(), expected, "{:?}", run.output);
+        assert_clean(&m);
+    }
 
     let m = marker("api-module-py");
     let mut job = bridge_job(
