@@ -86,6 +86,7 @@ impl AuditLog {
             in_flight: Default::default(),
             waiting: Default::default(),
             writer: Default::default(),
+            gathered: Default::default(),
         });
         let cfg = WriterConfig {
             dir: options.dir.clone(),

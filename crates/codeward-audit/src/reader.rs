@@ -30,6 +30,10 @@ pub struct Query {
     pub min_severity: Option<Severity>,
     /// Only this execution.
     pub execution_id: Option<String>,
+    /// Only records after this one (seq, hash) in the files, as
+    /// [`crate::VerifyOptions::after`] checks them: nothing before it is returned, whatever
+    /// seq a line there claims.
+    pub after: Option<(u64, String)>,
 }
 
 impl Query {
@@ -61,6 +65,12 @@ impl Query {
     /// Restricts to this severity or worse.
     pub fn min_severity(mut self, severity: Severity) -> Self {
         self.min_severity = Some(severity);
+        self
+    }
+
+    /// Restricts to the records after `(seq, hash)` (a head read earlier) in the files.
+    pub fn after(mut self, seq: u64, hash: impl Into<String>) -> Self {
+        self.after = Some((seq, hash.into()));
         self
     }
 
@@ -131,10 +141,32 @@ impl AuditReader {
             .into_iter()
             .map(|(_, p)| p)
             .collect();
+        let mut anchor_seen = query.after.is_none();
+        // Segments that end before the anchor are not read; one that ends with it neither.
+        if let Some((anchor, hash)) = &query.after {
+            while segments.len() > 1 {
+                let last = match scan_tail(&segments[0]) {
+                    Ok(tail) if tail.torn_bytes == 0 => tail.last,
+                    _ => None,
+                };
+                match last {
+                    Some(last) if last.seq < *anchor => {
+                        segments.pop_front();
+                    }
+                    Some(last) if last.seq == *anchor && last.hash == *hash => {
+                        segments.pop_front();
+                        anchor_seen = true;
+                        break;
+                    }
+                    _ => break,
+                }
+            }
+        }
         // Segments that end before the range starts are not read (their last record says).
         if let Some(from) = query.from_seq {
             while segments.len() > 1 {
-                match scan_tail(&segments[0])?.last {
+                // A tail that does not read cleanly is read in full (and reported there).
+                match scan_tail(&segments[0]).ok().and_then(|t| t.last) {
                     Some(last) if last.seq < from => {
                         segments.pop_front();
                     }
@@ -147,6 +179,7 @@ impl AuditReader {
             current: None,
             query,
             done: false,
+            anchor_seen,
         })
     }
 
@@ -194,6 +227,8 @@ pub struct Records {
     current: Option<OpenSegment>,
     query: Query,
     done: bool,
+    /// With `Query::after`: whether the anchor record was passed.
+    anchor_seen: bool,
 }
 
 impl Iterator for Records {
@@ -228,6 +263,19 @@ impl Iterator for Records {
                 Ok(l) => l,
                 Err(e) => return Some(Err(AuditError::io(&seg.path, e))),
             };
+            if !self.anchor_seen {
+                // Up to and including the anchor nothing is returned; lines whose first bytes
+                // name another seq are passed over without parsing.
+                if let Some((anchor, hash)) = &self.query.after
+                    && line_seq(&line).is_none_or(|seq| seq == *anchor)
+                    && let Ok(r) = serde_json::from_slice::<AuditRecord>(&line)
+                    && r.seq == *anchor
+                    && r.hash == *hash
+                {
+                    self.anchor_seen = true;
+                }
+                continue;
+            }
             // Before the range: skipped from the line's first bytes, without parsing it.
             if self
                 .query

@@ -156,7 +156,8 @@ pub fn verify(dir: &Path, opts: &VerifyOptions) -> Result<VerifyReport> {
         anchor_seen: opts.after.is_none(),
     };
     if let Some((seq, hash)) = &opts.after {
-        walk.expected_seq = seq + 1;
+        // seq u64::MAX cannot be followed; saturating keeps a forged one from overflowing.
+        walk.expected_seq = seq.saturating_add(1);
         walk.prev_hash = hash.clone();
     }
     let count = segments.len();
@@ -183,7 +184,12 @@ pub fn verify(dir: &Path, opts: &VerifyOptions) -> Result<VerifyReport> {
         {
             // A segment that ends at or before the anchor is not read; the one ending with it
             // only has its last record checked.
-            let last = scan_tail(&path)?.last;
+            // Anything odd about the segment's end (a torn or garbage tail, an altered last
+            // record, an unreadable one) is left to the walk below, which names it.
+            let last = match scan_tail(&path) {
+                Ok(tail) if tail.torn_bytes == 0 => tail.last,
+                _ => None,
+            };
             match last {
                 Some(last) if last.seq < *anchor => continue,
                 Some(last) if last.seq == *anchor => {
@@ -254,10 +260,13 @@ impl Walk<'_> {
         let complete = lines.len() - 1;
         // Verifying after an anchor: start at its line when it can be found by its first bytes
         // (the lines before it are outside the check); otherwise walk the whole segment.
+        // Only when every line before it reads as an earlier record; any other line there is
+        // walked (and named if it is wrong).
         let start = match &self.opts.after {
             Some((anchor, _)) if !self.anchor_seen => lines[..complete]
                 .iter()
-                .position(|l| line_seq(l) == Some(*anchor))
+                .position(|l| line_seq(l).is_none_or(|seq| seq >= *anchor))
+                .filter(|&i| line_seq(lines[i]) == Some(*anchor))
                 .unwrap_or(0),
             _ => 0,
         };

@@ -48,6 +48,9 @@ pub(crate) struct Shared {
     pub waiting: std::sync::atomic::AtomicBool,
     /// The writer thread, for unparking.
     pub writer: std::sync::OnceLock<std::thread::Thread>,
+    /// While waiting: how many callers' records the open batch holds; the batch is complete
+    /// once no more are in flight.
+    pub gathered: std::sync::atomic::AtomicUsize,
 }
 
 /// Counts an append as in flight until dropped (also when the caller's future is dropped).
@@ -63,8 +66,16 @@ impl<'a> InFlight<'a> {
     /// writer sets `waiting` before it checks the queue, and the record is in the queue
     /// before this reads `waiting`, so one of the two always sees the other.)
     pub(crate) fn queued(&self) {
-        if self.0.waiting.load(Ordering::SeqCst)
-            && let Some(t) = self.0.writer.get()
+        self.0.wake_writer();
+    }
+}
+
+impl Shared {
+    /// Unparks the writer if it is waiting for in-flight appends.
+    fn wake_writer(&self) {
+        std::sync::atomic::fence(Ordering::SeqCst);
+        if self.waiting.load(Ordering::SeqCst)
+            && let Some(t) = self.writer.get()
         {
             t.unpark();
         }
@@ -73,7 +84,11 @@ impl<'a> InFlight<'a> {
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+        let left = self.0.in_flight.fetch_sub(1, Ordering::SeqCst) - 1;
+        // A caller that gave up or failed may have been the last one the writer waits for.
+        if left <= self.0.gathered.load(Ordering::SeqCst) {
+            self.0.wake_writer();
+        }
     }
 }
 
@@ -319,6 +334,7 @@ impl Writer {
                             .min(self.cfg.batch_max);
                         if deferred.is_some()
                             || batch.callers >= expected
+                            || batch.failed.is_some()
                             || started.elapsed() >= GATHER_MAX
                         {
                             break;
@@ -328,7 +344,7 @@ impl Writer {
                             // The last few are being encoded on the other cores right now.
                             std::thread::yield_now();
                         } else {
-                            self.wait(&rx, started + GATHER_MAX);
+                            self.wait(&rx, started + GATHER_MAX, batch.callers);
                         }
                     }
                     let replies = std::mem::take(&mut batch.replies);
@@ -368,8 +384,10 @@ impl Writer {
 
     /// Parks until an append is queued or `deadline`: gathering costs the cores nothing that
     /// the appenders, still encoding their records, could use.
-    fn wait(&self, rx: &mpsc::Receiver<Command>, deadline: Instant) {
+    fn wait(&self, rx: &mpsc::Receiver<Command>, deadline: Instant, gathered: usize) {
+        self.shared.gathered.store(gathered, Ordering::SeqCst);
         self.shared.waiting.store(true, Ordering::SeqCst);
+        std::sync::atomic::fence(Ordering::SeqCst);
         if rx.is_empty() {
             std::thread::park_timeout(deadline.saturating_duration_since(Instant::now()));
         }

@@ -87,15 +87,10 @@ pub async fn check(config: &Config, out: &Output, file: &Path, lang: Option<&str
     };
     let tools = codeward::catalogue(config)?.all();
     let validator = codeward_security::Validator::new()?;
-    // The catalogue's generated API names the identifiers a program calls tools by (renamed
-    // ones included); without it, tool calls are still recognised by their usual spellings.
-    let report = match codeward_codegen::CodeGenerator::new().generate_api(&tools, language) {
-        Ok(api) => validator.check_for_api(&code, &api, &tools)?,
-        Err(e) => {
-            tracing::debug!(error = %e, "no API for the catalogue; matching tool calls by spelling");
-            validator.validate(&code, language, &tools)?
-        }
-    };
+    // Matched by the usual spellings: an API generated here for the whole catalogue could
+    // name a colliding server differently than a run's (which `codeward run` validates with
+    // its own API's exact names).
+    let report = validator.validate(&code, language, &tools)?;
     let risk = codeward_security::Risk::new().assess(&code, language, &report, &tools);
     out.json(&json!({"file": file, "language": language, "findings": report.findings, "tools_used": report.tools_used, "risk": risk}));
     for f in &report.findings {

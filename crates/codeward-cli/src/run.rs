@@ -155,10 +155,12 @@ async fn finish(
     outcome: &ExecutionOutcome,
     head: Option<(u64, String)>,
 ) -> Result<()> {
-    let from = head.as_ref().map_or(1, |(seq, _)| seq + 1);
-    let query = Query::all()
-        .execution(outcome.execution_id.as_str())
-        .seq_range(from, u64::MAX);
+    let from = head.as_ref().map_or(1, |(seq, _)| seq.saturating_add(1));
+    // Only what follows the head in the files: exactly the part the check below covers.
+    let mut query = Query::all().execution(outcome.execution_id.as_str());
+    if let Some((seq, hash)) = &head {
+        query = query.after(*seq, hash.clone());
+    }
     let records = AuditReader::new(config.audit_dir())
         .records(query)?
         .collect::<codeward_audit::Result<Vec<_>>>()?;

@@ -134,9 +134,10 @@ pub struct ValidationReport {
     pub findings: Vec<Finding>,
     /// Qualified names of the catalogue tools the program calls.
     pub tools_used: Vec<String>,
-    /// The tool called at each call site inside a loop, one entry per loop finding (a tool
-    /// called from two loops appears twice). What a risk assessor counts, so it need not
-    /// read tool names back out of finding messages.
+    /// The tools called at call sites inside loops: one entry per (site, tool), so a tool
+    /// called from two loops appears twice and a site whose tool is chosen at run time lists
+    /// every tool it may reach. What a risk assessor counts, so it need not read tool names
+    /// back out of finding messages.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub looped_tools: Vec<String>,
     /// Version of the rule set that produced the findings.

@@ -256,7 +256,7 @@ async fn run(
 
 /// Polls a future, turning a panic into `Err(message)`; once it has panicked it is not
 /// polled again.
-struct CatchUnwind<F>(std::pin::Pin<Box<F>>);
+struct CatchUnwind<F>(Option<std::pin::Pin<Box<F>>>);
 
 impl<F: std::future::Future> std::future::Future for CatchUnwind<F> {
     type Output = Result<F::Output, String>;
@@ -265,11 +265,17 @@ impl<F: std::future::Future> std::future::Future for CatchUnwind<F> {
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Self::Output> {
-        let inner = self.0.as_mut();
-        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| inner.poll(cx))) {
+        let Some(inner) = self.0.as_mut() else {
+            return std::task::Poll::Ready(Err("polled after it finished".to_owned()));
+        };
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| inner.as_mut().poll(cx))) {
             Ok(std::task::Poll::Ready(v)) => std::task::Poll::Ready(Ok(v)),
             Ok(std::task::Poll::Pending) => std::task::Poll::Pending,
             Err(payload) => {
+                // Dropping what panicked may panic too: contained as well, so a reply goes out.
+                let broken = self.0.take();
+                let _ =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(broken)));
                 let message = payload
                     .downcast_ref::<&str>()
                     .map(|s| (*s).to_owned())
@@ -347,16 +353,16 @@ fn handle(state: &Arc<State>, bytes: &[u8], calls: &mut JoinSet<()>) {
                 // A panicking invoker or observer must not leave the program waiting forever.
                 // Caught in this task (not a detached one), so when the run is dropped the
                 // call is dropped with it instead of running on until its timeout.
-                let reply = match CatchUnwind(Box::pin(call(&state, &id, params, cancel_rx))).await
-                {
-                    Ok(reply) => reply,
-                    Err(panic) => error_line(
-                        &id,
-                        TOOL_FAILED,
-                        format!("the host failed the call: it panicked: {panic}"),
-                        None,
-                    ),
-                };
+                let reply =
+                    match CatchUnwind(Some(Box::pin(call(&state, &id, params, cancel_rx)))).await {
+                        Ok(reply) => reply,
+                        Err(panic) => error_line(
+                            &id,
+                            TOOL_FAILED,
+                            format!("the host failed the call: it panicked: {panic}"),
+                            None,
+                        ),
+                    };
                 lock(&state.inflight).remove(&key);
                 let _ = state.out.send(reply);
             });
@@ -399,7 +405,8 @@ fn validator(
 
 enum Dispatch {
     Done(Result<ToolResult, Error>),
-    TimedOut,
+    /// After this long (the invoker's own deadline, or the bridge's).
+    TimedOut(Duration),
     Cancelled,
 }
 
@@ -492,8 +499,9 @@ async fn call(state: &State, id: &Value, params: Value, cancel: oneshot::Receive
     // a hung server); the bridge's own timer, a little later, covers invokers that do not.
     let call = state.ctx.invoker.call_within(name, arguments, timeout);
     let outcome = tokio::select! {
-        r = tokio::time::timeout(timeout + INVOKER_GRACE, call) => match r {
-            Ok(Err(Error::Timeout { .. })) | Err(_) => Dispatch::TimedOut,
+        r = tokio::time::timeout(timeout.saturating_add(INVOKER_GRACE), call) => match r {
+            Ok(Err(Error::Timeout { after, .. })) => Dispatch::TimedOut(after),
+            Err(_) => Dispatch::TimedOut(timeout),
             Ok(r) => Dispatch::Done(r),
         },
         _ = cancel => Dispatch::Cancelled,
@@ -505,9 +513,9 @@ async fn call(state: &State, id: &Value, params: Value, cancel: oneshot::Receive
             tool: name.to_owned(),
             message: e.to_string(),
         }),
-        Dispatch::TimedOut => Err(Error::Timeout {
+        Dispatch::TimedOut(after) => Err(Error::Timeout {
             operation: format!("tool call {name}"),
-            after: timeout,
+            after: *after,
         }),
         Dispatch::Cancelled => Err(Error::Layer {
             context: format!("tool call {name} cancelled"),
@@ -530,7 +538,13 @@ async fn call(state: &State, id: &Value, params: Value, cancel: oneshot::Receive
                     Value::Null => String::new(),
                     v => v.to_string(),
                 };
-                (json!([{"type": "text", "text": text}]), Value::Null)
+                // No text at all lets the clients say "<tool> reported an error".
+                let content = if text.is_empty() {
+                    json!([])
+                } else {
+                    json!([{"type": "text", "text": text}])
+                };
+                (content, Value::Null)
             } else {
                 (json!([]), r.value.clone())
             };
@@ -555,12 +569,12 @@ async fn call(state: &State, id: &Value, params: Value, cancel: oneshot::Receive
             format!("tool {name} failed: {e}"),
             Some(name),
         ),
-        Dispatch::TimedOut => {
+        Dispatch::TimedOut(after) => {
             lock(&state.stats).timed_out += 1;
             error_line(
                 id,
                 TIMED_OUT,
-                format!("tool call {name} timed out after {timeout:?}"),
+                format!("tool call {name} timed out after {after:?}"),
                 Some(name),
             )
         }

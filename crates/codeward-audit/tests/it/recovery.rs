@@ -396,3 +396,61 @@ async fn a_head_that_ends_a_segment_is_checked_without_reading_that_segment() {
     assert_eq!(problem.segment, codeward_audit::segment_name(2));
     assert_eq!(problem.line, ls.len() as u64);
 }
+
+#[tokio::test]
+async fn an_incremental_check_is_not_fooled_by_a_reformatted_head_or_junk_after_it() {
+    // A forged record claiming the next seq, put before the head: the check covers what
+    // follows the head, and a read "after the head" never returns it.
+    let (_tmp, dir, head) = log_with_head().await;
+    let (path, i) = find_line(&dir, 60);
+    let (next_path, j) = find_line(&dir, 61);
+    let mut forged: AuditRecord = serde_json::from_str(&lines(&next_path)[j]).unwrap();
+    forged.message = "forged".into();
+    forged.hash = codeward_audit::record_hash(&forged);
+    let mut ls = lines(&path);
+    ls.insert(i, serde_json::to_string(&forged).unwrap());
+    write_lines(&path, &ls);
+    let after = codeward_audit::AuditReader::new(&dir)
+        .records(codeward_audit::Query::all().after(head.0, head.1.clone()))
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect::<Vec<_>>();
+    assert!(after.iter().all(|r| r.message != "forged"), "{after:?}");
+    assert_eq!(after.first().map(|r| r.seq), Some(61));
+    assert_eq!(after.len(), 30);
+    assert!(
+        verify(&dir, &VerifyOptions::default())
+            .unwrap()
+            .problem
+            .is_some()
+    );
+
+    // Junk after a head that ends an older segment.
+    let (_tmp, dir) = log_with(60, 2_000).await;
+    let seg2 = segment(&dir, 2);
+    let last: AuditRecord = serde_json::from_str(lines(&seg2).last().unwrap()).unwrap();
+    append_bytes(&seg2, b"not a record\n");
+    let report = verify(&dir, &VerifyOptions::default().after(last.seq, last.hash)).unwrap();
+    let problem = report.problem.expect("junk after the head is found");
+    assert_eq!(problem.segment, codeward_audit::segment_name(2));
+}
+
+#[tokio::test]
+async fn an_altered_end_of_an_older_segment_is_a_problem_not_an_error() {
+    let (_tmp, dir, head) = log_with_head().await;
+    let seg1 = segment(&dir, 1);
+    let mut ls = lines(&seg1);
+    let last = ls.len() - 1;
+    ls[last] = ls[last].replacen("\"call ", "\"kall ", 1);
+    write_lines(&seg1, &ls);
+    let report = verify(&dir, &VerifyOptions::default().after(head.0, head.1)).unwrap();
+    let problem = report.problem.expect("reported as a problem");
+    assert_eq!(problem.kind, ProblemKind::Changed);
+    assert_eq!(problem.segment, codeward_audit::segment_name(1));
+    // Reading from the head on still works.
+    let since = codeward_audit::AuditReader::new(&dir)
+        .records(codeward_audit::Query::all().seq_range(61, u64::MAX))
+        .unwrap()
+        .count();
+    assert!(since >= 30);
+}

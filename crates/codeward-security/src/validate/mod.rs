@@ -375,7 +375,7 @@ pub(crate) struct Ctx<'s> {
     pub(crate) consts: HashMap<String, (String, bool)>,
     pub(crate) star_modules: Vec<String>,
     tools_used: BTreeSet<String>,
-    /// One entry per tool-call-in-loop finding: the tool it names.
+    /// One entry per (call site inside a loop, tool it may call).
     looped_tools: Vec<String>,
     scratch: Vec<usize>,
 }
@@ -534,26 +534,47 @@ impl<'s> Ctx<'s> {
         out
     }
 
-    /// Records a call of a catalogue tool through its generated API (`demo.notesAdd`).
-    pub(crate) fn tool_call(&mut self, segments: &[&str], node: Node<'_>, in_loop: bool) -> bool {
-        let Some(name) = self.tools.find(segments) else {
-            return false;
+    /// Records a call of a catalogue tool through its generated API (`demo.notesAdd`), or
+    /// through the module's generic `callTool` / `call_tool` (`generic` names that function):
+    /// by the literal tool name in its first argument, and when the name is computed at run
+    /// time, as a call of every tool the program may reach.
+    pub(crate) fn tool_call(
+        &mut self,
+        segments: &[&str],
+        node: Node<'_>,
+        in_loop: bool,
+        generic: (&str, Option<Option<String>>),
+    ) {
+        let (generic_fn, first_arg) = generic;
+        let is_generic = segments.last() == Some(&generic_fn) && segments.len() <= 2;
+        let names: Vec<String> = if is_generic {
+            match first_arg.flatten() {
+                Some(name) => self.tools.known(&name).into_iter().collect(),
+                None => self.tools.all.clone(),
+            }
+        } else {
+            self.tools
+                .find(segments)
+                .map(str::to_owned)
+                .into_iter()
+                .collect()
         };
-        let name = name.to_owned();
+        for name in names {
+            self.record_tool(name, node, in_loop);
+        }
+    }
+
+    fn record_tool(&mut self, name: String, node: Node<'_>, in_loop: bool) {
         self.tools_used.insert(name.clone());
-        if in_loop {
-            let before = self.findings.len();
+        if in_loop && !self.rules.check(Check::ToolCallInLoop).is_empty() {
             self.fire(
                 Check::ToolCallInLoop,
                 None,
                 node,
                 Some(&format!("`{name}`")),
             );
-            for _ in before..self.findings.len() {
-                self.looped_tools.push(name.clone());
-            }
+            self.looped_tools.push(name);
         }
-        true
     }
 
     fn finish(mut self, report: &mut ValidationReport) {
@@ -565,6 +586,20 @@ impl<'s> Ctx<'s> {
     }
 }
 
+/// The member path of a resolved name that comes from the generated API module
+/// (`./codeward_api.fs_.readFile` -> `fs_.readFile`), if it does.
+pub(crate) fn api_member(resolved: &str) -> Option<&str> {
+    [
+        "./codeward_api.ts.",
+        "./codeward_api.mjs.",
+        "./codeward_api.js.",
+        "./codeward_api.",
+        "codeward_api.",
+    ]
+    .into_iter()
+    .find_map(|prefix| resolved.strip_prefix(prefix))
+}
+
 /// Maps generated API call shapes to tools: the generated module's exact identifiers when its
 /// bindings are known, and the usual spellings (`server.camelName`, `server.snake_name`).
 #[derive(Debug, Default)]
@@ -573,6 +608,8 @@ pub(crate) struct ToolMatcher {
     qualified: HashMap<(String, String), String>,
     /// Function spelling of tools without a server -> name.
     bare: HashMap<String, String>,
+    /// Every tool's qualified name: what a call with a computed tool name may reach.
+    all: Vec<String>,
 }
 
 impl ToolMatcher {
@@ -596,12 +633,18 @@ impl ToolMatcher {
                 }
             }
         }
+        m.all = tools.iter().map(ToolSchema::qualified_name).collect();
         // The module's own identifiers win over guessed spellings of another tool.
         for b in bindings {
             m.qualified
                 .insert((b.object.clone(), b.function.clone()), b.tool.clone());
         }
         m
+    }
+
+    /// `name` when it is one of the tools (the bridge refuses any other).
+    fn known(&self, name: &str) -> Option<String> {
+        self.all.iter().find(|t| *t == name).cloned()
     }
 
     fn find(&self, segments: &[&str]) -> Option<&str> {

@@ -780,12 +780,25 @@ fn call(ctx: &mut Ctx<'_>, node: Node<'_>, ancestors: &[Node<'_>]) {
     let Some(function) = node.child_by_field_name("function") else {
         return;
     };
-    let mut chain = Vec::new();
-    if segments(ctx, function, &mut chain) && ctx.tool_call(&chain, node, in_loop(ancestors)) {
-        return;
-    }
     let args = positional(node);
-    if let Some(name) = resolve(ctx, function, 0) {
+    let resolved = resolve(ctx, function, 0);
+    // A call that looks like a generated API call is recorded as a tool call, and still goes
+    // through every rule: `os.system` on the real `os` must not pass for a tool `os.system`.
+    // Through an import of the API module the path after it counts (`import notes as n`).
+    let mut chain = Vec::new();
+    let found = match resolved.as_deref().and_then(super::api_member) {
+        Some(path) => {
+            chain.extend(path.split('.'));
+            true
+        }
+        None => segments(ctx, function, &mut chain),
+    };
+    if found {
+        let first = || args.first().map(|a| fold(ctx, *a, 0).map(|(s, _)| s));
+        let first_arg = (chain.last() == Some(&"call_tool")).then(first).flatten();
+        ctx.tool_call(&chain, node, in_loop(ancestors), ("call_tool", first_arg));
+    }
+    if let Some(name) = resolved {
         ctx.match_call(&name, node);
         if function.kind() == "identifier" && !ctx.bindings.contains_key(ctx.text(function)) {
             for module in ctx.star_modules.clone() {

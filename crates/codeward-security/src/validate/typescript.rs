@@ -922,16 +922,30 @@ fn call(ctx: &mut Ctx<'_>, node: Node<'_>, ancestors: &[Node<'_>]) {
     let Some(function) = function else {
         return;
     };
-    let mut chain = Vec::new();
-    if segments(ctx, function, &mut chain) && ctx.tool_call(&chain, node, in_loop(ctx, ancestors)) {
-        return;
-    }
     let args = arguments(node);
     let name = if function.kind() == "import" {
         Some("import".to_owned())
     } else {
         resolve(ctx, function, 0)
     };
+    // A call that looks like a generated API call is recorded as a tool call, and still goes
+    // through every rule: `fs.writeFile` on node's `fs` must not pass for a tool `fs.write_file`.
+    // Through an import of the API module the path after it counts (`import { fs_ as f }`).
+    let mut chain = Vec::new();
+    let via_api = name.as_deref().and_then(super::api_member);
+    let found = match via_api {
+        Some(path) => {
+            chain.extend(path.split('.'));
+            true
+        }
+        None => segments(ctx, function, &mut chain),
+    };
+    if found {
+        let first = || args.first().map(|a| fold(ctx, *a, 0).map(|(s, _)| s));
+        let first_arg = (chain.last() == Some(&"callTool")).then(first).flatten();
+        let looped = in_loop(ctx, ancestors);
+        ctx.tool_call(&chain, node, looped, ("callTool", first_arg));
+    }
     if let Some(name) = name {
         ctx.match_call(&name, node);
         if ctx.targets(Check::DynamicImport, &name) {

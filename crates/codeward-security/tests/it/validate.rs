@@ -643,3 +643,106 @@ fn tool_calls_through_renamed_identifiers_count_with_the_api_bindings() {
     let exact = v.check_for_api(py, &py_api, &tools).expect("runs");
     assert_eq!(exact.tools_used, ["notes.import"]);
 }
+
+#[test]
+fn a_call_that_looks_like_a_tool_call_still_meets_every_rule() {
+    // A catalogue server named like a module (`os`, `fs`) must not hide the module's calls.
+    let schema = serde_json::json!({"type": "object"});
+    let tools = vec![
+        codeward_core::ToolSchema::new("system", "runs a command", schema.clone())
+            .with_server("os"),
+        codeward_core::ToolSchema::new("write_file", "writes", schema).with_server("fs"),
+    ];
+    let py = validator()
+        .check("import os\nos.system('id')\n", Language::Python, &tools)
+        .expect("runs");
+    assert!(
+        py.findings
+            .iter()
+            .any(|f| f.category == FindingCategory::ProcessSpawn),
+        "{:?}",
+        py.findings
+    );
+    assert_eq!(py.tools_used, ["os.system"], "and it may be the tool too");
+    let ts = validator()
+        .check(
+            "import * as fs from 'node:fs';\nfs.writeFileSync('/etc/cron.d/x', 'y');\n",
+            Language::TypeScript,
+            &tools,
+        )
+        .expect("runs");
+    assert!(
+        ts.findings
+            .iter()
+            .any(|f| f.category == FindingCategory::Filesystem),
+        "{:?}",
+        ts.findings
+    );
+}
+
+#[test]
+fn tools_called_through_the_generic_call_tool_count_by_name_or_all_of_them() {
+    let schema = serde_json::json!({"type": "object"});
+    let tools = vec![
+        codeward_core::ToolSchema::new("delete_file", "deletes", schema.clone()).with_server("fs"),
+        codeward_core::ToolSchema::new("read_file", "reads", schema).with_server("fs"),
+    ];
+    let v = validator();
+    let ts = "import { callTool } from './codeward_api';\nawait callTool('fs.delete_file', { path: 'a' });\n";
+    let r = v.check(ts, Language::TypeScript, &tools).expect("runs");
+    assert_eq!(r.tools_used, ["fs.delete_file"]);
+    let py = "from codeward_api import call_tool\ncall_tool('fs.delete_file', {'path': 'a'})\n";
+    let r = v.check(py, Language::Python, &tools).expect("runs");
+    assert_eq!(r.tools_used, ["fs.delete_file"]);
+    // A name computed at run time may be any tool the program can reach.
+    let ts = "import { callTool } from './codeward_api';\nconst t = String(Date.now() % 2 ? 'fs.read_file' : 'fs.delete_file') + '';\nfor (const p of ['a', 'b']) { await callTool(t, { path: p }); }\n";
+    let r = v.check(ts, Language::TypeScript, &tools).expect("runs");
+    assert_eq!(r.tools_used, ["fs.delete_file", "fs.read_file"]);
+    assert_eq!(
+        r.looped_tools,
+        ["fs.delete_file", "fs.read_file"],
+        "both counted as called in the loop"
+    );
+    let py = "from codeward_api import call_tool\nname = input()\ncall_tool(name, {})\n";
+    let r = v.check(py, Language::Python, &tools).expect("runs");
+    assert_eq!(r.tools_used, ["fs.delete_file", "fs.read_file"]);
+}
+
+#[test]
+fn tool_calls_through_aliased_imports_of_the_api_count() {
+    let schema = serde_json::json!({"type": "object"});
+    let tools = vec![
+        codeward_core::ToolSchema::new("delete_file", "deletes", schema.clone()).with_server("fs"),
+        codeward_core::ToolSchema::new("import", "imports", schema).with_server("notes"),
+    ];
+    let api = |language: Language, bindings: &[(&str, &str, &str)]| {
+        let mut api =
+            codeward_core::GeneratedApi::new(language, String::new(), String::new(), 0, 0);
+        api.bindings = bindings
+            .iter()
+            .map(|(o, f, t)| codeward_core::ApiBinding::new(*o, *f, *t))
+            .collect();
+        api
+    };
+    let ts_api = api(
+        Language::TypeScript,
+        &[("fs_", "deleteFile", "fs.delete_file")],
+    );
+    let v = validator();
+    for ts in [
+        "import { fs_ as f } from './codeward_api';\nawait f.deleteFile({ path: 'a' });\n",
+        "import * as api from './codeward_api';\nawait api.fs_.deleteFile({ path: 'a' });\n",
+        "const { fs_: files } = require('./codeward_api');\nawait files.deleteFile({ path: 'a' });\n",
+    ] {
+        let r = v.check_for_api(ts, &ts_api, &tools).expect("runs");
+        assert_eq!(r.tools_used, ["fs.delete_file"], "{ts}");
+    }
+    let py_api = api(Language::Python, &[("notes", "import_", "notes.import")]);
+    for py in [
+        "from codeward_api import notes as n\nn.import_(path='a')\n",
+        "import codeward_api as api\napi.notes.import_(path='a')\n",
+    ] {
+        let r = v.check_for_api(py, &py_api, &tools).expect("runs");
+        assert_eq!(r.tools_used, ["notes.import"], "{py}");
+    }
+}
