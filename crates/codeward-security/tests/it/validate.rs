@@ -586,6 +586,16 @@ fn chained_calls_are_resolved_once_per_level() {
         .expect("runs");
 }
 
+/// A generated API with only these bindings (object, function, tool).
+fn api(language: Language, bindings: &[(&str, &str, &str)]) -> codeward_core::GeneratedApi {
+    let mut api = codeward_core::GeneratedApi::new(language, String::new(), String::new(), 0, 0);
+    api.bindings = bindings
+        .iter()
+        .map(|(o, f, t)| codeward_core::ApiBinding::new(*o, *f, *t))
+        .collect();
+    api
+}
+
 #[test]
 fn tool_calls_through_renamed_identifiers_count_with_the_api_bindings() {
     // A server `fs` is generated as `fs_`, a tool `import` as `import_` in Python, and of two
@@ -600,15 +610,6 @@ fn tool_calls_through_renamed_identifiers_count_with_the_api_bindings() {
             .with_server("my-notes"),
         codeward_core::ToolSchema::new("add", "adds a note", schema).with_server("my_notes"),
     ];
-    let api = |language: Language, bindings: &[(&str, &str, &str)]| {
-        let mut api =
-            codeward_core::GeneratedApi::new(language, String::new(), String::new(), 0, 0);
-        api.bindings = bindings
-            .iter()
-            .map(|(o, f, t)| codeward_core::ApiBinding::new(*o, *f, *t))
-            .collect();
-        api
-    };
     let ts = "import { fs_, myNotes2 } from './codeward_api';\nawait fs_.deleteFile({ path: '/tmp/a' });\nawait myNotes2.add({});\n";
     let ts_api = api(
         Language::TypeScript,
@@ -715,15 +716,6 @@ fn tool_calls_through_aliased_imports_of_the_api_count() {
         codeward_core::ToolSchema::new("delete_file", "deletes", schema.clone()).with_server("fs"),
         codeward_core::ToolSchema::new("import", "imports", schema).with_server("notes"),
     ];
-    let api = |language: Language, bindings: &[(&str, &str, &str)]| {
-        let mut api =
-            codeward_core::GeneratedApi::new(language, String::new(), String::new(), 0, 0);
-        api.bindings = bindings
-            .iter()
-            .map(|(o, f, t)| codeward_core::ApiBinding::new(*o, *f, *t))
-            .collect();
-        api
-    };
     let ts_api = api(
         Language::TypeScript,
         &[("fs_", "deleteFile", "fs.delete_file")],
