@@ -206,6 +206,12 @@ pub(crate) fn bindings<F: Named>(plan: &Plan<'_>, servers: &[Server<F>]) -> Vec<
 
 /// Names each server (`case` of its name, unique among `taken` module names) and builds its
 /// functions, each named in the server's own scope.
+///
+/// Names are claimed in the order of the servers' and tools' names, not in the plan's
+/// (relevance) order, so they depend only on the set of tools: two servers that spell the
+/// same identifier (`my-notes`, `my_notes`) get `myNotes` / `myNotes2` the same way however
+/// discovery ranked them, and a program written against one generation calls the same tools
+/// through the next. The module still lists them in the plan's order.
 pub(crate) fn servers<'p, F>(
     plan: &'p Plan<'_>,
     taken: impl IntoIterator<Item = &'p str>,
@@ -214,23 +220,34 @@ pub(crate) fn servers<'p, F>(
     mut function: impl FnMut(&FnPlan<'_>, &mut Namer, &str) -> F,
 ) -> Vec<Server<F>> {
     let mut module_names = Namer::with_taken(taken);
+    let mut names = vec![String::new(); plan.servers.len()];
+    for i in by_key(&plan.servers, |s| s.key.as_str()) {
+        names[i] = module_names.claim(&case(&plan.servers[i].key, "tools"), sep);
+    }
     plan.servers
         .iter()
-        .map(|server| {
-            let name = module_names.claim(&case(&server.key, "tools"), sep);
+        .zip(names)
+        .map(|(server, name)| {
             let mut members = Namer::default();
-            let functions = server
-                .functions
-                .iter()
-                .map(|f| function(f, &mut members, &name))
+            let mut functions: Vec<(usize, F)> = by_key(&server.functions, |f| f.wire.as_str())
+                .into_iter()
+                .map(|i| (i, function(&server.functions[i], &mut members, &name)))
                 .collect();
+            functions.sort_by_key(|(i, _)| *i);
             Server {
                 name,
                 label: doc_lines(&server.key).join(" "),
-                functions,
+                functions: functions.into_iter().map(|(_, f)| f).collect(),
             }
         })
         .collect()
+}
+
+/// Indexes of `items` in the order of `key` (stable for equal keys).
+fn by_key<T>(items: &[T], key: impl Fn(&T) -> &str) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..items.len()).collect();
+    order.sort_by(|&a, &b| key(&items[a]).cmp(key(&items[b])));
+    order
 }
 
 /// Documentation of one tool shared by both languages.

@@ -55,3 +55,28 @@ fn bindings_name_renamed_servers_and_functions_exactly() {
         py.bindings
     );
 }
+
+#[test]
+fn names_depend_on_the_set_of_tools_not_on_their_order() {
+    // Discovery may rank the same tools differently from one request to the next; a program
+    // written against one generation must call the same tools through the next.
+    let tools = vec![
+        tool("my_notes", "add"),
+        tool("my-notes", "add"),
+        tool("my-notes", "notes_add"),
+        tool("my-notes", "notesAdd"),
+    ];
+    let reversed: Vec<ToolSchema> = tools.iter().rev().cloned().collect();
+    for language in [Language::TypeScript, Language::Python] {
+        let mut a = generate(&tools, language).bindings;
+        let mut b = generate(&reversed, language).bindings;
+        a.sort_by(|x, y| x.tool.cmp(&y.tool));
+        b.sort_by(|x, y| x.tool.cmp(&y.tool));
+        assert_eq!(a, b, "{language}");
+    }
+    // The module still lists the servers in the order given.
+    let module = generate(&tools, Language::TypeScript).module;
+    let first = module.find("my_notes").expect("my_notes in the module");
+    let second = module.find("my-notes").expect("my-notes in the module");
+    assert!(first < second, "the given order is kept");
+}
