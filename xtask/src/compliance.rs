@@ -65,21 +65,7 @@ pub fn run(root: &Path) -> Result<()> {
         must_use,
         "crates/codeward-core/src/audit.rs".into(),
     ));
-    let clippy = crate::cargo_status(
-        root,
-        &[
-            "clippy",
-            "--workspace",
-            "--all-targets",
-            "--",
-            "-D",
-            "warnings",
-            "-D",
-            "unused_must_use",
-            "-D",
-            "clippy::let_underscore_future",
-        ],
-    )?;
+    let clippy = crate::cargo_status(root, crate::CLIPPY)?;
     checks.push(check(
         "must_use.clippy",
         "clippy -D unused_must_use -D clippy::let_underscore_future",

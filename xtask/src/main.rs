@@ -79,23 +79,23 @@ pub fn target_dir(root: &Path) -> PathBuf {
         .unwrap_or_else(|| root.join("target"))
 }
 
+/// The clippy invocation CI gates on (`.ci/run` runs the same).
+pub const CLIPPY: &[&str] = &[
+    "clippy",
+    "--workspace",
+    "--all-targets",
+    "--",
+    "-D",
+    "warnings",
+    "-D",
+    "unused_must_use",
+    "-D",
+    "clippy::let_underscore_future",
+];
+
 fn ci(root: &Path) -> Result<()> {
     cargo(root, &["fmt", "--all", "--check"])?;
-    cargo(
-        root,
-        &[
-            "clippy",
-            "--workspace",
-            "--all-targets",
-            "--",
-            "-D",
-            "warnings",
-            "-D",
-            "unused_must_use",
-            "-D",
-            "clippy::let_underscore_future",
-        ],
-    )?;
+    cargo(root, CLIPPY)?;
     cargo(root, &["test", "--workspace"])
 }
 

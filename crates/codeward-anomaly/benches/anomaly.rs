@@ -8,10 +8,10 @@ use codeward_anomaly::Detector;
 use codeward_core::{
     AnomalyDetector, ExecutionObservation, Language, ToolAnnotations, ToolCallObservation,
 };
+use codeward_test_support::bench::target_dir;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::hint::black_box;
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 const OBSERVATIONS: usize = 200_000;
@@ -19,12 +19,6 @@ const PRINCIPALS: u64 = 1_000;
 const TOOL_SETS: u64 = 5;
 const TOOLS: u64 = 40;
 const HOT_KEY_OBSERVATIONS: usize = 50_000;
-
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"))
-}
 
 /// splitmix64: small, seeded, good enough for synthetic observations.
 struct Rng(u64);

@@ -6,9 +6,10 @@
 //! Run: `cargo bench -p codeward-audit --bench audit` (or `cargo xtask bench audit`).
 //! Writes `target/bench/audit.json`.
 
+use codeward_test_support::bench::{row, target_dir};
 use std::fs::OpenOptions;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -19,12 +20,6 @@ use serde_json::json;
 const WRITERS: [usize; 4] = [1, 4, 16, 64];
 /// Rounds of (device limit, 64 writers) for the device-limit ratio.
 const ROUNDS: usize = 9;
-
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"))
-}
 
 fn event(i: usize) -> AuditEvent {
     AuditEvent::new(AuditKind::ToolCall, Severity::Info, "tool call dispatched")
@@ -154,18 +149,6 @@ fn p50(mut v: Vec<Duration>) -> Duration {
 /// A figure without a baseline or target.
 fn figure(metric: &str, value: f64, unit: &str) -> serde_json::Value {
     row(metric, value, unit, None, None, None, None)
-}
-
-fn row(
-    metric: &str,
-    value: f64,
-    unit: &str,
-    baseline: Option<&str>,
-    ratio: Option<f64>,
-    target: Option<&str>,
-    pass: Option<bool>,
-) -> serde_json::Value {
-    json!({"metric": metric, "value": value, "unit": unit, "baseline": baseline, "ratio": ratio, "target": target, "pass": pass})
 }
 
 fn main() {

@@ -5,35 +5,17 @@
 //! Run: `cargo bench -p codeward-cli --bench bridge` (or `cargo xtask bench bridge`).
 //! Writes `target/bench/bridge.json`.
 
-use std::path::{Path, PathBuf};
+use codeward_test_support::bench::{row, target_dir};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use codeward::Config;
 use codeward_codegen::CodeGenerator;
 use codeward_core::*;
 use codeward_mcp::{McpConfig, McpPool, PoolOptions, StdioServer};
-
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"))
-}
-
-fn row(
-    metric: &str,
-    value: f64,
-    unit: &str,
-    baseline: Option<&str>,
-    ratio: Option<f64>,
-    target: Option<&str>,
-    pass: Option<bool>,
-) -> Value {
-    json!({"metric": metric, "value": value, "unit": unit, "baseline": baseline, "ratio": ratio, "target": target, "pass": pass})
-}
 
 struct Quiet;
 

@@ -4,7 +4,7 @@
 //!
 //! Run: `cargo bench -p codeward-codegen --bench codegen`
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use codeward_codegen::{CodeGenerator, load_tools, token_economics, tools_list_json};
@@ -140,9 +140,7 @@ fn main() {
             row["baseline"].as_str().unwrap_or_default()
         );
     }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
+    let target = codeward_test_support::bench::target_dir();
     let dir = target.join("bench");
     let report = json!({"bench": "codegen", "rows": rows});
     if let Err(error) = std::fs::create_dir_all(&dir)

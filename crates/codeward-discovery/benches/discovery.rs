@@ -4,7 +4,7 @@
 //! Run: `cargo bench -p codeward-discovery --bench discovery`.
 //! Writes `target/bench/discovery.json`.
 
-use std::path::{Path, PathBuf};
+use codeward_test_support::bench::{row, target_dir};
 use std::time::{Duration, Instant};
 
 use codeward_discovery::{
@@ -15,12 +15,6 @@ use serde_json::{Value, json};
 
 const SIZES: [usize; 3] = [1_000, 10_000, 100_000];
 const SEED: u64 = 0xc0de_3a3d_0000_0001;
-
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"))
-}
 
 /// splitmix64: small, seeded, good enough to draw words.
 struct Rng(u64);
@@ -445,19 +439,6 @@ fn slowest_queries(queries: &[String], rounds: usize, samples: &[Duration]) -> S
         .map(|(d, q)| format!("{q:?} {:.2} ms", d.as_secs_f64() * 1e3))
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-#[allow(clippy::too_many_arguments)]
-fn row(
-    metric: &str,
-    value: f64,
-    unit: &str,
-    baseline: Option<&str>,
-    ratio: Option<f64>,
-    target: Option<&str>,
-    pass: Option<bool>,
-) -> Value {
-    json!({"metric": metric, "value": value, "unit": unit, "baseline": baseline, "ratio": ratio, "target": target, "pass": pass})
 }
 
 fn main() {

@@ -8,11 +8,11 @@
 
 use codeward_demo_server::{DemoOptions, serve_stdio};
 use codeward_mcp::{McpConfig, McpPool, PoolOptions, StdioServer};
+use codeward_test_support::bench::target_dir;
 use rmcp::ServiceExt;
 use rmcp::model::CallToolRequestParams;
 use rmcp::transport::TokioChildProcess;
 use serde_json::{Value, json};
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 const SERVE_FLAG: &str = "--serve-demo";
@@ -20,12 +20,6 @@ const WARMUP: usize = 200;
 const ITERATIONS: usize = 3000;
 /// The pool may cost this much more than a raw client at the median before it is a problem.
 const MAX_P50_RATIO: f64 = 1.5;
-
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"))
-}
 
 fn arguments() -> Value {
     json!({"text": "the quick brown fox jumps over the lazy dog and the cat", "top": 3})

@@ -323,10 +323,7 @@ async fn async_main() {
             "pass": r.pass,
         })).collect::<Vec<_>>(),
     });
-    let dir = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"))
-        .join("bench");
+    let dir = codeward_test_support::bench::target_dir().join("bench");
     std::fs::create_dir_all(&dir).expect("bench dir");
     let path = dir.join("sandbox.json");
     std::fs::write(&path, serde_json::to_string_pretty(&json).expect("json")).expect("write json");

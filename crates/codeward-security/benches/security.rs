@@ -7,8 +7,8 @@
 //!
 //! Run: `cargo bench -p codeward-security --bench security`
 
+use codeward_test_support::bench::target_dir;
 use std::hint::black_box;
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use codeward_core::{Language, PiiRedactor, ToolSchema};
@@ -156,12 +156,6 @@ const BASELINE_PATTERNS: &[&str] = &[
     r"unlink",
     r"rmtree",
 ];
-
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"))
-}
 
 fn catalogue() -> Vec<ToolSchema> {
     let text = include_str!("../tests/it/corpus/tools.json");

@@ -11,6 +11,7 @@
 //! - [`FailingSink`]: every append fails with `AuditUnavailable`.
 //! - [`HangingSink`]: every append waits forever (tests cancellation and timeouts).
 //! - `Mock*`: mockall mocks of every seam trait in `codeward-core`.
+//! - [`bench`]: the target directory and result rows every bench target writes.
 //!
 //! # Example
 //!
@@ -28,6 +29,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod bench;
 mod mocks;
 mod sinks;
 

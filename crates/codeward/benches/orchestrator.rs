@@ -5,7 +5,8 @@
 //! Run: `cargo bench -p codeward --bench orchestrator` (or `cargo xtask bench orchestrator`).
 //! Writes `target/bench/orchestrator.json`.
 
-use std::path::{Path, PathBuf};
+use codeward_test_support::bench::{row, target_dir};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -16,12 +17,6 @@ use codeward::{Config, Orchestrator, OrchestratorBuilder};
 use codeward_audit::{AuditLog, AuditLogOptions, KeySource};
 use codeward_core::*;
 use codeward_discovery::CatalogueIndex;
-
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"))
-}
 
 /// The sandbox stand-in: the program is not run; one tool call goes through the real observer.
 struct NullSandbox;
@@ -132,18 +127,6 @@ fn request(i: usize) -> ExecutionRequest {
 fn percentile(v: &mut [Duration], p: f64) -> Duration {
     v.sort();
     v[((v.len() as f64 - 1.0) * p) as usize]
-}
-
-fn row(
-    metric: &str,
-    value: f64,
-    unit: &str,
-    baseline: Option<&str>,
-    ratio: Option<f64>,
-    target: Option<&str>,
-    pass: Option<bool>,
-) -> Value {
-    json!({"metric": metric, "value": value, "unit": unit, "baseline": baseline, "ratio": ratio, "target": target, "pass": pass})
 }
 
 fn main() {

@@ -81,3 +81,30 @@ async fn mocks_stand_in_for_the_seams() {
     let index: Arc<dyn ToolIndex> = Arc::new(index);
     assert_eq!(index.version(), 7);
 }
+
+#[test]
+fn bench_rows_have_the_shape_xtask_bench_merges() {
+    let r = codeward_test_support::bench::row(
+        "p50",
+        1.5,
+        "ms",
+        Some("base"),
+        Some(2.0),
+        Some("<= 2 ms"),
+        Some(true),
+    );
+    let keys: Vec<&str> = r.as_object().unwrap().keys().map(String::as_str).collect();
+    let mut sorted = keys.clone();
+    sorted.sort_unstable();
+    assert_eq!(
+        sorted,
+        [
+            "baseline", "metric", "pass", "ratio", "target", "unit", "value"
+        ]
+    );
+    assert_eq!(r["value"], 1.5);
+    assert!(
+        codeward_test_support::bench::target_dir().ends_with("target")
+            || std::env::var_os("CARGO_TARGET_DIR").is_some()
+    );
+}
