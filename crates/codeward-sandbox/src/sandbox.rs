@@ -518,8 +518,17 @@ impl ProcessSandbox {
             limit_hit,
         };
 
-        // 9. Clean up now (the guard would on any earlier exit) and report.
-        guard.finish();
+        // 9. Clean up now (the guard would on any earlier exit) and report. Removing the
+        // cgroups may wait for the kernel to let go of them (rmdir retries for up to 200 ms)
+        // and the working directory is a tree to delete: off the async workers.
+        if tokio::task::spawn_blocking(move || guard.finish())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "cleaning up a sandbox run panicked; its cgroups or working directory may remain"
+            );
+        }
         timings.finished = t0.elapsed();
         let success = exit == ExitState::Code(0) && limit_hit.is_none();
         let mut out = SandboxOutput::new(success, stdout_text, metrics);
