@@ -136,6 +136,13 @@ enum ApprovalAction {
         #[arg(long, default_value = "reviewed")]
         reason: String,
     },
+    /// Remove settled requests (approved, rejected, expired) filed more than N days ago;
+    /// pending ones stay. Each removal is recorded in the audit log first.
+    Prune {
+        /// Age in days (0: every settled request).
+        #[arg(long, value_name = "DAYS", default_value_t = 30)]
+        older_than_days: u64,
+    },
     /// Reject a request.
     Reject {
         /// The request id.

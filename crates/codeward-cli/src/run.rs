@@ -300,6 +300,23 @@ pub async fn approvals(config: &Config, out: &Output, action: ApprovalAction) ->
             approver,
             reason,
         } => decide(out, &store, &id, ApprovalDecision::reject(approver, reason)).await?,
+        ApprovalAction::Prune { older_than_days } => {
+            let age = Duration::from_secs(older_than_days.saturating_mul(86_400));
+            let pruned = store.prune(age).await?;
+            out.json(&pruned);
+            out.line(match pruned.len() {
+                0 => format!("no settled approval requests older than {older_than_days} day(s)"),
+                n => format!(
+                    "pruned {n} approval request(s) (recorded in the audit log): {}",
+                    pruned
+                        .iter()
+                        .map(|t| t.id.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            });
+            Exit::Success
+        }
     };
     log.close().await?;
     Ok(result)

@@ -294,6 +294,36 @@ impl FileApprovalStore {
         Ok(tickets.clone())
     }
 
+    /// Removes the tickets that are settled (approved, rejected or expired) and were filed more
+    /// than `older_than` ago, and returns them, oldest first. Pending requests stay until they
+    /// expire; a removed approval no longer authorizes its program (a new run files a new
+    /// request). Each removal is audited first (an `approval` event, action `pruned`, with the
+    /// ticket's id and status); if the audit sink refuses, nothing is removed.
+    pub async fn prune(&self, older_than: Duration) -> Result<Vec<ApprovalTicket>, SecurityError> {
+        let mut tickets = self.tickets.lock().await;
+        let now = self.clock.now_ms();
+        self.expire_due(&mut tickets, now).await?;
+        let age = u64::try_from(older_than.as_millis()).unwrap_or(u64::MAX);
+        let cutoff = now.saturating_sub(age);
+        let (pruned, kept): (Vec<ApprovalTicket>, Vec<ApprovalTicket>) = tickets
+            .iter()
+            .cloned()
+            .partition(|t| t.status != ApprovalStatus::Pending && t.created_ms < cutoff);
+        if pruned.is_empty() {
+            return Ok(pruned);
+        }
+        let events = pruned
+            .iter()
+            .map(|t| {
+                event(t, "pruned", Severity::Info)
+                    .meta("status", status_name(&t.status))
+                    .meta("created_ms", t.created_ms)
+            })
+            .collect();
+        self.commit(&mut tickets, kept, events).await?;
+        Ok(pruned)
+    }
+
     /// Marks pending requests past their expiry as expired (audited and persisted).
     async fn expire_due(
         &self,

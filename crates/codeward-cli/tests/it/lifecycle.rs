@@ -125,6 +125,17 @@ fn high_risk_needs_approval_and_approval_binds_to_the_exact_program() {
         "{}",
         stderr(&reject)
     );
+    // Pruning: a fresh approval survives the default age; with 0 days it goes, is recorded,
+    // and no longer authorizes its program.
+    let (code, kept) = env.json(&["approvals", "prune"]);
+    assert_eq!(code, 0);
+    assert_eq!(kept, serde_json::json!([]));
+    let (code, pruned) = env.json(&["approvals", "prune", "--older-than-days", "0"]);
+    assert_eq!(code, 0);
+    assert_eq!(pruned[0]["id"], id.as_str());
+    assert!(env.audit_bytes().contains("approval pruned"));
+    let (code, v) = env.json(&["run", risky.to_str().unwrap(), "--approval", &id]);
+    assert_eq!(code, 5, "{v:#}");
 }
 
 #[test]

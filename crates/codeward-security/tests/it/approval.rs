@@ -353,3 +353,83 @@ async fn a_corrupt_store_file_is_reported_with_its_path() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn prune_removes_only_settled_tickets_past_the_age_and_audits_each() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("a.json");
+    let sink = Arc::new(TestSink::default());
+    let clock = Arc::new(ManualClock::new(0));
+    let store = open(&path, &sink, &clock).await;
+
+    // Day 0: one approved, one rejected, one left to expire (TTL 10 min).
+    let approved = store.request(request(CODE)).await.expect("a");
+    let rejected = store.request(request("print(1)\n")).await.expect("r");
+    let expired = store.request(request("print(2)\n")).await.expect("e");
+    store
+        .decide(&approved.id, ApprovalDecision::approve("bob", "ok"))
+        .await
+        .expect("approve");
+    store
+        .decide(&rejected.id, ApprovalDecision::reject("bob", "no"))
+        .await
+        .expect("reject");
+    // Day 2: a pending request and a fresh approval.
+    clock.advance(Duration::from_secs(2 * 86_400));
+    let pending = store.request(request("print(3)\n")).await.expect("p");
+    let fresh = store.request(request("print(4)\n")).await.expect("f");
+    store
+        .decide(&fresh.id, ApprovalDecision::approve("bob", "ok"))
+        .await
+        .expect("approve fresh");
+
+    // Nothing is a day old yet among the recent ones; the day-0 ones are.
+    let pruned = store
+        .prune(Duration::from_secs(86_400))
+        .await
+        .expect("prune");
+    assert_eq!(
+        pruned.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(),
+        [
+            approved.id.as_str(),
+            rejected.id.as_str(),
+            expired.id.as_str()
+        ]
+    );
+    let left: Vec<String> = store
+        .list()
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|t| t.id)
+        .collect();
+    assert_eq!(left, [pending.id.clone(), fresh.id.clone()]);
+    // A pruned approval no longer authorizes; the file holds only what is left.
+    let err = store
+        .authorize(&approved.id, &approved.request.code_hash)
+        .await
+        .expect_err("pruned");
+    assert!(err.to_string().contains("no such approval"), "{err}");
+    let reopened = open(&path, &sink, &clock).await;
+    assert_eq!(reopened.list().await.expect("list").len(), 2);
+    let actions = sink.actions();
+    assert_eq!(
+        actions[actions.len() - 3..],
+        ["pruned", "pruned", "pruned"],
+        "{actions:?}"
+    );
+
+    // A pending request is never pruned, however old; once it expires it can be.
+    clock.advance(Duration::from_secs(30 * 86_400));
+    sink.fail.store(true, Ordering::SeqCst);
+    assert!(
+        store.prune(Duration::ZERO).await.is_err(),
+        "with the audit sink down nothing is pruned"
+    );
+    sink.fail.store(false, Ordering::SeqCst);
+    assert_eq!(store.list().await.expect("list").len(), 2);
+    let pruned = store.prune(Duration::ZERO).await.expect("prune");
+    assert_eq!(pruned.len(), 2, "the expired pending one and the approval");
+    assert!(store.list().await.expect("list").is_empty());
+    assert!(store.prune(Duration::ZERO).await.expect("prune").is_empty());
+}
