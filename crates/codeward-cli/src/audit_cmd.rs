@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use chrono::{DateTime, NaiveDate, Utc};
 use clap::Subcommand;
 use serde_json::json;
@@ -14,7 +14,7 @@ use codeward_audit::{
 };
 use codeward_core::AuditRecord;
 
-use crate::exit::Exit;
+use crate::exit::{Exit, Failure, OrUsage, usage};
 use crate::output::Output;
 
 #[derive(Debug, Subcommand)]
@@ -63,7 +63,7 @@ fn parse_time(s: &str) -> Result<DateTime<Utc>> {
         return Ok(t);
     }
     let day = NaiveDate::parse_from_str(s, "%Y-%m-%d")
-        .with_context(|| format!("`{s}` is not RFC 3339 or YYYY-MM-DD"))?;
+        .or_usage(|| format!("`{s}` is not RFC 3339 or YYYY-MM-DD"))?;
     Ok(day
         .and_hms_opt(0, 0, 0)
         .map(|t| t.and_utc())
@@ -85,10 +85,13 @@ fn print_record(out: &Output, r: &AuditRecord) {
 pub fn run(config: &Config, out: &Output, action: AuditAction) -> Result<Exit> {
     let dir = config.audit_dir();
     if !matches!(action, AuditAction::Hash { .. }) && !dir.is_dir() {
-        bail!(
-            "no audit log at {}; run something first (codeward demo) or set [audit] dir",
-            dir.display()
-        );
+        return Err(anyhow::Error::new(Failure {
+            exit: Exit::AuditUnavailable,
+            message: format!(
+                "no audit log at {}; run something first (codeward demo) or set [audit] dir",
+                dir.display()
+            ),
+        }));
     }
     match action {
         AuditAction::Verify { expect_seq } => {
@@ -124,7 +127,7 @@ pub fn run(config: &Config, out: &Output, action: AuditAction) -> Result<Exit> {
         AuditAction::Show { execution_id } => {
             let records = AuditReader::new(&dir).execution(&execution_id)?;
             if records.is_empty() {
-                bail!(
+                usage!(
                     "no records for execution {execution_id}; list recent ones with `codeward audit tail`"
                 );
             }
@@ -158,7 +161,7 @@ pub fn run(config: &Config, out: &Output, action: AuditAction) -> Result<Exit> {
             let text = match format.as_str() {
                 "md" | "markdown" => report.to_markdown(),
                 "json" => serde_json::to_string_pretty(&report)?,
-                other => bail!("unknown report format `{other}`; use md or json"),
+                other => usage!("unknown report format `{other}`; use md or json"),
             };
             match output {
                 Some(path) => {

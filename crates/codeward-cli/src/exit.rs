@@ -7,6 +7,7 @@ use codeward_core::ExecutionFailure;
 pub enum Exit {
     Success = 0,
     ExecutionFailed = 1,
+    Usage = 2,
     ApprovalRequired = 3,
     AuditUnavailable = 4,
     ApprovalRefused = 5,
@@ -37,5 +38,58 @@ impl Exit {
             ) => Exit::ExecutionFailed,
             Some(_) => Exit::Internal,
         }
+    }
+}
+
+/// An error that ends the process with a particular exit code: a mistake in what the user
+/// asked for (a missing file, an unknown id, a bad value or config: [`Exit::Usage`]) or a
+/// missing audit log ([`Exit::AuditUnavailable`]). Any other error is [`Exit::Internal`].
+#[derive(Debug)]
+pub struct Failure {
+    pub exit: Exit,
+    pub message: String,
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Failure {}
+
+impl Failure {
+    /// A usage error (exit 2).
+    pub fn usage(message: impl Into<String>) -> anyhow::Error {
+        anyhow::Error::new(Failure {
+            exit: Exit::Usage,
+            message: message.into(),
+        })
+    }
+
+    /// The exit code for `err`: the first [`Failure`] in its chain, else internal.
+    pub fn exit_of(err: &anyhow::Error) -> Exit {
+        err.chain()
+            .find_map(|c| c.downcast_ref::<Failure>())
+            .map_or(Exit::Internal, |f| f.exit)
+    }
+}
+
+/// Returns early with a usage error (exit 2): `usage!("no tool `{name}`; ...")`.
+macro_rules! usage {
+    ($($arg:tt)*) => {
+        return Err($crate::exit::Failure::usage(format!($($arg)*)))
+    };
+}
+pub(crate) use usage;
+
+/// Turns an error into a usage error (exit 2) with `what` in front of it.
+pub trait OrUsage<T> {
+    fn or_usage(self, what: impl FnOnce() -> String) -> anyhow::Result<T>;
+}
+
+impl<T, E: std::fmt::Display> OrUsage<T> for std::result::Result<T, E> {
+    fn or_usage(self, what: impl FnOnce() -> String) -> anyhow::Result<T> {
+        self.map_err(|e| Failure::usage(format!("{}: {e}", what())))
     }
 }

@@ -2,13 +2,13 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result, bail};
+use anyhow::Result;
 use serde_json::json;
 
 use codeward::Config;
 use codeward_core::{ApiGenerator, CodeValidator, Language, RiskAssessor, SearchQuery, ToolIndex};
 
-use crate::exit::Exit;
+use crate::exit::{Exit, OrUsage, usage};
 use crate::output::Output;
 use crate::setup;
 
@@ -40,13 +40,13 @@ pub async fn api(
     lang: &str,
     summary: bool,
 ) -> Result<Exit> {
-    let language: Language = lang.parse()?;
+    let language: Language = lang.parse().or_usage(|| "--lang".into())?;
     let index = codeward::catalogue(config)?;
     let mut tools = Vec::new();
     for name in names {
         match index.get(name) {
             Some(t) => tools.push(t),
-            None => bail!(
+            None => usage!(
                 "no tool `{name}` in the catalogue; find names with `codeward search <words>`"
             ),
         }
@@ -70,16 +70,16 @@ pub async fn api(
 
 pub async fn check(config: &Config, out: &Output, file: &Path, lang: Option<&str>) -> Result<Exit> {
     let code =
-        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+        std::fs::read_to_string(file).or_usage(|| format!("cannot read {}", file.display()))?;
     let language = match lang {
-        Some(l) => l.parse()?,
+        Some(l) => l.parse().or_usage(|| "--lang".into())?,
         None => match file
             .extension()
             .and_then(|e| e.to_str())
             .and_then(Language::from_extension)
         {
             Some(l) => l,
-            None => bail!(
+            None => usage!(
                 "cannot tell the language of {}; pass --lang python|typescript",
                 file.display()
             ),

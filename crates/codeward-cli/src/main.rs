@@ -197,7 +197,7 @@ fn main() -> std::process::ExitCode {
             } else {
                 eprintln!("error: {e:#}");
             }
-            Exit::Internal.into()
+            exit::Failure::exit_of(&e).into()
         }
     }
 }

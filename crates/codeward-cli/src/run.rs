@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::Result;
 use serde_json::json;
 
 use codeward::{Config, Orchestrator};
@@ -13,7 +13,7 @@ use codeward_core::{
 };
 
 use crate::ApprovalAction;
-use crate::exit::Exit;
+use crate::exit::{Exit, OrUsage, usage};
 use crate::output::Output;
 use crate::setup;
 
@@ -51,7 +51,7 @@ pub struct RunArgs {
 }
 
 pub async fn demo(config: &Config, out: &Output, lang: &str) -> Result<Exit> {
-    let language: Language = lang.parse()?;
+    let language: Language = lang.parse().or_usage(|| "--lang".into())?;
     let program = match language {
         Language::Python => DEMO_PYTHON,
         _ => DEMO_TYPESCRIPT,
@@ -75,29 +75,30 @@ pub async fn demo(config: &Config, out: &Output, lang: &str) -> Result<Exit> {
 
 pub async fn run_file(config: &Config, out: &Output, args: RunArgs) -> Result<Exit> {
     let program = std::fs::read_to_string(&args.file)
-        .with_context(|| format!("reading {}", args.file.display()))?;
+        .or_usage(|| format!("cannot read {}", args.file.display()))?;
     let language: Language = match (&args.lang, args.file.extension().and_then(|e| e.to_str())) {
-        (Some(l), _) => l.parse()?,
+        (Some(l), _) => l.parse().or_usage(|| "--lang".into())?,
         (None, Some(ext)) => match Language::from_extension(ext) {
             Some(l) => l,
-            None => bail!(
+            None => usage!(
                 "cannot tell the language of {} from `.{ext}`; pass --lang python|typescript",
                 args.file.display()
             ),
         },
-        (None, None) => bail!(
+        (None, None) => usage!(
             "{} has no extension; pass --lang python|typescript",
             args.file.display()
         ),
     };
     let intent = match args.intent {
         Some(i) => i,
-        None => first_comment(&program).with_context(|| {
-            format!(
+        None => match first_comment(&program) {
+            Some(intent) => intent,
+            None => usage!(
                 "no --intent given and {} does not start with a comment saying what it does",
                 args.file.display()
-            )
-        })?,
+            ),
+        },
     };
     let pool = setup::mcp_pool(config)?;
     let orchestrator = setup::orchestrator(config, &pool).await?;
@@ -340,7 +341,18 @@ async fn decide(
             Ok(Exit::Success)
         }
         Err(codeward_core::Error::NotFound { .. }) => {
-            bail!("no approval request {id}; list them with `codeward approvals list`")
+            usage!("no approval request {id}; list them with `codeward approvals list`")
+        }
+        // Deciding twice, or without naming the approver: the operator's mistake.
+        Err(
+            e @ (codeward_core::Error::ApprovalRefused { .. }
+            | codeward_core::Error::InvalidInput { .. }),
+        ) => usage!("{e}"),
+        Err(e @ codeward_core::Error::AuditUnavailable { .. }) => {
+            Err(anyhow::Error::new(crate::exit::Failure {
+                exit: Exit::AuditUnavailable,
+                message: format!("{e}; nothing was decided"),
+            }))
         }
         Err(e) => Err(e.into()),
     }

@@ -11,24 +11,29 @@ use codeward::{Config, Orchestrator, OrchestratorBuilder};
 use codeward_core::ToolSchema;
 use codeward_mcp::{McpConfig, McpPool, PoolOptions, StdioServer};
 
+use crate::exit::{Failure, OrUsage};
+
 /// The configuration: `--config`, else `./codeward.toml` when present, else defaults; then
 /// `CODEWARD_*` environment overrides.
 pub fn load_config(path: Option<&Path>) -> Result<Config> {
+    // A config the user wrote that does not load is a usage error (exit 2); the messages
+    // name the file and the key.
     let config = match path {
-        Some(p) => Config::from_file(p)?,
+        Some(p) => Config::from_file(p).map_err(|e| Failure::usage(e.to_string()))?,
         None if Path::new("codeward.toml").is_file() => {
-            Config::from_file(Path::new("codeward.toml"))?
+            Config::from_file(Path::new("codeward.toml"))
+                .map_err(|e| Failure::usage(e.to_string()))?
         }
         None => Config::default(),
     };
-    Ok(config.with_env()?)
+    config.with_env().map_err(|e| Failure::usage(e.to_string()))
 }
 
 /// The MCP servers: the configured file, or the bundled demo server run by this binary.
 pub fn mcp_pool(config: &Config) -> Result<McpPool> {
     let mcp = match &config.mcp.servers_file {
         Some(file) => McpConfig::from_file(file)
-            .with_context(|| format!("loading MCP servers from {}", file.display()))?,
+            .or_usage(|| format!("loading MCP servers from {}", file.display()))?,
         None => {
             let exe = std::env::current_exe()
                 .context("locating the codeward binary to start the demo server")?;

@@ -6,7 +6,7 @@ use super::*;
 fn audit_commands_read_verify_report_and_hash() {
     let env = Env::new();
     let missing = env.run(&["audit", "verify"]);
-    assert_eq!(missing.status.code(), Some(70));
+    assert_eq!(missing.status.code(), Some(4), "no audit log: exit 4");
     assert!(
         stderr(&missing).contains("codeward demo"),
         "{}",

@@ -32,7 +32,7 @@ fn api_prints_typed_modules_and_names_unknown_tools() {
     assert!(v["summary"].as_str().unwrap().contains("def notes_add"));
     assert!(v["module_tokens"].as_u64().unwrap() > v["summary_tokens"].as_u64().unwrap());
     let bad = env.run(&["api", "demo.nope"]);
-    assert_eq!(bad.status.code(), Some(70));
+    assert_eq!(bad.status.code(), Some(2));
     assert!(stderr(&bad).contains("codeward search"), "{}", stderr(&bad));
 }
 
@@ -56,7 +56,7 @@ fn check_reports_findings_with_positions_and_maps_risk_to_exit_codes() {
     assert!(stdout(&out).contains("broken.ts:1:"), "{}", stdout(&out));
     let unknown = env.write("prog.rb", "puts 1\n");
     let out = env.run(&["check", unknown.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(70));
+    assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("--lang"), "{}", stderr(&out));
 }
 
@@ -80,15 +80,29 @@ fn usage_and_configuration_errors_are_clear() {
     assert_eq!(out.status.code(), Some(2));
     let cfg = env.write("bad-config.toml", "[audit]\ndurabilty = \"fsync\"\n");
     let out = env.run(&["--config", cfg.to_str().unwrap(), "search", "notes"]);
-    assert_eq!(out.status.code(), Some(70));
+    assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
     assert!(
         err.contains("bad-config.toml") && err.contains("durabilty"),
         "{err}"
     );
+    // A user's mistake exits 2 (usage), never 70 (internal).
     let out = env.run(&["run", "missing.py"]);
+    assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("missing.py"), "{}", stderr(&out));
     let noext = env.write("prog", "# x\nprint(1)\n");
     let out = env.run(&["run", noext.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("--lang"), "{}", stderr(&out));
+    let out = env.run(&["run", noext.to_str().unwrap(), "--lang", "ruby"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("ruby"), "{}", stderr(&out));
+    let silent = env.write("silent.py", "print(1)\n");
+    let out = env.run(&["run", silent.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--intent"), "{}", stderr(&out));
+    std::fs::create_dir_all(env.data().join("audit")).unwrap();
+    let out = env.run(&["audit", "report", "--from", "yesterday"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("yesterday"), "{}", stderr(&out));
 }

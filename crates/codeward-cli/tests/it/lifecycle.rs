@@ -119,7 +119,11 @@ fn high_risk_needs_approval_and_approval_binds_to_the_exact_program() {
     assert_eq!(record_types(&v), ["discovery", "security", "approval"]);
 
     let reject = env.run(&["approvals", "reject", "apr_missing"]);
-    assert_eq!(reject.status.code(), Some(70));
+    assert_eq!(reject.status.code(), Some(2));
+    // Deciding a settled request again is the operator's mistake too.
+    let again = env.run(&["approvals", "reject", &id]);
+    assert_eq!(again.status.code(), Some(2), "{}", stderr(&again));
+    assert!(stderr(&again).contains(&id), "{}", stderr(&again));
     assert!(
         stderr(&reject).contains("codeward approvals list"),
         "{}",
