@@ -101,6 +101,10 @@ const GATHER_MAX: Duration = Duration::from_micros(250);
 /// of parking: they are being encoded on the other cores, and a wake-up costs more than that.
 const SPIN_WITHIN: usize = 4;
 
+/// While gathering, the writer hands the records it has so far to the kernel once they reach
+/// this size, so the final write before the fdatasync is short.
+const WRITE_AHEAD: usize = 8 * 1024;
+
 impl Shared {
     pub(crate) fn health(&self) -> AuditHealth {
         self.health
@@ -237,6 +241,10 @@ struct OpenBatch {
     replies: Vec<(oneshot::Sender<Result<AuditReceipt>>, AuditReceipt)>,
     /// Records from callers (recovery and checkpoint records are not counted).
     callers: usize,
+    /// Bytes of `buf` already written to the segment while gathering (not yet synced).
+    written: usize,
+    /// A failed early write or rotation: the batch fails at `finish`.
+    failed: Option<AuditError>,
 }
 
 /// A torn tail that was cut off, to be recorded.
@@ -326,10 +334,12 @@ impl Writer {
                             .min(self.cfg.batch_max);
                         if deferred.is_some()
                             || batch.callers >= expected
+                            || batch.failed.is_some()
                             || started.elapsed() >= GATHER_MAX
                         {
                             break;
                         }
+                        self.write_ahead(&mut batch);
                         if expected - batch.callers <= SPIN_WITHIN {
                             // The last few are being encoded on the other cores right now.
                             std::thread::yield_now();
@@ -406,6 +416,8 @@ impl Writer {
             scratch: Vec::with_capacity(160),
             replies: Vec::new(),
             callers: 0,
+            written: 0,
+            failed: None,
         };
         if let Some(r) = recovery {
             let mut metadata = Map::new();
@@ -476,9 +488,13 @@ impl Writer {
             checkpointed = true;
             self.add(&mut batch, Body::Checkpoint, None);
         }
-        let mut result = self.rotate_if_full(batch.buf.len());
+        let mut result = match batch.failed.take() {
+            Some(e) => Err(e),
+            None if batch.written == 0 => self.rotate_if_full(batch.buf.len()),
+            None => Ok(()),
+        };
         if result.is_ok() {
-            result = self.write_bytes(&batch.buf);
+            result = self.write_bytes(&batch.buf[batch.written..]);
         }
         if result.is_ok() {
             result = self.sync();
@@ -531,6 +547,26 @@ impl Writer {
             &metadata,
             0,
         )
+    }
+
+    /// Writes what the batch holds so far once it is `WRITE_AHEAD` bytes, rotating first if
+    /// the segment cannot take it (a batch never splits across segments, so from then on the
+    /// batch stays in this segment even if it grows past the limit).
+    fn write_ahead(&mut self, batch: &mut OpenBatch) {
+        if batch.failed.is_some() || batch.buf.len() - batch.written < WRITE_AHEAD {
+            return;
+        }
+        let mut result = Ok(());
+        if batch.written == 0 {
+            result = self.rotate_if_full(batch.buf.len());
+        }
+        if result.is_ok() {
+            result = self.write_bytes(&batch.buf[batch.written..]);
+        }
+        match result {
+            Ok(()) => batch.written = batch.buf.len(),
+            Err(e) => batch.failed = Some(e),
+        }
     }
 
     /// Starts a new segment when `bytes` more would pass the limit of a non-empty one.

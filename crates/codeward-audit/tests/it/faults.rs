@@ -81,8 +81,9 @@ async fn a_failed_write_poisons_the_log_and_leaves_no_partial_record() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_write_of_a_large_batch_fails_all_of_it_and_leaves_none_of_it() {
-    // 64 concurrent appends of 9 KB records: the batch's one write fails half-written; every
-    // append of the batch fails and none of its bytes stay behind.
+    // 64 concurrent appends of records larger than the writer's write-ahead size: part of a
+    // batch may reach the file while the batch is still gathering. Every such write fails
+    // here, half-written; every append of the batch fails and none of its bytes stay behind.
     let tmp = tempfile::tempdir().unwrap();
     let hook = Arc::new(Faults {
         fail_writes_from: Some(8 * 1024),
