@@ -67,11 +67,23 @@ impl Failure {
         })
     }
 
-    /// The exit code for `err`: the first [`Failure`] in its chain, else internal.
+    /// The exit code for `err`: the first [`Failure`] in its chain; else 4 when the audit
+    /// sink refused (nothing was changed); else internal.
     pub fn exit_of(err: &anyhow::Error) -> Exit {
-        err.chain()
-            .find_map(|c| c.downcast_ref::<Failure>())
-            .map_or(Exit::Internal, |f| f.exit)
+        if let Some(f) = err.chain().find_map(|c| c.downcast_ref::<Failure>()) {
+            return f.exit;
+        }
+        let audit_down = err.chain().any(|c| {
+            matches!(
+                c.downcast_ref::<codeward_core::Error>(),
+                Some(codeward_core::Error::AuditUnavailable { .. })
+            )
+        });
+        if audit_down {
+            Exit::AuditUnavailable
+        } else {
+            Exit::Internal
+        }
     }
 }
 
@@ -91,5 +103,20 @@ pub trait OrUsage<T> {
 impl<T, E: std::fmt::Display> OrUsage<T> for std::result::Result<T, E> {
     fn or_usage(self, what: impl FnOnce() -> String) -> anyhow::Result<T> {
         self.map_err(|e| Failure::usage(format!("{}: {e}", what())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes_follow_the_error_chain() {
+        let usage = Failure::usage("no such file").context("running prog.py");
+        assert_eq!(Failure::exit_of(&usage), Exit::Usage);
+        let audit = anyhow::Error::new(codeward_core::Error::audit_unavailable("disk full", None))
+            .context("pruning approvals");
+        assert_eq!(Failure::exit_of(&audit), Exit::AuditUnavailable);
+        assert_eq!(Failure::exit_of(&anyhow::anyhow!("a bug")), Exit::Internal);
     }
 }
