@@ -24,6 +24,9 @@ const STORE_FORMAT: u32 = 1;
 /// Default time a request waits for a decision.
 pub const DEFAULT_APPROVAL_TTL: Duration = Duration::from_secs(24 * 60 * 60);
 
+/// How long an operation waits for another process holding the store's lock.
+pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// SHA-256 (hex) binding an approval to the exact program, its language and its tool set.
 ///
 /// Each part is length-prefixed so no two different inputs share an encoding; tools are
@@ -125,6 +128,7 @@ pub struct FileApprovalStoreBuilder {
     path: PathBuf,
     ttl: Duration,
     clock: Arc<dyn Clock>,
+    lock_timeout: Duration,
 }
 
 impl FileApprovalStoreBuilder {
@@ -140,40 +144,47 @@ impl FileApprovalStoreBuilder {
         self
     }
 
+    /// How long an operation waits for another process to release the store (default 10 s).
+    pub fn lock_timeout(mut self, timeout: Duration) -> Self {
+        self.lock_timeout = timeout;
+        self
+    }
+
     /// Opens (or creates on first change) the store file; every state change is reported to
     /// `audit` and awaited before it is persisted.
     pub async fn open(self, audit: Arc<dyn AuditSink>) -> Result<FileApprovalStore, SecurityError> {
-        let path = self.path.clone();
-        let tickets = tokio::task::spawn_blocking(move || load(&path))
-            .await
-            .map_err(|e| SecurityError::ApprovalIo {
-                path: self.path.clone(),
-                action: "read",
-                source: std::io::Error::other(e.to_string()),
-            })??;
-        Ok(FileApprovalStore {
+        let store = FileApprovalStore {
             path: self.path,
             ttl: self.ttl,
             clock: self.clock,
+            lock_timeout: self.lock_timeout,
             audit,
-            tickets: Mutex::new(tickets),
-        })
+            tickets: Mutex::new(()),
+        };
+        // Reading once here reports a corrupt or unreadable store when it is opened.
+        drop(store.lock_and_load().await?);
+        Ok(store)
     }
 }
 
 /// A durable approval store: one JSON document, replaced atomically on every change
 /// (write temp file, fsync, rename, fsync directory), so it survives crashes and restarts.
 ///
-/// State changes (request, approve, reject, expire) are audited first: if the audit sink
-/// refuses the event, the change is neither made nor persisted (fail closed).
+/// Several processes may share it (`codeward serve` running while an operator approves with
+/// `codeward approvals approve`): every operation takes an advisory lock on `<file>.lock`
+/// and reads the file afresh, so no process acts on, or writes back, a stale copy.
+///
+/// State changes (request, approve, reject, expire, prune) are audited first: if the audit
+/// sink refuses the event, the change is neither made nor persisted (fail closed).
 pub struct FileApprovalStore {
     path: PathBuf,
     ttl: Duration,
     clock: Arc<dyn Clock>,
+    lock_timeout: Duration,
     audit: Arc<dyn AuditSink>,
-    // A tokio mutex: the lock is held across the awaited audit append and the write, so
-    // changes are serialized and the file always matches the audit trail's order.
-    tickets: Mutex<Vec<ApprovalTicket>>,
+    // A tokio mutex serializes this process's operations (held across the awaited audit
+    // append and the write); the file lock serializes them with other processes'.
+    tickets: Mutex<()>,
 }
 
 impl fmt::Debug for FileApprovalStore {
@@ -192,6 +203,7 @@ impl FileApprovalStore {
             path: path.into(),
             ttl: DEFAULT_APPROVAL_TTL,
             clock: Arc::new(SystemClock),
+            lock_timeout: DEFAULT_LOCK_TIMEOUT,
         }
     }
 
@@ -213,7 +225,8 @@ impl FileApprovalStore {
         &self,
         request: ApprovalRequest,
     ) -> Result<ApprovalTicket, SecurityError> {
-        let mut tickets = self.tickets.lock().await;
+        let _turn = self.tickets.lock().await;
+        let (_file_lock, mut tickets) = self.lock_and_load().await?;
         let now = self.clock.now_ms();
         self.expire_due(&mut tickets, now).await?;
         let ttl = u64::try_from(self.ttl.as_millis()).unwrap_or(u64::MAX);
@@ -242,7 +255,8 @@ impl FileApprovalStore {
                 problem: "the approver is empty; name who decides",
             });
         }
-        let mut tickets = self.tickets.lock().await;
+        let _turn = self.tickets.lock().await;
+        let (_file_lock, mut tickets) = self.lock_and_load().await?;
         let now = self.clock.now_ms();
         self.expire_due(&mut tickets, now).await?;
         let Some(pos) = tickets.iter().position(|t| t.id == id) else {
@@ -280,7 +294,8 @@ impl FileApprovalStore {
 
     /// A ticket by id, after expiring overdue requests.
     pub async fn ticket(&self, id: &str) -> Result<Option<ApprovalTicket>, SecurityError> {
-        let mut tickets = self.tickets.lock().await;
+        let _turn = self.tickets.lock().await;
+        let (_file_lock, mut tickets) = self.lock_and_load().await?;
         let now = self.clock.now_ms();
         self.expire_due(&mut tickets, now).await?;
         Ok(tickets.iter().find(|t| t.id == id).cloned())
@@ -288,7 +303,8 @@ impl FileApprovalStore {
 
     /// Every ticket, oldest first, after expiring overdue requests.
     pub async fn tickets(&self) -> Result<Vec<ApprovalTicket>, SecurityError> {
-        let mut tickets = self.tickets.lock().await;
+        let _turn = self.tickets.lock().await;
+        let (_file_lock, mut tickets) = self.lock_and_load().await?;
         let now = self.clock.now_ms();
         self.expire_due(&mut tickets, now).await?;
         Ok(tickets.clone())
@@ -297,10 +313,11 @@ impl FileApprovalStore {
     /// Removes the tickets that are settled (approved, rejected or expired) and were filed more
     /// than `older_than` ago, and returns them, oldest first. Pending requests stay until they
     /// expire; a removed approval no longer authorizes its program (a new run files a new
-    /// request). Each removal is audited first (an `approval` event, action `pruned`, with the
-    /// ticket's id and status); if the audit sink refuses, nothing is removed.
+    /// request). The removal is audited first (one `approval` event, action `pruned`, listing
+    /// the ids); if the audit sink refuses, nothing is removed.
     pub async fn prune(&self, older_than: Duration) -> Result<Vec<ApprovalTicket>, SecurityError> {
-        let mut tickets = self.tickets.lock().await;
+        let _turn = self.tickets.lock().await;
+        let (_file_lock, mut tickets) = self.lock_and_load().await?;
         let now = self.clock.now_ms();
         self.expire_due(&mut tickets, now).await?;
         let age = u64::try_from(older_than.as_millis()).unwrap_or(u64::MAX);
@@ -312,16 +329,36 @@ impl FileApprovalStore {
         if pruned.is_empty() {
             return Ok(pruned);
         }
-        let events = pruned
-            .iter()
-            .map(|t| {
-                event(t, "pruned", Severity::Info)
-                    .meta("status", status_name(&t.status))
-                    .meta("created_ms", t.created_ms)
-            })
-            .collect();
-        self.commit(&mut tickets, kept, events).await?;
+        // One record for the whole removal, so it is audited all or nothing.
+        let ids: Vec<&str> = pruned.iter().map(|t| t.id.as_str()).collect();
+        let event = AuditEvent::new(
+            AuditKind::Approval,
+            Severity::Info,
+            format!("approvals pruned: {}", pruned.len()),
+        )
+        .meta("action", "pruned")
+        .meta("ids", ids)
+        .meta("older_than_ms", age)
+        .meta("cutoff_ms", cutoff);
+        self.commit(&mut tickets, kept, vec![event]).await?;
         Ok(pruned)
+    }
+
+    /// Takes the cross-process lock (polling up to `lock_timeout`) and reads the store as it
+    /// is on disk now. The lock is released when the returned file is dropped.
+    async fn lock_and_load(&self) -> Result<(std::fs::File, Vec<ApprovalTicket>), SecurityError> {
+        let path = self.path.clone();
+        let timeout = self.lock_timeout;
+        tokio::task::spawn_blocking(move || {
+            let lock = lock_store(&path, timeout)?;
+            Ok((lock, load(&path)?))
+        })
+        .await
+        .map_err(|e| SecurityError::ApprovalIo {
+            path: self.path.clone(),
+            action: "read",
+            source: std::io::Error::other(e.to_string()),
+        })?
     }
 
     /// Marks pending requests past their expiry as expired (audited and persisted).
@@ -414,6 +451,49 @@ fn new_id() -> String {
         bytes.copy_from_slice(&h.finalize()[..12]);
     }
     format!("apr_{}", hex::encode(bytes))
+}
+
+/// Opens `<store>.lock` (creating it and its directory) and takes an exclusive advisory lock
+/// on it, polling until `timeout`.
+fn lock_store(path: &Path, timeout: Duration) -> Result<std::fs::File, SecurityError> {
+    let io = |action: &'static str| {
+        move |source: std::io::Error| SecurityError::ApprovalIo {
+            path: path.to_owned(),
+            action,
+            source,
+        }
+    };
+    let mut name = path
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_else(|| "approvals.json".into());
+    name.push(".lock");
+    let lock_path = path.with_file_name(name);
+    if let Some(dir) = lock_path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(io("create directory"))?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(io("open lock file"))?;
+    let started = std::time::Instant::now();
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) if started.elapsed() < timeout => {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(SecurityError::ApprovalLocked {
+                    path: path.to_owned(),
+                    waited: started.elapsed(),
+                });
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(io("lock")(e)),
+        }
+    }
 }
 
 fn load(path: &Path) -> Result<Vec<ApprovalTicket>, SecurityError> {

@@ -69,6 +69,16 @@ pub enum SecurityError {
         /// What is wrong.
         message: String,
     },
+    /// Another process held the approval store's lock for longer than the lock timeout.
+    #[error(
+        "approval store {path} is locked by another process (waited {waited:?}); retry, or look for a hung codeward process"
+    )]
+    ApprovalLocked {
+        /// The store file.
+        path: PathBuf,
+        /// How long this process waited.
+        waited: std::time::Duration,
+    },
     /// No approval request has this id.
     #[error("approval request {id} not found; list requests to find the right id")]
     ApprovalNotFound {

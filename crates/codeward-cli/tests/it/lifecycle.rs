@@ -137,7 +137,7 @@ fn high_risk_needs_approval_and_approval_binds_to_the_exact_program() {
     let (code, pruned) = env.json(&["approvals", "prune", "--older-than-days", "0"]);
     assert_eq!(code, 0);
     assert_eq!(pruned[0]["id"], id.as_str());
-    assert!(env.audit_bytes().contains("approval pruned"));
+    assert!(env.audit_bytes().contains("approvals pruned"));
     let (code, v) = env.json(&["run", risky.to_str().unwrap(), "--approval", &id]);
     assert_eq!(code, 5, "{v:#}");
 }

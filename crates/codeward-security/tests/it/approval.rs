@@ -268,12 +268,14 @@ async fn tickets_survive_a_restart() {
         .await
         .expect("still approved");
 
-    // The atomic write leaves no temp file behind, and the document is plain JSON.
-    let names: Vec<String> = std::fs::read_dir(path.parent().expect("dir"))
+    // The atomic write leaves no temp file behind (beside the store only its lock file), and
+    // the document is plain JSON.
+    let mut names: Vec<String> = std::fs::read_dir(path.parent().expect("dir"))
         .expect("read dir")
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(names, ["approvals.json"]);
+    names.sort();
+    assert_eq!(names, ["approvals.json", "approvals.json.lock"]);
     let doc: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&path).expect("read")).expect("json");
     assert_eq!(doc["format"], 1);
@@ -355,17 +357,23 @@ async fn a_corrupt_store_file_is_reported_with_its_path() {
 }
 
 #[tokio::test]
-async fn prune_removes_only_settled_tickets_past_the_age_and_audits_each() {
+async fn prune_removes_only_settled_tickets_past_the_age_in_one_audited_step() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("a.json");
     let sink = Arc::new(TestSink::default());
     let clock = Arc::new(ManualClock::new(0));
-    let store = open(&path, &sink, &clock).await;
+    // Requests wait 90 days for a decision: longer than any age pruned with below.
+    let store = FileApprovalStore::builder(&path)
+        .ttl(Duration::from_secs(90 * 86_400))
+        .clock(clock.clone())
+        .open(sink.clone())
+        .await
+        .expect("open store");
 
-    // Day 0: one approved, one rejected, one left to expire (TTL 10 min).
+    // Day 0: one approved, one rejected, one left pending.
     let approved = store.request(request(CODE)).await.expect("a");
     let rejected = store.request(request("print(1)\n")).await.expect("r");
-    let expired = store.request(request("print(2)\n")).await.expect("e");
+    let pending = store.request(request("print(2)\n")).await.expect("p");
     store
         .decide(&approved.id, ApprovalDecision::approve("bob", "ok"))
         .await
@@ -374,27 +382,37 @@ async fn prune_removes_only_settled_tickets_past_the_age_and_audits_each() {
         .decide(&rejected.id, ApprovalDecision::reject("bob", "no"))
         .await
         .expect("reject");
-    // Day 2: a pending request and a fresh approval.
+    // Day 2: a fresh approval.
     clock.advance(Duration::from_secs(2 * 86_400));
-    let pending = store.request(request("print(3)\n")).await.expect("p");
     let fresh = store.request(request("print(4)\n")).await.expect("f");
     store
         .decide(&fresh.id, ApprovalDecision::approve("bob", "ok"))
         .await
         .expect("approve fresh");
 
-    // Nothing is a day old yet among the recent ones; the day-0 ones are.
+    // With the audit sink down nothing is pruned (no ticket is due to expire: this is
+    // prune's own commit failing).
+    sink.fail.store(true, Ordering::SeqCst);
+    let err = store
+        .prune(Duration::from_secs(86_400))
+        .await
+        .expect_err("audit down");
+    assert!(
+        matches!(err, codeward_security::SecurityError::Audit(_)),
+        "{err}"
+    );
+    sink.fail.store(false, Ordering::SeqCst);
+    assert_eq!(store.list().await.expect("list").len(), 4);
+
+    // Older than a day: the settled day-0 tickets go; the day-0 pending one stays, as does
+    // the fresh approval.
     let pruned = store
         .prune(Duration::from_secs(86_400))
         .await
         .expect("prune");
     assert_eq!(
         pruned.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(),
-        [
-            approved.id.as_str(),
-            rejected.id.as_str(),
-            expired.id.as_str()
-        ]
+        [approved.id.as_str(), rejected.id.as_str()]
     );
     let left: Vec<String> = store
         .list()
@@ -412,24 +430,92 @@ async fn prune_removes_only_settled_tickets_past_the_age_and_audits_each() {
     assert!(err.to_string().contains("no such approval"), "{err}");
     let reopened = open(&path, &sink, &clock).await;
     assert_eq!(reopened.list().await.expect("list").len(), 2);
-    let actions = sink.actions();
+    // One audit record for the removal, naming both ids.
+    let events = sink.events.lock().expect("lock").clone();
+    let last = events.last().expect("events");
+    assert_eq!(last.metadata["action"], "pruned");
     assert_eq!(
-        actions[actions.len() - 3..],
-        ["pruned", "pruned", "pruned"],
-        "{actions:?}"
+        last.metadata["ids"],
+        serde_json::json!([approved.id.as_str(), rejected.id.as_str()])
     );
 
-    // A pending request is never pruned, however old; once it expires it can be.
-    clock.advance(Duration::from_secs(30 * 86_400));
-    sink.fail.store(true, Ordering::SeqCst);
-    assert!(
-        store.prune(Duration::ZERO).await.is_err(),
-        "with the audit sink down nothing is pruned"
-    );
-    sink.fail.store(false, Ordering::SeqCst);
-    assert_eq!(store.list().await.expect("list").len(), 2);
+    // Pending is never pruned, however old; once it expires it can be.
+    clock.advance(Duration::from_secs(60 * 86_400));
     let pruned = store.prune(Duration::ZERO).await.expect("prune");
-    assert_eq!(pruned.len(), 2, "the expired pending one and the approval");
+    assert_eq!(
+        pruned.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(),
+        [fresh.id.as_str()]
+    );
+    clock.advance(Duration::from_secs(30 * 86_400));
+    let pruned = store.prune(Duration::ZERO).await.expect("prune");
+    assert_eq!(pruned[0].id, pending.id);
+    assert_eq!(pruned[0].status, ApprovalStatus::Expired);
     assert!(store.list().await.expect("list").is_empty());
     assert!(store.prune(Duration::ZERO).await.expect("prune").is_empty());
+}
+
+#[tokio::test]
+async fn two_processes_sharing_the_store_see_each_others_changes() {
+    // `codeward serve` keeps a store open while an operator approves from the CLI: each
+    // store stands for one process. The serving one must see the approval, and must not
+    // write its older copy back over it.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("approvals.json");
+    let sink = Arc::new(TestSink::default());
+    let clock = Arc::new(ManualClock::new(0));
+    let serving = open(&path, &sink, &clock).await;
+    let ticket = serving.request(request(CODE)).await.expect("filed");
+
+    let operator = open(&path, &sink, &clock).await;
+    operator
+        .decide(&ticket.id, ApprovalDecision::approve("ops", "checked"))
+        .await
+        .expect("approve");
+
+    serving
+        .authorize(&ticket.id, &ticket.request.code_hash)
+        .await
+        .expect("the serving process sees the approval");
+    // A later change by the serving process keeps the operator's decision.
+    let other = serving.request(request("print(1)\n")).await.expect("filed");
+    let all = open(&path, &sink, &clock).await.list().await.expect("list");
+    assert!(
+        matches!(all[0].status, ApprovalStatus::Approved { .. }),
+        "{all:?}"
+    );
+    assert_eq!(all[1].id, other.id);
+
+    // Pruned by the operator: the serving process no longer authorizes it.
+    clock.advance(Duration::from_secs(3_600));
+    operator.prune(Duration::ZERO).await.expect("prune");
+    assert!(
+        serving
+            .authorize(&ticket.id, &ticket.request.code_hash)
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test]
+async fn a_store_locked_by_another_process_fails_clearly_after_the_timeout() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("approvals.json");
+    let sink = Arc::new(TestSink::default());
+    let held = std::fs::File::create(dir.path().join("approvals.json.lock")).expect("lock file");
+    held.lock().expect("hold the lock");
+    let err = FileApprovalStore::builder(&path)
+        .lock_timeout(Duration::from_millis(50))
+        .open(sink.clone())
+        .await
+        .expect_err("locked");
+    let text = err.to_string();
+    assert!(
+        text.contains("locked by another process") && text.contains("approvals.json"),
+        "{text}"
+    );
+    held.unlock().expect("unlock");
+    FileApprovalStore::builder(&path)
+        .open(sink)
+        .await
+        .expect("opens once released");
 }
