@@ -112,8 +112,9 @@ fn load_file(path: &Path, create: bool) -> Result<[u8; 32]> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && create => create_file(path),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(AuditError::Key {
             source_name: name,
-            problem: "the key file does not exist; create it (`codeward audit init`) or allow \
-                      creation (create_if_missing)"
+            problem: "the key file does not exist; restore it from your key backup (pseudonyms \
+                      made under another key will not match), or allow creating one \
+                      (KeySource::file_or_create; codeward: [audit] create_key = true)"
                 .to_owned(),
         }),
         Err(e) => Err(AuditError::io(path, e)),

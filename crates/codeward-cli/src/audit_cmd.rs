@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use chrono::{DateTime, NaiveDate, Utc};
 use clap::Subcommand;
 use serde_json::json;
@@ -45,7 +45,7 @@ pub enum AuditAction {
         #[arg(long)]
         to: Option<String>,
         /// md or json.
-        #[arg(long, default_value = "md")]
+        #[arg(long, default_value = "md", value_parser = ["md", "markdown", "json"])]
         format: String,
         /// Write to this file instead of stdout.
         #[arg(long)]
@@ -151,6 +151,11 @@ pub fn run(config: &Config, out: &Output, action: AuditAction) -> Result<Exit> {
         } => {
             let from = from.as_deref().map(parse_time).transpose()?;
             let to = to.as_deref().map(parse_time).transpose()?;
+            if let (Some(f), Some(t)) = (from, to)
+                && f >= t
+            {
+                usage!("--from {f} is not before --to {t} (the period is [from, to))");
+            }
             let report = ComplianceReport::from_log(&dir, &ReportOptions::period(from, to))?;
             // `--json` asks for machine-readable output from every command.
             let format = if out.json && output.is_none() {
@@ -166,7 +171,7 @@ pub fn run(config: &Config, out: &Output, action: AuditAction) -> Result<Exit> {
             match output {
                 Some(path) => {
                     std::fs::write(&path, &text)
-                        .with_context(|| format!("writing {}", path.display()))?;
+                        .or_usage(|| format!("cannot write the report to {}", path.display()))?;
                     out.json(&json!({"written": path, "passed": report.passed()}));
                     out.line(format!(
                         "report written to {} ({})",

@@ -67,17 +67,32 @@ impl Failure {
         })
     }
 
+    /// An error after the program ran (reading back or verifying its records, shutting
+    /// down): internal (70) whatever caused it, since exit 4 would say that nothing ran.
+    pub fn after_run(err: anyhow::Error) -> anyhow::Error {
+        anyhow::Error::new(Failure {
+            exit: Exit::Internal,
+            message: format!("after the run (its records are durable): {err:#}"),
+        })
+    }
+
     /// The exit code for `err`: the first [`Failure`] in its chain; else 4 when the audit
-    /// sink refused (nothing was changed); else internal.
+    /// log could not be opened or read, or its sink refused a change (so nothing ran or
+    /// changed: errors after a run are wrapped by [`Failure::after_run`]); else internal.
     pub fn exit_of(err: &anyhow::Error) -> Exit {
         if let Some(f) = err.chain().find_map(|c| c.downcast_ref::<Failure>()) {
             return f.exit;
         }
         let audit_down = err.chain().any(|c| {
-            matches!(
-                c.downcast_ref::<codeward_core::Error>(),
-                Some(codeward_core::Error::AuditUnavailable { .. })
-            )
+            c.is::<codeward_audit::AuditError>()
+                || matches!(
+                    c.downcast_ref::<codeward::CodewardError>(),
+                    Some(codeward::CodewardError::Audit(_))
+                )
+                || matches!(
+                    c.downcast_ref::<codeward_core::Error>(),
+                    Some(codeward_core::Error::AuditUnavailable { .. })
+                )
         });
         if audit_down {
             Exit::AuditUnavailable
@@ -117,6 +132,18 @@ mod tests {
         let audit = anyhow::Error::new(codeward_core::Error::audit_unavailable("disk full", None))
             .context("pruning approvals");
         assert_eq!(Failure::exit_of(&audit), Exit::AuditUnavailable);
+        let after = Failure::after_run(anyhow::Error::new(
+            codeward_core::Error::audit_unavailable("disk full", None),
+        ));
+        assert_eq!(
+            Failure::exit_of(&after),
+            Exit::Internal,
+            "something ran: not 4"
+        );
+        let open = anyhow::Error::new(codeward::CodewardError::Audit(
+            codeward_audit::AuditError::Closed,
+        ));
+        assert_eq!(Failure::exit_of(&open), Exit::AuditUnavailable);
         assert_eq!(Failure::exit_of(&anyhow::anyhow!("a bug")), Exit::Internal);
     }
 }

@@ -71,9 +71,9 @@ enum Command {
     Search {
         /// What you need, in words.
         query: String,
-        /// How many hits.
-        #[arg(long, default_value_t = 10)]
-        limit: usize,
+        /// How many hits (1 to 1000).
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=1000))]
+        limit: u16,
     },
     /// Print the typed API for tools (qualified names, e.g. demo.notes_add).
     Api {
@@ -234,7 +234,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
             };
             run::run_file(&config, &out, args).await
         }
-        Command::Search { query, limit } => inspect::search(&config, &out, &query, limit).await,
+        Command::Search { query, limit } => {
+            inspect::search(&config, &out, &query, usize::from(limit)).await
+        }
         Command::Api {
             tools,
             lang,

@@ -13,7 +13,7 @@ use codeward_core::{
 };
 
 use crate::ApprovalAction;
-use crate::exit::{Exit, OrUsage, usage};
+use crate::exit::{Exit, Failure, OrUsage, usage};
 use crate::output::Output;
 use crate::setup;
 
@@ -68,7 +68,9 @@ pub async fn demo(config: &Config, out: &Output, lang: &str) -> Result<Exit> {
         .with_principal("demo-user")
         .with_tool_limit(config.discovery.tool_limit.max(8));
     let (outcome, head) = execute(config, &orchestrator, out, request).await?;
-    finish(config, out, &orchestrator, &outcome, head).await?;
+    finish(config, out, &orchestrator, &outcome, head)
+        .await
+        .map_err(Failure::after_run)?;
     pool.shutdown().await;
     Ok(Exit::of(outcome.error.as_ref()))
 }
@@ -115,7 +117,9 @@ pub async fn run_file(config: &Config, out: &Output, args: RunArgs) -> Result<Ex
         request = request.with_approval(id);
     }
     let (outcome, head) = execute(config, &orchestrator, out, request).await?;
-    finish(config, out, &orchestrator, &outcome, head).await?;
+    finish(config, out, &orchestrator, &outcome, head)
+        .await
+        .map_err(Failure::after_run)?;
     pool.shutdown().await;
     Ok(Exit::of(outcome.error.as_ref()))
 }

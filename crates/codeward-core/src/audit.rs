@@ -233,7 +233,8 @@ pub mod keys {
     pub const LIMIT_HIT: &str = "limit_hit";
     /// `security`: a category such as `validation`, `anomaly` or `sandbox_violation`.
     pub const CATEGORY: &str = "category";
-    /// `approval`: what happened (`requested`, `approved`, `rejected`, `refused`, `expired`).
+    /// `approval`: what happened (`requested`, `approved`, `rejected`, `expired`, `pruned` from
+    /// the approval store; `used`, `refused` from a run presenting an approval).
     pub const DECISION: &str = "decision";
     /// `approval`: the approval request id.
     pub const APPROVAL_ID: &str = "approval_id";

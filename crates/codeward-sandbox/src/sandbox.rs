@@ -526,7 +526,7 @@ impl ProcessSandbox {
             .is_err()
         {
             tracing::warn!(
-                "cleaning up a sandbox run panicked; its cgroups or working directory may remain"
+                "cleaning up a sandbox run panicked or was cancelled at shutdown; its cgroups or working directory may remain"
             );
         }
         timings.finished = t0.elapsed();

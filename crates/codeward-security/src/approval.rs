@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use async_trait::async_trait;
 use codeward_core::{
     ApprovalDecision, ApprovalRequest, ApprovalStatus, ApprovalStore, ApprovalTicket, AuditEvent,
-    AuditKind, AuditSink, Language, RiskAssessment, Severity,
+    AuditKind, AuditSink, Language, RiskAssessment, Severity, keys,
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -336,7 +336,7 @@ impl FileApprovalStore {
             Severity::Info,
             format!("approvals pruned: {}", pruned.len()),
         )
-        .meta("action", "pruned")
+        .meta(keys::DECISION, "pruned")
         .meta("ids", ids)
         .meta("older_than_ms", age)
         .meta("cutoff_ms", cutoff);
@@ -424,7 +424,7 @@ impl FileApprovalStore {
 fn event(ticket: &ApprovalTicket, action: &str, severity: Severity) -> AuditEvent {
     AuditEvent::new(AuditKind::Approval, severity, format!("approval {action}"))
         .execution(ticket.request.execution_id.clone())
-        .meta("action", action)
+        .meta(keys::DECISION, action)
         .meta("approval_id", ticket.id.clone())
         .meta("code_hash", ticket.request.code_hash.clone())
 }

@@ -282,10 +282,21 @@ impl Config {
 
     /// Parses TOML text (`path` only names it in errors).
     pub fn from_toml(text: &str, path: &Path) -> Result<Config> {
-        toml::from_str(text).map_err(|e| CodewardError::ConfigParse {
+        let config: Config = toml::from_str(text).map_err(|e| CodewardError::ConfigParse {
             path: path.to_owned(),
             message: e.to_string(),
-        })
+        })?;
+        // Values TOML's types cannot check, reported like any parse error (file and key).
+        if !matches!(config.audit.durability.as_str(), "fsync" | "flush") {
+            return Err(CodewardError::ConfigParse {
+                path: path.to_owned(),
+                message: format!(
+                    "[audit] durability = \"{}\" is not \"fsync\" or \"flush\"",
+                    config.audit.durability
+                ),
+            });
+        }
+        Ok(config)
     }
 
     /// Applies `CODEWARD_*` environment overrides.

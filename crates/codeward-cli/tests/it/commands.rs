@@ -105,4 +105,39 @@ fn usage_and_configuration_errors_are_clear() {
     let out = env.run(&["audit", "report", "--from", "yesterday"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("yesterday"), "{}", stderr(&out));
+    let out = env.run(&[
+        "audit",
+        "report",
+        "--from",
+        "2026-02-01",
+        "--to",
+        "2026-01-01",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let out = env.run(&["audit", "report", "--output", "/nonexistent-dir/r.md"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("/nonexistent-dir/r.md"),
+        "{}",
+        stderr(&out)
+    );
+    let out = env.run(&["search", "notes", "--limit", "0"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+}
+
+#[test]
+fn an_audit_log_that_cannot_be_opened_exits_4() {
+    let env = Env::new();
+    // Nothing has run: no pseudonym key yet.
+    let out = env.run(&["audit", "hash", "alice@example.com"]);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert!(stderr(&out).contains("does not exist"), "{}", stderr(&out));
+    // The audit directory is a file: nothing may run or change.
+    std::fs::create_dir_all(env.data()).unwrap();
+    std::fs::write(env.data().join("audit"), "not a directory").unwrap();
+    let out = env.run(&["approvals", "list"]);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    let prog = env.write("p.py", "# count words\nprint(1)\n");
+    let out = env.run(&["run", prog.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
 }

@@ -140,6 +140,21 @@ fn high_risk_needs_approval_and_approval_binds_to_the_exact_program() {
     assert!(env.audit_bytes().contains("approvals pruned"));
     let (code, v) = env.json(&["run", risky.to_str().unwrap(), "--approval", &id]);
     assert_eq!(code, 5, "{v:#}");
+
+    // The compliance report counts every approval step by its decision.
+    let (code, report) = env.json(&["audit", "report"]);
+    assert_eq!(code, 0, "{report:#}");
+    let approvals = &report["approvals"];
+    for (decision, n) in [
+        ("requested", 1),
+        ("approved", 1),
+        ("used", 1),
+        ("refused", 2),
+        ("pruned", 1),
+    ] {
+        assert_eq!(approvals[decision], n, "{decision}: {approvals:#}");
+    }
+    assert!(approvals.get("unknown").is_none(), "{approvals:#}");
 }
 
 #[test]

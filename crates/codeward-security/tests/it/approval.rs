@@ -27,7 +27,8 @@ impl TestSink {
             .iter()
             .map(|e| {
                 e.metadata
-                    .get("action")
+                    // The shared vocabulary's key, which the compliance report counts by.
+                    .get(codeward_core::keys::DECISION)
                     .and_then(|a| a.as_str())
                     .unwrap_or("?")
                     .to_owned()
@@ -433,7 +434,7 @@ async fn prune_removes_only_settled_tickets_past_the_age_in_one_audited_step() {
     // One audit record for the removal, naming both ids.
     let events = sink.events.lock().expect("lock").clone();
     let last = events.last().expect("events");
-    assert_eq!(last.metadata["action"], "pruned");
+    assert_eq!(last.metadata["decision"], "pruned");
     assert_eq!(
         last.metadata["ids"],
         serde_json::json!([approved.id.as_str(), rejected.id.as_str()])

@@ -37,6 +37,15 @@ fn unknown_keys_and_bad_values_are_errors_naming_the_file_and_key() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("timeout_ms"), "{err}");
+    let err = Config::from_toml("[audit]\ndurability = \"sometimes\"\n", Path::new("x.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("x.toml") && err.contains("durability") && err.contains("sometimes"),
+        "{err}"
+    );
+    let flush = Config::from_toml("[audit]\ndurability = \"flush\"\n", Path::new("x.toml"));
+    assert_eq!(flush.unwrap().audit.durability, "flush");
 }
 
 #[test]
