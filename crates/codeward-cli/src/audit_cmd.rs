@@ -170,8 +170,19 @@ pub fn run(config: &Config, out: &Output, action: AuditAction) -> Result<Exit> {
             };
             match output {
                 Some(path) => {
-                    std::fs::write(&path, &text)
-                        .or_usage(|| format!("cannot write the report to {}", path.display()))?;
+                    std::fs::write(&path, &text).map_err(|e| {
+                        use std::io::ErrorKind as K;
+                        let what = format!("cannot write the report to {}", path.display());
+                        match e.kind() {
+                            // The path the user gave does not work; a full disk or an I/O
+                            // error is not their mistake.
+                            K::NotFound
+                            | K::PermissionDenied
+                            | K::IsADirectory
+                            | K::NotADirectory => Failure::usage(format!("{what}: {e}")),
+                            _ => anyhow::Error::new(e).context(what),
+                        }
+                    })?;
                     out.json(&json!({"written": path, "passed": report.passed()}));
                     out.line(format!(
                         "report written to {} ({})",

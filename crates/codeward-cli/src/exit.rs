@@ -77,23 +77,53 @@ impl Failure {
     }
 
     /// The exit code for `err`: the first [`Failure`] in its chain; else 4 when the audit
-    /// log could not be opened or read, or its sink refused a change (so nothing ran or
-    /// changed: errors after a run are wrapped by [`Failure::after_run`]); else internal.
+    /// log is out of reach or its sink refused a change (so nothing ran or changed: errors
+    /// after a run are wrapped by [`Failure::after_run`]); 8 for a tampered or malformed log;
+    /// else internal.
     pub fn exit_of(err: &anyhow::Error) -> Exit {
         if let Some(f) = err.chain().find_map(|c| c.downcast_ref::<Failure>()) {
             return f.exit;
         }
-        let audit_down = err.chain().any(|c| {
-            c.is::<codeward_audit::AuditError>()
-                || matches!(
-                    c.downcast_ref::<codeward::CodewardError>(),
-                    Some(codeward::CodewardError::Audit(_))
-                )
-                || matches!(
+        // Only the log being out of reach (I/O, poisoned, locked, no key, a newer format,
+        // closed) is 4; a tampered or malformed log is a failed check (8); a bug stays 70.
+        let unreachable = |e: &codeward_audit::AuditError| {
+            use codeward_audit::AuditError as A;
+            matches!(
+                e,
+                A::Io { .. }
+                    | A::Poisoned { .. }
+                    | A::LockTimeout { .. }
+                    | A::Key { .. }
+                    | A::UnsupportedVersion { .. }
+                    | A::Closed
+            )
+        };
+        let failed_check = |e: &codeward_audit::AuditError| {
+            use codeward_audit::AuditError as A;
+            matches!(e, A::Tampered { .. } | A::Malformed { .. })
+        };
+        let audit_error = err.chain().find_map(|c| {
+            c.downcast_ref::<codeward_audit::AuditError>()
+                .or_else(|| match c.downcast_ref::<codeward::CodewardError>() {
+                    Some(codeward::CodewardError::Audit(e)) => Some(e),
+                    _ => None,
+                })
+        });
+        if let Some(e) = audit_error {
+            if failed_check(e) {
+                return Exit::CheckFailed;
+            }
+            if !unreachable(e) {
+                return Exit::Internal;
+            }
+        }
+        let audit_down = audit_error.is_some()
+            || err.chain().any(|c| {
+                matches!(
                     c.downcast_ref::<codeward_core::Error>(),
                     Some(codeward_core::Error::AuditUnavailable { .. })
                 )
-        });
+            });
         if audit_down {
             Exit::AuditUnavailable
         } else {
@@ -144,6 +174,8 @@ mod tests {
             codeward_audit::AuditError::Closed,
         ));
         assert_eq!(Failure::exit_of(&open), Exit::AuditUnavailable);
+        let bug = anyhow::Error::new(codeward_audit::AuditError::Config("batch_max 0".into()));
+        assert_eq!(Failure::exit_of(&bug), Exit::Internal, "a bug is not 4");
         assert_eq!(Failure::exit_of(&anyhow::anyhow!("a bug")), Exit::Internal);
     }
 }

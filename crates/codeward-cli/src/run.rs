@@ -9,7 +9,8 @@ use serde_json::json;
 use codeward::{Config, Orchestrator};
 use codeward_audit::{AuditReader, Query, VerifyOptions, verify};
 use codeward_core::{
-    ApprovalDecision, ExecutionOutcome, ExecutionRequest, Language, LimitOverrides,
+    ApprovalDecision, ExecutionFailure, ExecutionOutcome, ExecutionRequest, Language,
+    LimitOverrides,
 };
 
 use crate::ApprovalAction;
@@ -68,11 +69,10 @@ pub async fn demo(config: &Config, out: &Output, lang: &str) -> Result<Exit> {
         .with_principal("demo-user")
         .with_tool_limit(config.discovery.tool_limit.max(8));
     let (outcome, head) = execute(config, &orchestrator, out, request).await?;
-    finish(config, out, &orchestrator, &outcome, head)
-        .await
-        .map_err(Failure::after_run)?;
+    let printed = finish(config, out, &outcome, head).await;
+    let closed = orchestrator.shutdown(Duration::from_secs(10)).await;
     pool.shutdown().await;
-    Ok(Exit::of(outcome.error.as_ref()))
+    conclude(out, &outcome, printed, closed.map(drop).map_err(Into::into))
 }
 
 pub async fn run_file(config: &Config, out: &Output, args: RunArgs) -> Result<Exit> {
@@ -117,11 +117,39 @@ pub async fn run_file(config: &Config, out: &Output, args: RunArgs) -> Result<Ex
         request = request.with_approval(id);
     }
     let (outcome, head) = execute(config, &orchestrator, out, request).await?;
-    finish(config, out, &orchestrator, &outcome, head)
-        .await
-        .map_err(Failure::after_run)?;
+    let printed = finish(config, out, &outcome, head).await;
+    let closed = orchestrator.shutdown(Duration::from_secs(10)).await;
     pool.shutdown().await;
-    Ok(Exit::of(outcome.error.as_ref()))
+    conclude(out, &outcome, printed, closed.map(drop).map_err(Into::into))
+}
+
+/// The exit for a run whose outcome is known, given how reading back its records and closing
+/// the log went. When the log was already down before anything ran, those fail for the same
+/// reason the outcome gives: exit 4 with the outcome's message. Otherwise a failure there
+/// comes after the program ran: internal (70), never 4.
+fn conclude(
+    out: &Output,
+    outcome: &ExecutionOutcome,
+    printed: Result<()>,
+    closed: Result<()>,
+) -> Result<Exit> {
+    let was_printed = printed.is_ok();
+    match printed.and(closed) {
+        Ok(()) => Ok(Exit::of(outcome.error.as_ref())),
+        Err(e) => match &outcome.error {
+            Some(failure @ ExecutionFailure::AuditUnavailable { .. }) => {
+                tracing::debug!(error = %format!("{e:#}"), "closing an unavailable audit log");
+                if !was_printed {
+                    out.json(&json!({"outcome": outcome}));
+                }
+                Err(anyhow::Error::new(Failure {
+                    exit: Exit::AuditUnavailable,
+                    message: failure.to_string(),
+                }))
+            }
+            _ => Err(Failure::after_run(e)),
+        },
+    }
 }
 
 /// The first comment line of a program (`# ...` or `// ...`), used as the intent.
@@ -152,11 +180,10 @@ async fn execute(
 }
 
 /// Prints the outcome with each phase as the audit log has it (read back from disk: proof
-/// that the records are durable), then shuts the orchestrator down.
+/// that the records are durable).
 async fn finish(
     config: &Config,
     out: &Output,
-    orchestrator: &Orchestrator,
     outcome: &ExecutionOutcome,
     head: Option<(u64, String)>,
 ) -> Result<()> {
@@ -247,7 +274,6 @@ async fn finish(
             }
         ));
     }
-    let _still_running = orchestrator.shutdown(Duration::from_secs(10)).await?;
     Ok(())
 }
 

@@ -272,9 +272,11 @@ pub async fn serve(config: &Config) -> Result<crate::exit::Exit> {
     if let Err(e) = running.waiting().await {
         tracing::warn!(error = %e, "the MCP session ended with an error");
     }
+    // Programs may have run in this session: a failure closing the log is internal, not 4.
     let _still_running = orchestrator
         .shutdown(std::time::Duration::from_secs(10))
-        .await?;
+        .await
+        .map_err(|e| crate::exit::Failure::after_run(e.into()))?;
     janitor.abort();
     pool.shutdown().await;
     Ok(crate::exit::Exit::Success)

@@ -226,9 +226,9 @@ impl FileApprovalStore {
         request: ApprovalRequest,
     ) -> Result<ApprovalTicket, SecurityError> {
         let _turn = self.tickets.lock().await;
-        let (_file_lock, mut tickets) = self.lock_and_load().await?;
+        let (lock, mut tickets) = self.lock_and_load().await?;
         let now = self.clock.now_ms();
-        self.expire_due(&mut tickets, now).await?;
+        self.expire_due(&lock, &mut tickets, now).await?;
         let ttl = u64::try_from(self.ttl.as_millis()).unwrap_or(u64::MAX);
         let ticket = ApprovalTicket::pending(new_id(), request, now, now.saturating_add(ttl));
         let event = event(&ticket, "requested", Severity::Warning)
@@ -239,7 +239,7 @@ impl FileApprovalStore {
             .meta("expires_ms", ticket.expires_ms);
         let mut next = tickets.clone();
         next.push(ticket.clone());
-        self.commit(&mut tickets, next, vec![event]).await?;
+        self.commit(&lock, &mut tickets, next, vec![event]).await?;
         Ok(ticket)
     }
 
@@ -256,9 +256,9 @@ impl FileApprovalStore {
             });
         }
         let _turn = self.tickets.lock().await;
-        let (_file_lock, mut tickets) = self.lock_and_load().await?;
+        let (lock, mut tickets) = self.lock_and_load().await?;
         let now = self.clock.now_ms();
-        self.expire_due(&mut tickets, now).await?;
+        self.expire_due(&lock, &mut tickets, now).await?;
         let Some(pos) = tickets.iter().position(|t| t.id == id) else {
             return Err(SecurityError::ApprovalNotFound { id: id.to_owned() });
         };
@@ -288,25 +288,25 @@ impl FileApprovalStore {
             .principal(decision.approver.clone())
             .meta("reason", decision.reason.clone())
             .meta("decided_ms", now);
-        self.commit(&mut tickets, next, vec![event]).await?;
+        self.commit(&lock, &mut tickets, next, vec![event]).await?;
         Ok(decided)
     }
 
     /// A ticket by id, after expiring overdue requests.
     pub async fn ticket(&self, id: &str) -> Result<Option<ApprovalTicket>, SecurityError> {
         let _turn = self.tickets.lock().await;
-        let (_file_lock, mut tickets) = self.lock_and_load().await?;
+        let (lock, mut tickets) = self.lock_and_load().await?;
         let now = self.clock.now_ms();
-        self.expire_due(&mut tickets, now).await?;
+        self.expire_due(&lock, &mut tickets, now).await?;
         Ok(tickets.iter().find(|t| t.id == id).cloned())
     }
 
     /// Every ticket, oldest first, after expiring overdue requests.
     pub async fn tickets(&self) -> Result<Vec<ApprovalTicket>, SecurityError> {
         let _turn = self.tickets.lock().await;
-        let (_file_lock, mut tickets) = self.lock_and_load().await?;
+        let (lock, mut tickets) = self.lock_and_load().await?;
         let now = self.clock.now_ms();
-        self.expire_due(&mut tickets, now).await?;
+        self.expire_due(&lock, &mut tickets, now).await?;
         Ok(tickets.clone())
     }
 
@@ -317,9 +317,9 @@ impl FileApprovalStore {
     /// the ids); if the audit sink refuses, nothing is removed.
     pub async fn prune(&self, older_than: Duration) -> Result<Vec<ApprovalTicket>, SecurityError> {
         let _turn = self.tickets.lock().await;
-        let (_file_lock, mut tickets) = self.lock_and_load().await?;
+        let (lock, mut tickets) = self.lock_and_load().await?;
         let now = self.clock.now_ms();
-        self.expire_due(&mut tickets, now).await?;
+        self.expire_due(&lock, &mut tickets, now).await?;
         let age = u64::try_from(older_than.as_millis()).unwrap_or(u64::MAX);
         let cutoff = now.saturating_sub(age);
         let (pruned, kept): (Vec<ApprovalTicket>, Vec<ApprovalTicket>) = tickets
@@ -340,17 +340,17 @@ impl FileApprovalStore {
         .meta("ids", ids)
         .meta("older_than_ms", age)
         .meta("cutoff_ms", cutoff);
-        self.commit(&mut tickets, kept, vec![event]).await?;
+        self.commit(&lock, &mut tickets, kept, vec![event]).await?;
         Ok(pruned)
     }
 
     /// Takes the cross-process lock (polling up to `lock_timeout`) and reads the store as it
     /// is on disk now. The lock is released when the returned file is dropped.
-    async fn lock_and_load(&self) -> Result<(std::fs::File, Vec<ApprovalTicket>), SecurityError> {
+    async fn lock_and_load(&self) -> Result<(StoreLock, Vec<ApprovalTicket>), SecurityError> {
         let path = self.path.clone();
         let timeout = self.lock_timeout;
         tokio::task::spawn_blocking(move || {
-            let lock = lock_store(&path, timeout)?;
+            let lock = Arc::new(lock_store(&path, timeout)?);
             Ok((lock, load(&path)?))
         })
         .await
@@ -364,6 +364,7 @@ impl FileApprovalStore {
     /// Marks pending requests past their expiry as expired (audited and persisted).
     async fn expire_due(
         &self,
+        lock: &StoreLock,
         tickets: &mut Vec<ApprovalTicket>,
         now: u64,
     ) -> Result<(), SecurityError> {
@@ -382,12 +383,13 @@ impl FileApprovalStore {
             next[i].status = ApprovalStatus::Expired;
             events.push(event(&next[i], "expired", Severity::Info));
         }
-        self.commit(tickets, next, events).await
+        self.commit(lock, tickets, next, events).await
     }
 
     /// Audits, then persists, then publishes `next`. Any failure leaves `current` untouched.
     async fn commit(
         &self,
+        lock: &StoreLock,
         current: &mut Vec<ApprovalTicket>,
         next: Vec<ApprovalTicket>,
         events: Vec<AuditEvent>,
@@ -409,13 +411,20 @@ impl FileApprovalStore {
             source,
         })?;
         let path = self.path.clone();
-        tokio::task::spawn_blocking(move || write_atomic(&path, &bytes))
-            .await
-            .map_err(|e| SecurityError::ApprovalIo {
-                path: self.path.clone(),
-                action: "write",
-                source: std::io::Error::other(e.to_string()),
-            })??;
+        // The write holds the lock too: should this future be dropped mid-write, the lock is
+        // released only once the rename is done, never while another process could read.
+        let lock = Arc::clone(lock);
+        tokio::task::spawn_blocking(move || {
+            let written = write_atomic(&path, &bytes);
+            drop(lock);
+            written
+        })
+        .await
+        .map_err(|e| SecurityError::ApprovalIo {
+            path: self.path.clone(),
+            action: "write",
+            source: std::io::Error::other(e.to_string()),
+        })??;
         *current = doc.tickets;
         Ok(())
     }
@@ -452,6 +461,9 @@ fn new_id() -> String {
     }
     format!("apr_{}", hex::encode(bytes))
 }
+
+/// The store's cross-process lock, held while any clone lives.
+type StoreLock = Arc<std::fs::File>;
 
 /// Opens `<store>.lock` (creating it and its directory) and takes an exclusive advisory lock
 /// on it, polling until `timeout`.

@@ -115,6 +115,9 @@ struct Ctx {
     risk: Option<RiskLevel>,
     tokens: TokenEconomics,
     receipts: Mutex<Vec<AuditReceipt>>,
+    /// Set once the program is handed to the sandbox: an audit failure from then on must not
+    /// be reported as "nothing ran".
+    started: std::sync::atomic::AtomicBool,
 }
 
 /// Why `run` stopped early.
@@ -129,6 +132,19 @@ enum Stop {
 
 fn audit_down(e: Error) -> Stop {
     Stop::AuditDown(e.to_string())
+}
+
+/// An error with its causes, `outer: inner: ...` (a layer error's own text names only the
+/// layer).
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 fn internal(what: &str, e: impl std::fmt::Display) -> Stop {
@@ -180,6 +196,7 @@ impl Orchestrator {
             risk: None,
             tokens: TokenEconomics::default(),
             receipts: Mutex::new(Vec::new()),
+            started: Default::default(),
         };
         let mut workspace = match inner.workspaces.open(&id) {
             Ok(ws) => Some(ws),
@@ -209,10 +226,25 @@ impl Orchestrator {
         outcome
     }
 
+    /// The failure for an audit log that refused a record: "nothing ran" only before the
+    /// program started; after that, tool calls already made (each recorded first) happened.
+    fn audit_down(ctx: &Ctx, message: String) -> ExecutionFailure {
+        if ctx.started.load(std::sync::atomic::Ordering::SeqCst) {
+            ExecutionFailure::Internal {
+                message: format!(
+                    "the audit log failed after the program started (tool calls it made before \
+                     are recorded; none was made without its record): {message}"
+                ),
+            }
+        } else {
+            ExecutionFailure::AuditUnavailable { message }
+        }
+    }
+
     async fn stop(&self, ctx: &Ctx, stop: Stop) -> ExecutionOutcome {
         let failure = match stop {
             Stop::Quiet(failure) => failure,
-            Stop::AuditDown(message) => ExecutionFailure::AuditUnavailable { message },
+            Stop::AuditDown(message) => Self::audit_down(ctx, message),
             Stop::Fail(failure, detail) => {
                 let event = self
                     .event(
@@ -228,7 +260,7 @@ impl Orchestrator {
                     .meta("detail", detail);
                 match self.write(ctx, event).await {
                     Ok(()) => failure,
-                    Err(Stop::AuditDown(message)) => ExecutionFailure::AuditUnavailable { message },
+                    Err(Stop::AuditDown(message)) => Self::audit_down(ctx, message),
                     Err(_) => failure,
                 }
             }
@@ -449,6 +481,15 @@ impl Orchestrator {
         let code_hash = (inner.code_hash)(program, ctx.language, &ctx.tool_names);
         match &request.approval_id {
             Some(approval_id) => match inner.approvals.authorize(approval_id, &code_hash).await {
+                // The store could not answer (locked, unreadable, corrupt): not a refusal.
+                Err(e)
+                    if !matches!(
+                        e,
+                        Error::ApprovalRefused { .. } | Error::AuditUnavailable { .. }
+                    ) =>
+                {
+                    Err(internal("checking the approval", error_chain(&e)))
+                }
                 Ok(_ticket) => {
                     let event = self
                         .event(
@@ -493,7 +534,7 @@ impl Orchestrator {
                         approval_id: ticket.id,
                     })),
                     Err(Error::AuditUnavailable { reason, .. }) => Err(Stop::AuditDown(reason)),
-                    Err(e) => Err(internal("filing the approval request", e)),
+                    Err(e) => Err(internal("filing the approval request", error_chain(&e))),
                 }
             }
         }
@@ -599,6 +640,7 @@ impl Orchestrator {
         job.tools = ctx.tools.clone();
         // The sandbox enforces the timeout; this outer bound only guards against a stuck sandbox.
         let guard = limits.timeout + Duration::from_secs(30);
+        ctx.started.store(true, std::sync::atomic::Ordering::SeqCst);
         let ran = tokio::time::timeout(guard, inner.sandbox.run(job)).await;
 
         let (output, failure) = match ran {

@@ -141,3 +141,38 @@ fn an_audit_log_that_cannot_be_opened_exits_4() {
     let out = env.run(&["run", prog.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
 }
+
+#[test]
+fn a_full_audit_disk_before_anything_ran_exits_4_with_nothing_ran() {
+    let env = Env::new();
+    let audit = env.data().join("audit");
+    std::fs::create_dir_all(&audit).unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
+        .arg(&audit)
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !mounted {
+        eprintln!("SKIPPED: this host does not let the test mount a tmpfs (needs root)");
+        return;
+    }
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _unmount = Unmount(audit.clone());
+    // Fill it: the log opens (empty files need no blocks) but its first record cannot land.
+    {
+        use std::io::Write;
+        let mut filler = std::fs::File::create(audit.join("filler")).unwrap();
+        let block = [b'x'; 4096];
+        while filler.write_all(&block).is_ok() {}
+        let _ = filler.sync_all();
+    }
+    let prog = env.write("p.py", "# count the words of a text\nprint(1)\n");
+    let out = env.run(&["run", prog.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert!(stderr(&out).contains("nothing ran"), "{}", stderr(&out));
+}

@@ -520,3 +520,91 @@ async fn a_store_locked_by_another_process_fails_clearly_after_the_timeout() {
         .await
         .expect("opens once released");
 }
+
+#[tokio::test]
+async fn every_operation_takes_the_lock_not_only_open() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("approvals.json");
+    let sink = Arc::new(TestSink::default());
+    let store = FileApprovalStore::builder(&path)
+        .lock_timeout(Duration::from_millis(50))
+        .open(sink.clone())
+        .await
+        .expect("open");
+    let ticket = store.request(request(CODE)).await.expect("filed");
+    let held = std::fs::File::open(dir.path().join("approvals.json.lock")).expect("lock file");
+    held.lock().expect("hold the lock");
+    for result in [
+        store.tickets().await.map(drop),
+        store.ticket(&ticket.id).await.map(drop),
+        store
+            .decide_request(&ticket.id, ApprovalDecision::approve("bob", "ok"))
+            .await
+            .map(drop),
+        store.file_request(request("print(1)\n")).await.map(drop),
+        store.prune(Duration::ZERO).await.map(drop),
+    ] {
+        let err = result.expect_err("locked");
+        assert!(
+            err.to_string().contains("locked by another process"),
+            "{err}"
+        );
+    }
+    held.unlock().expect("unlock");
+    assert_eq!(store.list().await.expect("list").len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lock_is_held_from_reading_to_writing_so_no_update_is_lost() {
+    /// Parks the first append until released, like a slow audit disk.
+    #[derive(Default)]
+    struct Gate {
+        entered: tokio::sync::Notify,
+        release: tokio::sync::Notify,
+        parked: AtomicBool,
+        inner: TestSink,
+    }
+    #[async_trait]
+    impl AuditSink for Gate {
+        async fn append(&self, event: AuditEvent) -> codeward_core::Result<AuditReceipt> {
+            if !self.parked.swap(true, Ordering::SeqCst) {
+                self.entered.notify_one();
+                self.release.notified().await;
+            }
+            self.inner.append(event).await
+        }
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("approvals.json");
+    let gate = Arc::new(Gate::default());
+    let slow = FileApprovalStore::open(&path, gate.clone())
+        .await
+        .expect("open a");
+    let other = FileApprovalStore::open(&path, Arc::new(TestSink::default()))
+        .await
+        .expect("open b");
+
+    let first = tokio::spawn(async move { slow.request(request(CODE)).await });
+    gate.entered.notified().await;
+    // The first store has read the file and is inside its audit append, holding the lock.
+    let second = tokio::spawn(async move { other.request(request("print(1)\n")).await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        !second.is_finished(),
+        "the second store must wait for the first one's write"
+    );
+    gate.release.notify_one();
+    let a = first.await.expect("join").expect("first filed");
+    let b = second.await.expect("join").expect("second filed");
+    let sink = Arc::new(TestSink::default());
+    let all: Vec<String> = FileApprovalStore::open(&path, sink)
+        .await
+        .expect("reopen")
+        .list()
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|t| t.id)
+        .collect();
+    assert_eq!(all, [a.id, b.id], "neither write lost the other's ticket");
+}

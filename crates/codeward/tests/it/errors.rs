@@ -195,3 +195,33 @@ async fn the_exfiltration_shape_is_refused_before_dispatch() {
         o.error
     );
 }
+
+#[tokio::test]
+async fn an_approval_store_that_cannot_answer_is_an_internal_failure_not_a_refusal() {
+    let sink = RecordingSink::new();
+    let (orch, fakes) = orchestrator(Arc::new(sink.clone()), tools()).await;
+    let risky = "import os; os.system('x')";
+    let first = orch.execute(request(risky)).await;
+    let Some(ExecutionFailure::ApprovalRequired { approval_id }) = first.error else {
+        panic!("expected an approval request, got {:?}", first.error);
+    };
+    // The store file is damaged between the request and the retry.
+    std::fs::write(fakes.dir.path().join("approvals.json"), "{ not json").unwrap();
+    let retry = orch
+        .execute(request(risky).with_approval(approval_id.clone()))
+        .await;
+    match &retry.error {
+        Some(ExecutionFailure::Internal { message }) => {
+            assert!(
+                message.contains("checking the approval") && message.contains("corrupt"),
+                "the cause is named: {message}"
+            )
+        }
+        other => panic!("expected an internal failure, got {other:?}"),
+    }
+    let refused = sink
+        .events()
+        .iter()
+        .any(|e| e.kind == Approval && e.metadata.get(keys::DECISION) == Some(&json!("refused")));
+    assert!(!refused, "a store failure is not recorded as a refusal");
+}
