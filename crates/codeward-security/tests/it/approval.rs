@@ -83,6 +83,17 @@ async fn open(
         .expect("open store")
 }
 
+/// The ids of every ticket, oldest first.
+async fn ids(store: &FileApprovalStore) -> Vec<String> {
+    store
+        .list()
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|t| t.id)
+        .collect()
+}
+
 #[test]
 fn code_hash_binds_code_language_and_tool_set() {
     let a = approval_code_hash(CODE, Language::Python, &["b.x", "a.y"]);
@@ -415,14 +426,7 @@ async fn prune_removes_only_settled_tickets_past_the_age_in_one_audited_step() {
         pruned.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(),
         [approved.id.as_str(), rejected.id.as_str()]
     );
-    let left: Vec<String> = store
-        .list()
-        .await
-        .expect("list")
-        .into_iter()
-        .map(|t| t.id)
-        .collect();
-    assert_eq!(left, [pending.id.clone(), fresh.id.clone()]);
+    assert_eq!(ids(&store).await, [pending.id.clone(), fresh.id.clone()]);
     // A pruned approval no longer authorizes; the file holds only what is left.
     let err = store
         .authorize(&approved.id, &approved.request.code_hash)
@@ -596,15 +600,12 @@ async fn the_lock_is_held_from_reading_to_writing_so_no_update_is_lost() {
     gate.release.notify_one();
     let a = first.await.expect("join").expect("first filed");
     let b = second.await.expect("join").expect("second filed");
-    let sink = Arc::new(TestSink::default());
-    let all: Vec<String> = FileApprovalStore::open(&path, sink)
+    let reopened = FileApprovalStore::open(&path, Arc::new(TestSink::default()))
         .await
-        .expect("reopen")
-        .list()
-        .await
-        .expect("list")
-        .into_iter()
-        .map(|t| t.id)
-        .collect();
-    assert_eq!(all, [a.id, b.id], "neither write lost the other's ticket");
+        .expect("reopen");
+    assert_eq!(
+        ids(&reopened).await,
+        [a.id, b.id],
+        "neither write lost the other's ticket"
+    );
 }
