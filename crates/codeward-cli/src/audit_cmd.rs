@@ -85,14 +85,43 @@ fn print_record(out: &Output, r: &AuditRecord) {
 pub fn run(config: &Config, out: &Output, action: AuditAction) -> Result<Exit> {
     let dir = config.audit_dir();
     if !matches!(action, AuditAction::Hash { .. }) && !dir.is_dir() {
-        return Err(anyhow::Error::new(Failure {
-            exit: Exit::AuditUnavailable,
-            message: format!(
+        return Err(Failure::error(
+            Exit::AuditUnavailable,
+            format!(
                 "no audit log at {}; run something first (codeward demo) or set [audit] dir",
                 dir.display()
             ),
-        }));
+        ));
     }
+    // A damaged log met while reading is a failed check (8), like `verify` finding it.
+    read_action(config, out, action, &dir).map_err(|e| {
+        let damaged = e.chain().any(|c| {
+            matches!(
+                c.downcast_ref::<codeward_audit::AuditError>(),
+                Some(
+                    codeward_audit::AuditError::Tampered { .. }
+                        | codeward_audit::AuditError::Malformed { .. }
+                )
+            )
+        });
+        if damaged {
+            Failure::error(
+                Exit::CheckFailed,
+                format!("{e:#}; `codeward audit verify` names the first bad spot"),
+            )
+        } else {
+            e
+        }
+    })
+}
+
+fn read_action(
+    config: &Config,
+    out: &Output,
+    action: AuditAction,
+    dir: &std::path::Path,
+) -> Result<Exit> {
+    let dir = dir.to_path_buf();
     match action {
         AuditAction::Verify { expect_seq } => {
             let mut opts = VerifyOptions::default();
@@ -179,7 +208,9 @@ pub fn run(config: &Config, out: &Output, action: AuditAction) -> Result<Exit> {
                             K::NotFound
                             | K::PermissionDenied
                             | K::IsADirectory
-                            | K::NotADirectory => Failure::usage(format!("{what}: {e}")),
+                            | K::NotADirectory
+                            | K::ReadOnlyFilesystem
+                            | K::InvalidFilename => Failure::usage(format!("{what}: {e}")),
                             _ => anyhow::Error::new(e).context(what),
                         }
                     })?;

@@ -33,6 +33,8 @@ impl Exit {
             Some(ExecutionFailure::ApprovalRequired { .. }) => Exit::ApprovalRequired,
             Some(ExecutionFailure::ApprovalRefused { .. }) => Exit::ApprovalRefused,
             Some(ExecutionFailure::AuditUnavailable { .. }) => Exit::AuditUnavailable,
+            // Something ran: never 4.
+            Some(ExecutionFailure::AuditFailedAfterStart { .. }) => Exit::Internal,
             Some(
                 ExecutionFailure::ProgramFailed { .. } | ExecutionFailure::LimitExceeded { .. },
             ) => Exit::ExecutionFailed,
@@ -48,6 +50,8 @@ impl Exit {
 pub struct Failure {
     pub exit: Exit,
     pub message: String,
+    /// Already shown to the user (in the command's own output): `main` only exits with it.
+    pub shown: bool,
 }
 
 impl std::fmt::Display for Failure {
@@ -61,31 +65,53 @@ impl std::error::Error for Failure {}
 impl Failure {
     /// A usage error (exit 2).
     pub fn usage(message: impl Into<String>) -> anyhow::Error {
+        Failure::error(Exit::Usage, message)
+    }
+
+    /// An error ending the process with `exit`.
+    pub fn error(exit: Exit, message: impl Into<String>) -> anyhow::Error {
         anyhow::Error::new(Failure {
-            exit: Exit::Usage,
+            exit,
             message: message.into(),
+            shown: false,
         })
+    }
+
+    /// An error the command has already reported in its output.
+    pub fn shown(exit: Exit, message: impl Into<String>) -> anyhow::Error {
+        anyhow::Error::new(Failure {
+            exit,
+            message: message.into(),
+            shown: true,
+        })
+    }
+
+    /// Whether `err` was already reported by the command.
+    pub fn was_shown(err: &anyhow::Error) -> bool {
+        err.chain()
+            .find_map(|c| c.downcast_ref::<Failure>())
+            .is_some_and(|f| f.shown)
     }
 
     /// An error after the program ran (reading back or verifying its records, shutting
     /// down): internal (70) whatever caused it, since exit 4 would say that nothing ran.
     pub fn after_run(err: anyhow::Error) -> anyhow::Error {
-        anyhow::Error::new(Failure {
-            exit: Exit::Internal,
-            message: format!("after the run (its records are durable): {err:#}"),
-        })
+        Failure::error(
+            Exit::Internal,
+            format!("after programs ran (records written before this are durable): {err:#}"),
+        )
     }
 
     /// The exit code for `err`: the first [`Failure`] in its chain; else 4 when the audit
     /// log is out of reach or its sink refused a change (so nothing ran or changed: errors
-    /// after a run are wrapped by [`Failure::after_run`]); 8 for a tampered or malformed log;
-    /// else internal.
+    /// after a run are wrapped by [`Failure::after_run`]); else internal.
     pub fn exit_of(err: &anyhow::Error) -> Exit {
         if let Some(f) = err.chain().find_map(|c| c.downcast_ref::<Failure>()) {
             return f.exit;
         }
-        // Only the log being out of reach (I/O, poisoned, locked, no key, a newer format,
-        // closed) is 4; a tampered or malformed log is a failed check (8); a bug stays 70.
+        // Only the log being out of reach (I/O, poisoned, locked, no key, a newer format, a
+        // damaged tail, closed) is 4; a bug stays 70. (`audit ...` read commands report a
+        // tampered or malformed log as a failed check, 8, themselves.)
         let unreachable = |e: &codeward_audit::AuditError| {
             use codeward_audit::AuditError as A;
             matches!(
@@ -95,12 +121,10 @@ impl Failure {
                     | A::LockTimeout { .. }
                     | A::Key { .. }
                     | A::UnsupportedVersion { .. }
+                    | A::Tampered { .. }
+                    | A::Malformed { .. }
                     | A::Closed
             )
-        };
-        let failed_check = |e: &codeward_audit::AuditError| {
-            use codeward_audit::AuditError as A;
-            matches!(e, A::Tampered { .. } | A::Malformed { .. })
         };
         let audit_error = err.chain().find_map(|c| {
             c.downcast_ref::<codeward_audit::AuditError>()
@@ -109,13 +133,8 @@ impl Failure {
                     _ => None,
                 })
         });
-        if let Some(e) = audit_error {
-            if failed_check(e) {
-                return Exit::CheckFailed;
-            }
-            if !unreachable(e) {
-                return Exit::Internal;
-            }
+        if audit_error.is_some_and(|e| !unreachable(e)) {
+            return Exit::Internal;
         }
         let audit_down = audit_error.is_some()
             || err.chain().any(|c| {

@@ -192,7 +192,9 @@ fn main() -> std::process::ExitCode {
     match runtime.block_on(dispatch(cli)) {
         Ok(code) => code.into(),
         Err(e) => {
-            if json {
+            if exit::Failure::was_shown(&e) {
+                // The command reported it in its own output (one JSON document with --json).
+            } else if json {
                 println!("{}", serde_json::json!({"error": format!("{e:#}")}));
             } else {
                 eprintln!("error: {e:#}");

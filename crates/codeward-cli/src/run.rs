@@ -68,11 +68,7 @@ pub async fn demo(config: &Config, out: &Output, lang: &str) -> Result<Exit> {
         .with_program(program)
         .with_principal("demo-user")
         .with_tool_limit(config.discovery.tool_limit.max(8));
-    let (outcome, head) = execute(config, &orchestrator, out, request).await?;
-    let printed = finish(config, out, &outcome, head).await;
-    let closed = orchestrator.shutdown(Duration::from_secs(10)).await;
-    pool.shutdown().await;
-    conclude(out, &outcome, printed, closed.map(drop).map_err(Into::into))
+    execute(config, orchestrator, pool, out, request).await
 }
 
 pub async fn run_file(config: &Config, out: &Output, args: RunArgs) -> Result<Exit> {
@@ -116,39 +112,57 @@ pub async fn run_file(config: &Config, out: &Output, args: RunArgs) -> Result<Ex
     if let Some(id) = args.approval {
         request = request.with_approval(id);
     }
-    let (outcome, head) = execute(config, &orchestrator, out, request).await?;
-    let printed = finish(config, out, &outcome, head).await;
-    let closed = orchestrator.shutdown(Duration::from_secs(10)).await;
-    pool.shutdown().await;
-    conclude(out, &outcome, printed, closed.map(drop).map_err(Into::into))
+    execute(config, orchestrator, pool, out, request).await
 }
 
-/// The exit for a run whose outcome is known, given how reading back its records and closing
-/// the log went. When the log was already down before anything ran, those fail for the same
-/// reason the outcome gives: exit 4 with the outcome's message. Otherwise a failure there
-/// comes after the program ran: internal (70), never 4.
+/// Reports a run whose outcome is known, once (one JSON document with `--json`), given how
+/// closing the log and reading back its records went, and returns its exit. When the log was
+/// already down before anything ran, those fail for the reason the outcome gives: exit 4
+/// with the outcome's message. Otherwise a failure there comes after the program ran:
+/// internal (70), never 4.
 fn conclude(
+    config: &Config,
     out: &Output,
     outcome: &ExecutionOutcome,
-    printed: Result<()>,
+    read: Result<ReadBack>,
     closed: Result<()>,
 ) -> Result<Exit> {
-    let was_printed = printed.is_ok();
-    match printed.and(closed) {
-        Ok(()) => Ok(Exit::of(outcome.error.as_ref())),
-        Err(e) => match &outcome.error {
+    let trouble = match (&read, &closed) {
+        (Ok(_), Ok(())) => None,
+        (Err(e), _) | (Ok(_), Err(e)) => Some(match &outcome.error {
             Some(failure @ ExecutionFailure::AuditUnavailable { .. }) => {
-                tracing::debug!(error = %format!("{e:#}"), "closing an unavailable audit log");
-                if !was_printed {
-                    out.json(&json!({"outcome": outcome}));
-                }
-                Err(anyhow::Error::new(Failure {
-                    exit: Exit::AuditUnavailable,
-                    message: failure.to_string(),
-                }))
+                tracing::warn!(error = %describe(e), "reading back or closing the unavailable audit log");
+                (Exit::AuditUnavailable, failure.to_string())
             }
-            _ => Err(Failure::after_run(e)),
-        },
+            _ => (
+                Exit::Internal,
+                format!(
+                    "after the program ran (records written before this are durable): {}",
+                    describe(e)
+                ),
+            ),
+        }),
+    };
+    print_run(
+        config,
+        out,
+        outcome,
+        read.as_ref().ok(),
+        trouble.as_ref().map(|(_, m)| m.as_str()),
+    );
+    match trouble {
+        None => Ok(Exit::of(outcome.error.as_ref())),
+        Some((exit, message)) => Err(Failure::shown(exit, message)),
+    }
+}
+
+/// An error's own text, with its root cause when the text does not already include it.
+fn describe(e: &anyhow::Error) -> String {
+    let (top, root) = (e.to_string(), e.root_cause().to_string());
+    if top.contains(&root) {
+        top
+    } else {
+        format!("{top}: {root}")
     }
 }
 
@@ -166,27 +180,45 @@ fn first_comment(program: &str) -> Option<String> {
         })
 }
 
-/// Runs the request; also returns the audit log's head from just before, so `finish` reads
-/// and verifies only what was appended since (not the whole log, which grows with every run).
+/// Runs the request, shuts down, reads back what the log holds for it and reports it. The
+/// log's head from just before the run lets the read-back verify only what was appended
+/// since (not the whole log, which grows with every run).
 async fn execute(
     config: &Config,
-    orchestrator: &Orchestrator,
+    orchestrator: Orchestrator,
+    pool: codeward_mcp::McpPool,
     out: &Output,
     request: ExecutionRequest,
-) -> Result<(ExecutionOutcome, Option<(u64, String)>)> {
+) -> Result<Exit> {
     let head = AuditReader::new(config.audit_dir()).head()?;
     out.progress(&format!("executing: {}", request.intent));
-    Ok((orchestrator.execute(request).await, head))
+    let outcome = orchestrator.execute(request).await;
+    let closed = orchestrator.shutdown(Duration::from_secs(10)).await;
+    pool.shutdown().await;
+    let read = read_back(config, &outcome, head);
+    conclude(
+        config,
+        out,
+        &outcome,
+        read,
+        closed.map(drop).map_err(Into::into),
+    )
 }
 
-/// Prints the outcome with each phase as the audit log has it (read back from disk: proof
-/// that the records are durable).
-async fn finish(
+/// What the audit log holds for a run, read back from disk (proof that the records are
+/// durable): only what follows the head from before the run, and the chain checked from there.
+struct ReadBack {
+    records: Vec<codeward_core::AuditRecord>,
+    chain_ok: bool,
+    problem: Option<String>,
+    from: u64,
+}
+
+fn read_back(
     config: &Config,
-    out: &Output,
     outcome: &ExecutionOutcome,
     head: Option<(u64, String)>,
-) -> Result<()> {
+) -> Result<ReadBack> {
     let from = head.as_ref().map_or(1, |(seq, _)| seq.saturating_add(1));
     // Only what follows the head in the files: exactly the part the check below covers.
     let mut query = Query::all().execution(outcome.execution_id.as_str());
@@ -201,80 +233,111 @@ async fn finish(
         None => VerifyOptions::default(),
     };
     let report = verify(&config.audit_dir(), &options)?;
+    Ok(ReadBack {
+        records,
+        chain_ok: report.is_ok(),
+        problem: report.problem.as_ref().map(|p| format!("{p:?}")),
+        from,
+    })
+}
+
+/// Prints the outcome with each phase as the audit log has it, and `trouble` (a failure
+/// reading back or closing the log) in the same document.
+fn print_run(
+    config: &Config,
+    out: &Output,
+    outcome: &ExecutionOutcome,
+    read: Option<&ReadBack>,
+    trouble: Option<&str>,
+) {
     if out.json {
-        out.json(&json!({
-            "outcome": outcome,
-            "audit": {
+        let mut doc = json!({ "outcome": outcome });
+        if let Some(r) = read {
+            doc["audit"] = json!({
                 "dir": config.audit_dir(),
-                "records": records.iter().map(|r| json!({"seq": r.seq, "type": r.kind, "severity": r.severity, "message": r.message})).collect::<Vec<_>>(),
-                "chain_ok": report.is_ok(),
-                "verified_from_seq": from,
-            },
-        }));
-    } else {
-        out.line(format!("execution {}", outcome.execution_id));
-        for r in &records {
-            let phase = match r.kind {
-                codeward_core::AuditKind::Discovery => "1 discovery",
-                codeward_core::AuditKind::Security => "3 validation",
-                codeward_core::AuditKind::Approval => "3 approval",
-                codeward_core::AuditKind::ExecutionStarted => "4 sandbox",
-                codeward_core::AuditKind::ToolCall => "4 tool call",
-                codeward_core::AuditKind::Execution => "5 results",
-                _ => "  error",
-            };
-            out.line(format!(
-                "  [{phase:<12}] seq {:>5} {:<8} {}",
-                r.seq,
-                r.severity.as_str(),
-                r.message
-            ));
+                "records": r.records.iter().map(|r| json!({"seq": r.seq, "type": r.kind, "severity": r.severity, "message": r.message})).collect::<Vec<_>>(),
+                "chain_ok": r.chain_ok,
+                "verified_from_seq": r.from,
+            });
         }
-        let t = &outcome.summary.tokens;
-        out.line(format!("  tools: {}", outcome.summary.tools.join(", ")));
-        out.line(format!(
-            "  tokens: API {} vs every definition {} ({:.1}% saved), output {}",
-            t.api_tokens,
-            t.all_definitions_tokens,
-            t.saved_percent(),
-            t.output_tokens
-        ));
-        let m = &outcome.metrics;
-        out.line(format!(
-            "  metrics: wall {:.0} ms, cpu {:.0} ms, peak memory {:.1} MiB, {} tool call(s), {} PII item(s) tokenized",
-            m.wall_time.as_secs_f64() * 1000.0,
-            m.cpu_time().as_secs_f64() * 1000.0,
-            m.peak_memory_bytes as f64 / (1024.0 * 1024.0),
-            m.tool_calls,
-            outcome.pii_tokenized
-        ));
-        match &outcome.error {
-            None => out.line(format!(
-                "result: {}",
-                serde_json::to_string_pretty(&outcome.output).unwrap_or_default()
-            )),
-            Some(e) => out.line(format!("failed: {e}")),
+        if let Some(t) = trouble {
+            doc["error"] = json!(t);
         }
-        if let Some(codeward_core::ExecutionFailure::ApprovalRequired { approval_id }) =
-            &outcome.error
-        {
-            out.line(format!(
-                "  an operator can approve it: codeward approvals approve {approval_id}"
-            ));
-            out.line(format!("  then run again with --approval {approval_id}"));
-        }
+        out.json(&doc);
+        return;
+    }
+    out.line(format!("execution {}", outcome.execution_id));
+    for r in read.map(|r| r.records.as_slice()).unwrap_or_default() {
+        let phase = match r.kind {
+            codeward_core::AuditKind::Discovery => "1 discovery",
+            codeward_core::AuditKind::Security => "3 validation",
+            codeward_core::AuditKind::Approval => "3 approval",
+            codeward_core::AuditKind::ExecutionStarted => "4 sandbox",
+            codeward_core::AuditKind::ToolCall => "4 tool call",
+            codeward_core::AuditKind::Execution => "5 results",
+            _ => "  error",
+        };
         out.line(format!(
-            "audit: {} record(s) durable in {}, chain {}",
-            records.len(),
-            config.audit_dir().display(),
-            if report.is_ok() {
-                format!("verified from seq {from} (`codeward audit verify` checks all of it)")
-            } else {
-                format!("BROKEN: {:?}", report.problem)
-            }
+            "  [{phase:<12}] seq {:>5} {:<8} {}",
+            r.seq,
+            r.severity.as_str(),
+            r.message
         ));
     }
-    Ok(())
+    let t = &outcome.summary.tokens;
+    out.line(format!("  tools: {}", outcome.summary.tools.join(", ")));
+    out.line(format!(
+        "  tokens: API {} vs every definition {} ({:.1}% saved), output {}",
+        t.api_tokens,
+        t.all_definitions_tokens,
+        t.saved_percent(),
+        t.output_tokens
+    ));
+    let m = &outcome.metrics;
+    out.line(format!(
+        "  metrics: wall {:.0} ms, cpu {:.0} ms, peak memory {:.1} MiB, {} tool call(s), {} PII item(s) tokenized",
+        m.wall_time.as_secs_f64() * 1000.0,
+        m.cpu_time().as_secs_f64() * 1000.0,
+        m.peak_memory_bytes as f64 / (1024.0 * 1024.0),
+        m.tool_calls,
+        outcome.pii_tokenized
+    ));
+    match &outcome.error {
+        None => out.line(format!(
+            "result: {}",
+            serde_json::to_string_pretty(&outcome.output).unwrap_or_default()
+        )),
+        Some(e) => out.line(format!("failed: {e}")),
+    }
+    if let Some(codeward_core::ExecutionFailure::ApprovalRequired { approval_id }) = &outcome.error
+    {
+        out.line(format!(
+            "  an operator can approve it: codeward approvals approve {approval_id}"
+        ));
+        out.line(format!("  then run again with --approval {approval_id}"));
+    }
+    match read {
+        Some(r) => out.line(format!(
+            "audit: {} record(s) durable in {}, chain {}",
+            r.records.len(),
+            config.audit_dir().display(),
+            if r.chain_ok {
+                format!(
+                    "verified from seq {} (`codeward audit verify` checks all of it)",
+                    r.from
+                )
+            } else {
+                format!("BROKEN: {}", r.problem.as_deref().unwrap_or("?"))
+            }
+        )),
+        None => out.line(format!(
+            "audit: could not read back {}",
+            config.audit_dir().display()
+        )),
+    }
+    if let Some(t) = trouble {
+        eprintln!("error: {t}");
+    }
 }
 
 pub async fn approvals(config: &Config, out: &Output, action: ApprovalAction) -> Result<Exit> {
@@ -378,12 +441,10 @@ async fn decide(
             e @ (codeward_core::Error::ApprovalRefused { .. }
             | codeward_core::Error::InvalidInput { .. }),
         ) => usage!("{e}"),
-        Err(e @ codeward_core::Error::AuditUnavailable { .. }) => {
-            Err(anyhow::Error::new(crate::exit::Failure {
-                exit: Exit::AuditUnavailable,
-                message: format!("{e}; nothing was decided"),
-            }))
-        }
+        Err(e @ codeward_core::Error::AuditUnavailable { .. }) => Err(Failure::error(
+            Exit::AuditUnavailable,
+            format!("{e}; nothing was decided"),
+        )),
         Err(e) => Err(e.into()),
     }
 }

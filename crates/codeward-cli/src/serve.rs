@@ -272,12 +272,12 @@ pub async fn serve(config: &Config) -> Result<crate::exit::Exit> {
     if let Err(e) = running.waiting().await {
         tracing::warn!(error = %e, "the MCP session ended with an error");
     }
-    // Programs may have run in this session: a failure closing the log is internal, not 4.
-    let _still_running = orchestrator
+    let closed = orchestrator
         .shutdown(std::time::Duration::from_secs(10))
-        .await
-        .map_err(|e| crate::exit::Failure::after_run(e.into()))?;
+        .await;
     janitor.abort();
     pool.shutdown().await;
+    // Programs may have run in this session: a failure closing the log is internal, not 4.
+    closed.map_err(|e| crate::exit::Failure::after_run(e.into()))?;
     Ok(crate::exit::Exit::Success)
 }

@@ -373,6 +373,13 @@ pub enum ExecutionFailure {
         /// Why.
         message: String,
     },
+    /// The audit log failed after the program was handed to the sandbox: the run stopped
+    /// there. Tool calls made before were real and are recorded (each record is durable
+    /// before its call); none was made without its record.
+    AuditFailedAfterStart {
+        /// Why.
+        message: String,
+    },
     /// The program ran and failed (non-zero exit, exception, limit hit).
     ProgramFailed {
         /// The error it reported (PII-tokenized).
@@ -404,6 +411,10 @@ impl fmt::Display for ExecutionFailure {
             ExecutionFailure::AuditUnavailable { message } => {
                 write!(f, "audit log unavailable, nothing ran: {message}")
             }
+            ExecutionFailure::AuditFailedAfterStart { message } => write!(
+                f,
+                "the audit log failed after the program started; the run stopped (tool calls made before are recorded, none without its record): {message}"
+            ),
             ExecutionFailure::ProgramFailed { message } => write!(f, "program failed: {message}"),
             ExecutionFailure::LimitExceeded { limit } => write!(f, "{limit} limit exceeded"),
             ExecutionFailure::Internal { message } => write!(f, "internal error: {message}"),

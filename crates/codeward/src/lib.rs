@@ -6,7 +6,8 @@
 //!
 //! - [`Orchestrator::execute`] takes a [`codeward_core::ExecutionRequest`] and returns a
 //!   [`codeward_core::ExecutionOutcome`] only after every record it produced is durable.
-//!   If the audit log refuses a record, nothing further runs (`AuditUnavailable`).
+//!   If the audit log refuses a record, nothing further runs (`AuditUnavailable` before the
+//!   program reaches the sandbox, `AuditFailedAfterStart` after).
 //! - [`OrchestratorBuilder`]: every seam is an `Arc<dyn Trait>`; unset seams are built from
 //!   [`Config`] with the real crates (audit log, tantivy catalogue, code generator, validator,
 //!   risk assessor, approval store, sandbox, PII tokenizer, anomaly detector, moka cache).

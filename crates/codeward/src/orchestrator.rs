@@ -140,8 +140,12 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
+        let cause_text = cause.to_string();
+        // Many errors already print their source; say each cause once.
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
         source = cause.source();
     }
     text
@@ -230,12 +234,7 @@ impl Orchestrator {
     /// program started; after that, tool calls already made (each recorded first) happened.
     fn audit_down(ctx: &Ctx, message: String) -> ExecutionFailure {
         if ctx.started.load(std::sync::atomic::Ordering::SeqCst) {
-            ExecutionFailure::Internal {
-                message: format!(
-                    "the audit log failed after the program started (tool calls it made before \
-                     are recorded; none was made without its record): {message}"
-                ),
-            }
+            ExecutionFailure::AuditFailedAfterStart { message }
         } else {
             ExecutionFailure::AuditUnavailable { message }
         }

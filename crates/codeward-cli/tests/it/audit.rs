@@ -61,4 +61,22 @@ fn audit_commands_read_verify_report_and_hash() {
     let (code, hash) = env.json(&["audit", "hash", "demo-user"]);
     assert_eq!(code, 0);
     assert_eq!(show[0]["principal"], hash["pseudonym"]);
+
+    // A damaged log: a read command meeting it reports a failed check (8); a command that
+    // must write to it cannot use it (4), and nothing runs.
+    let (_, segment) = codeward_audit_segments(&env.data().join("audit"))
+        .pop()
+        .unwrap();
+    let text = std::fs::read_to_string(&segment).unwrap();
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines[2] = "{ this is not a record }";
+    let last = lines.len() - 1;
+    let altered = lines[last].replacen("\"info\"", "\"warning\"", 1);
+    lines[last] = &altered;
+    std::fs::write(&segment, lines.join("\n") + "\n").unwrap();
+    let out = env.run(&["audit", "tail", "-n", "100"]);
+    assert_eq!(out.status.code(), Some(8), "{}", stderr(&out));
+    assert!(stderr(&out).contains("audit verify"), "{}", stderr(&out));
+    let out = env.run(&["approvals", "list"]);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
 }

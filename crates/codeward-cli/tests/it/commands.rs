@@ -175,4 +175,12 @@ fn a_full_audit_disk_before_anything_ran_exits_4_with_nothing_ran() {
     let out = env.run(&["run", prog.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
     assert!(stderr(&out).contains("nothing ran"), "{}", stderr(&out));
+    // With --json: one document holding the outcome and the error.
+    let (code, v) = env.json(&["run", prog.to_str().unwrap()]);
+    assert_eq!(code, 4, "{v:#}");
+    assert_eq!(v["outcome"]["error"]["kind"], "audit_unavailable", "{v:#}");
+    assert!(
+        v["error"].as_str().unwrap().contains("nothing ran"),
+        "{v:#}"
+    );
 }

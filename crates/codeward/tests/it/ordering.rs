@@ -75,18 +75,7 @@ async fn fail_closed_the_sandbox_is_never_called_when_audit_fails() {
     let mut sandbox = MockSandbox::new();
     sandbox.expect_run().never();
     let (_, fakes) = orchestrator(Arc::new(RecordingSink::new()), tools()).await;
-    let orch = codeward::OrchestratorBuilder::new(config(fakes.dir.path()))
-        .audit(Arc::new(failing.clone()))
-        .index(Arc::new(FixedIndex(tools())))
-        .generator(Arc::new(FakeGenerator))
-        .validator(Arc::new(FakeValidator))
-        .assessor(Arc::new(FakeRisk))
-        .approvals(Arc::new(codeward_test_support::MockApprovalStore::new()))
-        .sandbox(Arc::new(sandbox))
-        .invoker(Arc::new(EchoInvoker))
-        .build()
-        .await
-        .unwrap();
+    let orch = never_sandboxed(fakes.dir.path(), Arc::new(failing.clone()), sandbox).await;
     let outcome = orch.execute(request("CALL 1")).await;
     assert!(!outcome.success);
     match outcome.error {
@@ -102,20 +91,43 @@ async fn fail_closed_the_sandbox_is_never_called_when_audit_fails() {
     );
 }
 
+/// An orchestrator of fakes over `audit`, with `sandbox` (a mock expecting no run).
+async fn never_sandboxed(
+    dir: &std::path::Path,
+    audit: Arc<dyn AuditSink>,
+    sandbox: MockSandbox,
+) -> codeward::Orchestrator {
+    codeward::OrchestratorBuilder::new(config(dir))
+        .audit(audit)
+        .index(Arc::new(FixedIndex(tools())))
+        .generator(Arc::new(FakeGenerator))
+        .validator(Arc::new(FakeValidator))
+        .assessor(Arc::new(FakeRisk))
+        .approvals(Arc::new(codeward_test_support::MockApprovalStore::new()))
+        .sandbox(Arc::new(sandbox))
+        .invoker(Arc::new(EchoInvoker))
+        .build()
+        .await
+        .unwrap()
+}
+
+/// Accepts the first `.1` records, then refuses every one ("disk full").
+struct FailAfter(RecordingSink, usize);
+
+#[async_trait::async_trait]
+impl AuditSink for FailAfter {
+    async fn append(&self, event: AuditEvent) -> Result<AuditReceipt> {
+        if self.0.events().len() >= self.1 {
+            return Err(Error::audit_unavailable("disk full", None));
+        }
+        self.0.append(event).await
+    }
+}
+
 #[tokio::test]
 async fn tool_calls_are_refused_when_their_record_cannot_be_written() {
     // The sink accepts the first three records (discovery, security, execution_started),
     // then fails: the tool call must not be dispatched.
-    struct FailAfter(RecordingSink, usize);
-    #[async_trait::async_trait]
-    impl AuditSink for FailAfter {
-        async fn append(&self, event: AuditEvent) -> Result<AuditReceipt> {
-            if self.0.events().len() >= self.1 {
-                return Err(Error::audit_unavailable("disk full", None));
-            }
-            self.0.append(event).await
-        }
-    }
     struct CountingInvoker(std::sync::atomic::AtomicU32);
     #[async_trait::async_trait]
     impl ToolInvoker for CountingInvoker {
@@ -148,11 +160,35 @@ async fn tool_calls_are_refused_when_their_record_cannot_be_written() {
     );
     // The program had started: the failure must not claim that nothing ran.
     match &outcome.error {
-        Some(ExecutionFailure::Internal { message }) => {
-            assert!(message.contains("after the program started"), "{message}")
+        Some(ExecutionFailure::AuditFailedAfterStart { message }) => {
+            assert!(message.contains("disk full"), "{message}")
         }
-        other => panic!("expected an internal failure after the start, got {other:?}"),
+        other => panic!("expected AuditFailedAfterStart, got {other:?}"),
     }
+}
+
+#[tokio::test]
+async fn a_refused_execution_started_record_means_nothing_ran() {
+    // Discovery and security are recorded; execution_started is refused: the sandbox never
+    // gets the program, and the failure says so.
+    let mut sandbox = MockSandbox::new();
+    sandbox.expect_run().never();
+    let dir = tempfile::tempdir().unwrap();
+    let orch = never_sandboxed(
+        dir.path(),
+        Arc::new(FailAfter(RecordingSink::new(), 2)),
+        sandbox,
+    )
+    .await;
+    let outcome = orch.execute(request("CALL 1")).await;
+    assert!(
+        matches!(
+            outcome.error,
+            Some(ExecutionFailure::AuditUnavailable { .. })
+        ),
+        "{:?}",
+        outcome.error
+    );
 }
 
 #[tokio::test]
