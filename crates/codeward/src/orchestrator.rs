@@ -552,21 +552,23 @@ impl Orchestrator {
             Language::Python => "import codeward_api  # noqa: F401\n".to_owned(),
             _ => "import * as api from \"./codeward_api\";\nvoid api;\n".to_owned(),
         };
-        let mut outcome = self
+        let mut outcome = match self
             .sandboxed(ctx, request, loader, Some(api.clone()), workspace, true)
-            .await?;
-        if !outcome.success {
-            let message = format!(
-                "the generated API did not load in the sandbox: {}",
-                outcome.error.map(|e| e.to_string()).unwrap_or_default()
-            );
-            return Err(Stop::Fail(
-                ExecutionFailure::Internal {
-                    message: message.clone(),
-                },
-                message,
-            ));
-        }
+            .await
+        {
+            Ok(outcome) => outcome,
+            // Only the generated module ran: its failure is ours, not a program's.
+            Err(Stop::Fail(failure, detail)) => {
+                let message = format!("the generated API did not load in the sandbox: {failure}");
+                return Err(Stop::Fail(
+                    ExecutionFailure::Internal {
+                        message: message.clone(),
+                    },
+                    format!("{message}; {detail}"),
+                ));
+            }
+            Err(other) => return Err(other),
+        };
         outcome.output = json!({
             "language": api.language,
             "tools": ctx.tool_names,

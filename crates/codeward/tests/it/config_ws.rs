@@ -135,6 +135,28 @@ async fn without_a_program_execute_returns_the_typed_api_after_a_load_check() {
     assert_eq!(sink.events()[2].metadata["mode"], "api_only");
 }
 
+#[tokio::test]
+async fn a_generated_api_that_does_not_load_is_an_internal_failure_not_a_program_failure() {
+    let broken = vec![
+        ToolSchema::new(
+            "broken_api",
+            "fails to load",
+            serde_json::json!({"type": "object"}),
+        )
+        .with_server("demo"),
+    ];
+    let (orch, _fakes) = orchestrator(Arc::new(RecordingSink::new()), broken).await;
+    let o = orch
+        .execute(ExecutionRequest::new("search my notes", Language::Python))
+        .await;
+    match &o.error {
+        Some(ExecutionFailure::Internal { message }) => {
+            assert!(message.contains("generated API did not load"), "{message}")
+        }
+        other => panic!("expected an internal failure, got {other:?}"),
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn the_janitor_cleans_stale_workspaces_periodically_until_shutdown() {
     let sink = RecordingSink::new();

@@ -165,6 +165,20 @@ impl Sandbox for FakeSandbox {
         if job.program.contains("SANDBOX_BREAKS") {
             return Err(Error::Unsupported("no isolation available".into()));
         }
+        // A generated module naming a tool `broken_api` fails to load, as a syntax error would.
+        if job
+            .api
+            .as_ref()
+            .is_some_and(|a| a.module.contains("broken_api"))
+        {
+            let m = ExecutionMetrics {
+                exit: ExitState::Code(1),
+                ..Default::default()
+            };
+            let mut out = SandboxOutput::new(false, "", m);
+            out.stderr = "SyntaxError: invalid syntax (codeward_api.py, line 3)".into();
+            return Ok(out);
+        }
         let calls: u32 = job
             .program
             .split("CALL ")
