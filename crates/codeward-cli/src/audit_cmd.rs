@@ -94,7 +94,7 @@ pub fn run(config: &Config, out: &Output, action: AuditAction) -> Result<Exit> {
         ));
     }
     // A damaged log met while reading is a failed check (8), like `verify` finding it.
-    read_action(config, out, action, &dir).map_err(|e| {
+    read_action(config, out, action, dir).map_err(|e| {
         let damaged = e.chain().any(|c| {
             matches!(
                 c.downcast_ref::<codeward_audit::AuditError>(),
@@ -115,13 +115,7 @@ pub fn run(config: &Config, out: &Output, action: AuditAction) -> Result<Exit> {
     })
 }
 
-fn read_action(
-    config: &Config,
-    out: &Output,
-    action: AuditAction,
-    dir: &std::path::Path,
-) -> Result<Exit> {
-    let dir = dir.to_path_buf();
+fn read_action(config: &Config, out: &Output, action: AuditAction, dir: PathBuf) -> Result<Exit> {
     match action {
         AuditAction::Verify { expect_seq } => {
             let mut opts = VerifyOptions::default();

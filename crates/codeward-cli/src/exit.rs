@@ -133,17 +133,20 @@ impl Failure {
                     _ => None,
                 })
         });
-        if audit_error.is_some_and(|e| !unreachable(e)) {
-            return Exit::Internal;
+        if let Some(e) = audit_error {
+            return if unreachable(e) {
+                Exit::AuditUnavailable
+            } else {
+                Exit::Internal
+            };
         }
-        let audit_down = audit_error.is_some()
-            || err.chain().any(|c| {
-                matches!(
-                    c.downcast_ref::<codeward_core::Error>(),
-                    Some(codeward_core::Error::AuditUnavailable { .. })
-                )
-            });
-        if audit_down {
+        let refused = err.chain().any(|c| {
+            matches!(
+                c.downcast_ref::<codeward_core::Error>(),
+                Some(codeward_core::Error::AuditUnavailable { .. })
+            )
+        });
+        if refused {
             Exit::AuditUnavailable
         } else {
             Exit::Internal

@@ -159,7 +159,7 @@ impl FileApprovalStoreBuilder {
             clock: self.clock,
             lock_timeout: self.lock_timeout,
             audit,
-            tickets: Mutex::new(()),
+            turn: Mutex::new(()),
         };
         // Reading once here reports a corrupt or unreadable store when it is opened.
         drop(store.lock_and_load().await?);
@@ -184,7 +184,7 @@ pub struct FileApprovalStore {
     audit: Arc<dyn AuditSink>,
     // A tokio mutex serializes this process's operations (held across the awaited audit
     // append and the write); the file lock serializes them with other processes'.
-    tickets: Mutex<()>,
+    turn: Mutex<()>,
 }
 
 impl fmt::Debug for FileApprovalStore {
@@ -225,11 +225,9 @@ impl FileApprovalStore {
         &self,
         request: ApprovalRequest,
     ) -> Result<ApprovalTicket, SecurityError> {
-        let _turn = self.tickets.lock().await;
-        let (lock, mut tickets) = self.lock_and_load().await?;
-        let now = self.clock.now_ms();
-        self.expire_due(&lock, &mut tickets, now).await?;
+        let mut turn = self.begin().await?;
         let ttl = u64::try_from(self.ttl.as_millis()).unwrap_or(u64::MAX);
+        let now = turn.now;
         let ticket = ApprovalTicket::pending(new_id(), request, now, now.saturating_add(ttl));
         let event = event(&ticket, "requested", Severity::Warning)
             .principal(ticket.request.principal.clone())
@@ -237,9 +235,9 @@ impl FileApprovalStore {
             .meta("risk_score", ticket.request.risk.score)
             .meta("tools", ticket.request.tools.clone())
             .meta("expires_ms", ticket.expires_ms);
-        let mut next = tickets.clone();
+        let mut next = turn.tickets.clone();
         next.push(ticket.clone());
-        self.commit(&lock, &mut tickets, next, vec![event]).await?;
+        self.commit(&mut turn, next, vec![event]).await?;
         Ok(ticket)
     }
 
@@ -255,14 +253,11 @@ impl FileApprovalStore {
                 problem: "the approver is empty; name who decides",
             });
         }
-        let _turn = self.tickets.lock().await;
-        let (lock, mut tickets) = self.lock_and_load().await?;
-        let now = self.clock.now_ms();
-        self.expire_due(&lock, &mut tickets, now).await?;
-        let Some(pos) = tickets.iter().position(|t| t.id == id) else {
+        let mut turn = self.begin().await?;
+        let Some(pos) = turn.tickets.iter().position(|t| t.id == id) else {
             return Err(SecurityError::ApprovalNotFound { id: id.to_owned() });
         };
-        let mut next = tickets.clone();
+        let mut next = turn.tickets.clone();
         let ticket = &mut next[pos];
         if ticket.status != ApprovalStatus::Pending {
             return Err(SecurityError::ApprovalNotPending {
@@ -287,27 +282,20 @@ impl FileApprovalStore {
         let event = event(&decided, action, severity)
             .principal(decision.approver.clone())
             .meta("reason", decision.reason.clone())
-            .meta("decided_ms", now);
-        self.commit(&lock, &mut tickets, next, vec![event]).await?;
+            .meta("decided_ms", turn.now);
+        self.commit(&mut turn, next, vec![event]).await?;
         Ok(decided)
     }
 
     /// A ticket by id, after expiring overdue requests.
     pub async fn ticket(&self, id: &str) -> Result<Option<ApprovalTicket>, SecurityError> {
-        let _turn = self.tickets.lock().await;
-        let (lock, mut tickets) = self.lock_and_load().await?;
-        let now = self.clock.now_ms();
-        self.expire_due(&lock, &mut tickets, now).await?;
-        Ok(tickets.iter().find(|t| t.id == id).cloned())
+        let turn = self.begin().await?;
+        Ok(turn.tickets.into_iter().find(|t| t.id == id))
     }
 
     /// Every ticket, oldest first, after expiring overdue requests.
     pub async fn tickets(&self) -> Result<Vec<ApprovalTicket>, SecurityError> {
-        let _turn = self.tickets.lock().await;
-        let (lock, mut tickets) = self.lock_and_load().await?;
-        let now = self.clock.now_ms();
-        self.expire_due(&lock, &mut tickets, now).await?;
-        Ok(tickets.clone())
+        Ok(self.begin().await?.tickets)
     }
 
     /// Removes the tickets that are settled (approved, rejected or expired) and were filed more
@@ -316,13 +304,11 @@ impl FileApprovalStore {
     /// request). The removal is audited first (one `approval` event, action `pruned`, listing
     /// the ids); if the audit sink refuses, nothing is removed.
     pub async fn prune(&self, older_than: Duration) -> Result<Vec<ApprovalTicket>, SecurityError> {
-        let _turn = self.tickets.lock().await;
-        let (lock, mut tickets) = self.lock_and_load().await?;
-        let now = self.clock.now_ms();
-        self.expire_due(&lock, &mut tickets, now).await?;
+        let mut turn = self.begin().await?;
         let age = u64::try_from(older_than.as_millis()).unwrap_or(u64::MAX);
-        let cutoff = now.saturating_sub(age);
-        let (pruned, kept): (Vec<ApprovalTicket>, Vec<ApprovalTicket>) = tickets
+        let cutoff = turn.now.saturating_sub(age);
+        let (pruned, kept): (Vec<ApprovalTicket>, Vec<ApprovalTicket>) = turn
+            .tickets
             .iter()
             .cloned()
             .partition(|t| t.status != ApprovalStatus::Pending && t.created_ms < cutoff);
@@ -340,7 +326,7 @@ impl FileApprovalStore {
         .meta("ids", ids)
         .meta("older_than_ms", age)
         .meta("cutoff_ms", cutoff);
-        self.commit(&lock, &mut tickets, kept, vec![event]).await?;
+        self.commit(&mut turn, kept, vec![event]).await?;
         Ok(pruned)
     }
 
@@ -361,14 +347,26 @@ impl FileApprovalStore {
         })?
     }
 
+    /// Starts an operation: this process's turn, the cross-process lock, and the tickets as
+    /// the file has them now, with overdue requests expired (audited and persisted).
+    async fn begin(&self) -> Result<Turn<'_>, SecurityError> {
+        let mine = self.turn.lock().await;
+        let (lock, tickets) = self.lock_and_load().await?;
+        let mut turn = Turn {
+            _mine: mine,
+            lock,
+            tickets,
+            now: self.clock.now_ms(),
+        };
+        self.expire_due(&mut turn).await?;
+        Ok(turn)
+    }
+
     /// Marks pending requests past their expiry as expired (audited and persisted).
-    async fn expire_due(
-        &self,
-        lock: &StoreLock,
-        tickets: &mut Vec<ApprovalTicket>,
-        now: u64,
-    ) -> Result<(), SecurityError> {
-        let due: Vec<usize> = tickets
+    async fn expire_due(&self, turn: &mut Turn<'_>) -> Result<(), SecurityError> {
+        let now = turn.now;
+        let due: Vec<usize> = turn
+            .tickets
             .iter()
             .enumerate()
             .filter(|(_, t)| t.status == ApprovalStatus::Pending && now >= t.expires_ms)
@@ -377,20 +375,20 @@ impl FileApprovalStore {
         if due.is_empty() {
             return Ok(());
         }
-        let mut next = tickets.clone();
+        let mut next = turn.tickets.clone();
         let mut events = Vec::new();
         for i in due {
             next[i].status = ApprovalStatus::Expired;
             events.push(event(&next[i], "expired", Severity::Info));
         }
-        self.commit(lock, tickets, next, events).await
+        self.commit(turn, next, events).await
     }
 
-    /// Audits, then persists, then publishes `next`. Any failure leaves `current` untouched.
+    /// Audits, then persists, then publishes `next` to the turn. Any failure leaves the
+    /// turn's tickets untouched.
     async fn commit(
         &self,
-        lock: &StoreLock,
-        current: &mut Vec<ApprovalTicket>,
+        turn: &mut Turn<'_>,
         next: Vec<ApprovalTicket>,
         events: Vec<AuditEvent>,
     ) -> Result<(), SecurityError> {
@@ -413,7 +411,7 @@ impl FileApprovalStore {
         let path = self.path.clone();
         // The write holds the lock too: should this future be dropped mid-write, the lock is
         // released only once the rename is done, never while another process could read.
-        let lock = Arc::clone(lock);
+        let lock = Arc::clone(&turn.lock);
         tokio::task::spawn_blocking(move || {
             let written = write_atomic(&path, &bytes);
             drop(lock);
@@ -425,7 +423,7 @@ impl FileApprovalStore {
             action: "write",
             source: std::io::Error::other(e.to_string()),
         })??;
-        *current = doc.tickets;
+        turn.tickets = doc.tickets;
         Ok(())
     }
 }
@@ -464,6 +462,14 @@ fn new_id() -> String {
 
 /// The store's cross-process lock, held while any clone lives.
 type StoreLock = Arc<std::fs::File>;
+
+/// One operation's hold on the store; see `FileApprovalStore::begin`.
+struct Turn<'a> {
+    _mine: tokio::sync::MutexGuard<'a, ()>,
+    lock: StoreLock,
+    tickets: Vec<ApprovalTicket>,
+    now: u64,
+}
 
 /// Opens `<store>.lock` (creating it and its directory) and takes an exclusive advisory lock
 /// on it, polling until `timeout`.
