@@ -641,7 +641,10 @@ impl Orchestrator {
         job.tools = ctx.tools.clone();
         // The sandbox enforces the timeout; this outer bound only guards against a stuck sandbox.
         let guard = limits.timeout + Duration::from_secs(30);
-        ctx.started.store(true, std::sync::atomic::Ordering::SeqCst);
+        // Loading only the generated API runs none of the agent's code and calls no tool.
+        if !api_only {
+            ctx.started.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
         let ran = tokio::time::timeout(guard, inner.sandbox.run(job)).await;
 
         let (output, failure) = match ran {

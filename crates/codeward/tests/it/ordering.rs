@@ -168,6 +168,36 @@ async fn tool_calls_are_refused_when_their_record_cannot_be_written() {
 }
 
 #[tokio::test]
+async fn an_audit_failure_after_loading_only_the_api_means_nothing_ran() {
+    // No program: only the generated API is loaded (no agent code, no tool call). The sink
+    // takes discovery and execution_started, then refuses the execution record.
+    let dir = tempfile::tempdir().unwrap();
+    let orch = codeward::OrchestratorBuilder::new(config(dir.path()))
+        .audit(Arc::new(FailAfter(RecordingSink::new(), 2)))
+        .index(Arc::new(FixedIndex(tools())))
+        .generator(Arc::new(FakeGenerator))
+        .validator(Arc::new(FakeValidator))
+        .assessor(Arc::new(FakeRisk))
+        .approvals(Arc::new(codeward_test_support::MockApprovalStore::new()))
+        .sandbox(Arc::new(FakeSandbox::default()))
+        .invoker(Arc::new(EchoInvoker))
+        .build()
+        .await
+        .unwrap();
+    let outcome = orch
+        .execute(ExecutionRequest::new("search my notes", Language::Python))
+        .await;
+    assert!(
+        matches!(
+            outcome.error,
+            Some(ExecutionFailure::AuditUnavailable { .. })
+        ),
+        "{:?}",
+        outcome.error
+    );
+}
+
+#[tokio::test]
 async fn a_refused_execution_started_record_means_nothing_ran() {
     // Discovery and security are recorded; execution_started is refused: the sandbox never
     // gets the program, and the failure says so.
