@@ -111,6 +111,18 @@ async fn never_sandboxed(
         .unwrap()
 }
 
+/// The outcome says the audit log failed before anything ran.
+fn assert_nothing_ran(outcome: &ExecutionOutcome) {
+    assert!(
+        matches!(
+            outcome.error,
+            Some(ExecutionFailure::AuditUnavailable { .. })
+        ),
+        "{:?}",
+        outcome.error
+    );
+}
+
 /// Accepts the first `.1` records, then refuses every one ("disk full").
 struct FailAfter(RecordingSink, usize);
 
@@ -187,14 +199,7 @@ async fn an_audit_failure_after_loading_only_the_api_means_nothing_ran() {
     let outcome = orch
         .execute(ExecutionRequest::new("search my notes", Language::Python))
         .await;
-    assert!(
-        matches!(
-            outcome.error,
-            Some(ExecutionFailure::AuditUnavailable { .. })
-        ),
-        "{:?}",
-        outcome.error
-    );
+    assert_nothing_ran(&outcome);
 }
 
 #[tokio::test]
@@ -211,14 +216,7 @@ async fn a_refused_execution_started_record_means_nothing_ran() {
     )
     .await;
     let outcome = orch.execute(request("CALL 1")).await;
-    assert!(
-        matches!(
-            outcome.error,
-            Some(ExecutionFailure::AuditUnavailable { .. })
-        ),
-        "{:?}",
-        outcome.error
-    );
+    assert_nothing_ran(&outcome);
 }
 
 #[tokio::test]
