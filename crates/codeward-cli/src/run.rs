@@ -346,10 +346,7 @@ pub async fn approvals(config: &Config, out: &Output, action: ApprovalAction) ->
         config,
         std::sync::Arc::new(codeward_security::PiiScanner::new()),
     )?;
-    let store = codeward_security::FileApprovalStore::builder(config.approvals_file())
-        .ttl(Duration::from_secs(config.approvals.ttl_secs))
-        .open(std::sync::Arc::new(log.clone()))
-        .await?;
+    let store = codeward::approval_store(config, std::sync::Arc::new(log.clone())).await?;
     let result = match action {
         ApprovalAction::List => {
             let tickets = codeward_core::ApprovalStore::list(&store).await?;

@@ -192,6 +192,7 @@ impl fmt::Debug for FileApprovalStore {
         f.debug_struct("FileApprovalStore")
             .field("path", &self.path)
             .field("ttl", &self.ttl)
+            .field("lock_timeout", &self.lock_timeout)
             .finish_non_exhaustive()
     }
 }
@@ -218,6 +219,16 @@ impl FileApprovalStore {
     /// The store file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// How long a request waits for a decision before it expires.
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    /// How long an operation waits for another process holding the store's lock.
+    pub fn lock_timeout(&self) -> Duration {
+        self.lock_timeout
     }
 
     /// Files a request (typed variant of [`ApprovalStore::request`]).

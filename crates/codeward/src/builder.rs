@@ -170,13 +170,7 @@ impl OrchestratorBuilder {
             .unwrap_or_else(|| Arc::new(codeward_security::Risk::new()));
         let approvals: Arc<dyn ApprovalStore> = match self.approvals {
             Some(a) => a,
-            None => Arc::new(
-                codeward_security::FileApprovalStore::builder(cfg.approvals_file())
-                    .ttl(Duration::from_secs(cfg.approvals.ttl_secs))
-                    .open(audit.clone())
-                    .await
-                    .map_err(|e| layer("approval store")(&e))?,
-            ),
+            None => Arc::new(crate::defaults::approval_store(&cfg, audit.clone()).await?),
         };
         let sandbox: Arc<dyn Sandbox> = match self.sandbox {
             Some(s) => s,

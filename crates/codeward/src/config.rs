@@ -214,6 +214,9 @@ pub struct ApprovalsConfig {
     pub file: Option<PathBuf>,
     /// How long a request waits for a decision (default 86400 s).
     pub ttl_secs: u64,
+    /// How long an operation waits for another process holding the store's lock (default
+    /// 10000 ms), then fails saying the store is locked.
+    pub lock_timeout_ms: u64,
 }
 
 impl Default for ApprovalsConfig {
@@ -221,6 +224,7 @@ impl Default for ApprovalsConfig {
         ApprovalsConfig {
             file: None,
             ttl_secs: 24 * 3600,
+            lock_timeout_ms: 10_000,
         }
     }
 }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use codeward_audit::{AuditLog, AuditLogOptions, Durability, KeySource};
-use codeward_core::PiiDetector;
+use codeward_core::{AuditSink, PiiDetector};
 use codeward_discovery::{CatalogueIndex, DefaultCatalogue, McpDirectory, SeedDirectory};
 
 use crate::builder::replay_query;
@@ -43,6 +43,20 @@ pub fn audit_log(cfg: &Config, detector: Arc<dyn PiiDetector>) -> Result<AuditLo
         .lock_timeout(Duration::from_millis(cfg.audit.lock_timeout_ms))
         .detector(detector);
     Ok(AuditLog::open(opts)?)
+}
+
+/// The approval store per `[approvals]`, recording its decisions to `audit`. Opened by the
+/// builder and by tools that manage approvals without running anything.
+pub async fn approval_store(
+    cfg: &Config,
+    audit: Arc<dyn AuditSink>,
+) -> Result<codeward_security::FileApprovalStore> {
+    codeward_security::FileApprovalStore::builder(cfg.approvals_file())
+        .ttl(Duration::from_secs(cfg.approvals.ttl_secs))
+        .lock_timeout(Duration::from_millis(cfg.approvals.lock_timeout_ms))
+        .open(audit)
+        .await
+        .map_err(CodewardError::Approvals)
 }
 
 /// The catalogue: the embedded default plus the configured directories. Problems in extra

@@ -37,6 +37,10 @@ pub enum CodewardError {
     /// The audit log cannot be opened (nothing may run without it).
     #[error(transparent)]
     Audit(#[from] codeward_audit::AuditError),
+    /// The approval store cannot be opened (locked by another process, unreadable, or the
+    /// audit log refused a record of expired requests).
+    #[error("cannot open the approval store")]
+    Approvals(#[source] codeward_security::SecurityError),
     /// A layer could not be built.
     #[error("cannot set up {layer}: {message}")]
     Layer {

@@ -48,6 +48,27 @@ fn unknown_keys_and_bad_values_are_errors_naming_the_file_and_key() {
     assert_eq!(flush.unwrap().audit.durability, "flush");
 }
 
+#[tokio::test]
+async fn the_approval_store_takes_its_ttl_and_lock_timeout_from_the_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "data_dir = {:?}\n[approvals]\nttl_secs = 60\nlock_timeout_ms = 250\n",
+        dir.path()
+    );
+    let c = Config::from_toml(&text, Path::new("c.toml")).unwrap();
+    let store = codeward::approval_store(&c, Arc::new(RecordingSink::new()))
+        .await
+        .unwrap();
+    assert_eq!(store.path(), dir.path().join("approvals.json"));
+    assert_eq!(store.ttl(), Duration::from_secs(60));
+    assert_eq!(store.lock_timeout(), Duration::from_millis(250));
+    let defaults = Config::default().approvals;
+    assert_eq!(
+        (defaults.ttl_secs, defaults.lock_timeout_ms),
+        (86_400, 10_000)
+    );
+}
+
 #[test]
 fn environment_overrides_win_and_bad_values_are_named() {
     let mut c = Config::default();
