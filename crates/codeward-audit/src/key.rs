@@ -2,7 +2,7 @@
 //! Keys live outside the log (a 0600 file or an environment variable) and never enter it.
 
 use std::fs::{self, OpenOptions};
-use std::io::Write;
+use std::io::{Read, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -95,30 +95,37 @@ fn parse_hex_key(text: &str, source_name: &str) -> Result<[u8; 32]> {
 
 fn load_file(path: &Path, create: bool) -> Result<[u8; 32]> {
     let name = path.display().to_string();
-    match fs::metadata(path) {
-        Ok(meta) => {
-            let mode = meta.permissions().mode() & 0o777;
-            if mode & 0o077 != 0 {
-                return Err(AuditError::Key {
-                    source_name: name.clone(),
-                    problem: format!(
-                        "readable by group or others (mode {mode:o}); run `chmod 600 {name}`"
-                    ),
-                });
-            }
-            let text = fs::read_to_string(path).map_err(|e| AuditError::io(path, e))?;
-            parse_hex_key(&text, &name)
+    // The permission check and the read use one handle, so the file cannot be swapped
+    // between them.
+    let mut file = match fs::File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && create => {
+            return create_file(path);
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && create => create_file(path),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(AuditError::Key {
-            source_name: name,
-            problem: "the key file does not exist; restore it from your key backup (pseudonyms \
-                      made under another key will not match), or allow creating one \
-                      (KeySource::file_or_create; codeward: [audit] create_key = true)"
-                .to_owned(),
-        }),
-        Err(e) => Err(AuditError::io(path, e)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(AuditError::Key {
+                source_name: name,
+                problem: "the key file does not exist; restore it from your key backup \
+                          (pseudonyms made under another key will not match), or allow \
+                          creating one (KeySource::file_or_create; codeward: [audit] \
+                          create_key = true)"
+                    .to_owned(),
+            });
+        }
+        Err(e) => return Err(AuditError::io(path, e)),
+    };
+    let meta = file.metadata().map_err(|e| AuditError::io(path, e))?;
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(AuditError::Key {
+            source_name: name.clone(),
+            problem: format!("readable by group or others (mode {mode:o}); run `chmod 600 {name}`"),
+        });
     }
+    let mut text = String::new();
+    file.read_to_string(&mut text)
+        .map_err(|e| AuditError::io(path, e))?;
+    parse_hex_key(&text, &name)
 }
 
 /// 32 fresh random bytes from the OS.
@@ -131,23 +138,49 @@ pub(crate) fn random_key(what: &str) -> Result<[u8; 32]> {
     Ok(key)
 }
 
+/// Creates the key file whole or not at all: the key is written and synced under a temporary
+/// name, then hard-linked into place, which fails if the file exists. So a process that loses
+/// a race with another one creating the same key loads the winner's complete key, and a crash
+/// never leaves an empty or partial key file behind (at most a stray temporary file).
 fn create_file(path: &Path) -> Result<[u8; 32]> {
     let key = random_key(&path.display().to_string())?;
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        fs::create_dir_all(parent).map_err(|e| AuditError::io(parent, e))?;
-    }
-    let mut file = OpenOptions::new()
+    let parent = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    fs::create_dir_all(parent).map_err(|e| AuditError::io(parent, e))?;
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "key".to_owned());
+    let tmp = parent.join(format!(
+        ".{file_name}.{}.{}.tmp",
+        std::process::id(),
+        hex::encode(&random_key("a temporary key file name")?[..8])
+    ));
+    let written = OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
-        .open(path)
-        .map_err(|e| AuditError::io(path, e))?;
-    file.write_all(hex::encode(key).as_bytes())
-        .and_then(|()| file.write_all(b"\n"))
-        .and_then(|()| file.sync_all())
-        .map_err(|e| AuditError::io(path, e))?;
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        crate::segment::sync_dir(parent)?;
+        .open(&tmp)
+        .and_then(|mut file| {
+            file.write_all(hex::encode(key).as_bytes())?;
+            file.write_all(b"\n")?;
+            file.sync_all()
+        });
+    if let Err(e) = written {
+        let _ = fs::remove_file(&tmp);
+        return Err(AuditError::io(&tmp, e));
     }
-    Ok(key)
+    let linked = fs::hard_link(&tmp, path);
+    let _ = fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => {
+            crate::segment::sync_dir(parent)?;
+            Ok(key)
+        }
+        // Another process created it first: its key is complete (linked only after sync).
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => load_file(path, false),
+        Err(e) => Err(AuditError::io(path, e)),
+    }
 }

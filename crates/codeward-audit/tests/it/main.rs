@@ -4,6 +4,7 @@
 mod checkpoints;
 mod durability;
 mod faults;
+mod keys;
 mod pii;
 mod processes;
 mod props;

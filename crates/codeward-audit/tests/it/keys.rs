@@ -1,0 +1,55 @@
+//! The pseudonym key file: created whole or not at all, once, however many openers race.
+
+use std::sync::{Arc, Barrier};
+
+use codeward_audit::KeySource;
+
+#[test]
+fn openers_racing_to_create_the_key_all_get_the_same_complete_key() {
+    for trial in 0..20 {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("keys").join("audit.key");
+        let start = Arc::new(Barrier::new(8));
+        let keys: Vec<_> = (0..8)
+            .map(|_| {
+                let (path, start) = (path.clone(), start.clone());
+                std::thread::spawn(move || {
+                    start.wait();
+                    KeySource::file_or_create(&path).load()
+                })
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|t| t.join().unwrap())
+            .collect();
+        let first = keys[0]
+            .as_ref()
+            .unwrap_or_else(|e| panic!("trial {trial}: {e}"));
+        for key in &keys {
+            match key {
+                Ok(k) => assert_eq!(k, first, "trial {trial}: two different keys"),
+                Err(e) => panic!("trial {trial}: a racing opener failed: {e}"),
+            }
+        }
+        assert_eq!(KeySource::file(&path).load().unwrap(), *first);
+        // Only the key file is left: no temporary files.
+        let names: Vec<_> = std::fs::read_dir(path.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("audit.key")]);
+    }
+}
+
+#[test]
+fn a_created_key_file_is_private_and_a_stray_temporary_file_is_ignored() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("audit.key");
+    // What a crash between writing and linking leaves behind.
+    std::fs::write(tmp.path().join(".audit.key.1.00.tmp"), "").unwrap();
+    let key = KeySource::file_or_create(&path).load().unwrap();
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    assert_eq!(KeySource::file(&path).load().unwrap(), key);
+}
