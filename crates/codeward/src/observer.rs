@@ -38,6 +38,10 @@ pub(crate) struct AuditingObserver {
     pub errors: AtomicU32,
     pub response_bytes: AtomicU64,
     pub anomalies: Mutex<Vec<Anomaly>>,
+    /// The first record the audit log refused during the run. The program may catch the
+    /// refused call's error and succeed, so the orchestrator checks this afterwards: a run
+    /// with a refused record never ends as a success.
+    pub audit_failure: Mutex<Option<String>>,
 }
 
 impl AuditingObserver {
@@ -56,7 +60,21 @@ impl AuditingObserver {
             errors: AtomicU32::new(0),
             response_bytes: AtomicU64::new(0),
             anomalies: Mutex::new(Vec::new()),
+            audit_failure: Mutex::new(None),
         }
+    }
+
+    /// Notes that the audit log refused a record (the first reason is kept).
+    fn audit_refused(&self, reason: String) -> String {
+        if let Ok(mut slot) = self.audit_failure.lock() {
+            slot.get_or_insert_with(|| reason.clone());
+        }
+        reason
+    }
+
+    /// Why the audit log refused a record during the run, if it did.
+    pub(crate) fn audit_failure(&self) -> Option<String> {
+        self.audit_failure.lock().ok().and_then(|s| s.clone())
     }
 
     fn observation(
@@ -102,11 +120,10 @@ impl ToolCallObserver for AuditingObserver {
                 "anomalies",
                 serde_json::to_value([&anomaly]).unwrap_or(Value::Null),
             );
-            let _refusal = self
-                .recorder
-                .record(event)
-                .await
-                .map_err(|e| Error::audit_unavailable(e.to_string(), None))?;
+            let _refusal =
+                self.recorder.record(event).await.map_err(|e| {
+                    Error::audit_unavailable(self.audit_refused(e.to_string()), None)
+                })?;
             if let Ok(mut a) = self.anomalies.lock() {
                 a.push(anomaly.clone());
             }
@@ -135,7 +152,7 @@ impl ToolCallObserver for AuditingObserver {
         match self.recorder.record(event).await {
             Ok(_receipt) => Ok(()),
             Err(e) => Err(Error::audit_unavailable(
-                format!("tool call {} refused: {e}", call.tool),
+                self.audit_refused(format!("tool call {} refused: {e}", call.tool)),
                 None,
             )),
         }
@@ -185,10 +202,13 @@ impl ToolCallObserver for AuditingObserver {
             "anomalies",
             serde_json::to_value(&found).unwrap_or(Value::Null),
         );
-        // The call already happened; a failed record here is reported by the execution's
-        // own records failing next (the sink is poisoned), so the error is logged, not lost.
+        // The call already happened; the run fails afterwards (see `audit_failure`).
         if let Err(e) = self.recorder.record(event).await {
             tracing::error!(error = %e, "could not record a tool-call anomaly");
+            self.audit_refused(format!(
+                "the anomaly record of tool call {}: {e}",
+                call.tool
+            ));
         }
         if let Ok(mut a) = self.anomalies.lock() {
             a.extend(found);

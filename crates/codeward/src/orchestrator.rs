@@ -685,6 +685,17 @@ impl Orchestrator {
                 (Some(out), failure)
             }
         };
+        // A record the log refused during the run (the program may have caught the refused
+        // call and succeeded): the run is not a success, whatever the program says.
+        if let Some(reason) = observer.audit_failure() {
+            let message = format!("audit log unavailable: {reason}");
+            return Err(Stop::Fail(
+                ExecutionFailure::AuditFailedAfterStart {
+                    message: message.clone(),
+                },
+                message,
+            ));
+        }
         let success = output.is_some() && failure.is_none();
         let mut metrics = output
             .as_ref()

@@ -75,7 +75,12 @@ async fn fail_closed_the_sandbox_is_never_called_when_audit_fails() {
     let mut sandbox = MockSandbox::new();
     sandbox.expect_run().never();
     let (_, fakes) = orchestrator(Arc::new(RecordingSink::new()), tools()).await;
-    let orch = never_sandboxed(fakes.dir.path(), Arc::new(failing.clone()), sandbox).await;
+    let orch = faked(
+        fakes.dir.path(),
+        Arc::new(failing.clone()),
+        Arc::new(sandbox),
+    )
+    .await;
     let outcome = orch.execute(request("CALL 1")).await;
     assert!(!outcome.success);
     match outcome.error {
@@ -91,26 +96,6 @@ async fn fail_closed_the_sandbox_is_never_called_when_audit_fails() {
     );
 }
 
-/// An orchestrator of fakes over `audit`, with `sandbox` (a mock expecting no run).
-async fn never_sandboxed(
-    dir: &std::path::Path,
-    audit: Arc<dyn AuditSink>,
-    sandbox: MockSandbox,
-) -> codeward::Orchestrator {
-    codeward::OrchestratorBuilder::new(config(dir))
-        .audit(audit)
-        .index(Arc::new(FixedIndex(tools())))
-        .generator(Arc::new(FakeGenerator))
-        .validator(Arc::new(FakeValidator))
-        .assessor(Arc::new(FakeRisk))
-        .approvals(Arc::new(codeward_test_support::MockApprovalStore::new()))
-        .sandbox(Arc::new(sandbox))
-        .invoker(Arc::new(EchoInvoker))
-        .build()
-        .await
-        .unwrap()
-}
-
 /// The outcome says the audit log failed before anything ran.
 fn assert_nothing_ran(outcome: &ExecutionOutcome) {
     assert!(
@@ -121,6 +106,26 @@ fn assert_nothing_ran(outcome: &ExecutionOutcome) {
         "{:?}",
         outcome.error
     );
+}
+
+/// The orchestrator on fakes (echoing invoker) writing to `audit`, running `sandbox`.
+async fn faked(
+    dir: &std::path::Path,
+    audit: Arc<dyn AuditSink>,
+    sandbox: Arc<dyn Sandbox>,
+) -> codeward::Orchestrator {
+    codeward::OrchestratorBuilder::new(config(dir))
+        .audit(audit)
+        .index(Arc::new(FixedIndex(tools())))
+        .generator(Arc::new(FakeGenerator))
+        .validator(Arc::new(FakeValidator))
+        .assessor(Arc::new(FakeRisk))
+        .approvals(Arc::new(codeward_test_support::MockApprovalStore::new()))
+        .sandbox(sandbox)
+        .invoker(Arc::new(EchoInvoker))
+        .build()
+        .await
+        .unwrap()
 }
 
 /// Accepts the first `.1` records, then refuses every one ("disk full").
@@ -184,22 +189,59 @@ async fn an_audit_failure_after_loading_only_the_api_means_nothing_ran() {
     // No program: only the generated API is loaded (no agent code, no tool call). The sink
     // takes discovery and execution_started, then refuses the execution record.
     let dir = tempfile::tempdir().unwrap();
-    let orch = codeward::OrchestratorBuilder::new(config(dir.path()))
-        .audit(Arc::new(FailAfter(RecordingSink::new(), 2)))
-        .index(Arc::new(FixedIndex(tools())))
-        .generator(Arc::new(FakeGenerator))
-        .validator(Arc::new(FakeValidator))
-        .assessor(Arc::new(FakeRisk))
-        .approvals(Arc::new(codeward_test_support::MockApprovalStore::new()))
-        .sandbox(Arc::new(FakeSandbox::default()))
-        .invoker(Arc::new(EchoInvoker))
-        .build()
-        .await
-        .unwrap();
+    let orch = faked(
+        dir.path(),
+        Arc::new(FailAfter(RecordingSink::new(), 2)),
+        Arc::new(FakeSandbox::default()),
+    )
+    .await;
     let outcome = orch
         .execute(ExecutionRequest::new("search my notes", Language::Python))
         .await;
     assert_nothing_ran(&outcome);
+}
+
+/// Refuses `tool_call` records only (a transient failure, e.g. the cross-process lock timed
+/// out): every other record is written.
+struct RefuseToolCalls(RecordingSink);
+
+#[async_trait::async_trait]
+impl AuditSink for RefuseToolCalls {
+    async fn append(&self, event: AuditEvent) -> Result<AuditReceipt> {
+        if event.kind == AuditKind::ToolCall {
+            return Err(Error::audit_unavailable("lock timeout", None));
+        }
+        self.0.append(event).await
+    }
+}
+
+#[tokio::test]
+async fn a_program_that_catches_a_refused_tool_call_does_not_end_as_a_success() {
+    let rec = RecordingSink::new();
+    let dir = tempfile::tempdir().unwrap();
+    let orch = faked(
+        dir.path(),
+        Arc::new(RefuseToolCalls(rec.clone())),
+        Arc::new(FakeSandbox::default()),
+    )
+    .await;
+    let outcome = orch.execute(request("CALL 2 CATCH")).await;
+    assert!(!outcome.success, "a refused record must not end in success");
+    match &outcome.error {
+        Some(ExecutionFailure::AuditFailedAfterStart { message }) => {
+            assert!(message.contains("lock timeout"), "{message}")
+        }
+        other => panic!("expected AuditFailedAfterStart, got {other:?}"),
+    }
+    // The log took the error record, and no execution record claims success.
+    let events = rec.for_execution(&outcome.execution_id);
+    assert!(events.iter().any(|e| e.kind == AuditKind::Error));
+    assert!(
+        !events
+            .iter()
+            .any(|e| e.kind == AuditKind::Execution && e.severity == Severity::Info),
+        "{events:?}"
+    );
 }
 
 #[tokio::test]
@@ -209,10 +251,10 @@ async fn a_refused_execution_started_record_means_nothing_ran() {
     let mut sandbox = MockSandbox::new();
     sandbox.expect_run().never();
     let dir = tempfile::tempdir().unwrap();
-    let orch = never_sandboxed(
+    let orch = faked(
         dir.path(),
         Arc::new(FailAfter(RecordingSink::new(), 2)),
-        sandbox,
+        Arc::new(sandbox),
     )
     .await;
     let outcome = orch.execute(request("CALL 1")).await;
