@@ -32,7 +32,7 @@ impl ToolInvoker for NoServers {
     async fn call(&self, tool: &str, _arguments: Value) -> codeward_core::Result<ToolResult> {
         Err(Error::Tool {
             tool: tool.to_owned(),
-            message: "no MCP server is configured for this tool; set [mcp] servers_file".into(),
+            message: "no tool invoker is configured: give OrchestratorBuilder::invoker (e.g. codeward_mcp::McpPool; the codeward command builds one from [mcp] servers_file)".into(),
         })
     }
 }
