@@ -193,7 +193,7 @@ fn read_action(config: &Config, out: &Output, action: AuditAction, dir: PathBuf)
             };
             match output {
                 Some(path) => {
-                    std::fs::write(&path, &text).map_err(|e| {
+                    write_whole(&path, text.as_bytes()).map_err(|e| {
                         use std::io::ErrorKind as K;
                         let what = format!("cannot write the report to {}", path.display());
                         match e.kind() {
@@ -215,7 +215,7 @@ fn read_action(config: &Config, out: &Output, action: AuditAction, dir: PathBuf)
                         if report.passed() { "pass" } else { "FAIL" }
                     ));
                 }
-                None => println!("{text}"),
+                None => crate::output::print(&text),
             }
             Ok(if report.passed() {
                 Exit::Success
@@ -231,4 +231,27 @@ fn read_action(config: &Config, out: &Output, action: AuditAction, dir: PathBuf)
             Ok(Exit::Success)
         }
     }
+}
+
+/// Writes `path` whole or not at all: a temporary file beside it, synced, then renamed over
+/// it, so a full disk never leaves half a report behind.
+fn write_whole(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let name = path
+        .file_name()
+        .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::InvalidFilename))?;
+    let tmp = path.with_file_name(format!(
+        ".{}.{}.tmp",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    let written = std::fs::File::create(&tmp).and_then(|mut f| {
+        f.write_all(bytes)?;
+        f.sync_all()
+    });
+    let result = written.and_then(|()| std::fs::rename(&tmp, path));
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
 }

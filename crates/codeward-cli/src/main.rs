@@ -172,8 +172,32 @@ fn init_tracing(verbose: u8, serve: bool) {
         .try_init();
 }
 
+/// Parses the arguments; with `--json` a usage error is one JSON document on stdout too.
+fn parse() -> Result<Cli, std::process::ExitCode> {
+    match Cli::try_parse() {
+        Ok(cli) => Ok(cli),
+        Err(e) if e.use_stderr() && std::env::args_os().any(|a| a == "--json") => {
+            let message = e.render().to_string();
+            output::print(&serde_json::json!({"error": message.trim_end()}).to_string());
+            Err(Exit::Usage.into())
+        }
+        // Help and version go to stdout (exit 0); other mistakes to stderr (exit 2).
+        Err(e) => {
+            let _ = e.print();
+            Err(if e.use_stderr() {
+                Exit::Usage.into()
+            } else {
+                Exit::Success.into()
+            })
+        }
+    }
+}
+
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let cli = match parse() {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
     init_tracing(
         cli.verbose,
         matches!(cli.command, Command::Serve | Command::DemoServer { .. }),
@@ -195,7 +219,7 @@ fn main() -> std::process::ExitCode {
             if exit::Failure::was_shown(&e) {
                 // The command reported it in its own output (one JSON document with --json).
             } else if json {
-                println!("{}", serde_json::json!({"error": format!("{e:#}")}));
+                output::print(&serde_json::json!({"error": format!("{e:#}")}).to_string());
             } else {
                 eprintln!("error: {e:#}");
             }

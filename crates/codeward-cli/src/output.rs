@@ -1,8 +1,28 @@
 //! Printing: plain lines for people (progress on a TTY), one JSON document with `--json`.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::Serialize;
+
+/// Set once stdout's reader has gone (`codeward audit tail | head`).
+static STDOUT_GONE: AtomicBool = AtomicBool::new(false);
+
+/// Prints `text` and a newline to stdout. When the reader has closed the pipe the rest of
+/// the output is dropped quietly and the command ends with its own exit code (`println!`
+/// would panic); any other write error is reported once on stderr.
+pub fn print(text: &str) {
+    if STDOUT_GONE.load(Ordering::Relaxed) {
+        return;
+    }
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = writeln!(stdout, "{text}").and_then(|()| stdout.flush()) {
+        STDOUT_GONE.store(true, Ordering::Relaxed);
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            eprintln!("error: cannot write to stdout: {e}");
+        }
+    }
+}
 
 /// Where results go.
 #[derive(Debug, Clone, Copy)]
@@ -34,7 +54,7 @@ impl Output {
     /// A result line for people.
     pub fn line(&self, line: impl AsRef<str>) {
         if !self.json {
-            println!("{}", line.as_ref());
+            print(line.as_ref());
         }
     }
 
@@ -42,8 +62,10 @@ impl Output {
     pub fn json<T: Serialize>(&self, value: &T) {
         if self.json {
             match serde_json::to_string_pretty(value) {
-                Ok(text) => println!("{text}"),
-                Err(e) => println!("{{\"error\": \"cannot serialize the result: {e}\"}}"),
+                Ok(text) => print(&text),
+                Err(e) => print(&format!(
+                    "{{\"error\": \"cannot serialize the result: {e}\"}}"
+                )),
             }
         }
     }

@@ -126,6 +126,39 @@ fn usage_and_configuration_errors_are_clear() {
 }
 
 #[test]
+fn with_json_even_an_argument_error_is_one_json_document() {
+    let env = Env::new();
+    let (code, doc) = env.json(&["search"]);
+    assert_eq!(code, 2);
+    assert!(
+        doc["error"].as_str().unwrap().contains("<QUERY>"),
+        "names the missing argument: {doc}"
+    );
+    let (code, doc) = env.json(&["serch", "notes"]);
+    assert_eq!(code, 2);
+    assert!(doc["error"].as_str().unwrap().contains("serch"), "{doc}");
+    // Help is not an error.
+    let out = env.run(&["--json", "--help"]);
+    assert_eq!(out.status.code(), Some(0));
+}
+
+#[test]
+fn a_reader_that_closes_the_pipe_early_is_not_a_crash() {
+    // `codeward search notes | head -0`: stdout's reader is gone before anything is written.
+    let env = Env::new();
+    let (read, write) = nix::unistd::pipe().unwrap();
+    drop(read);
+    let out = env
+        .cmd(&["search", "notes"])
+        .stdout(std::process::Stdio::from(write))
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+}
+
+#[test]
 fn an_audit_log_that_cannot_be_opened_exits_4() {
     let env = Env::new();
     // Nothing has run: no pseudonym key yet.
