@@ -100,10 +100,8 @@ pub async fn run_file(config: &Config, out: &Output, args: RunArgs) -> Result<Ex
     };
     let pool = setup::mcp_pool(config)?;
     let orchestrator = setup::orchestrator(config, &pool).await?;
-    let limits = LimitOverrides {
-        timeout: args.timeout_ms.map(Duration::from_millis),
-        ..Default::default()
-    };
+    let mut limits = LimitOverrides::default();
+    limits.timeout = args.timeout_ms.map(Duration::from_millis);
     let mut request = ExecutionRequest::new(intent, language)
         .with_program(program)
         .with_principal(args.principal)

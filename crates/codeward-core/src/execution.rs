@@ -127,6 +127,7 @@ impl ExecutionLimits {
 
 /// Per-request changes to [`ExecutionLimits`]; `None` keeps the configured value.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct LimitOverrides {
     /// See [`ExecutionLimits::timeout`].
     #[serde(default, with = "crate::duration::option")]

@@ -8,6 +8,9 @@ use std::str::FromStr;
 use crate::error::Error;
 
 /// How serious something is. Ordered: `Info < Warning < Error < Critical`.
+///
+/// Deliberately not `#[non_exhaustive]` (the house rule's exception): a fixed, ordered scale
+/// shared with the audit record format, which callers are meant to match exhaustively.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
@@ -159,6 +162,9 @@ impl ValidationReport {
 }
 
 /// The coarse risk level. Ordered: `Low < Medium < High < Critical`.
+///
+/// Deliberately not `#[non_exhaustive]`: a fixed, ordered scale that the approval policy
+/// matches exhaustively.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RiskLevel {

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 /// Where an execution stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum WorkspaceStatus {
     /// Created, not yet running.
     Pending,

@@ -89,10 +89,8 @@ fn audit_record_uses_type_as_the_kind_field() {
 #[test]
 fn limits_apply_overrides_field_by_field() {
     let base = ExecutionLimits::default();
-    let over = LimitOverrides {
-        timeout: Some(Duration::from_secs(2)),
-        ..Default::default()
-    };
+    let mut over = LimitOverrides::default();
+    over.timeout = Some(Duration::from_secs(2));
     let merged = base.with_overrides(&over);
     assert_eq!(merged.timeout, Duration::from_secs(2));
     assert_eq!(merged.memory_bytes, base.memory_bytes);
