@@ -47,15 +47,75 @@ pub enum AuditAction {
         /// md or json.
         #[arg(long, default_value = "md", value_parser = ["md", "markdown", "json"])]
         format: String,
-        /// Write to this file instead of stdout.
+        /// Write to this file instead of stdout (never inside the audit log or key
+        /// directories, nor over the approval store).
         #[arg(long)]
         output: Option<PathBuf>,
+        /// Replace the --output file if it exists.
+        #[arg(long, requires = "output")]
+        force: bool,
     },
     /// The pseudonym the log stores for a value (to search for it).
     Hash {
         /// The value (an email, a principal...).
         value: String,
     },
+}
+
+/// Refuses a report path that would destroy what the report is about (a segment of the log,
+/// the pseudonym or signing key, the approval store) or, without `--force`, any file.
+fn check_output(config: &Config, path: &std::path::Path, force: bool) -> Result<()> {
+    // Compare real locations: `./data/../data/audit/x` is the audit directory too.
+    let real = |p: &std::path::Path| -> Option<PathBuf> {
+        let parent = p.parent().filter(|d| !d.as_os_str().is_empty());
+        let dir = std::fs::canonicalize(parent.unwrap_or(std::path::Path::new("."))).ok()?;
+        Some(dir.join(p.file_name()?))
+    };
+    let Some(target) = real(path) else {
+        // A missing directory or no file name: the write reports it with the path.
+        return Ok(());
+    };
+    let protected_dirs = [
+        config.audit_dir(),
+        config
+            .audit_key_file()
+            .parent()
+            .map(std::path::Path::to_path_buf)
+            .unwrap_or_default(),
+    ];
+    for dir in protected_dirs
+        .iter()
+        .filter_map(|d| std::fs::canonicalize(d).ok())
+    {
+        if target.starts_with(&dir) {
+            usage!(
+                "--output {} is inside {}, which holds the audit log or its keys; write the \
+                 report somewhere else",
+                path.display(),
+                dir.display()
+            );
+        }
+    }
+    let store = config.approvals_file();
+    let mut store_lock = store.clone().into_os_string();
+    store_lock.push(".lock");
+    let store_lock = PathBuf::from(store_lock);
+    if [store, store_lock]
+        .iter()
+        .any(|s| real(s).as_ref() == Some(&target))
+    {
+        usage!(
+            "--output {} is the approval store; write the report somewhere else",
+            path.display()
+        );
+    }
+    if !force && target.exists() {
+        usage!(
+            "--output {} exists; pass --force to replace it",
+            path.display()
+        );
+    }
+    Ok(())
 }
 
 fn parse_time(s: &str) -> Result<DateTime<Utc>> {
@@ -171,7 +231,11 @@ fn read_action(config: &Config, out: &Output, action: AuditAction, dir: PathBuf)
             to,
             format,
             output,
+            force,
         } => {
+            if let Some(path) = &output {
+                check_output(config, path, force)?;
+            }
             let from = from.as_deref().map(parse_time).transpose()?;
             let to = to.as_deref().map(parse_time).transpose()?;
             if let (Some(f), Some(t)) = (from, to)

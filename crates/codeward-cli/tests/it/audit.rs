@@ -80,3 +80,58 @@ fn audit_commands_read_verify_report_and_hash() {
     let out = env.run(&["approvals", "list"]);
     assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
 }
+
+#[test]
+fn a_report_never_overwrites_the_log_its_keys_or_another_file_unasked() {
+    let env = Env::new();
+    let (code, _) = env.json(&["demo"]);
+    assert_eq!(code, 0);
+    let segment = env.data().join("audit").join("audit-00000001.jsonl");
+    let before = std::fs::read(&segment).unwrap();
+    for target in [
+        segment.clone(),
+        env.data().join("keys").join("audit.key"),
+        env.data()
+            .join("audit")
+            .join("..")
+            .join("audit")
+            .join("new.md"),
+        env.data().join("approvals.json"),
+    ] {
+        let out = env.run(&[
+            "audit",
+            "report",
+            "--force",
+            "--output",
+            target.to_str().unwrap(),
+        ]);
+        assert_eq!(out.status.code(), Some(2), "{target:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains("somewhere else"), "{}", stderr(&out));
+    }
+    assert_eq!(
+        std::fs::read(&segment).unwrap(),
+        before,
+        "the log is untouched"
+    );
+    let (code, _) = env.json(&["audit", "verify"]);
+    assert_eq!(code, 0);
+
+    let mine = env.write("mine.md", "my notes\n");
+    let out = env.run(&["audit", "report", "--output", mine.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--force"), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(&mine).unwrap(), "my notes\n");
+    let out = env.run(&[
+        "audit",
+        "report",
+        "--force",
+        "--output",
+        mine.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        std::fs::read_to_string(&mine)
+            .unwrap()
+            .contains("164.312(b)")
+    );
+}
