@@ -1,8 +1,9 @@
 //! The shared vocabulary of codeward: domain types, seam traits and the shared error.
 //!
-//! Every other codeward crate depends on this one and on nothing else of codeward's
-//! (dev-dependencies aside). The orchestrator wires layers together through the traits
-//! defined here, held as `Arc<dyn Trait>`.
+//! Every layer crate (audit, discovery, codegen, security, sandbox, anomaly, mcp) depends on
+//! this one and on nothing else of codeward's (dev-dependencies aside). The orchestrator,
+//! which depends on all of them but mcp, wires them together through the traits defined here,
+//! held as `Arc<dyn Trait>`.
 //!
 //! # Brief overview
 //!

@@ -4,9 +4,12 @@
 //! # Brief overview
 //!
 //! - [`ProcessSandbox`] implements [`codeward_core::Sandbox`]: each run gets a private
-//!   working directory, a fresh environment, new user/pid/mount/network/IPC namespaces,
-//!   Landlock, a seccomp denylist, rlimits and memory/pids cgroups, each detected at run
-//!   time. [`ProcessSandbox::run_detailed`] returns a [`SandboxRun`] with the
+//!   working directory, a fresh environment, new user/pid/mount/IPC/UTS namespaces, no
+//!   network, Landlock, a seccomp denylist, rlimits and memory/pids cgroups, each detected
+//!   at run time. No network: as root with Landlock ABI 6+, the runs of one sandbox share one
+//!   empty network namespace (loopback down) made when the sandbox is created; otherwise
+//!   each run gets a new one; without network namespaces, seccomp (if active) refuses IP
+//!   sockets. [`ProcessSandbox::run_detailed`] returns a [`SandboxRun`] with the
 //!   [`IsolationReport`], the bridge's [`BridgeStats`] and start-up [`Timings`].
 //! - [`SandboxConfig`] (built with [`SandboxConfig::builder`]) sets a [`LayerPolicy`] per
 //!   [`Layer`]: required, preferred or off. A required layer the host lacks refuses the run.

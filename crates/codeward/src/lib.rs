@@ -10,7 +10,10 @@
 //!   program reaches the sandbox, `AuditFailedAfterStart` after).
 //! - [`OrchestratorBuilder`]: every seam is an `Arc<dyn Trait>`; unset seams are built from
 //!   [`Config`] with the real crates (audit log, tantivy catalogue, code generator, validator,
-//!   risk assessor, approval store, sandbox, PII tokenizer, anomaly detector, moka cache).
+//!   risk assessor, approval store, sandbox, PII tokenizer, anomaly detector, moka cache),
+//!   except the tool invoker: unset, it is [`NoServers`] and every tool call fails. This
+//!   crate starts no MCP server; give one with `.invoker(..)` (`codeward-cli` passes a
+//!   `codeward_mcp::McpPool` built from `[mcp] servers_file`).
 //! - [`Config`]: one TOML file plus `CODEWARD_*` environment overrides, every key defaulted.
 //! - [`MokaCache`], [`cache_key`]: results of read-only / idempotent tool sets.
 //! - [`WorkspaceManager`]: a directory per execution with its status, removed on every path.
@@ -18,12 +21,26 @@
 //! # Example
 //!
 //! ```no_run
+//! use std::sync::Arc;
 //! use codeward::{Config, OrchestratorBuilder};
-//! use codeward_core::{ExecutionRequest, Language};
+//! use codeward_core::{ExecutionRequest, Language, ToolInvoker, ToolResult};
+//!
+//! /// Stands in for the MCP servers (`codeward-cli` passes a `codeward_mcp::McpPool`).
+//! struct NoNotes;
+//! #[async_trait::async_trait]
+//! impl ToolInvoker for NoNotes {
+//!     async fn call(&self, _tool: &str, _: serde_json::Value) -> codeward_core::Result<ToolResult> {
+//!         Ok(ToolResult::ok(serde_json::json!({"notes": [], "total": 0})))
+//!     }
+//! }
 //!
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-//! let orchestrator = OrchestratorBuilder::new(Config::default()).build().await?;
-//! let request = ExecutionRequest::new("count the words of my notes", Language::Python)
+//! // Without `.invoker(..)` every tool call would fail (`NoServers`).
+//! let orchestrator = OrchestratorBuilder::new(Config::default())
+//!     .invoker(Arc::new(NoNotes))
+//!     .build()
+//!     .await?;
+//! let request = ExecutionRequest::new("list my notes", Language::Python)
 //!     .with_program("from codeward_api import demo\nprint(demo.notes_list())");
 //! let outcome = orchestrator.execute(request).await; // every audit record is durable now
 //! println!("{} {:?}", outcome.success, outcome.error);
