@@ -12,6 +12,7 @@ use tokio::sync::{mpsc, oneshot};
 use codeward_core::{AuditEvent, AuditHealth, AuditKind, AuditReceipt, AuditSink};
 
 use crate::error::{AuditError, Result};
+use crate::key::KeySource;
 use crate::options::AuditLogOptions;
 use crate::reader::AuditReader;
 use crate::redact::{BuiltinDetector, Pseudonymizer, Redactor};
@@ -75,6 +76,7 @@ impl AuditLog {
                 "batch_max and queue_capacity must be at least 1".into(),
             ));
         }
+        refuse_new_key_for_old_records(&key_source, &options.dir)?;
         let pseudonyms = Pseudonymizer::new(key_source.load()?);
         let signer = match &options.checkpoints {
             Some(cp) => Some((SigningKey::from_bytes(&cp.signing_key.load()?), cp.every)),
@@ -250,6 +252,37 @@ impl AuditLog {
     pub fn reader(&self) -> AuditReader {
         AuditReader::new(&self.inner.dir)
     }
+}
+
+/// Creating a key is for a new log. A log that already holds records needs the key its
+/// pseudonyms were made with: a fresh one would silently make every later pseudonym
+/// unmatchable with the earlier ones (an auditor searching for a person would miss half).
+fn refuse_new_key_for_old_records(key: &KeySource, dir: &Path) -> Result<()> {
+    let KeySource::File {
+        path,
+        create_if_missing: true,
+    } = key
+    else {
+        return Ok(());
+    };
+    if path.exists() || !dir.exists() {
+        return Ok(());
+    }
+    let has_records = crate::segment::list_segments(dir)?
+        .iter()
+        .any(|(_, p)| std::fs::metadata(p).is_ok_and(|m| m.len() > 0));
+    if has_records {
+        return Err(AuditError::Key {
+            source_name: path.display().to_string(),
+            problem: format!(
+                "the key file is missing but the log in {} already has records made with it; \
+                 restore the key from your backup (a new key would make new pseudonyms \
+                 unmatchable with the old ones), or start a new log in another directory",
+                dir.display()
+            ),
+        });
+    }
+    Ok(())
 }
 
 #[async_trait]

@@ -53,3 +53,27 @@ fn a_created_key_file_is_private_and_a_stray_temporary_file_is_ignored() {
     assert_eq!(mode, 0o600);
     assert_eq!(KeySource::file(&path).load().unwrap(), key);
 }
+
+#[test]
+fn a_lost_key_is_not_silently_replaced_once_the_log_has_records() {
+    use codeward_audit::{AuditError, AuditLog, AuditLogOptions};
+    let tmp = tempfile::tempdir().unwrap();
+    let (dir, key) = (tmp.path().join("log"), tmp.path().join("audit.key"));
+    let open = || AuditLog::open(AuditLogOptions::new(&dir).key(KeySource::file_or_create(&key)));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let log = open().unwrap();
+        let _receipt = log.append(super::event(1)).await.unwrap();
+        log.close().await.unwrap();
+    });
+    std::fs::remove_file(&key).unwrap();
+    match open() {
+        Err(AuditError::Key { problem, .. }) => {
+            assert!(problem.contains("restore the key"), "{problem}")
+        }
+        other => panic!("expected a key error, got {other:?}"),
+    }
+    assert!(!key.exists(), "no new key was made");
+}
