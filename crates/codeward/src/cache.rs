@@ -63,7 +63,8 @@ impl MokaCache {
         MokaCache {
             inner: moka::sync::Cache::builder()
                 .max_capacity(max_entries)
-                .time_to_live(ttl)
+                // moka panics beyond 1000 years; the config allows one.
+                .time_to_live(ttl.min(Duration::from_secs(crate::config::MAX_CACHE_TTL_SECS)))
                 .build(),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),

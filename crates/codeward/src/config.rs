@@ -205,6 +205,9 @@ impl Default for CacheConfig {
     }
 }
 
+/// The longest `[cache] ttl_secs` accepted: one year.
+pub const MAX_CACHE_TTL_SECS: u64 = 365 * 24 * 3600;
+
 /// `[approvals]`
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -285,22 +288,42 @@ impl Config {
     }
 
     /// Parses TOML text (`path` only names it in errors).
+    ///
+    /// Besides TOML's own checks: `[audit] durability` is `fsync` or `flush`, `[cache]
+    /// ttl_secs` is at most a year, `[approvals] ttl_secs` is not 0.
     pub fn from_toml(text: &str, path: &Path) -> Result<Config> {
         let config: Config = toml::from_str(text).map_err(|e| CodewardError::ConfigParse {
             path: path.to_owned(),
             message: e.to_string(),
         })?;
         // Values TOML's types cannot check, reported like any parse error (file and key).
-        if !matches!(config.audit.durability.as_str(), "fsync" | "flush") {
-            return Err(CodewardError::ConfigParse {
+        let problem = if !matches!(config.audit.durability.as_str(), "fsync" | "flush") {
+            Some(format!(
+                "[audit] durability = \"{}\" is not \"fsync\" or \"flush\"",
+                config.audit.durability
+            ))
+        } else if config.cache.ttl_secs > MAX_CACHE_TTL_SECS {
+            Some(format!(
+                "[cache] ttl_secs = {} is more than a year ({MAX_CACHE_TTL_SECS}); cached tool \
+                 results should not outlive that",
+                config.cache.ttl_secs
+            ))
+        } else if config.approvals.ttl_secs == 0 {
+            Some(
+                "[approvals] ttl_secs = 0 would expire every request before an operator could \
+                 approve it; give the seconds a request may wait (default 86400)"
+                    .to_owned(),
+            )
+        } else {
+            None
+        };
+        match problem {
+            Some(message) => Err(CodewardError::ConfigParse {
                 path: path.to_owned(),
-                message: format!(
-                    "[audit] durability = \"{}\" is not \"fsync\" or \"flush\"",
-                    config.audit.durability
-                ),
-            });
+                message,
+            }),
+            None => Ok(config),
         }
-        Ok(config)
     }
 
     /// Applies `CODEWARD_*` environment overrides.
@@ -312,6 +335,15 @@ impl Config {
     /// Applies overrides from a lookup function (testable without touching the environment).
     pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<()> {
         if let Some(v) = get("CODEWARD_DATA_DIR") {
+            if v.trim().is_empty() {
+                // An empty value would scatter audit/, keys/ and the rest into the current
+                // directory.
+                return Err(CodewardError::Env {
+                    var: "CODEWARD_DATA_DIR",
+                    value: v,
+                    problem: "is empty; unset it or name a directory".into(),
+                });
+            }
             self.data_dir = v.into();
         }
         if let Some(v) = get("CODEWARD_AUDIT_DIR") {

@@ -44,6 +44,17 @@ fn unknown_keys_and_bad_values_are_errors_naming_the_file_and_key() {
         err.contains("x.toml") && err.contains("durability") && err.contains("sometimes"),
         "{err}"
     );
+    for (text, key) in [
+        ("[cache]\nttl_secs = 40000000000\n", "ttl_secs"),
+        ("[approvals]\nttl_secs = 0\n", "ttl_secs"),
+    ] {
+        let err = Config::from_toml(text, Path::new("x.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("x.toml") && err.contains(key), "{err}");
+    }
+    // The cache itself never panics on a long TTL (moka refuses more than 1000 years).
+    let _cache = codeward::MokaCache::new(10, Duration::MAX);
     let flush = Config::from_toml("[audit]\ndurability = \"flush\"\n", Path::new("x.toml"));
     assert_eq!(flush.unwrap().audit.durability, "flush");
 }
@@ -66,6 +77,19 @@ async fn the_approval_store_takes_its_ttl_and_lock_timeout_from_the_config() {
     assert_eq!(
         (defaults.ttl_secs, defaults.lock_timeout_ms),
         (86_400, 10_000)
+    );
+}
+
+#[test]
+fn an_empty_data_dir_variable_is_an_error_not_the_current_directory() {
+    let mut c = Config::default();
+    let err = c
+        .apply_env(|k| (k == "CODEWARD_DATA_DIR").then(String::new))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("CODEWARD_DATA_DIR") && err.contains("empty"),
+        "{err}"
     );
 }
 
