@@ -574,7 +574,18 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), SecurityError> {
         .unwrap_or_else(|| "approvals.json".to_owned());
     let tmp = dir.join(format!(".{name}.tmp"));
     {
-        let mut file = std::fs::File::create(&tmp).map_err(io("create temp file"))?;
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        // Owner only: requests name their principal and describe the program.
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(io("create temp file"))?;
+        // A temp file left by a crash keeps its old mode through `open`.
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .map_err(io("restrict temp file"))?;
         file.write_all(bytes).map_err(io("write temp file"))?;
         file.sync_all().map_err(io("fsync temp file"))?;
     }

@@ -291,6 +291,10 @@ async fn tickets_survive_a_restart() {
     let doc: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&path).expect("read")).expect("json");
     assert_eq!(doc["format"], 1);
+    // Requests name their principal: the store is readable by its owner only.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&path).expect("meta").permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "mode {mode:o}");
 }
 
 #[tokio::test]
