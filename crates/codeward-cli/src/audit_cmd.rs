@@ -167,7 +167,10 @@ pub fn run(config: &Config, out: &Output, action: AuditAction) -> Result<Exit> {
         if damaged {
             Failure::error(
                 Exit::CheckFailed,
-                format!("{e:#}; `codeward audit verify` names the first bad spot"),
+                format!(
+                    "{}; `codeward audit verify` names the first bad spot",
+                    crate::exit::chain_text(&e)
+                ),
             )
         } else {
             e

@@ -98,7 +98,10 @@ impl Failure {
     pub fn after_run(err: anyhow::Error) -> anyhow::Error {
         Failure::error(
             Exit::Internal,
-            format!("after programs ran (records written before this are durable): {err:#}"),
+            format!(
+                "after programs ran (records written before this are durable): {}",
+                chain_text(&err)
+            ),
         )
     }
 
@@ -154,6 +157,24 @@ impl Failure {
     }
 }
 
+/// `err` and its causes, `outer: inner: ...`, leaving out a cause whose text the message
+/// before it already ends with (many errors print their source and also expose it, which
+/// `{:#}` would repeat: "Permission denied (os error 13): Permission denied (os error 13)").
+pub fn chain_text(err: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in err.chain() {
+        let part = cause.to_string();
+        if text.ends_with(&part) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+    }
+    text
+}
+
 /// Returns early with a usage error (exit 2): `usage!("no tool `{name}`; ...")`.
 macro_rules! usage {
     ($($arg:tt)*) => {
@@ -176,6 +197,28 @@ impl<T, E: std::fmt::Display> OrUsage<T> for std::result::Result<T, E> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cause_the_message_already_ends_with_is_not_repeated() {
+        let io = std::io::Error::from_raw_os_error(13);
+        let shown = format!("cannot open x: {io}");
+        #[derive(Debug)]
+        struct Outer(String, std::io::Error);
+        impl std::fmt::Display for Outer {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+        impl std::error::Error for Outer {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.1)
+            }
+        }
+        let err = anyhow::Error::new(Outer(shown.clone(), io)).context("running");
+        assert_eq!(chain_text(&err), format!("running: {shown}"));
+        let plain = anyhow::anyhow!("inner").context("outer");
+        assert_eq!(chain_text(&plain), "outer: inner");
+    }
 
     #[test]
     fn exit_codes_follow_the_error_chain() {

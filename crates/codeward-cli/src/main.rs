@@ -219,9 +219,9 @@ fn main() -> std::process::ExitCode {
             if exit::Failure::was_shown(&e) {
                 // The command reported it in its own output (one JSON document with --json).
             } else if json {
-                output::print(&serde_json::json!({"error": format!("{e:#}")}).to_string());
+                output::print(&serde_json::json!({"error": exit::chain_text(&e)}).to_string());
             } else {
-                eprintln!("error: {e:#}");
+                eprintln!("error: {}", exit::chain_text(&e));
             }
             exit::Failure::exit_of(&e).into()
         }
