@@ -9,6 +9,7 @@ mod processes;
 mod props;
 mod reading;
 mod recovery;
+mod reporting;
 
 use std::path::{Path, PathBuf};
 
