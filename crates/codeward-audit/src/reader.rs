@@ -130,6 +130,11 @@ impl AuditReader {
     }
 
     /// Records matching `query`, in seq order.
+    ///
+    /// A final line without its newline in the newest segment is not returned: it is being
+    /// written, or torn (the next writer cuts it). Any other line that is not a record, and a
+    /// segment other than the newest that ends without a newline, yield
+    /// [`AuditError::Malformed`].
     pub fn records(&self, query: Query) -> Result<Records> {
         if !self.dir.is_dir() {
             return Err(AuditError::io(
@@ -142,8 +147,12 @@ impl AuditReader {
             .map(|(_, p)| p)
             .collect();
         let mut anchor_seen = query.after.is_none();
+        // How many leading segments the seq range may not prune: while the anchor is unseen,
+        // the segment holding it (or all, when where it is cannot be told) must be read.
+        let mut keep = 0;
         // Segments that end before the anchor are not read; one that ends with it neither.
         if let Some((anchor, hash)) = &query.after {
+            keep = segments.len();
             while segments.len() > 1 {
                 let last = match scan_tail(&segments[0]) {
                     Ok(tail) if tail.torn_bytes == 0 => tail.last,
@@ -156,6 +165,11 @@ impl AuditReader {
                     Some(last) if last.seq == *anchor && last.hash == *hash => {
                         segments.pop_front();
                         anchor_seen = true;
+                        keep = 0;
+                        break;
+                    }
+                    Some(last) if last.seq > *anchor => {
+                        keep = 1;
                         break;
                     }
                     _ => break,
@@ -164,11 +178,11 @@ impl AuditReader {
         }
         // Segments that end before the range starts are not read (their last record says).
         if let Some(from) = query.from_seq {
-            while segments.len() > 1 {
+            while segments.len() > keep + 1 {
                 // A tail that does not read cleanly is read in full (and reported there).
-                match scan_tail(&segments[0]).ok().and_then(|t| t.last) {
+                match scan_tail(&segments[keep]).ok().and_then(|t| t.last) {
                     Some(last) if last.seq < from => {
-                        segments.pop_front();
+                        segments.remove(keep);
                     }
                     _ => break,
                 }
@@ -203,7 +217,8 @@ impl AuditReader {
 
     /// The last `n` records matching `query`.
     pub fn tail(&self, n: usize, query: Query) -> Result<Vec<AuditRecord>> {
-        let mut ring = std::collections::VecDeque::with_capacity(n + 1);
+        // Not sized by `n`: a caller's "everything" (usize::MAX) must not allocate it.
+        let mut ring = std::collections::VecDeque::new();
         for record in self.records(query)? {
             ring.push_back(record?);
             if ring.len() > n {
@@ -216,7 +231,7 @@ impl AuditReader {
 
 struct OpenSegment {
     path: PathBuf,
-    lines: std::io::Split<BufReader<File>>,
+    file: BufReader<File>,
     line_no: u64,
     is_last: bool,
 }
@@ -248,21 +263,37 @@ impl Iterator for Records {
                 let is_last = self.segments.is_empty();
                 self.current = Some(OpenSegment {
                     path,
-                    lines: BufReader::new(file).split(b'\n'),
+                    file: BufReader::new(file),
                     line_no: 0,
                     is_last,
                 });
             }
             let seg = self.current.as_mut()?;
-            let Some(line) = seg.lines.next() else {
-                self.current = None;
-                continue;
-            };
-            seg.line_no += 1;
-            let line = match line {
-                Ok(l) => l,
+            let mut line = Vec::new();
+            match seg.file.read_until(b'\n', &mut line) {
+                Ok(0) => {
+                    self.current = None;
+                    continue;
+                }
+                Ok(_) => {}
                 Err(e) => return Some(Err(AuditError::io(&seg.path, e))),
-            };
+            }
+            seg.line_no += 1;
+            if line.pop() != Some(b'\n') {
+                if seg.is_last {
+                    // The newest line is still being written, or torn (the next writer cuts
+                    // it, and its seq goes to another record): not a record yet.
+                    self.done = true;
+                    return None;
+                }
+                return Some(Err(AuditError::Malformed {
+                    path: seg.path.clone(),
+                    line: seg.line_no,
+                    problem: "the last line has no newline (a torn write in a segment that is \
+                              not the newest); `codeward audit verify` says more"
+                        .into(),
+                }));
+            }
             if !self.anchor_seen {
                 // Up to and including the anchor nothing is returned; lines whose first bytes
                 // name another seq are passed over without parsing.
@@ -286,8 +317,6 @@ impl Iterator for Records {
             }
             let record: AuditRecord = match serde_json::from_slice(&line) {
                 Ok(r) => r,
-                // A partial last line is a write in progress (or a torn tail a writer will cut).
-                Err(_) if seg.is_last && line.last() != Some(&b'}') => continue,
                 Err(e) => {
                     return Some(Err(AuditError::Malformed {
                         path: seg.path.clone(),

@@ -1,7 +1,7 @@
 //! The compliance report, computed from the log on disk (never from memory): the successor
 //! of the seed's `ComplianceReport`, with each control check citing the evidence it used.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 use std::sync::Arc;
@@ -14,7 +14,7 @@ use codeward_core::{AuditKind, AuditRecord, PiiDetector, Severity, keys};
 
 use crate::error::Result;
 use crate::reader::{AuditReader, Query, parse_ts};
-use crate::redact::BuiltinDetector;
+use crate::redact::{BuiltinDetector, PSEUDONYM_PREFIX};
 use crate::verify::{VerifyOptions, VerifyReport, verify};
 
 /// What the report covers.
@@ -74,12 +74,15 @@ pub struct ControlCheck {
 }
 
 /// Execution counts for the period.
+///
+/// An execution belongs to the period it starts in: its start, completion and validation
+/// records are paired over the whole log, so one that straddles a bound is judged whole.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
 pub struct ExecutionStats {
-    /// `execution_started` records.
+    /// `execution_started` records in the period.
     pub started: u64,
-    /// `execution` records.
+    /// `execution` records in the period.
     pub completed: u64,
     /// Completed with success.
     pub succeeded: u64,
@@ -87,9 +90,10 @@ pub struct ExecutionStats {
     pub failed: u64,
     /// Served from the cache.
     pub cached: u64,
-    /// Executions that started but have no completion record.
+    /// Executions started in the period without a completion record anywhere in the log.
     pub incomplete: Vec<String>,
-    /// Completed executions without a validation (`security`) record.
+    /// Completed program executions started in the period (or completed in it without any
+    /// start record) that have no validation (`security`) record anywhere in the log.
     pub unvalidated: Vec<String>,
 }
 
@@ -105,7 +109,8 @@ pub struct ComplianceReport {
     pub from: Option<String>,
     /// Period end, if bounded.
     pub to: Option<String>,
-    /// Records in the period.
+    /// Records in the period (with a period set, a record whose time stamp cannot be read is
+    /// in none; it is counted as unreadable).
     pub records: u64,
     /// Records in the period by type.
     pub records_by_type: BTreeMap<String, u64>,
@@ -121,7 +126,9 @@ pub struct ComplianceReport {
     pub sandbox_violations: u64,
     /// Approval events by decision.
     pub approvals: BTreeMap<String, u64>,
-    /// Plaintext PII the detector still finds in record strings (must be 0).
+    /// Plaintext PII the detector still finds in record strings (must be 0): message, ids,
+    /// principal, metadata keys and values, and any time stamp or hash that is not one. Spans
+    /// inside a pseudonym (`hmac-sha256:<hex>`) do not count.
     pub plaintext_pii_found: u64,
     /// Strings scanned for plaintext PII.
     pub strings_scanned: u64,
@@ -144,13 +151,22 @@ impl ComplianceReport {
             .detector
             .clone()
             .unwrap_or_else(|| Arc::new(BuiltinDetector::new()));
-        let query = Query::all().time_range(opts.from, opts.to);
         let mut acc = Accumulator {
             detector: Some(detector.as_ref()),
             ..Default::default()
         };
-        for record in AuditReader::new(dir).records(query)? {
-            acc.add(&record?);
+        // The whole log is read: an execution's records may lie on both sides of a bound, and
+        // an unreadable time stamp counts whatever the period.
+        for record in AuditReader::new(dir).records(Query::all())? {
+            let record = record?;
+            let in_period = match parse_ts(&record.ts) {
+                Some(ts) => opts.from.is_none_or(|f| ts >= f) && opts.to.is_none_or(|t| ts < t),
+                None => {
+                    acc.bad_ts += 1;
+                    opts.from.is_none() && opts.to.is_none()
+                }
+            };
+            acc.add(&record, in_period);
         }
         Ok(acc.finish(dir, opts, integrity))
     }
@@ -231,16 +247,34 @@ impl ComplianceReport {
     }
 }
 
+/// What the whole log says about one execution.
+#[derive(Default)]
+struct Pairing {
+    started: bool,
+    started_in_period: bool,
+    /// Completed, not from the cache.
+    completed: bool,
+    completed_in_period: bool,
+    /// Completed after running an agent program (not `mode: api_only`, not cached).
+    program: bool,
+    /// Has a validation (`security`) record.
+    validated: bool,
+}
+
+impl Pairing {
+    /// Whether the period answers for it: it started there, or it completed there and has
+    /// no start record anywhere.
+    fn judged(&self) -> bool {
+        self.started_in_period || self.completed_in_period && !self.started
+    }
+}
+
 #[derive(Default)]
 struct Accumulator<'a> {
     detector: Option<&'a dyn PiiDetector>,
     records: u64,
     by_type: BTreeMap<String, u64>,
-    started: BTreeSet<String>,
-    completed: BTreeSet<String>,
-    /// Completed executions that ran an agent program (not `mode: api_only`).
-    programs: BTreeSet<String>,
-    validated: BTreeSet<String>,
+    executions: BTreeMap<String, Pairing>,
     exec: ExecutionStats,
     incidents: u64,
     pii_tokenized: u64,
@@ -253,23 +287,43 @@ struct Accumulator<'a> {
 }
 
 impl<'a> Accumulator<'a> {
-    fn add(&mut self, r: &AuditRecord) {
+    /// Every record of the log, in order; only those `in_period` are counted.
+    fn add(&mut self, r: &AuditRecord, in_period: bool) {
+        let meta = |k: &str| r.metadata.get(k);
+        let cached = meta(keys::CACHED).and_then(Value::as_bool).unwrap_or(false);
+        if matches!(
+            r.kind,
+            AuditKind::ExecutionStarted | AuditKind::Execution | AuditKind::Security
+        ) {
+            let id = r.execution_id.clone().unwrap_or_default();
+            let e = self.executions.entry(id).or_default();
+            match r.kind {
+                AuditKind::ExecutionStarted => {
+                    e.started = true;
+                    e.started_in_period |= in_period;
+                }
+                // A cached result ran nothing: nothing to pair.
+                AuditKind::Execution if !cached => {
+                    e.completed = true;
+                    e.completed_in_period |= in_period;
+                    // Progressive disclosure (no agent program) has nothing to validate.
+                    e.program |= meta("mode").and_then(Value::as_str) != Some("api_only");
+                }
+                AuditKind::Security => e.validated = true,
+                _ => {}
+            }
+        }
+        if !in_period {
+            return;
+        }
         self.records += 1;
         *self.by_type.entry(r.kind.to_string()).or_default() += 1;
-        self.pii_redacted += r.redacted;
-        if parse_ts(&r.ts).is_none() {
-            self.bad_ts += 1;
-        }
-        let id = r.execution_id.clone().unwrap_or_default();
-        let meta = |k: &str| r.metadata.get(k);
+        // Counts written in the file are not trusted to add up.
+        self.pii_redacted = self.pii_redacted.saturating_add(r.redacted);
         match r.kind {
-            AuditKind::ExecutionStarted => {
-                self.exec.started += 1;
-                self.started.insert(id);
-            }
+            AuditKind::ExecutionStarted => self.exec.started += 1,
             AuditKind::Execution => {
                 self.exec.completed += 1;
-                let cached = meta(keys::CACHED).and_then(Value::as_bool).unwrap_or(false);
                 if cached {
                     self.exec.cached += 1;
                 }
@@ -281,22 +335,16 @@ impl<'a> Accumulator<'a> {
                 } else {
                     self.exec.failed += 1;
                 }
-                self.pii_tokenized += meta(keys::PII_TOKENIZED)
-                    .and_then(Value::as_u64)
-                    .unwrap_or(0);
+                self.pii_tokenized = self.pii_tokenized.saturating_add(
+                    meta(keys::PII_TOKENIZED)
+                        .and_then(Value::as_u64)
+                        .unwrap_or(0),
+                );
                 if meta(keys::LIMIT_HIT).is_some_and(|v| !v.is_null()) {
                     self.violations += 1;
                 }
-                if !cached {
-                    // Progressive disclosure (no agent program) has nothing to validate.
-                    if meta("mode").and_then(Value::as_str) != Some("api_only") {
-                        self.programs.insert(id.clone());
-                    }
-                    self.completed.insert(id);
-                }
             }
             AuditKind::Security => {
-                self.validated.insert(id);
                 if r.severity >= Severity::Warning {
                     self.incidents += 1;
                 }
@@ -316,8 +364,26 @@ impl<'a> Accumulator<'a> {
         if r.kind != AuditKind::Security && r.severity == Severity::Critical {
             self.incidents += 1;
         }
+        self.scan_record(r);
+    }
+
+    /// Scans every string of the record. A readable time stamp and a 64-hex `prev` or `hash`
+    /// hold nothing else; anything else there is scanned too.
+    fn scan_record(&mut self, r: &AuditRecord) {
+        if parse_ts(&r.ts).is_none() {
+            self.scan(&r.ts);
+        }
+        for digest in [&r.prev, &r.hash] {
+            if !is_digest(digest) {
+                self.scan(digest);
+            }
+        }
         self.scan(&r.message);
-        for v in r.metadata.values() {
+        for s in [&r.execution_id, &r.principal].into_iter().flatten() {
+            self.scan(s);
+        }
+        for (k, v) in &r.metadata {
+            self.scan(k);
             self.scan_value(v);
         }
     }
@@ -326,7 +392,12 @@ impl<'a> Accumulator<'a> {
         match v {
             Value::String(s) => self.scan(s),
             Value::Array(items) => items.iter().for_each(|i| self.scan_value(i)),
-            Value::Object(map) => map.values().for_each(|i| self.scan_value(i)),
+            Value::Object(map) => {
+                for (k, i) in map {
+                    self.scan(k);
+                    self.scan_value(i);
+                }
+            }
             _ => {}
         }
     }
@@ -334,7 +405,21 @@ impl<'a> Accumulator<'a> {
     fn scan(&mut self, s: &str) {
         self.strings += 1;
         if let Some(d) = self.detector {
-            self.plaintext += d.detect(s).len() as u64;
+            let spans = d.detect(s);
+            if spans.is_empty() {
+                return;
+            }
+            // What the log pseudonymized is not PII, whatever a detector makes of its hex.
+            let pseudonyms = pseudonym_ranges(s);
+            let found = spans
+                .iter()
+                .filter(|p| {
+                    !pseudonyms
+                        .iter()
+                        .any(|r| r.start <= p.start && p.end <= r.end)
+                })
+                .count();
+            self.plaintext = self.plaintext.saturating_add(found as u64);
         }
     }
 
@@ -345,10 +430,17 @@ impl<'a> Accumulator<'a> {
         integrity: VerifyReport,
     ) -> ComplianceReport {
         let ts = |t: Option<DateTime<Utc>>| t.map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true));
-        self.exec.incomplete = self.started.difference(&self.completed).cloned().collect();
-        let never_started: Vec<String> =
-            self.completed.difference(&self.started).cloned().collect();
-        self.exec.unvalidated = self.programs.difference(&self.validated).cloned().collect();
+        let judged = || self.executions.iter().filter(|(_, e)| e.judged());
+        let ids = |keep: fn(&Pairing) -> bool| -> Vec<String> {
+            judged()
+                .filter(|(_, e)| keep(e))
+                .map(|(id, _)| id.clone())
+                .collect()
+        };
+        self.exec.incomplete = ids(|e| e.started_in_period && !e.completed);
+        let never_started = ids(|e| !e.started);
+        self.exec.unvalidated = ids(|e| e.program && !e.validated);
+        let programs = judged().filter(|(_, e)| e.program).count();
         let status = |ok: bool| {
             if ok {
                 CheckStatus::Pass
@@ -382,8 +474,8 @@ impl<'a> Accumulator<'a> {
                 status: status(e.unvalidated.is_empty()),
                 evidence: format!(
                     "{} of {} completed program executions have a validation record; {} security incident(s), {} sandbox violation(s) recorded",
-                    self.programs.len() - e.unvalidated.len(),
-                    self.programs.len(),
+                    programs.saturating_sub(e.unvalidated.len()),
+                    programs,
                     self.incidents,
                     self.violations
                 ),
@@ -442,4 +534,21 @@ impl<'a> Accumulator<'a> {
             checks,
         }
     }
+}
+
+/// Whether `s` is a SHA-256 in lowercase hex, as `prev` and `hash` are.
+fn is_digest(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// The byte ranges of `s` that are pseudonyms (`hmac-sha256:` and 64 hex digits).
+fn pseudonym_ranges(s: &str) -> Vec<std::ops::Range<usize>> {
+    s.match_indices(PSEUDONYM_PREFIX)
+        .filter_map(|(start, prefix)| {
+            let end = start + prefix.len() + 64;
+            s.get(start + prefix.len()..end)
+                .filter(|hex| is_digest(hex))
+                .map(|_| start..end)
+        })
+        .collect()
 }

@@ -10,6 +10,7 @@ mod processes;
 mod props;
 mod reading;
 mod recovery;
+mod reporting;
 
 use std::path::{Path, PathBuf};
 
@@ -27,6 +28,18 @@ pub(crate) fn temp_log() -> (tempfile::TempDir, AuditLog) {
 
 pub(crate) fn options(dir: &Path) -> AuditLogOptions {
     AuditLogOptions::new(dir).key(KeySource::Bytes(TEST_KEY))
+}
+
+/// A closed log of `n` records (`event(0..n)`) in segments of about `max_segment_bytes`.
+pub(crate) async fn log_with(n: usize, max_segment_bytes: u64) -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("log");
+    let log = AuditLog::open(options(&dir).max_segment_bytes(max_segment_bytes)).unwrap();
+    for i in 0..n {
+        let _r = log.append(event(i)).await.unwrap();
+    }
+    log.close().await.unwrap();
+    (tmp, dir)
 }
 
 pub(crate) fn event(i: usize) -> AuditEvent {

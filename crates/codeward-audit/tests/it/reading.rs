@@ -1,7 +1,8 @@
 //! Reading by seq, time, type, severity and execution; the compliance report from disk.
 
 use codeward_audit::{
-    AuditLog, AuditReader, CheckStatus, ComplianceReport, Query, ReportOptions, parse_ts,
+    AuditError, AuditLog, AuditReader, CheckStatus, ComplianceReport, ProblemKind, Query,
+    ReportOptions, VerifyOptions, parse_ts, verify,
 };
 use codeward_core::{AuditEvent, AuditKind, Severity, keys};
 
@@ -195,4 +196,143 @@ async fn plaintext_pii_planted_on_disk_fails_gdpr_art_32() {
         .unwrap();
     assert_eq!(art32.status, CheckStatus::Fail, "{}", art32.evidence);
     assert_eq!(report.plaintext_pii_found, 1);
+}
+
+/// Rewrites a file through `f`: a test's stand-in for a writer stopped mid-line, a torn write
+/// or an edit.
+fn edit(path: &Path, f: impl FnOnce(&mut Vec<u8>)) {
+    let mut bytes = std::fs::read(path).unwrap();
+    f(&mut bytes);
+    std::fs::write(path, bytes).unwrap();
+}
+
+fn read_all(dir: &Path) -> codeward_audit::Result<Vec<codeward_core::AuditRecord>> {
+    AuditReader::new(dir)
+        .records(Query::all())
+        .unwrap()
+        .collect()
+}
+
+#[tokio::test]
+async fn a_last_line_without_its_newline_is_not_returned_wherever_it_stops() {
+    let (_tmp, dir) = log_with(3, u64::MAX).await;
+    let seg = segment(&dir, 1);
+    let intact = std::fs::read(&seg).unwrap();
+    let third = raw_records(&dir)[2].clone();
+    let line_start = intact[..intact.len() - 1]
+        .iter()
+        .rposition(|b| *b == b'\n')
+        .unwrap()
+        + 1;
+    // A reader running while the writer writes sees the newest line cut anywhere, e.g. just
+    // after a nested `}`, or complete but for its newline.
+    for cut in line_start + 1..intact.len() {
+        std::fs::write(&seg, &intact[..cut]).unwrap();
+        let seqs: Vec<u64> = read_all(&dir)
+            .unwrap_or_else(|e| panic!("cut at {cut}: {e}"))
+            .iter()
+            .map(|r| r.seq)
+            .collect();
+        assert_eq!(seqs, [1, 2], "cut at {cut}");
+    }
+    // Complete but for its newline is what verify calls a torn tail, and the next open cuts it:
+    // seq 3 then names another record.
+    assert_eq!(
+        verify(&dir, &VerifyOptions::default())
+            .unwrap()
+            .problem
+            .unwrap()
+            .kind,
+        ProblemKind::Truncated
+    );
+    let log = AuditLog::open(options(&dir)).unwrap();
+    let _r = log.append(event(9)).await.unwrap();
+    log.close().await.unwrap();
+    let now_third = AuditReader::new(&dir)
+        .records(Query::all().seq_range(3, 3))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap();
+    assert_ne!(now_third.hash, third.hash);
+}
+
+#[tokio::test]
+async fn every_complete_line_must_read_and_only_the_newest_segment_may_end_mid_line() {
+    let (_tmp, dir) = log_with(30, 2_000).await;
+    assert!(codeward_audit::list_segments(&dir).unwrap().len() > 2);
+    let first = segment(&dir, 1);
+    let lines_in_first = std::fs::read_to_string(&first).unwrap().lines().count() as u64;
+    edit(&first, |b| {
+        b.pop();
+    });
+    match read_all(&dir) {
+        Err(AuditError::Malformed { path, line, .. }) => {
+            assert_eq!((path, line), (first.clone(), lines_in_first));
+        }
+        other => panic!("expected Malformed, got {other:?}"),
+    }
+    edit(&first, |b| b.push(b'\n'));
+    assert_eq!(read_all(&dir).unwrap().len(), 30);
+
+    // A newline-terminated line that is not a record is damage, even at the newest end.
+    let (_, newest) = codeward_audit::list_segments(&dir).unwrap().pop().unwrap();
+    edit(&newest, |b| {
+        b.extend_from_slice(b"{\"v\":1,\"seq\":31,\"ts\":{}}\n")
+    });
+    match read_all(&dir) {
+        Err(AuditError::Malformed { path, .. }) => assert_eq!(path, newest),
+        other => panic!("expected Malformed, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn after_a_head_with_a_seq_range_reads_from_the_head_s_segment() {
+    let (_tmp, dir) = log_with(40, 2_000).await;
+    let segments = codeward_audit::list_segments(&dir).unwrap();
+    assert!(segments.len() >= 4, "{segments:?}");
+    let seqs_of = |path: &Path| -> Vec<u64> {
+        std::fs::read_to_string(path)
+            .unwrap()
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<codeward_core::AuditRecord>(l)
+                    .unwrap()
+                    .seq
+            })
+            .collect()
+    };
+    assert!(seqs_of(&segments[0].1).len() >= 3);
+    let anchor = raw_records(&dir)[1].clone();
+    let from = seqs_of(&segments.last().unwrap().1)[0];
+    // A segment between the head's and the range's is not read.
+    edit(&segments[1].1, |b| {
+        *b = [b"not a record\n".as_slice(), b].concat()
+    });
+    let reader = AuditReader::new(&dir);
+    let expect: Vec<u64> = (from..=40).collect();
+    check(
+        &reader,
+        Query::all()
+            .after(anchor.seq, anchor.hash.clone())
+            .seq_range(from, 40),
+        &expect,
+    );
+    // A head that is not in the log: nothing, whatever the range.
+    check(
+        &reader,
+        Query::all()
+            .after(anchor.seq, "0".repeat(64))
+            .seq_range(from, 40),
+        &[],
+    );
+}
+
+#[tokio::test]
+async fn a_huge_tail_returns_everything() {
+    let (_tmp, dir) = log_with(5, u64::MAX).await;
+    let reader = AuditReader::new(&dir);
+    for n in [usize::MAX, 1_000_000_000_000] {
+        assert_eq!(reader.tail(n, Query::all()).unwrap().len(), 5);
+    }
 }

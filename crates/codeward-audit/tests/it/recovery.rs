@@ -9,17 +9,6 @@ use codeward_core::AuditKind;
 
 use super::*;
 
-async fn log_with(n: usize, max_segment_bytes: u64) -> (tempfile::TempDir, std::path::PathBuf) {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("log");
-    let log = AuditLog::open(options(&dir).max_segment_bytes(max_segment_bytes)).unwrap();
-    for i in 0..n {
-        let _r = log.append(event(i)).await.unwrap();
-    }
-    log.close().await.unwrap();
-    (tmp, dir)
-}
-
 fn append_bytes(path: &Path, bytes: &[u8]) {
     OpenOptions::new()
         .append(true)
