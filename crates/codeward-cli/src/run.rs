@@ -167,9 +167,13 @@ fn describe(e: &anyhow::Error) -> String {
 /// The first comment line of a program (`# ...` or `// ...`), used as the intent.
 fn first_comment(program: &str) -> Option<String> {
     program
+        // Editors on Windows start files with a byte-order mark.
+        .trim_start_matches('\u{feff}')
         .lines()
         .map(str::trim)
-        .find(|l| !l.is_empty())
+        .filter(|l| !l.is_empty())
+        // A shebang or an encoding declaration is not what the program is for.
+        .find(|l| !l.starts_with("#!") && !(l.starts_with('#') && l.contains("coding")))
         .and_then(|l| {
             l.strip_prefix('#')
                 .or_else(|| l.strip_prefix("//"))
@@ -441,5 +445,31 @@ async fn decide(
             format!("{e}; nothing was decided"),
         )),
         Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::first_comment;
+
+    #[test]
+    fn the_intent_is_the_first_comment_after_a_bom_shebang_or_encoding_line() {
+        let cases = [
+            ("# list my notes\nprint(1)\n", Some("list my notes")),
+            ("\u{feff}# list my notes\n", Some("list my notes")),
+            (
+                "#!/usr/bin/env python3\n# -*- coding: utf-8 -*-\n# count words\n",
+                Some("count words"),
+            ),
+            (
+                "\n\n  // search the docs\nconsole.log(1)\n",
+                Some("search the docs"),
+            ),
+            ("print(1)\n# too late\n", None),
+            ("#\nprint(1)\n", None),
+        ];
+        for (program, intent) in cases {
+            assert_eq!(first_comment(program).as_deref(), intent, "{program:?}");
+        }
     }
 }
