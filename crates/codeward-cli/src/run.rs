@@ -173,7 +173,10 @@ fn first_comment(program: &str) -> Option<String> {
         .map(str::trim)
         .filter(|l| !l.is_empty())
         // A shebang or an encoding declaration is not what the program is for.
-        .find(|l| !l.starts_with("#!") && !(l.starts_with('#') && l.contains("coding")))
+        .find(|l| {
+            let preamble = l.starts_with("#!") || (l.starts_with('#') && l.contains("coding"));
+            !preamble
+        })
         .and_then(|l| {
             l.strip_prefix('#')
                 .or_else(|| l.strip_prefix("//"))
