@@ -50,6 +50,7 @@ impl ReportOptions {
 /// Whether a control check passed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum CheckStatus {
     /// The evidence supports the control.
     Pass,
