@@ -160,6 +160,19 @@ impl Encoded {
         }
     }
 
+    /// A stored record's fields, encoded as the writer encoded them.
+    fn of(record: &AuditRecord) -> Encoded {
+        Encoded::new(
+            record.kind,
+            record.severity,
+            &record.message,
+            record.execution_id.as_deref(),
+            record.principal.as_deref(),
+            &record.metadata,
+            record.redacted,
+        )
+    }
+
     /// Appends the record's JSON line (with its newline) to `out` and returns its hash: the
     /// same bytes and hash as `serde_json::to_string(&AuditRecord)` and [`record_hash`] give
     /// for the same record (a test holds them equal). `scratch` is reused between calls.
@@ -250,6 +263,23 @@ impl Encoded {
     }
 }
 
+/// The line (without its newline) the writer writes for `record`'s content, with the hash
+/// computed afresh. A line on disk is intact only if it is exactly this: comparing bytes
+/// rejects what a parse would smooth over (a duplicate key, where the last one wins; extra
+/// whitespace; `\u` escapes), so no edit can hide behind an equal parsed value.
+pub(crate) fn written_line(record: &AuditRecord) -> Vec<u8> {
+    let (mut line, mut scratch) = (Vec::with_capacity(512), Vec::with_capacity(160));
+    Encoded::of(record).assemble(
+        record.seq,
+        &record.ts,
+        &record.prev,
+        &mut line,
+        &mut scratch,
+    );
+    line.pop(); // the newline
+    line
+}
+
 /// SHA-256 (hex) of a parsed line without its `hash` field: verifies what is on disk,
 /// including fields this build would not have written.
 pub fn value_hash(value: &Value) -> String {
@@ -303,15 +333,7 @@ mod tests {
                 prev: GENESIS_HASH.into(),
                 hash: String::new(),
             };
-            let encoded = Encoded::new(
-                record.kind,
-                record.severity,
-                &record.message,
-                record.execution_id.as_deref(),
-                record.principal.as_deref(),
-                &record.metadata,
-                redacted,
-            );
+            let encoded = Encoded::of(&record);
             let (mut line, mut scratch) = (b"previous bytes stay\n".to_vec(), Vec::new());
             let hash = encoded.assemble(
                 record.seq,

@@ -64,7 +64,7 @@ pub use reader::{AuditReader, Query, Records, parse_ts};
 pub use redact::{BuiltinDetector, PSEUDONYM_PREFIX, Pseudonymizer};
 pub use report::{CheckStatus, ComplianceReport, ControlCheck, ExecutionStats, ReportOptions};
 pub use segment::{list_segments, parse_segment_name, segment_name, sync_dir};
-pub use verify::{Problem, ProblemKind, VerifyOptions, VerifyReport, verify};
+pub use verify::{Problem, ProblemKind, SignatureTrust, VerifyOptions, VerifyReport, verify};
 
 /// The Ed25519 public key for a 32-byte signing seed (what an auditor passes to
 /// [`VerifyOptions::trust_key`]).

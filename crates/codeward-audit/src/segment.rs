@@ -5,11 +5,12 @@ use std::fs::{self, File};
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
+use serde::Deserialize;
 use serde_json::Value;
 
 use codeward_core::{AuditRecord, RECORD_FORMAT_VERSION};
 
-use crate::canonical::value_hash;
+use crate::canonical::{value_hash, written_line};
 use crate::error::{AuditError, Result};
 
 const PREFIX: &str = "audit-";
@@ -69,14 +70,25 @@ pub(crate) struct Tail {
 
 /// How a single line of a segment reads.
 pub(crate) enum LineState {
-    /// A record whose hash matches.
+    /// A record exactly as the writer writes it, hash included.
     Intact(Box<AuditRecord>),
     /// Not a record at all: a torn write or garbage.
     Garbage,
-    /// A complete record whose hash does not match: tampering.
+    /// A complete record that is not byte for byte the line the writer would write for its
+    /// content (a wrong hash, a duplicate key, other spacing or escapes): tampering.
     HashMismatch { seq: u64 },
     /// A complete record in a newer format.
-    TooNew(u32),
+    TooNew(Box<Newer>),
+}
+
+/// What can be checked of a record in a newer format without understanding it: its place in
+/// the chain.
+#[derive(Debug, Clone)]
+pub(crate) struct Newer {
+    pub version: u32,
+    pub seq: Option<u64>,
+    pub prev: Option<String>,
+    pub hash: String,
 }
 
 /// The seq of a line as this crate writes it (`{"v":1,"seq":N,...`), read from its first
@@ -101,19 +113,69 @@ pub(crate) fn classify_line(line: &[u8]) -> LineState {
     let Some(stored) = map.get("hash").and_then(Value::as_str).map(str::to_owned) else {
         return LineState::Garbage;
     };
+    let seq = map.get("seq").and_then(Value::as_u64);
     let version = map.get("v").and_then(Value::as_u64).unwrap_or(0);
     if version > u64::from(RECORD_FORMAT_VERSION) {
-        return LineState::TooNew(u32::try_from(version).unwrap_or(u32::MAX));
+        // Whether it really is a newer format or a record altered to look like one is for the
+        // caller to judge from its neighbours (see `newer_run_break`).
+        return LineState::TooNew(Box::new(Newer {
+            version: u32::try_from(version).unwrap_or(u32::MAX),
+            seq,
+            prev: map.get("prev").and_then(Value::as_str).map(str::to_owned),
+            hash: stored,
+        }));
     }
     let value = Value::Object(map);
-    if value_hash(&value) != stored {
-        let seq = value.get("seq").and_then(Value::as_u64).unwrap_or(0);
-        return LineState::HashMismatch { seq };
+    let record = match AuditRecord::deserialize(&value) {
+        Ok(record) => record,
+        Err(_) if value_hash(&value) == stored => return LineState::Garbage,
+        Err(_) => {
+            return LineState::HashMismatch {
+                seq: seq.unwrap_or(0),
+            };
+        }
+    };
+    // The hash covers the parsed content; the line must also be the one form the writer
+    // gives that content, or edits could hide in bytes the parse drops.
+    if written_line(&record) != line {
+        return LineState::HashMismatch { seq: record.seq };
     }
-    match serde_json::from_value::<AuditRecord>(value) {
-        Ok(record) => LineState::Intact(Box::new(record)),
-        Err(_) => LineState::Garbage,
+    LineState::Intact(Box::new(record))
+}
+
+/// Where a run of newer-format records (in file order, after the record whose hash is
+/// `before`, when known) fails to chain: the index of the record at fault, if any.
+/// `None` entries are lines that are not records; the link across them is not checked.
+/// A record whose own `prev` misses `before` is at fault itself; within the run, the record
+/// whose hash its successor does not name.
+pub(crate) fn newer_run_break<'a>(
+    before: Option<&'a str>,
+    run: &[Option<&'a Newer>],
+) -> Option<usize> {
+    let mut expect = before;
+    for (i, entry) in run.iter().enumerate() {
+        let Some(newer) = entry else {
+            expect = None;
+            continue;
+        };
+        if let (Some(expected), Some(prev)) = (expect, newer.prev.as_deref())
+            && expected != prev
+        {
+            return Some(if i == 0 { 0 } else { i - 1 });
+        }
+        expect = Some(&newer.hash);
     }
+    None
+}
+
+/// The message for a record with seq `u64::MAX`: the writer never writes one (nothing could
+/// follow it), so it was forged.
+pub(crate) fn last_seq_problem() -> String {
+    format!(
+        "seq {} is the largest possible and the writer never writes it (no record could follow \
+         it): the record was forged",
+        u64::MAX
+    )
 }
 
 fn line_number_at(path: &Path, offset: u64) -> u64 {
@@ -129,14 +191,16 @@ fn line_number_at(path: &Path, offset: u64) -> u64 {
 ///
 /// Trailing bytes that are not a complete record (a partial line, or lines that are not
 /// JSON records) count as torn. A complete record with a bad hash is tampering and an error:
-/// repairing it would erase evidence.
+/// repairing it would erase evidence. So is a record with seq `u64::MAX`, which no writer
+/// writes. Records in a newer format at the end are refused as such only when they chain
+/// onto the record before them; otherwise they are tampering too.
 pub(crate) fn scan_tail(path: &Path) -> Result<Tail> {
     let mut file = File::open(path).map_err(|e| AuditError::io(path, e))?;
     let len = file.metadata().map_err(|e| AuditError::io(path, e))?.len();
     let mut window: u64 = 64 * 1024;
     loop {
         let start = len.saturating_sub(window);
-        let mut buf = Vec::with_capacity((len - start) as usize);
+        let mut buf = Vec::with_capacity(usize::try_from(len - start).unwrap_or(0));
         file.seek(SeekFrom::Start(start))
             .map_err(|e| AuditError::io(path, e))?;
         (&mut file)
@@ -157,17 +221,34 @@ pub(crate) fn scan_tail(path: &Path) -> Result<Tail> {
                 });
             }
             None => {
-                window *= 4;
+                window = window.saturating_mul(4);
                 continue;
             }
         };
+        // Newer-format records at the end, last first, with the offsets of their lines
+        // (`None`: a line between them that is not a record).
+        let mut newer: Vec<(u64, Option<Newer>)> = Vec::new();
         loop {
             let line_start = match buf[..line_end].iter().rposition(|b| *b == b'\n') {
                 Some(pos) => pos + 1,
                 None if start == 0 => 0,
                 None => break, // need a bigger window
             };
+            let at = start + line_start as u64;
             match classify_line(&buf[line_start..line_end]) {
+                LineState::Intact(record) if !newer.is_empty() => {
+                    return Err(newer_tail_error(path, Some(&record.hash), newer));
+                }
+                LineState::Intact(record) if record.seq == u64::MAX => {
+                    return Err(AuditError::Malformed {
+                        path: path.to_owned(),
+                        line: line_number_at(path, at),
+                        problem: format!(
+                            "{}; run `codeward audit verify` and investigate before writing",
+                            last_seq_problem()
+                        ),
+                    });
+                }
                 LineState::Intact(record) => {
                     let good_len = start + line_end as u64 + 1;
                     return Ok(Tail {
@@ -179,24 +260,21 @@ pub(crate) fn scan_tail(path: &Path) -> Result<Tail> {
                         torn_bytes: len - good_len,
                     });
                 }
-                LineState::Garbage => {}
+                LineState::Garbage if newer.is_empty() => {}
+                LineState::Garbage => newer.push((at, None)),
                 LineState::HashMismatch { seq } => {
                     return Err(AuditError::Tampered {
                         path: path.to_owned(),
-                        line: line_number_at(path, start + line_start as u64),
+                        line: line_number_at(path, at),
                         seq,
                     });
                 }
-                LineState::TooNew(found) => {
-                    return Err(AuditError::UnsupportedVersion {
-                        path: path.to_owned(),
-                        line: line_number_at(path, start + line_start as u64),
-                        found,
-                        supported: RECORD_FORMAT_VERSION,
-                    });
-                }
+                LineState::TooNew(record) => newer.push((at, Some(*record))),
             }
             if line_start == 0 {
+                if !newer.is_empty() {
+                    return Err(newer_tail_error(path, None, newer));
+                }
                 return Ok(Tail {
                     good_len: 0,
                     last: None,
@@ -212,7 +290,37 @@ pub(crate) fn scan_tail(path: &Path) -> Result<Tail> {
                 torn_bytes: len,
             });
         }
-        window *= 4;
+        window = window.saturating_mul(4);
+    }
+}
+
+/// The error for newer-format records at the end of a segment (collected last first), after
+/// the record whose hash is `before`: unsupported if they chain onto it, tampering if not.
+fn newer_tail_error(
+    path: &Path,
+    before: Option<&str>,
+    mut run: Vec<(u64, Option<Newer>)>,
+) -> AuditError {
+    run.reverse();
+    let entries: Vec<Option<&Newer>> = run.iter().map(|(_, n)| n.as_ref()).collect();
+    if let Some(i) = newer_run_break(before, &entries) {
+        let (at, record) = &run[i];
+        return AuditError::Tampered {
+            path: path.to_owned(),
+            line: line_number_at(path, *at),
+            seq: record.as_ref().and_then(|r| r.seq).unwrap_or(0),
+        };
+    }
+    // Named at its first record (a run holds at least one).
+    let (at, found) = run
+        .iter()
+        .find_map(|(at, n)| Some((*at, n.as_ref()?.version)))
+        .unwrap_or((0, 0));
+    AuditError::UnsupportedVersion {
+        path: path.to_owned(),
+        line: line_number_at(path, at),
+        found,
+        supported: RECORD_FORMAT_VERSION,
     }
 }
 
@@ -226,6 +334,32 @@ mod tests {
         assert_eq!(parse_segment_name("audit-00000007.jsonl"), Some(7));
         assert_eq!(parse_segment_name("audit.lock"), None);
         assert_eq!(parse_segment_name("audit-x.jsonl"), None);
+    }
+
+    #[test]
+    fn a_newer_run_breaks_where_a_link_is_missing() {
+        let rec = |prev: &str, hash: &str| Newer {
+            version: 2,
+            seq: None,
+            prev: Some(prev.into()),
+            hash: hash.into(),
+        };
+        let (a, b, c) = (rec("h0", "h1"), rec("h1", "h2"), rec("XX", "h3"));
+        let check = |before: Option<&str>, run: &[Option<&Newer>]| newer_run_break(before, run);
+        assert_eq!(check(Some("h0"), &[Some(&a), Some(&b)]), None);
+        assert_eq!(
+            check(Some("zz"), &[Some(&a), Some(&b)]),
+            Some(0),
+            "off the chain"
+        );
+        assert_eq!(check(None, &[Some(&a), Some(&b)]), None, "before unknown");
+        // c does not name b's hash: b is the record whose successor no longer links to it.
+        assert_eq!(check(Some("h0"), &[Some(&a), Some(&b), Some(&c)]), Some(1));
+        // Across a line that is not a record the link is unknown.
+        assert_eq!(
+            check(Some("h0"), &[Some(&a), Some(&b), None, Some(&c)]),
+            None
+        );
     }
 
     #[test]

@@ -11,15 +11,20 @@ use codeward_core::{AuditKind, AuditRecord, RECORD_FORMAT_VERSION};
 
 use crate::canonical::GENESIS_HASH;
 use crate::error::{AuditError, Result};
-use crate::segment::{LineState, classify_line, line_seq, list_segments, scan_tail, segment_name};
+use crate::segment::{
+    LineState, Newer, classify_line, last_seq_problem, line_seq, list_segments, newer_run_break,
+    scan_tail, segment_name,
+};
 use crate::writer::checkpoint_message;
 
 /// What `verify` may additionally require.
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]
 pub struct VerifyOptions {
-    /// Public keys allowed to sign checkpoints; when non-empty, a checkpoint signed by any
-    /// other key is a problem.
+    /// Public keys allowed to sign checkpoints; when non-empty, every checkpoint must carry a
+    /// signature by one of them (an unsigned one, or one signed by any other key, is a
+    /// problem). Empty: a signature is checked against the key the checkpoint itself names,
+    /// which proves nothing about who wrote it (see [`SignatureTrust::SelfSigned`]).
     pub trusted_keys: Vec<[u8; 32]>,
     /// The log must reach at least this seq (e.g. the last receipt an application kept):
     /// detects a deleted newest segment or cut tail.
@@ -101,6 +106,23 @@ impl std::fmt::Display for Problem {
     }
 }
 
+/// How far the checkpoint signatures in the records walked vouch for the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum SignatureTrust {
+    /// No signed checkpoint was walked: only the hash chain protects the records, and anyone
+    /// able to rewrite the files can recompute it.
+    Unsigned,
+    /// Signatures verified only against the public keys the checkpoints carry, because no
+    /// key was trusted ([`VerifyOptions::trust_key`]): they show the checkpoints are
+    /// consistent, not that they come from the log's own key. Whoever rewrites the log can
+    /// sign it again with a key of their own.
+    SelfSigned,
+    /// Every checkpoint walked is signed by a trusted key, and there was at least one.
+    Trusted,
+}
+
 /// The outcome of a verification.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
@@ -115,6 +137,13 @@ pub struct VerifyReport {
     pub checkpoints: u64,
     /// Checkpoints whose signature verified.
     pub signed_checkpoints: u64,
+    /// What the signatures prove. A caller that needs more than the hash chain requires
+    /// [`SignatureTrust::Trusted`]: with trusted keys, a log without any checkpoint (or
+    /// rewritten without them) is otherwise `is_ok()`.
+    pub signatures: SignatureTrust,
+    /// The newest seq that a checkpoint signed by a trusted key vouches for; records after
+    /// it rely on the hash chain alone.
+    pub trusted_through: Option<u64>,
     /// The first problem, if any.
     pub problem: Option<Problem>,
 }
@@ -135,6 +164,16 @@ struct Walk<'a> {
     /// With `VerifyOptions::after`: records up to the anchor are skipped; set once the
     /// anchor record itself was found unchanged.
     anchor_seen: bool,
+    /// Records in a newer format and the lines between them, from the first one on, and the
+    /// hash of the record before them (when verified). Judged once the walk ends: a newer
+    /// format is only reported as such if nothing older follows it and the run chains.
+    newer: Option<NewerRun>,
+}
+
+struct NewerRun {
+    before: Option<String>,
+    /// (segment, line, record; `None` for a line that is not a record).
+    entries: Vec<(String, u64, Option<Newer>)>,
 }
 
 /// Verifies the log in `dir`. I/O errors are `Err`; a damaged log is `Ok` with a problem.
@@ -148,12 +187,15 @@ pub fn verify(dir: &Path, opts: &VerifyOptions) -> Result<VerifyReport> {
             head: None,
             checkpoints: 0,
             signed_checkpoints: 0,
+            signatures: SignatureTrust::Unsigned,
+            trusted_through: None,
             problem: None,
         },
         expected_seq: 1,
         prev_hash: GENESIS_HASH.to_owned(),
         prev_at: (String::new(), 0),
         anchor_seen: opts.after.is_none(),
+        newer: None,
     };
     if let Some((seq, hash)) = &opts.after {
         // seq u64::MAX cannot be followed; saturating keeps a forged one from overflowing.
@@ -164,6 +206,9 @@ pub fn verify(dir: &Path, opts: &VerifyOptions) -> Result<VerifyReport> {
     for (i, (n, path)) in segments.into_iter().enumerate() {
         let expected_no = i as u64 + 1;
         if n != expected_no {
+            if walk.newer.is_some() {
+                break; // the newer records come first; judged below
+            }
             walk.problem(
                 ProblemKind::MissingSegment,
                 &segment_name(expected_no),
@@ -180,6 +225,7 @@ pub fn verify(dir: &Path, opts: &VerifyOptions) -> Result<VerifyReport> {
         }
         if let Some((anchor, hash)) = &opts.after
             && !walk.anchor_seen
+            && walk.newer.is_none()
             && i + 1 < count
         {
             // A segment that ends at or before the anchor is not read; the one ending with it
@@ -210,6 +256,10 @@ pub fn verify(dir: &Path, opts: &VerifyOptions) -> Result<VerifyReport> {
         if !walk.segment(&segment_name(n), &bytes, i + 1 == count) {
             return Ok(walk.report);
         }
+    }
+    if let Some(run) = walk.newer.take() {
+        walk.newer_format(run);
+        return Ok(walk.report);
     }
     if !walk.anchor_seen
         && let Some((anchor, _)) = &opts.after
@@ -272,6 +322,12 @@ impl Walk<'_> {
         };
         for (idx, line) in lines.iter().enumerate().skip(start) {
             let line_no = idx as u64 + 1;
+            if self.newer.is_some() {
+                if idx < complete && !self.newer_line(name, line_no, line) {
+                    return false;
+                }
+                continue;
+            }
             if idx == complete {
                 if !line.is_empty() {
                     self.problem(
@@ -323,10 +379,14 @@ impl Walk<'_> {
                     );
                     return false;
                 }
-                LineState::TooNew(v) => {
-                    self.problem(ProblemKind::UnsupportedVersion, name, line_no, None,
-                        format!("record format v{v} is newer than v{RECORD_FORMAT_VERSION}; upgrade codeward to verify it"));
-                    return false;
+                LineState::TooNew(record) => {
+                    // Before the anchor nothing is verified, so the record before is unknown.
+                    let before = self.anchor_seen.then(|| self.prev_hash.clone());
+                    self.newer = Some(NewerRun {
+                        before,
+                        entries: vec![(name.to_owned(), line_no, Some(*record))],
+                    });
+                    continue;
                 }
             };
             if !self.link(name, line_no, &record, &lines[idx + 1..complete]) {
@@ -352,7 +412,78 @@ impl Walk<'_> {
         );
     }
 
+    /// A line after a record in a newer format; false once a problem is recorded.
+    fn newer_line(&mut self, name: &str, line_no: u64, line: &[u8]) -> bool {
+        let entry = match classify_line(line) {
+            LineState::TooNew(record) => Some(*record),
+            LineState::Garbage => None,
+            LineState::Intact(_) | LineState::HashMismatch { .. } => {
+                let Some(run) = self.newer.take() else {
+                    return true;
+                };
+                let Some((seg, first_line, Some(first))) = run.entries.into_iter().next() else {
+                    return true;
+                };
+                let detail = format!(
+                    "the record claims format v{}, but a v{RECORD_FORMAT_VERSION} record follows \
+                     it ({name} line {line_no}) and formats never go back: it was altered",
+                    first.version
+                );
+                self.problem(ProblemKind::Changed, &seg, first_line, first.seq, detail);
+                return false;
+            }
+        };
+        if let Some(run) = &mut self.newer {
+            run.entries.push((name.to_owned(), line_no, entry));
+        }
+        true
+    }
+
+    /// Names the first problem of a run of newer-format records that nothing older follows:
+    /// a broken link is tampering; a run that chains is a format this build cannot check.
+    fn newer_format(&mut self, run: NewerRun) {
+        let entries: Vec<Option<&Newer>> = run.entries.iter().map(|e| e.2.as_ref()).collect();
+        let at_fault = newer_run_break(run.before.as_deref(), &entries);
+        let first = run.entries.iter().position(|e| e.2.is_some());
+        let Some((seg, line, Some(record))) = at_fault.or(first).and_then(|i| run.entries.get(i))
+        else {
+            return;
+        };
+        let (kind, seq, detail) = match at_fault {
+            Some(_) => (
+                ProblemKind::Changed,
+                record.seq,
+                format!(
+                    "the record claims format v{}, but its hash and the chain around it do not \
+                     link: it was altered",
+                    record.version
+                ),
+            ),
+            None => (
+                ProblemKind::UnsupportedVersion,
+                None,
+                format!(
+                    "record format v{} is newer than v{RECORD_FORMAT_VERSION}; upgrade codeward \
+                     to verify it",
+                    record.version
+                ),
+            ),
+        };
+        let (seg, line) = (seg.clone(), *line);
+        self.problem(kind, &seg, line, seq, detail);
+    }
+
     fn link(&mut self, name: &str, line_no: u64, record: &AuditRecord, rest: &[&[u8]]) -> bool {
+        if record.seq == u64::MAX {
+            self.problem(
+                ProblemKind::Malformed,
+                name,
+                line_no,
+                Some(record.seq),
+                last_seq_problem(),
+            );
+            return false;
+        }
         if let Some((anchor, hash)) = &self.opts.after
             && !self.anchor_seen
         {
@@ -419,7 +550,8 @@ impl Walk<'_> {
         }
         self.report.records += 1;
         self.report.head = Some((record.seq, record.hash.clone()));
-        self.expected_seq += 1;
+        // Below u64::MAX (checked above), so this cannot overflow.
+        self.expected_seq = expected.saturating_add(1);
         self.prev_hash = record.hash.clone();
         self.prev_at = (name.to_owned(), line_no);
         true
@@ -433,7 +565,7 @@ impl Walk<'_> {
             .get("checkpoint_seq")
             .and_then(|v| v.as_u64())
             .unwrap_or(u64::MAX);
-        if head != self.prev_hash || head_seq != record.seq - 1 {
+        if head != self.prev_hash || record.seq.checked_sub(1) != Some(head_seq) {
             self.problem(
                 ProblemKind::BadCheckpoint,
                 name,
@@ -447,7 +579,19 @@ impl Walk<'_> {
             m.get("public_key").and_then(|v| v.as_str()),
             m.get("signature").and_then(|v| v.as_str()),
         ) else {
-            return true; // unsigned checkpoint: nothing more to check
+            if self.opts.trusted_keys.is_empty() {
+                return true; // unsigned checkpoint, and none required: nothing more to check
+            }
+            self.problem(
+                ProblemKind::BadCheckpoint,
+                name,
+                line_no,
+                Some(record.seq),
+                "the checkpoint is not signed, but keys were given to trust: each checkpoint \
+                 must be signed by one of them"
+                    .into(),
+            );
+            return false;
         };
         let key: Option<[u8; 32]> = hex::decode(key_hex).ok().and_then(|b| b.try_into().ok());
         let sig: Option<[u8; 64]> = hex::decode(sig_hex).ok().and_then(|b| b.try_into().ok());
@@ -477,6 +621,12 @@ impl Walk<'_> {
             return false;
         }
         self.report.signed_checkpoints += 1;
+        if self.opts.trusted_keys.is_empty() {
+            self.report.signatures = SignatureTrust::SelfSigned;
+        } else {
+            self.report.signatures = SignatureTrust::Trusted;
+            self.report.trusted_through = Some(head_seq);
+        }
         true
     }
 }

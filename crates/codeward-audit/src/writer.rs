@@ -449,8 +449,29 @@ impl Writer {
         body: Body,
         reply: Option<oneshot::Sender<Result<AuditReceipt>>>,
     ) {
-        batch.seq += 1;
-        let seq = batch.seq;
+        // Seq u64::MAX is never written (no record could follow it; readers reject it), so
+        // a log whose head is u64::MAX - 1 is full: the batch fails rather than wrap.
+        let Some(seq) = batch.seq.checked_add(1).filter(|seq| *seq < u64::MAX) else {
+            batch.failed.get_or_insert_with(|| AuditError::Malformed {
+                path: self.seg_path.clone(),
+                line: 0,
+                problem: format!(
+                    "the log has reached seq {}, the last one it can hold; start a new log \
+                     directory",
+                    batch.seq
+                ),
+            });
+            if let Some(reply) = reply {
+                batch.callers += 1;
+                let receipt = AuditReceipt {
+                    seq: batch.seq,
+                    hash: String::new(), // never sent: the batch fails
+                };
+                batch.replies.push((reply, receipt));
+            }
+            return;
+        };
+        batch.seq = seq;
         let fields = match body {
             Body::Event(fields) => fields,
             Body::Checkpoint => self.make_checkpoint(seq, &batch.prev),
@@ -478,7 +499,7 @@ impl Writer {
     /// Writes the batch (with a checkpoint when one is due) and syncs it, then releases the
     /// lock. On failure nothing of the batch remains in the file and the log is poisoned.
     fn finish(&mut self, mut batch: OpenBatch) -> Result<()> {
-        if batch.seq == self.last_seq {
+        if batch.seq == self.last_seq && batch.failed.is_none() {
             return Ok(());
         }
         let mut checkpointed = false;

@@ -4,6 +4,7 @@
 mod checkpoints;
 mod durability;
 mod faults;
+mod forgery;
 mod keys;
 mod pii;
 mod processes;
@@ -12,9 +13,11 @@ mod reading;
 mod recovery;
 mod reporting;
 
+use std::fs::{self, OpenOptions};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use codeward_audit::{AuditLog, AuditLogOptions, KeySource};
+use codeward_audit::{AuditError, AuditLog, AuditLogOptions, KeySource};
 use codeward_core::{AuditEvent, AuditKind, AuditRecord, Severity};
 
 pub(crate) const TEST_KEY: [u8; 32] = [42; 32];
@@ -62,4 +65,37 @@ pub(crate) fn raw_records(dir: &Path) -> Vec<AuditRecord> {
         }
     }
     out
+}
+
+pub(crate) fn append_bytes(path: &Path, bytes: &[u8]) {
+    OpenOptions::new()
+        .append(true)
+        .open(path)
+        .unwrap()
+        .write_all(bytes)
+        .unwrap();
+}
+
+pub(crate) fn lines(path: &Path) -> Vec<String> {
+    fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+pub(crate) fn write_lines(path: &Path, lines: &[String]) {
+    fs::write(
+        path,
+        lines.iter().map(|l| format!("{l}\n")).collect::<String>(),
+    )
+    .unwrap();
+}
+
+/// The line and seq `AuditLog::open` names when it refuses `dir` as tampered.
+pub(crate) fn tampered_on_open(dir: &Path) -> (u64, u64) {
+    match AuditLog::open(options(dir)) {
+        Err(AuditError::Tampered { line, seq, .. }) => (line, seq),
+        other => panic!("expected Tampered, got {other:?}"),
+    }
 }
