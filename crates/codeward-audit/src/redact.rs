@@ -8,7 +8,7 @@ use regex::Regex;
 use serde_json::{Map, Value};
 use sha2::Sha256;
 
-use codeward_core::{AuditEvent, PiiDetector, PiiKind, PiiSpan, non_overlapping};
+use codeward_core::{AuditEvent, PiiDetector, PiiKind, PiiSpan};
 
 use crate::canonical::{Encoded, canonical};
 
@@ -56,7 +56,13 @@ impl Pseudonymizer {
 }
 
 /// The detector the log uses when none is configured: emails, phone numbers, SSNs,
-/// Luhn-valid card numbers, IPv4 addresses, AWS access keys, bearer tokens, private-key blocks.
+/// Luhn-valid card numbers, IPv4 addresses, AWS access keys, bearer tokens, private-key blocks
+/// (PEM and PGP).
+///
+/// Spans found by different patterns that overlap (`+1-415-555-0100@sms.example.com` is a
+/// phone and an email) become one span covering both, reported as the kind of its longest
+/// part (on a tie, the earliest, then the first in the list above): dropping either part
+/// would leave the rest of it in the log.
 ///
 /// `codeward-security` has a broader one; plug it in with `AuditLogOptions::detector`.
 #[derive(Debug)]
@@ -78,7 +84,7 @@ impl BuiltinDetector {
         let table: [(PiiKind, &str); 8] = [
             (
                 PiiKind::PrivateKey,
-                r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|$)",
+                r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----[\s\S]*?(?:-----END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----|$)",
             ),
             (
                 PiiKind::BearerToken,
@@ -88,16 +94,19 @@ impl BuiltinDetector {
                 PiiKind::AwsKey,
                 r"\b(?:AKIA|ASIA|AIDA|AROA|AGPA|ANPA|ANVA|AIPA)[A-Z0-9]{16}\b",
             ),
+            // No `\b` after the domain: `alice@example.com_old` still holds an address. `\w`
+            // and `\p{L}` so `josé@bücher.de` is found whole.
             (
                 PiiKind::Email,
-                r"(?i)\b[a-z0-9._%+\-]+@[a-z0-9\-]+(?:\.[a-z0-9\-]+)*\.[a-z]{2,}\b",
+                r"(?i)\b[\w.%+\-]+@[\w\-]+(?:\.[\w\-]+)*\.\p{L}{2,}",
             ),
             (PiiKind::Ssn, r"\b\d{3}-\d{2}-\d{4}\b"),
-            (PiiKind::CardNumber, r"\b(?:\d[ \-]?){12,18}\d\b"),
+            // A run of digit groups; `card_windows` looks for the cards inside it.
+            (PiiKind::CardNumber, r"\b[0-9](?:[ \-]?[0-9]){12,}\b"),
             (PiiKind::Ipv4, r"\b(?:\d{1,3}\.){3}\d{1,3}\b"),
             (
                 PiiKind::Phone,
-                r"(?:\+\d{1,3}[ .\-]?)?(?:\(\d{2,4}\)|\b\d{2,4})[ .\-]\d{3,4}[ .\-]\d{3,4}\b|\+\d{8,15}\b",
+                r"(?:\+\d{1,3}[ .\-]?)?(?:\(\d{2,4}\)[ .\-]?|\b\d{2,4}[ .\-])\d{3,4}[ .\-]\d{3,4}\b|\+\d{8,15}\b",
             ),
         ];
         let patterns = table
@@ -116,10 +125,16 @@ impl BuiltinDetector {
     }
 }
 
-fn luhn_valid(digits: &[u8]) -> bool {
+/// Whether the ASCII digits of `window` (separators skipped) pass the Luhn check.
+fn luhn_valid(window: &[u8]) -> bool {
     let mut sum = 0u32;
-    for (i, d) in digits.iter().rev().enumerate() {
-        let mut v = u32::from(*d);
+    for (i, d) in window
+        .iter()
+        .rev()
+        .filter(|b| b.is_ascii_digit())
+        .enumerate()
+    {
+        let mut v = u32::from(d - b'0');
         if i % 2 == 1 {
             v *= 2;
             if v > 9 {
@@ -129,6 +144,42 @@ fn luhn_valid(digits: &[u8]) -> bool {
         sum += v;
     }
     sum.is_multiple_of(10)
+}
+
+/// Adds a span for every Luhn-valid card inside `run` (digit groups joined by single spaces
+/// or hyphens, found at `offset`): each window of whole groups holding 13 to 19 digits is
+/// tried, so a card next to a CVV, an expiry or an order number is still found.
+///
+/// Windows start and end at group edges only: inside one group any 13 to 19 digits would
+/// be tried, and most long ids and nanosecond timestamps would hold a window that passes
+/// Luhn by chance (one in ten per window). A card glued to other digits is not found.
+fn card_windows(run: &str, offset: usize, spans: &mut Vec<PiiSpan>) {
+    let mut rest = run.split([' ', '-']).scan(0, |pos, group| {
+        let start = *pos;
+        *pos += group.len() + 1;
+        Some((start, start + group.len()))
+    });
+    loop {
+        // A window is at most 19 groups long, so a long run costs linear time.
+        let window = rest.clone();
+        let Some((start, _)) = rest.next() else {
+            break;
+        };
+        let mut digits = 0;
+        for (group_start, end) in window {
+            digits += end - group_start;
+            if digits > 19 {
+                break;
+            }
+            if digits >= 13 && run.as_bytes().get(start..end).is_some_and(luhn_valid) {
+                spans.push(PiiSpan {
+                    start: offset + start,
+                    end: offset + end,
+                    kind: PiiKind::CardNumber,
+                });
+            }
+        }
+    }
 }
 
 fn ssn_valid(text: &str) -> bool {
@@ -162,12 +213,8 @@ impl PiiDetector for BuiltinDetector {
                 let s = m.as_str();
                 let keep = match kind {
                     PiiKind::CardNumber => {
-                        let digits: Vec<u8> = s
-                            .bytes()
-                            .filter(u8::is_ascii_digit)
-                            .map(|b| b - b'0')
-                            .collect();
-                        (13..=19).contains(&digits.len()) && luhn_valid(&digits)
+                        card_windows(s, m.start(), &mut spans);
+                        false
                     }
                     PiiKind::Ssn => ssn_valid(s),
                     PiiKind::Ipv4 => ipv4_valid(s),
@@ -182,8 +229,37 @@ impl PiiDetector for BuiltinDetector {
                 }
             }
         }
-        non_overlapping(spans)
+        merge_overlapping(spans)
     }
+}
+
+/// Sorts `spans` and merges overlapping ones into one span covering all of them, of the kind
+/// of the longest part (the earliest among equals; the sort is stable, so on identical spans
+/// the one found first). Touching spans stay apart.
+fn merge_overlapping(mut spans: Vec<PiiSpan>) -> Vec<PiiSpan> {
+    spans.sort_by(|a, b| a.start.cmp(&b.start).then(b.end.cmp(&a.end)));
+    let mut kept: usize = 0;
+    let mut longest = 0;
+    for i in 0..spans.len() {
+        let span = spans[i];
+        let len = span.end.saturating_sub(span.start);
+        match kept.checked_sub(1).map(|last| &mut spans[last]) {
+            Some(merged) if span.start < merged.end => {
+                merged.end = merged.end.max(span.end);
+                if len > longest {
+                    longest = len;
+                    merged.kind = span.kind;
+                }
+            }
+            _ => {
+                spans[kept] = span;
+                kept += 1;
+                longest = len;
+            }
+        }
+    }
+    spans.truncate(kept);
+    spans
 }
 
 /// Turns events into PII-free record fields: detected spans and sensitive fields become
@@ -242,34 +318,35 @@ impl Redactor {
         }
     }
 
-    /// Keys are almost always identifiers chosen by code (`tool`, `risk_score`); one made of
-    /// letters and underscores cannot hold any kind the detector knows, so it skips the scan,
-    /// and a map whose keys are all like that is left as it is.
+    /// Keys pass the detector like values: a key made only of letters can still be a secret
+    /// (`AKIAABCDEFGHIJKLMNOP`), and a plugged-in detector may flag any word. A map whose keys
+    /// are all clean (one `RegexSet` pass each with the built-in detector) is left as it is.
     fn redact_keys(&self, map: &mut Map<String, Value>, count: &mut u64) {
-        let plain = |key: &String| key.bytes().all(|b| b.is_ascii_alphabetic() || b == b'_');
-        if map.keys().all(plain) {
+        if map.keys().all(|key| self.detector.detect(key).is_empty()) {
             return;
         }
         *map = std::mem::take(map)
             .into_iter()
-            .map(|(key, value)| {
-                let key = if plain(&key) {
-                    key
-                } else {
-                    self.redact_owned(key, count)
-                };
-                (key, value)
-            })
+            .map(|(key, value)| (self.redact_owned(key, count), value))
             .collect();
     }
 
     /// `text` with every detected span replaced by its kind and pseudonym; `text` itself
     /// (no copy) when nothing is found.
     pub(crate) fn redact_owned(&self, text: String, count: &mut u64) -> String {
-        let spans = self.detector.detect(&text);
+        let mut spans = self.detector.detect(&text);
         if spans.is_empty() {
             return text;
         }
+        // The seam promises ordered, non-overlapping spans on char boundaries; a plugged-in
+        // detector that breaks the promise must not make a span (or the text between two)
+        // reach the file in clear, so spans are widened to char boundaries and merged.
+        for span in &mut spans {
+            span.end = text.ceil_char_boundary(span.end);
+            span.start = text.floor_char_boundary(span.start.min(span.end));
+        }
+        spans.retain(|span| span.start < span.end);
+        let spans = merge_overlapping(spans);
         let mut out = String::with_capacity(text.len() + spans.len() * 80);
         let mut last = 0;
         for span in spans {
@@ -337,6 +414,137 @@ mod tests {
         assert!(kinds("ssn 000-12-3456 and 666-12-3456 and 923-12-3456").is_empty());
         assert!(kinds("not an ip 999.1.2.3").is_empty());
         assert_eq!(kinds("call +1 415 555 0100")[0].0, PiiKind::Phone);
+    }
+
+    /// `text` with each detected span replaced by `[kind]`.
+    fn marked(text: &str) -> String {
+        let mut out = String::new();
+        let mut last = 0;
+        for span in BuiltinDetector::new().detect(text) {
+            out.push_str(&text[last..span.start]);
+            out.push_str(&format!("[{}]", span.kind.label().to_ascii_lowercase()));
+            last = span.end;
+        }
+        out.push_str(&text[last..]);
+        out
+    }
+
+    /// Every case at once, so one run shows every miss.
+    fn check(cases: &[(&str, &str)]) {
+        let wrong: Vec<String> = cases
+            .iter()
+            .map(|(text, expect)| (marked(text), *expect))
+            .filter(|(got, expect)| got != expect)
+            .map(|(got, expect)| format!("expected {expect:?}, got {got:?}"))
+            .collect();
+        assert!(wrong.is_empty(), "{wrong:#?}");
+    }
+
+    #[test]
+    fn cards_are_found_among_other_digits() {
+        check(&[
+            ("card 4111111111111111 123", "card [card] 123"),
+            ("pay 4111111111111111 12/27", "pay [card] 12/27"),
+            ("order 7 4111111111111111", "order 7 [card]"),
+            ("4111 1111 1111 1111 123", "[card] 123"),
+            ("4111-1111-1111-1111 99.", "[card] 99."),
+            ("4111111111111111 5500000000000004", "[card] [card]"),
+        ]);
+    }
+
+    #[test]
+    fn long_numbers_that_hold_no_card_are_left_alone() {
+        check(&[
+            // 19 digits, not Luhn-valid; windows inside one group of digits are not tried, so a
+            // timestamp or an order number is not redacted piecewise.
+            ("ts 1732694400123456789", "ts 1732694400123456789"),
+            ("id 12345678901234567890", "id 12345678901234567890"),
+            ("id 74111111111111111", "id 74111111111111111"),
+        ]);
+    }
+
+    #[test]
+    fn pgp_private_key_blocks_are_one_span() {
+        check(&[(
+            "x -----BEGIN PGP PRIVATE KEY BLOCK-----\nVersion: 1\n\nlQOYBF4=\n\
+             -----END PGP PRIVATE KEY BLOCK----- y",
+            "x [private_key] y",
+        )]);
+    }
+
+    #[test]
+    fn phones_emails_and_their_overlaps() {
+        check(&[
+            ("call (415)555-0100 now", "call [phone] now"),
+            ("call (415) 555-0100 now", "call [phone] now"),
+            ("was alice@example.com_old", "was [email]_old"),
+            ("was alice@example.com2", "was [email]2"),
+            ("from josé@bücher.de", "from [email]"),
+            // A phone and an email overlap: one span, reported as the longer of the two.
+            ("to +1-415-555-0100@sms.example.com.", "to [email]."),
+        ]);
+    }
+
+    #[test]
+    fn overlapping_spans_merge_into_the_kind_of_their_longest_part() {
+        let s = |start, end, kind| PiiSpan { start, end, kind };
+        let merged = merge_overlapping(vec![
+            s(12, 14, PiiKind::Ipv4),
+            s(3, 10, PiiKind::Email),
+            s(0, 5, PiiKind::Phone),
+            s(9, 12, PiiKind::Ssn),
+            s(20, 22, PiiKind::Ssn),
+            s(20, 22, PiiKind::Phone),
+        ]);
+        assert_eq!(
+            merged,
+            vec![
+                s(0, 12, PiiKind::Email),
+                // Touching is not overlapping.
+                s(12, 14, PiiKind::Ipv4),
+                // Identical spans: the one found first.
+                s(20, 22, PiiKind::Ssn),
+            ]
+        );
+    }
+
+    /// A detector that reports the same spans for any text.
+    struct Fixed(Vec<(usize, usize)>);
+
+    impl PiiDetector for Fixed {
+        fn detect(&self, _text: &str) -> Vec<PiiSpan> {
+            self.0
+                .iter()
+                .map(|&(start, end)| PiiSpan {
+                    start,
+                    end,
+                    kind: PiiKind::Email,
+                })
+                .collect()
+        }
+    }
+
+    #[test]
+    fn spans_off_char_boundaries_or_past_the_end_are_widened_not_skipped() {
+        let pseudonyms = Pseudonymizer::new([1; 32]);
+        let redact = |spans: Vec<(usize, usize)>, text: &str| {
+            let redactor = Redactor {
+                detector: Arc::new(Fixed(spans)),
+                pseudonyms: pseudonyms.clone(),
+                pseudonymize_principal: true,
+            };
+            let mut count = 0;
+            let out = redactor.redact_owned(text.to_owned(), &mut count);
+            (out, count)
+        };
+        let token = |item: &str| format!("[email:{}]", pseudonyms.pseudonym(item));
+        // In "née" 'é' is bytes 1..3: a span starting inside it covers the whole character.
+        assert_eq!(
+            redact(vec![(2, 4)], "née x"),
+            (format!("n{} x", token("ée")), 1)
+        );
+        // Past the end, and overlapping: one span up to the end.
+        assert_eq!(redact(vec![(1, 99), (0, 2)], "née"), (token("née"), 1));
     }
 
     #[test]

@@ -1,9 +1,10 @@
 //! Nothing sensitive reaches the file; pseudonyms are keyed, stable and searchable.
 
 use std::os::unix::fs::PermissionsExt;
+use std::sync::Arc;
 
 use codeward_audit::{AuditError, AuditLog, AuditLogOptions, KeySource, Pseudonymizer};
-use codeward_core::{AuditEvent, AuditKind, Severity};
+use codeward_core::{AuditEvent, AuditKind, PiiDetector, PiiKind, PiiSpan, Severity};
 use serde_json::json;
 
 use super::*;
@@ -73,6 +74,111 @@ async fn planted_pii_never_reaches_the_file_and_pseudonyms_are_stable() {
             .filter(|r| r.metadata["result"]["ssn"].as_str().unwrap().contains(&ssn))
             .count(),
         3
+    );
+}
+
+/// Appends one event per message to a fresh log and returns the segment's text.
+async fn written(log: &AuditLog, messages: &[&str]) -> String {
+    for m in messages {
+        let _r = log
+            .append(AuditEvent::new(AuditKind::Security, Severity::Info, *m))
+            .await
+            .unwrap();
+    }
+    std::fs::read_to_string(segment(log.dir(), 1)).unwrap()
+}
+
+#[tokio::test]
+async fn values_the_built_in_detector_used_to_miss_never_reach_the_file() {
+    let (_tmp, log) = temp_log();
+    let bytes = written(
+        &log,
+        &[
+            "card 4111111111111111 123",
+            "pay 4111111111111111 12/27",
+            "order 7 4111111111111111",
+            "key -----BEGIN PGP PRIVATE KEY BLOCK-----\nlQOYBF4secret\n-----END PGP PRIVATE KEY BLOCK-----",
+            "call (415)555-0100",
+            "was alice@example.com_old and alice@example.com2",
+            "text +1-415-555-0100@sms.example.com",
+        ],
+    )
+    .await;
+    let leaked: Vec<&str> = [
+        "4111111111111111",
+        "lQOYBF4secret",
+        "PGP PRIVATE",
+        "555-0100",
+        "alice@",
+        "example.com",
+    ]
+    .into_iter()
+    .filter(|value| bytes.contains(value))
+    .collect();
+    assert!(leaked.is_empty(), "leaked into the log: {leaked:?}");
+}
+
+#[tokio::test]
+async fn metadata_keys_pass_the_detector_even_when_made_of_letters() {
+    let (_tmp, log) = temp_log();
+    let key = "AKIAABCDEFGHIJKLMNOP";
+    let _r = log
+        .append(
+            AuditEvent::new(AuditKind::Security, Severity::Info, "keys")
+                .meta(key, 1)
+                .meta("nested", json!({ key: 2 })),
+        )
+        .await
+        .unwrap();
+    let bytes = std::fs::read_to_string(segment(log.dir(), 1)).unwrap();
+    assert!(!bytes.contains(key), "{bytes}");
+    let records = raw_records(log.dir());
+    let token = format!("[aws_key:{}]", log.pseudonym(key));
+    assert_eq!(records[0].metadata[&token], 1);
+    assert_eq!(records[0].metadata["nested"][&token], 2);
+    assert_eq!(records[0].redacted, 2);
+}
+
+/// A plugged-in detector that flags words the built-in one does not know, reporting every
+/// occurrence of each word in list order: unsorted and overlapping, against the seam's promise.
+struct Words(&'static [&'static str]);
+
+impl PiiDetector for Words {
+    fn detect(&self, text: &str) -> Vec<PiiSpan> {
+        self.0
+            .iter()
+            .flat_map(|word| text.match_indices(word))
+            .map(|(start, word)| PiiSpan {
+                start,
+                end: start + word.len(),
+                kind: PiiKind::Email,
+            })
+            .collect()
+    }
+}
+
+#[tokio::test]
+async fn a_plugged_in_detector_sees_keys_and_its_overlapping_spans_are_all_redacted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let log = AuditLog::open(
+        options(&tmp.path().join("log")).detector(Arc::new(Words(&["falcon", "project_falcon"]))),
+    )
+    .unwrap();
+    let _r = log
+        .append(
+            AuditEvent::new(AuditKind::Security, Severity::Info, "about project_falcon")
+                .meta("falcon", 1)
+                .meta("plans", json!({ "project_falcon": "x" })),
+        )
+        .await
+        .unwrap();
+    let bytes = std::fs::read_to_string(segment(log.dir(), 1)).unwrap();
+    assert!(!bytes.contains("falcon"), "{bytes}");
+    assert!(!bytes.contains("project"), "{bytes}");
+    let records = raw_records(log.dir());
+    assert_eq!(
+        records[0].message,
+        format!("about [email:{}]", log.pseudonym("project_falcon"))
     );
 }
 
