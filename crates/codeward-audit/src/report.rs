@@ -15,7 +15,7 @@ use codeward_core::{AuditKind, AuditRecord, PiiDetector, Severity, keys};
 use crate::error::Result;
 use crate::reader::{AuditReader, Query, parse_ts};
 use crate::redact::{BuiltinDetector, PSEUDONYM_PREFIX};
-use crate::verify::{VerifyOptions, VerifyReport, verify};
+use crate::verify::{SignatureTrust, VerifyOptions, VerifyReport, verify};
 
 /// What the report covers.
 #[derive(Clone, Default)]
@@ -449,9 +449,14 @@ impl<'a> Accumulator<'a> {
                 CheckStatus::Fail
             }
         };
+        let trust = match integrity.signatures {
+            SignatureTrust::Trusted => "signed by a trusted key",
+            SignatureTrust::SelfSigned => "self-signed, no trusted key given",
+            _ => "no signatures",
+        };
         let chain = match &integrity.problem {
             None => format!(
-                "chain verified: {} records in {} segment(s), head seq {}, {} signed checkpoint(s)",
+                "chain verified: {} records in {} segment(s), head seq {}, {} signed checkpoint(s) ({trust})",
                 integrity.records,
                 integrity.segments,
                 integrity.head.as_ref().map_or(0, |h| h.0),

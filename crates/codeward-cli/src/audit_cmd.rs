@@ -9,7 +9,7 @@ use serde_json::json;
 
 use codeward::Config;
 use codeward_audit::{
-    AuditReader, ComplianceReport, KeySource, Pseudonymizer, Query, ReportOptions, VerifyOptions,
+    AuditReader, ComplianceReport, KeySource, Pseudonymizer, Query, ReportOptions, SignatureTrust,
     verify,
 };
 use codeward_core::AuditRecord;
@@ -24,6 +24,10 @@ pub enum AuditAction {
         /// The log must reach at least this seq (the last receipt you kept).
         #[arg(long)]
         expect_seq: Option<u64>,
+        /// Trust checkpoints signed by this Ed25519 public key (64 hex characters; repeat
+        /// for several). The configured `[audit] signing_key_file` is trusted already.
+        #[arg(long, value_name = "HEX")]
+        trust_key: Vec<String>,
     },
     /// The last records.
     Tail {
@@ -60,6 +64,17 @@ pub enum AuditAction {
         /// The value (an email, a principal...).
         value: String,
     },
+}
+
+/// An Ed25519 public key given as 64 hex characters.
+fn parse_public_key(text: &str) -> Result<[u8; 32]> {
+    let bytes = hex::decode(text.trim())
+        .ok()
+        .and_then(|b| <[u8; 32]>::try_from(b).ok());
+    match bytes {
+        Some(key) => Ok(key),
+        None => usage!("--trust-key `{text}` is not an Ed25519 public key (64 hex characters)"),
+    }
 }
 
 /// Refuses a report path that would destroy what the report is about (a segment of the log,
@@ -180,8 +195,14 @@ pub fn run(config: &Config, out: &Output, action: AuditAction) -> Result<Exit> {
 
 fn read_action(config: &Config, out: &Output, action: AuditAction, dir: PathBuf) -> Result<Exit> {
     match action {
-        AuditAction::Verify { expect_seq } => {
-            let mut opts = VerifyOptions::default();
+        AuditAction::Verify {
+            expect_seq,
+            trust_key,
+        } => {
+            let mut opts = codeward::verify_options(config)?;
+            for key in &trust_key {
+                opts = opts.trust_key(parse_public_key(key)?);
+            }
             if let Some(seq) = expect_seq {
                 opts = opts.expect_seq(seq);
             }
@@ -189,8 +210,15 @@ fn read_action(config: &Config, out: &Output, action: AuditAction, dir: PathBuf)
             out.json(&report);
             match &report.problem {
                 None => {
+                    let trust = match report.signatures {
+                        SignatureTrust::Trusted => "signed by a trusted key",
+                        SignatureTrust::SelfSigned => {
+                            "self-signed: pass --trust-key to check who signed"
+                        }
+                        _ => "no signatures: only the hash chain protects the records",
+                    };
                     out.line(format!(
-                        "ok: {} records in {} segment(s), head seq {}, {} signed checkpoint(s)",
+                        "ok: {} records in {} segment(s), head seq {}, {} signed checkpoint(s), {trust}",
                         report.records,
                         report.segments,
                         report.head.as_ref().map_or(0, |h| h.0),
@@ -246,7 +274,9 @@ fn read_action(config: &Config, out: &Output, action: AuditAction, dir: PathBuf)
             {
                 usage!("--from {f} is not before --to {t} (the period is [from, to))");
             }
-            let report = ComplianceReport::from_log(&dir, &ReportOptions::period(from, to))?;
+            let mut options = ReportOptions::period(from, to);
+            options.verify = codeward::verify_options(config)?;
+            let report = ComplianceReport::from_log(&dir, &options)?;
             // `--json` asks for machine-readable output from every command.
             let format = if out.json && output.is_none() {
                 "json".to_owned()

@@ -73,6 +73,13 @@ pub struct AuditConfig {
     pub max_segment_bytes: u64,
     /// Wait for another process's writer at most this long (default 10000 ms).
     pub lock_timeout_ms: u64,
+    /// Ed25519 checkpoint signing key file (64 hex characters, mode 0600; created when
+    /// missing if `create_key`). When set, a signed checkpoint of the chain head is written
+    /// every `checkpoint_every` records, and `audit verify` / `audit report` trust its public
+    /// key. Default: none (no checkpoints).
+    pub signing_key_file: Option<PathBuf>,
+    /// Records between signed checkpoints (default 1000).
+    pub checkpoint_every: u64,
 }
 
 impl Default for AuditConfig {
@@ -84,6 +91,8 @@ impl Default for AuditConfig {
             durability: "fsync".into(),
             max_segment_bytes: 64 * 1024 * 1024,
             lock_timeout_ms: 10_000,
+            signing_key_file: None,
+            checkpoint_every: 1000,
         }
     }
 }

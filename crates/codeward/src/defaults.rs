@@ -3,7 +3,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use codeward_audit::{AuditLog, AuditLogOptions, Durability, KeySource};
+use codeward_audit::{
+    AuditLog, AuditLogOptions, CheckpointOptions, Durability, KeySource, VerifyOptions,
+};
 use codeward_core::{AuditSink, PiiDetector};
 use codeward_discovery::{CatalogueIndex, DefaultCatalogue, McpDirectory, SeedDirectory};
 
@@ -36,13 +38,33 @@ pub fn audit_log(cfg: &Config, detector: Arc<dyn PiiDetector>) -> Result<AuditLo
             });
         }
     };
-    let opts = AuditLogOptions::new(cfg.audit_dir())
+    let mut opts = AuditLogOptions::new(cfg.audit_dir())
         .key(key)
         .durability(durability)
         .max_segment_bytes(cfg.audit.max_segment_bytes)
         .lock_timeout(Duration::from_millis(cfg.audit.lock_timeout_ms))
         .detector(detector);
+    if let Some(path) = &cfg.audit.signing_key_file {
+        let signing = if cfg.audit.create_key {
+            KeySource::file_or_create(path)
+        } else {
+            KeySource::file(path)
+        };
+        opts = opts.checkpoints(CheckpointOptions::new(signing).every(cfg.audit.checkpoint_every));
+    }
     Ok(AuditLog::open(opts)?)
+}
+
+/// How `audit verify` and `audit report` check the chain under this configuration: the
+/// configured checkpoint signing key's public key is trusted (so a checkpoint signed by any
+/// other key, or unsigned, is a problem).
+pub fn verify_options(cfg: &Config) -> Result<VerifyOptions> {
+    let mut opts = VerifyOptions::default();
+    if let Some(path) = &cfg.audit.signing_key_file {
+        let seed = KeySource::file(path).load()?;
+        opts = opts.trust_key(codeward_audit::checkpoint_public_key(&seed));
+    }
+    Ok(opts)
 }
 
 /// The approval store per `[approvals]`, recording its decisions to `audit`. Opened by the

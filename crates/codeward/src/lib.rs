@@ -66,7 +66,7 @@ pub use config::{
     ApprovalsConfig, AuditConfig, CacheConfig, CatalogueConfig, Config, DiscoveryConfig,
     LimitsConfig, McpConfig, SandboxSection, WorkspacesConfig,
 };
-pub use defaults::{approval_store, audit_log, catalogue};
+pub use defaults::{approval_store, audit_log, catalogue, verify_options};
 pub use error::{CodewardError, Result};
 pub use observer::SENSITIVE_CATEGORIES;
 pub use orchestrator::{CodeHashFn, MODE_KEY, Orchestrator, OrchestratorStats};

@@ -135,3 +135,38 @@ fn a_report_never_overwrites_the_log_its_keys_or_another_file_unasked() {
             .contains("164.312(b)")
     );
 }
+
+#[test]
+fn configured_checkpoint_signatures_are_written_and_trusted_by_verify() {
+    let env = Env::new();
+    let cfg = env.write(
+        "signed.toml",
+        "[audit]\nsigning_key_file = \"sign.key\"\ncheckpoint_every = 2\n",
+    );
+    let cfg = cfg.to_str().unwrap();
+    let (code, _) = env.json(&["--config", cfg, "demo"]);
+    assert_eq!(code, 0);
+    let (code, report) = env.json(&["--config", cfg, "audit", "verify"]);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(report["signatures"], "trusted", "{report}");
+    assert!(
+        report["signed_checkpoints"].as_u64().unwrap() >= 1,
+        "{report}"
+    );
+    let out = env.run(&["--config", cfg, "audit", "report"]);
+    assert!(
+        stdout(&out).contains("signed by a trusted key"),
+        "{}",
+        stdout(&out)
+    );
+    // Without the config, the same signatures prove nothing about who made them.
+    let (code, report) = env.json(&["audit", "verify"]);
+    assert_eq!(code, 0);
+    assert_eq!(report["signatures"], "self_signed", "{report}");
+    // A key the log was not signed with fails the check.
+    let other = hex::encode([9u8; 32]);
+    let (code, report) = env.json(&["audit", "verify", "--trust-key", &other]);
+    assert_eq!(code, 8, "{report}");
+    let (code, _) = env.json(&["audit", "verify", "--trust-key", "zz"]);
+    assert_eq!(code, 2);
+}
