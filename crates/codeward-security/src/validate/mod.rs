@@ -4,6 +4,7 @@
 mod python;
 mod typescript;
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::PathBuf;
@@ -132,6 +133,11 @@ impl Validator {
         report.rules_version = format!("{}@{}", language.as_str(), rules.version());
         match language {
             Language::Python => {
+                let code = &*python_newlines(code);
+                if let Some(f) = encoding_finding(code) {
+                    report.findings.push(f);
+                    return Ok(report);
+                }
                 let tree = with_parser(Grammar::Python, |p| p.parse(code, None))?;
                 let Some(tree) = tree else {
                     report.findings.push(parse_failure(language));
@@ -250,6 +256,82 @@ fn parse_failure(language: Language) -> Finding {
     );
     f.suggestion = "make sure the program is valid source text".into();
     f
+}
+
+/// The source as CPython reads it: a lone CR ends a line (universal newlines), and
+/// tree-sitter would otherwise keep the code after it inside a `#` comment. CR and LF are
+/// one byte each, so every position stays where it was.
+fn python_newlines(code: &str) -> Cow<'_, str> {
+    if !code.contains('\r') {
+        return Cow::Borrowed(code);
+    }
+    let mut out = String::with_capacity(code.len());
+    let mut chars = code.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\r' && chars.peek() != Some(&'\n') {
+            out.push('\n');
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// A `py.encoding` finding (category `Syntax`, so the program is refused as invalid) when
+/// line 1 or 2 declares a source encoding other than UTF-8 (PEP 263). CPython decodes the
+/// file's bytes with the declared codec, so under `utf-7` a line that is a comment here
+/// (`# +AAo-import os`) is code there: what was checked would not be what runs.
+fn encoding_finding(code: &str) -> Option<Finding> {
+    // CPython strips a UTF-8 byte order mark before it looks for the declaration.
+    let text = code.strip_prefix('\u{feff}').unwrap_or(code);
+    // CPython honours the first declaration (on line 2 only after a comment line); any
+    // other than UTF-8 on either line is refused, whichever one a given version reads.
+    let (index, name) = text
+        .split('\n')
+        .take(2)
+        .enumerate()
+        .filter_map(|(i, line)| coding_declaration(line).map(|name| (i, name)))
+        .find(|(_, name)| {
+            let normal = name.to_ascii_lowercase().replace('_', "-");
+            normal != "utf-8" && normal != "utf8"
+        })?;
+    let mut f = Finding::new(
+        "py.encoding",
+        FindingCategory::Syntax,
+        Severity::Error,
+        format!(
+            "the program declares the source encoding `{name}`; only UTF-8 is accepted, because \
+             Python would decode it as {name} and run something other than what was checked"
+        ),
+        u32::try_from(index + 1).unwrap_or(u32::MAX),
+        1,
+    );
+    f.snippet = cap(text.split('\n').nth(index).unwrap_or("").trim());
+    f.suggestion = "remove the `coding:` comment (or declare `utf-8`) and validate again".into();
+    Some(f)
+}
+
+/// The encoding a PEP 263 declaration on `line` names, found as CPython's tokenizer finds it
+/// (`^[ \t\f]*#.*?coding[:=][ \t]*([-\w.]+)`): the first `coding:` or `coding=` in a comment
+/// line that is followed by a name. Names may hold any alphanumeric character here (CPython
+/// stops at non-ASCII ones), so a declaration is never missed, only refused more often.
+fn coding_declaration(line: &str) -> Option<&str> {
+    let mut rest = line
+        .trim_start_matches([' ', '\t', '\x0c'])
+        .strip_prefix('#')?;
+    while let Some(at) = rest.find("coding") {
+        rest = &rest[at + "coding".len()..];
+        if let Some(value) = rest.strip_prefix([':', '=']) {
+            let value = value.trim_start_matches([' ', '\t']);
+            let end = value
+                .find(|c: char| !(c.is_alphanumeric() || matches!(c, '-' | '_' | '.')))
+                .unwrap_or(value.len());
+            if end > 0 {
+                return Some(&value[..end]);
+            }
+        }
+    }
+    None
 }
 
 fn prefix(language: Language) -> &'static str {

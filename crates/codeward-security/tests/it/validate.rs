@@ -738,3 +738,81 @@ fn tool_calls_through_aliased_imports_of_the_api_count() {
         assert_eq!(r.tools_used, ["notes.import"], "{py}");
     }
 }
+
+/// The line of the `py.encoding` finding that refuses `code` as invalid, if any.
+fn refused_encoding_line(code: &str) -> Option<u32> {
+    let report = validator()
+        .check(code, Language::Python, &[])
+        .expect("runs");
+    let f = report
+        .findings
+        .iter()
+        .find(|f| f.rule_id == "py.encoding")?;
+    assert!(report.has_syntax_error(), "{:?}", report.findings);
+    assert!(f.message.contains("UTF-8"), "{}", f.message);
+    Some(f.line)
+}
+
+#[test]
+fn python_source_encodings_other_than_utf8_are_refused() {
+    // CPython decodes the bytes with a PEP 263 codec: under utf-7 the comment on line 2 is
+    // `import os` and `os.system("id")` on lines of their own.
+    let cases: &[(&str, Option<u32>)] = &[
+        (
+            "# -*- coding: utf-7 -*-\n# +AAo-import os+AAo-os.system(\"id\")\n",
+            Some(1),
+        ),
+        (
+            "#!/usr/bin/env python3\n# vim: set fileencoding=UTF-7 :\nprint(1)\n",
+            Some(2),
+        ),
+        ("\u{feff}# coding=latin-1\nprint(1)\n", Some(1)),
+        ("\x0c  #coding:cp1252\nprint(1)\n", Some(1)),
+        ("# coding: utf-8\n# coding: utf-7\nprint(1)\n", Some(2)),
+        // A lone CR ends line 1 for CPython.
+        ("x = 1\r# coding: utf_7\rprint(1)\n", Some(2)),
+        ("# this decoding: is done below\nprint(1)\n", Some(1)),
+        // UTF-8 under any spelling CPython reads as UTF-8 is fine.
+        ("# -*- coding: utf-8 -*-\nimport json\n", None),
+        ("#!/usr/bin/env python3\n# coding=UTF8\nimport json\n", None),
+        ("# coding: utf_8\nimport json\n", None),
+        // Only lines 1 and 2 count, and only comment lines.
+        ("\n\n# coding: utf-7\nimport json\n", None),
+        ("x = '# coding: utf-7'\nprint(x)\n", None),
+    ];
+    for (code, line) in cases {
+        assert_eq!(refused_encoding_line(code), *line, "{code:?}");
+    }
+    // TypeScript has no such declaration: the same comment is just a comment.
+    let report = validator()
+        .check(
+            "// -*- coding: utf-7 -*-\nconsole.log(1);\n",
+            Language::TypeScript,
+            &[],
+        )
+        .expect("runs");
+    assert!(report.findings.is_empty(), "{:?}", report.findings);
+}
+
+#[test]
+fn a_lone_carriage_return_ends_a_python_comment() {
+    // CPython reads `\r` as a line break (universal newlines): the code after it runs.
+    check(
+        Language::Python,
+        "# notes\rimport os\ros.system('id')\n",
+        &["py.process.os-system"],
+    );
+    check(
+        Language::Python,
+        "# a\r\nimport json\r\nprint(json.dumps(1))\r\n",
+        &[],
+    );
+    // TypeScript's grammar already ends `//` comments at CR, U+2028 and U+2029.
+    for sep in ["\r", "\u{2028}", "\u{2029}"] {
+        check(
+            Language::TypeScript,
+            &format!("// notes{sep}eval('1');\n"),
+            &["ts.dynamic.eval"],
+        );
+    }
+}
