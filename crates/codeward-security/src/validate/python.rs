@@ -4,9 +4,62 @@
 use tree_sitter::Node;
 
 use super::{
-    Binding, Ctx, FOLD_MAX, MAX_DEPTH, Site, base64_decode, hex_decode, rot13, walk, walk_with,
+    Binding, Ctx, FOLD_MAX, MAX_DEPTH, Names, Site, Use, base64_decode, hex_decode, rot13, walk,
+    walk_with,
 };
 use crate::rules::Check;
+
+/// Python name resolution for the shared checks; `builtins` is the namespace of `eval`.
+pub(crate) static NAMES: Names = Names {
+    resolve,
+    anchored,
+    global_objects: &["builtins", "__builtins__"],
+};
+
+/// Builtins that reach dangerous things. A free name that is none of these is a local the
+/// resolver does not track (a parameter, a loop variable), never a module.
+const BUILTINS: [&str; 15] = [
+    "eval",
+    "exec",
+    "compile",
+    "execfile",
+    "__import__",
+    "getattr",
+    "setattr",
+    "delattr",
+    "open",
+    "globals",
+    "locals",
+    "vars",
+    "chr",
+    "breakpoint",
+    "__builtins__",
+];
+
+/// Calls whose first argument the resolver follows to a member (`getattr(os, "system")`).
+const FOLLOWED: [&str; 5] = [
+    "getattr",
+    "hasattr",
+    "vars",
+    "object.__getattribute__",
+    "inspect.getattr_static",
+];
+
+/// Builtins that only inspect their arguments: a dangerous function passed to them is not
+/// kept (`isinstance(f, types.FunctionType)`).
+const INSPECTORS: [&str; 11] = [
+    "isinstance",
+    "issubclass",
+    "callable",
+    "type",
+    "id",
+    "hash",
+    "repr",
+    "str",
+    "print",
+    "hasattr",
+    "dir",
+];
 
 pub(crate) fn analyze(ctx: &mut Ctx<'_>, root: Node<'_>) {
     collect_bindings(ctx, root);
@@ -153,19 +206,7 @@ fn assign(ctx: &mut Ctx<'_>, left: Node<'_>, right: Node<'_>) {
 
 /// Names a program may alias to reach a dangerous builtin (`e = eval`).
 fn is_builtin_like(name: &str) -> bool {
-    matches!(
-        name,
-        "eval"
-            | "exec"
-            | "compile"
-            | "__import__"
-            | "getattr"
-            | "setattr"
-            | "open"
-            | "globals"
-            | "vars"
-            | "chr"
-    )
+    BUILTINS.contains(&name)
 }
 
 fn named(node: Node<'_>) -> Vec<Node<'_>> {
@@ -202,8 +243,14 @@ fn resolve(ctx: &Ctx<'_>, node: Node<'_>, depth: usize) -> Option<String> {
             }
         }
         "call" => {
-            let function = resolve(ctx, node.child_by_field_name("function")?, depth + 1)?;
+            let function = node.child_by_field_name("function")?;
             let args = positional(node);
+            // `operator.attrgetter("system")(os)` is `os.system`.
+            if let Some(name) = getter_name(ctx, function, "operator.attrgetter", depth) {
+                let base = resolve(ctx, *args.first()?, depth + 1)?;
+                return Some(normalize(format!("{base}.{}", name?)));
+            }
+            let function = resolve(ctx, function, depth + 1)?;
             match function.as_str() {
                 "__import__" | "importlib.import_module" | "importlib.__import__" => {
                     fold(ctx, *args.first()?, depth + 1).map(|(s, _)| s)
@@ -227,6 +274,91 @@ fn resolve(ctx: &Ctx<'_>, node: Node<'_>, depth: usize) -> Option<String> {
         _ => None,
     }?;
     Some(normalize(raw))
+}
+
+/// For a call of `getter(name, ...)` (`operator.attrgetter("system")`): Some(the folded
+/// name, or None when it is computed at run time).
+fn getter_name(
+    ctx: &Ctx<'_>,
+    node: Node<'_>,
+    getter: &str,
+    depth: usize,
+) -> Option<Option<String>> {
+    if node.kind() != "call" || depth > MAX_DEPTH {
+        return None;
+    }
+    let function = resolve(ctx, node.child_by_field_name("function")?, depth + 1)?;
+    if function != getter {
+        return None;
+    }
+    let name = positional(node)
+        .first()
+        .and_then(|a| fold(ctx, *a, depth + 1))
+        .map(|(s, _)| s);
+    Some(name)
+}
+
+/// Whether the root of a resolved expression is real (see [`Ctx::anchored`]).
+fn anchored(ctx: &Ctx<'_>, node: Node<'_>) -> bool {
+    ctx.anchored(node, &["identifier"], is_builtin_like, |n| match n.kind() {
+        "attribute" => Ok(n.child_by_field_name("object")),
+        "subscript" => Ok(n.child_by_field_name("value")),
+        "call" => Ok(n.child_by_field_name("function")),
+        "parenthesized_expression" => Ok(n.named_child(0)),
+        _ => Err(true),
+    })
+}
+
+/// How the value at `site` is used (see [`Use`]).
+fn usage(ctx: &Ctx<'_>, site: Site<'_, '_>) -> Use {
+    let (Some(parent), field, above) = site.through(&["parenthesized_expression"]) else {
+        return Use::Ignored;
+    };
+    match (parent.kind(), field) {
+        ("call", Some("function")) => Use::Called,
+        ("attribute", Some("object")) | ("subscript", Some("value")) => Use::Reached,
+        ("named_expression", Some("value")) => Use::Aliased,
+        // `f = os.system` is followed by name; in a class body it becomes `A.f`, which is not.
+        ("assignment", Some("right")) => {
+            let to_name = parent
+                .child_by_field_name("left")
+                .is_some_and(|l| l.kind() == "identifier");
+            let in_class = above
+                .iter()
+                .rev()
+                .find(|a| matches!(a.kind(), "function_definition" | "class_definition"))
+                .is_some_and(|a| a.kind() == "class_definition");
+            if to_name && !in_class {
+                Use::Aliased
+            } else {
+                Use::Escapes
+            }
+        }
+        // `except X as e` and `with X as f` bind something else than X.
+        (
+            "expression_statement" | "except_clause" | "as_pattern" | "type" | "delete_statement",
+            _,
+        ) => Use::Ignored,
+        ("argument_list", _) => {
+            let Some(function) = above
+                .last()
+                .and_then(|call| call.child_by_field_name("function"))
+            else {
+                return Use::Escapes;
+            };
+            // The resolver follows `getattr(os, "system")` and `attrgetter("x")(os)`.
+            let getter = ["operator.attrgetter", "operator.methodcaller"]
+                .into_iter()
+                .any(|g| getter_name(ctx, function, g, 0).is_some());
+            match resolve(ctx, function, 0) {
+                _ if getter => Use::Reached,
+                Some(f) if FOLLOWED.contains(&f.as_str()) => Use::Reached,
+                Some(f) if INSPECTORS.contains(&f.as_str()) => Use::Ignored,
+                _ => Use::Escapes,
+            }
+        }
+        _ => Use::Escapes,
+    }
 }
 
 fn normalize(mut name: String) -> String {
@@ -555,6 +687,8 @@ fn visit(ctx: &mut Ctx<'_>, node: Node<'_>, site: Site<'_, '_>) -> bool {
         }
         "call" => {
             call(ctx, node, site.ancestors);
+            // `getattr(os, "system")`, `__import__("os")` as values.
+            ctx.reference(node, usage(ctx, site));
             true
         }
         "attribute" => {
@@ -562,46 +696,48 @@ fn visit(ctx: &mut Ctx<'_>, node: Node<'_>, site: Site<'_, '_>) -> bool {
                 let name = ctx.text(attr);
                 ctx.match_attribute(name, attr);
             }
-            if is_maximal(site)
-                && let Some(name) = resolve(ctx, node, 0)
-            {
-                ctx.match_access(&name, node);
-            }
+            ctx.reference(node, usage(ctx, site));
             true
         }
         "identifier" => {
             if in_expression(site) {
                 let name = ctx.text(node);
                 ctx.match_attribute(name, node);
-                if is_maximal(site)
-                    && let Some(Binding::Path(p)) = ctx.bindings.get(name)
-                {
-                    let p = p.clone();
-                    ctx.match_access(&p, node);
+                match ctx.bindings.get(name) {
+                    Some(Binding::Path(p)) => {
+                        let p = p.clone();
+                        ctx.match_reference(&p, node, true, usage(ctx, site));
+                    }
+                    Some(Binding::Local) => {}
+                    None => {
+                        let usage = usage(ctx, site);
+                        let name = name.to_owned();
+                        ctx.match_reference(&name, node, is_builtin_like(&name), usage);
+                        for module in ctx.star_modules.clone() {
+                            ctx.match_reference(&format!("{module}.{name}"), node, true, usage);
+                        }
+                    }
                 }
             }
             false
         }
         "subscript" => {
-            if let Some(index) = node.child_by_field_name("subscript")
-                && let Some((key, assembled)) = fold(ctx, index, 0)
-            {
-                if assembled {
-                    ctx.fire(
-                        Check::AssembledName,
-                        None,
-                        node,
-                        Some(&format!("resolves to `{key}`")),
-                    );
-                }
+            let index = node.child_by_field_name("subscript");
+            match index.map(|i| (i, fold(ctx, i, 0))) {
                 // `globals()["__builtins__"]` reaches the same thing as the attribute.
-                ctx.match_attribute(&key, index);
+                Some((index, Some((key, assembled)))) => {
+                    ctx.subscript_key(node, index, &key, assembled);
+                }
+                // `vars(os)[k]`, `os.__dict__[k]`: a member named at run time.
+                Some((index, None)) if index.kind() != "slice" => {
+                    if let Some(value) = node.child_by_field_name("value") {
+                        let how = "is indexed by a name computed at run time";
+                        ctx.hidden_lookup(value, node, how);
+                    }
+                }
+                _ => {}
             }
-            if is_maximal(site)
-                && let Some(name) = resolve(ctx, node, 0)
-            {
-                ctx.match_access(&name, node);
-            }
+            ctx.reference(node, usage(ctx, site));
             true
         }
         "while_statement" => {
@@ -625,16 +761,6 @@ fn visit(ctx: &mut Ctx<'_>, node: Node<'_>, site: Site<'_, '_>) -> bool {
             true
         }
         "comment" => false,
-        _ => true,
-    }
-}
-
-/// Not the object of a longer attribute chain and not a callee (calls handle their callee).
-fn is_maximal(site: Site<'_, '_>) -> bool {
-    match site.parent_kind() {
-        "attribute" => !site.is("object"),
-        "call" => !site.is("function"),
-        "subscript" => !site.is("value"),
         _ => true,
     }
 }
@@ -798,8 +924,30 @@ fn call(ctx: &mut Ctx<'_>, node: Node<'_>, ancestors: &[Node<'_>]) {
         let first_arg = (chain.last() == Some(&"call_tool")).then(first).flatten();
         ctx.tool_call(&chain, node, in_loop(ancestors), ("call_tool", first_arg));
     }
+    // `operator.methodcaller("system", "id")(os)` calls `os.system`; with the name computed
+    // at run time, like `operator.attrgetter(k)(os)`, it reaches a member out of sight.
+    for getter in ["operator.methodcaller", "operator.attrgetter"] {
+        let (Some(member), Some(target)) =
+            (getter_name(ctx, function, getter, 0), args.first().copied())
+        else {
+            continue;
+        };
+        match member {
+            Some(member) if getter == "operator.methodcaller" => {
+                if let Some(base) = resolve(ctx, target, 0) {
+                    ctx.match_call(&format!("{base}.{member}"), node);
+                }
+            }
+            Some(_) => {}
+            None => ctx.hidden_lookup(target, node, "gives a member named at run time"),
+        }
+    }
     if let Some(name) = resolved {
         ctx.match_call(&name, node);
+        // `os.system.__call__("id")` is a call of `os.system`.
+        if let Some(called) = name.strip_suffix(".__call__") {
+            ctx.match_call(called, node);
+        }
         if function.kind() == "identifier" && !ctx.bindings.contains_key(ctx.text(function)) {
             for module in ctx.star_modules.clone() {
                 ctx.match_call(&format!("{module}.{name}"), node);
@@ -836,14 +984,26 @@ fn call(ctx: &mut Ctx<'_>, node: Node<'_>, ancestors: &[Node<'_>]) {
             };
             if let Some(arg) = args.get(index) {
                 match fold(ctx, *arg, 0) {
-                    Some((folded, true)) => ctx.fire(
-                        Check::AssembledName,
-                        Some(&name),
-                        node,
-                        Some(&format!("resolves to `{folded}`")),
-                    ),
-                    Some((_, false)) => {}
-                    None => ctx.fire(Check::ComputedGetattr, Some(&name), node, None),
+                    Some((folded, assembled)) => {
+                        if assembled {
+                            ctx.fire(
+                                Check::AssembledName,
+                                Some(&name),
+                                node,
+                                Some(&format!("resolves to `{folded}`")),
+                            );
+                        }
+                        // `getattr(loop, "subprocess_exec")` is the attribute.
+                        ctx.match_attribute(&folded, node);
+                    }
+                    None => {
+                        ctx.fire(Check::ComputedGetattr, Some(&name), node, None);
+                        if index == 1
+                            && let Some(target) = args.first().copied()
+                        {
+                            ctx.hidden_lookup(target, node, "gives a member named at run time");
+                        }
+                    }
                 }
             }
         }

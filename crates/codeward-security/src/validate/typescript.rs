@@ -3,8 +3,59 @@
 
 use tree_sitter::Node;
 
-use super::{Binding, Ctx, FOLD_MAX, MAX_DEPTH, Site, base64_decode, hex_decode, walk, walk_with};
+use super::{
+    Binding, Ctx, FOLD_MAX, MAX_DEPTH, Names, Site, Use, base64_decode, hex_decode, walk, walk_with,
+};
 use crate::rules::Check;
+
+/// JavaScript name resolution for the shared checks; `globalThis.eval` is `eval`.
+pub(crate) static NAMES: Names = Names {
+    resolve,
+    anchored,
+    global_objects: &["globalThis", "window", "global", "self"],
+};
+
+/// Runtime globals that reach dangerous things. A free name that is none of these is a
+/// local the resolver does not track (a parameter), never a module or a runtime function.
+const GLOBALS: [&str; 27] = [
+    "eval",
+    "Function",
+    "require",
+    "module",
+    "fetch",
+    "process",
+    "globalThis",
+    "window",
+    "global",
+    "self",
+    "setTimeout",
+    "setInterval",
+    "setImmediate",
+    "atob",
+    "WebSocket",
+    "XMLHttpRequest",
+    "EventSource",
+    "Worker",
+    "SharedWorker",
+    "WebAssembly",
+    "ShadowRealm",
+    "execScript",
+    "Deno",
+    "Bun",
+    "Reflect",
+    "Object",
+    "Error",
+];
+
+/// Wrappers that pass a value on unchanged.
+const WRAPPERS: [&str; 6] = [
+    "parenthesized_expression",
+    "await_expression",
+    "as_expression",
+    "non_null_expression",
+    "satisfies_expression",
+    "type_assertion",
+];
 
 pub(crate) fn analyze(ctx: &mut Ctx<'_>, root: Node<'_>) {
     collect_bindings(ctx, root);
@@ -211,23 +262,69 @@ fn destructured(ctx: &Ctx<'_>, pattern: Node<'_>) -> Vec<(String, String)> {
 }
 
 fn is_global_like(name: &str) -> bool {
-    matches!(
-        name,
-        "eval"
-            | "Function"
-            | "require"
-            | "fetch"
-            | "process"
-            | "globalThis"
-            | "setTimeout"
-            | "setInterval"
-            | "atob"
-            | "WebSocket"
-            | "XMLHttpRequest"
-            | "Deno"
-            | "Bun"
-            | "Reflect"
-    )
+    GLOBALS.contains(&name)
+}
+
+/// Whether the root of a resolved expression is real (see [`Ctx::anchored`]).
+fn anchored(ctx: &Ctx<'_>, node: Node<'_>) -> bool {
+    let names = ["identifier", "shorthand_property_identifier"];
+    ctx.anchored(node, &names, is_global_like, |n| match n.kind() {
+        "member_expression" | "subscript_expression" => Ok(n.child_by_field_name("object")),
+        "call_expression" => Ok(n.child_by_field_name("function")),
+        kind if WRAPPERS.contains(&kind) || kind == "sequence_expression" => Ok(inner(n)),
+        "this" => Err(false),
+        _ => Err(true),
+    })
+}
+
+/// How the value at `site` is used (see [`Use`]).
+fn usage(ctx: &Ctx<'_>, site: Site<'_, '_>) -> Use {
+    let (Some(parent), field, above) = site.through(&WRAPPERS) else {
+        return Use::Ignored;
+    };
+    let operator = || {
+        parent
+            .child_by_field_name("operator")
+            .map(|o| ctx.text(o))
+            .unwrap_or("")
+    };
+    match (parent.kind(), field) {
+        ("call_expression", Some("function")) | ("new_expression", Some("constructor")) => {
+            Use::Called
+        }
+        ("member_expression" | "subscript_expression", Some("object")) => Use::Reached,
+        // `const f = cp.exec`, `f = cp.exec`, `const { exec } = cp` are followed by name.
+        ("variable_declarator", Some("value")) | ("assignment_expression", Some("right")) => {
+            let target = parent
+                .child_by_field_name("name")
+                .or_else(|| parent.child_by_field_name("left"));
+            if target.is_some_and(|t| matches!(t.kind(), "identifier" | "object_pattern")) {
+                Use::Aliased
+            } else {
+                Use::Escapes
+            }
+        }
+        ("expression_statement", _) => Use::Ignored,
+        // The resolver follows `Reflect.get(process, "env")`.
+        ("arguments", _) => {
+            let followed = above
+                .last()
+                .and_then(|call| call.child_by_field_name("function"))
+                .and_then(|f| resolve(ctx, f, 0))
+                .is_some_and(|f| matches!(f.as_str(), "Reflect.get" | "Reflect.has"));
+            if followed { Use::Reached } else { Use::Escapes }
+        }
+        ("unary_expression", _) if matches!(operator(), "typeof" | "void" | "!") => Use::Ignored,
+        ("binary_expression", _)
+            if matches!(
+                operator(),
+                "instanceof" | "in" | "===" | "!==" | "==" | "!="
+            ) =>
+        {
+            Use::Ignored
+        }
+        _ => Use::Escapes,
+    }
 }
 
 // ------------------------------------------------------------------ resolution
@@ -595,6 +692,10 @@ fn visit(ctx: &mut Ctx<'_>, node: Node<'_>, site: Site<'_, '_>) -> bool {
         }
         "call_expression" | "new_expression" => {
             call(ctx, node, site.ancestors);
+            // `require("child_process")`, `Reflect.get(globalThis, "eval")` as values.
+            if node.kind() == "call_expression" {
+                ctx.reference(node, usage(ctx, site));
+            }
             true
         }
         "member_expression" => {
@@ -609,26 +710,23 @@ fn visit(ctx: &mut Ctx<'_>, node: Node<'_>, site: Site<'_, '_>) -> bool {
                     ctx.fire(Check::ConstructorChain, None, node, None);
                 }
             }
-            if is_maximal(site)
-                && let Some(name) = resolve(ctx, node, 0)
-            {
-                ctx.match_access(&name, node);
-            }
+            ctx.reference(node, usage(ctx, site));
             true
         }
         "subscript_expression" => {
-            if let Some(index) = node.child_by_field_name("index")
-                && let Some((key, assembled)) = fold(ctx, index, 0)
+            let index = node.child_by_field_name("index");
+            let folded = index.and_then(|i| fold(ctx, i, 0));
+            if index.is_some()
+                && folded.is_none()
+                && let Some(object) = node.child_by_field_name("object")
             {
-                if assembled {
-                    ctx.fire(
-                        Check::AssembledName,
-                        None,
-                        node,
-                        Some(&format!("resolves to `{key}`")),
-                    );
-                }
-                ctx.match_attribute(&key, index);
+                // `cp[k]`, `process[k]`: a member named at run time.
+                ctx.hidden_lookup(object, node, "is indexed by a name computed at run time");
+            }
+            if let Some(index) = index
+                && let Some((key, assembled)) = folded
+            {
+                ctx.subscript_key(node, index, &key, assembled);
                 if key == "constructor"
                     && node
                         .child_by_field_name("object")
@@ -637,19 +735,23 @@ fn visit(ctx: &mut Ctx<'_>, node: Node<'_>, site: Site<'_, '_>) -> bool {
                     ctx.fire(Check::ConstructorChain, None, node, None);
                 }
             }
-            if is_maximal(site)
-                && let Some(name) = resolve(ctx, node, 0)
-            {
-                ctx.match_access(&name, node);
-            }
+            ctx.reference(node, usage(ctx, site));
             true
         }
-        "identifier" => {
-            if is_maximal(site)
-                && in_expression(site)
-                && let Some(Binding::Path(p)) = ctx.bindings.get(ctx.text(node)).cloned()
-            {
-                ctx.match_access(&p, node);
+        // `{ eval }` in an object literal is a reference to `eval`.
+        "identifier" | "shorthand_property_identifier" => {
+            if in_expression(site) {
+                let name = ctx.text(node);
+                match ctx.bindings.get(name).cloned() {
+                    Some(Binding::Path(p)) => {
+                        ctx.match_reference(&p, node, true, usage(ctx, site));
+                    }
+                    Some(Binding::Local) => {}
+                    None => {
+                        let usage = usage(ctx, site);
+                        ctx.match_reference(name, node, is_global_like(name), usage);
+                    }
+                }
             }
             false
         }
@@ -727,15 +829,6 @@ fn is_function_ref(ctx: &Ctx<'_>, node: Node<'_>) -> bool {
             .and_then(|f| resolve(ctx, f, 0))
             .is_some_and(|f| f == "Object.getPrototypeOf" || f == "Reflect.getPrototypeOf"),
         _ => false,
-    }
-}
-
-fn is_maximal(site: Site<'_, '_>) -> bool {
-    match site.parent_kind() {
-        "member_expression" | "subscript_expression" => !site.is("object"),
-        "call_expression" => !site.is("function"),
-        "new_expression" => !site.is("constructor"),
-        _ => true,
     }
 }
 
@@ -960,6 +1053,13 @@ fn call(ctx: &mut Ctx<'_>, node: Node<'_>, ancestors: &[Node<'_>]) {
     }
     if let Some(name) = name {
         ctx.match_call(&name, node);
+        // `eval.call(null, s)` is a call of `eval`.
+        if let Some(called) = [".call", ".apply", ".bind"]
+            .into_iter()
+            .find_map(|m| name.strip_suffix(m))
+        {
+            ctx.match_call(called, node);
+        }
         if ctx.targets(Check::DynamicImport, &name) {
             match args.first().map(|a| fold(ctx, *a, 0)) {
                 Some(Some((module, assembled))) => {
@@ -1006,13 +1106,16 @@ fn call(ctx: &mut Ctx<'_>, node: Node<'_>, ancestors: &[Node<'_>]) {
                     Some(&format!("resolves to `{key}`")),
                 ),
                 Some(None) => {
-                    if let Some(base) = args.first().and_then(|o| resolve(ctx, *o, 0)) {
-                        ctx.fire(
-                            Check::ComputedMember,
-                            Some(&base),
-                            node,
-                            Some(&format!("on `{base}`")),
-                        );
+                    if let Some(object) = args.first().copied() {
+                        if let Some(base) = resolve(ctx, object, 0) {
+                            ctx.fire(
+                                Check::ComputedMember,
+                                Some(&base),
+                                node,
+                                Some(&format!("on `{base}`")),
+                            );
+                        }
+                        ctx.hidden_lookup(object, node, "gives a member named at run time");
                     }
                 }
                 _ => {}

@@ -886,3 +886,112 @@ fn typescript_module_loaders_and_url_imports_are_seen() {
         &[],
     );
 }
+
+#[test]
+fn dangerous_functions_stored_passed_or_contained_are_findings() {
+    let py = Language::Python;
+    for code in [
+        "from os import system as s\nx = [s]\nx[0]('id')\n",
+        "import os\nd = {'k': os.system}\nd['k']('id')\n",
+        "import os\nclass A:\n    run = os.system\nA.run('id')\n",
+        "import threading, os\nthreading.Thread(target=os.system, args=('id',)).start()\n",
+        "from os import *\nhandlers = (system,)\nhandlers[0]('id')\n",
+        "import os\nx = [getattr(os, 'system')]\nx[0]('id')\n",
+        "import os\nos.system.__call__('id')\n",
+        "import operator, os\noperator.methodcaller('system', 'id')(os)\n",
+        "import operator\nf = operator.attrgetter('system')(__import__('os'))\nf('id')\n",
+    ] {
+        check_gated(py, code, &["py.process.os-system"]);
+    }
+    check_gated(py, "x = [exec]\nx[0]('print(1)')\n", &["py.dynamic.eval"]);
+    let ts = Language::TypeScript;
+    for code in [
+        "[eval][0]('1');\n",
+        "const a = [Function];\na[0]('return 1')();\n",
+        "const o = { eval };\no.eval('1');\n",
+        "eval.call(null, '1');\n",
+        "Reflect.apply(eval, null, ['1']);\n",
+        "const run = (f: any) => f('1');\nrun(globalThis.eval);\n",
+    ] {
+        check_gated(ts, code, &["ts.dynamic.eval"]);
+    }
+    check_gated(
+        ts,
+        "const { execSync } = require('child_process');\nconst fns = { run: execSync };\nfns.run('id');\n",
+        &["ts.process.child-process"],
+    );
+}
+
+#[test]
+fn modules_reached_out_of_sight_are_findings() {
+    // A module with dangerous members whose member is named at run time, or which is
+    // itself stored or passed, is `hidden-member`.
+    let py = Language::Python;
+    for code in [
+        "import os\nfor k in ['system']:\n    getattr(os, k)('id')\n",
+        "import operator\noperator.attrgetter(name)(__import__('os'))('id')\n",
+        "import os\nvars(os)[k]('id')\n",
+        "import builtins\ngetattr(builtins, k)('print(1)')\n",
+        "import os\nx = [os]\nx[0].system('id')\n",
+        "def run(m):\n    m.system('id')\nrun(__import__('os'))\n",
+    ] {
+        check_gated(py, code, &["py.reflection.hidden-member"]);
+    }
+    let ts = Language::TypeScript;
+    for code in [
+        "const cp = require('child_process');\nfor (const m of ['execSync']) { cp[m]('id'); }\n",
+        "Reflect.get(process, key)('x');\n",
+        "const ms = [require('child_process')];\nms[0].execSync('id');\n",
+        "import * as cp from 'node:child_process';\nconst pick = (m: any) => m.execSync('id');\npick(cp);\n",
+    ] {
+        check_gated(ts, code, &["ts.reflection.hidden-member"]);
+    }
+    // The event loop's spawners, whatever the loop is called.
+    check_gated(
+        py,
+        "import asyncio\nasync def main():\n    loop = asyncio.get_running_loop()\n    await loop.subprocess_exec('id')\n",
+        &["py.process.subprocess"],
+    );
+    check_gated(
+        py,
+        "import asyncio\nspawn = getattr(asyncio.get_running_loop(), 'subprocess_shell')\n",
+        &["py.process.subprocess"],
+    );
+}
+
+#[test]
+fn harmless_uses_of_dangerous_names_stay_quiet() {
+    // Inspected, not kept; a module's followed members; a free name that is a parameter.
+    let py = Language::Python;
+    check(
+        py,
+        "import types\ndef f(x: int) -> bool:\n    return isinstance(x, types.FunctionType)\n",
+        &[],
+    );
+    check(
+        py,
+        "import os, json\nfor name in ['dumps']:\n    f = getattr(json, name)\ncfg = {'sep': os.sep, 'join': os.path.join}\nprint(os.path.basename('a/b'))\n",
+        &["py.reflection.computed-getattr"],
+    );
+    check(
+        py,
+        "def handle(request, sh):\n    return [request, sh.cell, request.get]\n",
+        &[],
+    );
+    let ts = Language::TypeScript;
+    check(
+        ts,
+        "if (typeof fetch === 'function') { console.log(1); }\nconst ok = x instanceof Function;\n",
+        &[],
+    );
+    check(
+        ts,
+        "import fs from 'fs';\nconst fsp = fs.promises;\nconst text = await fsp.readFile('a.txt', 'utf8');\nconsole.log(text);\n",
+        &[],
+    );
+    check(
+        ts,
+        "function handle(request: any) { return [request, request.url, request.json]; }\nconst f = console[level];\nconst g = Math[op];\n",
+        &[],
+    );
+}
