@@ -466,6 +466,9 @@ pub(crate) struct Names {
     pub(crate) anchored: fn(&Ctx<'_>, Node<'_>) -> bool,
     /// The language's names for the global namespace (`builtins`, `globalThis`).
     pub(crate) global_objects: &'static [&'static str],
+    /// An identifier's source text as the language reads it (`ｅｘｅｃ` is Python's `exec`,
+    /// `\u0065val` is JavaScript's `eval`).
+    pub(crate) ident: fn(&str) -> Cow<'_, str>,
 }
 
 /// State of one analysis run.
@@ -516,6 +519,12 @@ impl<'s> Ctx<'s> {
         self.code
             .get(node.start_byte()..node.end_byte())
             .unwrap_or("")
+    }
+
+    /// The name an identifier node spells, as the language reads it (see [`Names::ident`]).
+    /// Every identifier is read through this before it is bound, resolved or matched.
+    pub(crate) fn ident(&self, node: Node<'_>) -> Cow<'s, str> {
+        (self.names.ident)(self.text(node))
     }
 
     /// Binds `name`; a resolved path is never downgraded to local (the program may rebind a
@@ -631,11 +640,11 @@ impl<'s> Ctx<'s> {
         let mut node = node;
         for _ in 0..MAX_DEPTH {
             if names.contains(&node.kind()) {
-                let name = self.text(node);
-                return match self.bindings.get(name) {
+                let name = self.ident(node);
+                return match self.bindings.get(&*name) {
                     Some(Binding::Path(_)) => true,
                     Some(Binding::Local) => false,
-                    None => known(name),
+                    None => known(&name),
                 };
             }
             match inward(node) {

@@ -1,7 +1,10 @@
 //! Python analysis: binds imports and aliases, resolves callees, folds constant strings.
 //! Everything is read off the tree-sitter syntax tree, so strings and comments never match.
 
+use std::borrow::Cow;
+
 use tree_sitter::Node;
+use unicode_normalization::UnicodeNormalization;
 
 use super::{
     Binding, Ctx, FOLD_MAX, MAX_DEPTH, Names, Site, Use, base64_decode, hex_decode, rot13, walk,
@@ -14,7 +17,19 @@ pub(crate) static NAMES: Names = Names {
     resolve,
     anchored,
     global_objects: &["builtins", "__builtins__"],
+    ident,
 };
+
+/// Python compares identifiers after NFKC normalization (PEP 3131): `ｅｘｅｃ` and
+/// `os.ｓｙｓｔｅｍ` are `exec` and `os.system`. Strings are not normalized, and neither
+/// does `getattr(os, "ｓｙｓｔｅｍ")` normalize its argument.
+fn ident(text: &str) -> Cow<'_, str> {
+    if text.is_ascii() {
+        Cow::Borrowed(text)
+    } else {
+        Cow::Owned(text.nfkc().collect())
+    }
+}
 
 /// Builtins that reach dangerous things. A free name that is none of these is a local the
 /// resolver does not track (a parameter, a loop variable), never a module.
@@ -78,8 +93,8 @@ fn collect_bindings(ctx: &mut Ctx<'_>, root: Node<'_>) {
                 for name in names {
                     match name.kind() {
                         "dotted_name" => {
-                            let full = ctx.text(name);
-                            let top = full.split('.').next().unwrap_or(full).trim().to_owned();
+                            let full = ctx.ident(name);
+                            let top = full.split('.').next().unwrap_or(&full).trim().to_owned();
                             ctx.bind(&top, Binding::Path(top.clone()));
                         }
                         "aliased_import" => {
@@ -87,8 +102,8 @@ fn collect_bindings(ctx: &mut Ctx<'_>, root: Node<'_>) {
                                 name.child_by_field_name("name"),
                                 name.child_by_field_name("alias"),
                             ) {
-                                let target = clean_dotted(ctx.text(n));
-                                let alias = ctx.text(a).to_owned();
+                                let target = clean_dotted(&ctx.ident(n));
+                                let alias = ctx.ident(a).into_owned();
                                 ctx.bind(&alias, Binding::Path(target));
                             }
                         }
@@ -101,14 +116,14 @@ fn collect_bindings(ctx: &mut Ctx<'_>, root: Node<'_>) {
                 let Some(module) = node.child_by_field_name("module_name") else {
                     return false;
                 };
-                let module = clean_dotted(ctx.text(module));
+                let module = clean_dotted(&ctx.ident(module));
                 let mut cursor = node.walk();
                 let names: Vec<Node<'_>> =
                     node.children_by_field_name("name", &mut cursor).collect();
                 for name in names {
                     match name.kind() {
                         "dotted_name" => {
-                            let n = clean_dotted(ctx.text(name));
+                            let n = clean_dotted(&ctx.ident(name));
                             ctx.bind(&n, Binding::Path(format!("{module}.{n}")));
                         }
                         "aliased_import" => {
@@ -116,8 +131,8 @@ fn collect_bindings(ctx: &mut Ctx<'_>, root: Node<'_>) {
                                 name.child_by_field_name("name"),
                                 name.child_by_field_name("alias"),
                             ) {
-                                let n = clean_dotted(ctx.text(n));
-                                let alias = ctx.text(a).to_owned();
+                                let n = clean_dotted(&ctx.ident(n));
+                                let alias = ctx.ident(a).into_owned();
                                 ctx.bind(&alias, Binding::Path(format!("{module}.{n}")));
                             }
                         }
@@ -152,7 +167,7 @@ fn collect_bindings(ctx: &mut Ctx<'_>, root: Node<'_>) {
             "string" | "comment" | "integer" | "float" => return false,
             "function_definition" | "class_definition" => {
                 if let Some(name) = node.child_by_field_name("name") {
-                    let name = ctx.text(name).to_owned();
+                    let name = ctx.ident(name).into_owned();
                     ctx.bind(&name, Binding::Local);
                 }
             }
@@ -169,12 +184,12 @@ fn clean_dotted(text: &str) -> String {
 fn assign(ctx: &mut Ctx<'_>, left: Node<'_>, right: Node<'_>) {
     match left.kind() {
         "identifier" => {
-            let name = ctx.text(left).to_owned();
+            let name = ctx.ident(left).into_owned();
             let binding = match resolve(ctx, right, 0) {
                 // A bare unbound name on the right (`x = data`) says nothing external.
                 Some(path)
                     if right.kind() != "identifier"
-                        || ctx.bindings.contains_key(ctx.text(right))
+                        || ctx.bindings.contains_key(&*ctx.ident(right))
                         || is_builtin_like(&path) =>
                 {
                     Binding::Path(path)
@@ -225,11 +240,11 @@ fn resolve(ctx: &Ctx<'_>, node: Node<'_>, depth: usize) -> Option<String> {
     }
     let raw = match node.kind() {
         "identifier" => {
-            let name = ctx.text(node);
-            match ctx.bindings.get(name) {
+            let name = ctx.ident(node);
+            match ctx.bindings.get(&*name) {
                 Some(Binding::Path(p)) => Some(p.clone()),
                 Some(Binding::Local) => None,
-                None => Some(name.to_owned()),
+                None => Some(name.into_owned()),
             }
         }
         "attribute" => {
@@ -237,7 +252,7 @@ fn resolve(ctx: &Ctx<'_>, node: Node<'_>, depth: usize) -> Option<String> {
             let attr = node.child_by_field_name("attribute")?;
             let base = resolve(ctx, object, depth + 1)?;
             // `os.__dict__` is the module's namespace: `os.__dict__["system"]` is `os.system`.
-            match ctx.text(attr) {
+            match &*ctx.ident(attr) {
                 "__dict__" => Some(base),
                 attr => Some(format!("{base}.{attr}")),
             }
@@ -394,7 +409,7 @@ fn keyword<'t>(ctx: &Ctx<'_>, call: Node<'t>, name: &str) -> Option<Node<'t>> {
         .filter(|c| c.kind() == "keyword_argument")
         .find(|c| {
             c.child_by_field_name("name")
-                .is_some_and(|n| ctx.text(n) == name)
+                .is_some_and(|n| ctx.ident(n) == name)
         })
         .and_then(|c| c.child_by_field_name("value"))
 }
@@ -426,7 +441,7 @@ fn fold(ctx: &Ctx<'_>, node: Node<'_>, depth: usize) -> Option<(String, bool)> {
             Some((l + &r, true))
         }
         "parenthesized_expression" => fold(ctx, node.named_child(0)?, depth + 1),
-        "identifier" => ctx.consts.get(ctx.text(node)).cloned(),
+        "identifier" => ctx.consts.get(&*ctx.ident(node)).cloned(),
         "call" => fold_call(ctx, node, depth),
         "subscript" => {
             let index = node.child_by_field_name("subscript")?;
@@ -485,8 +500,8 @@ fn fold_call(ctx: &Ctx<'_>, node: Node<'_>, depth: usize) -> Option<(String, boo
         return None;
     }
     let object = function.child_by_field_name("object")?;
-    let method = ctx.text(function.child_by_field_name("attribute")?);
-    match method {
+    let method = ctx.ident(function.child_by_field_name("attribute")?);
+    match &*method {
         "join" => {
             let (sep, _) = fold(ctx, object, depth + 1)?;
             let items = join_items(ctx, *args.first()?, depth + 1)?;
@@ -649,7 +664,7 @@ fn feeds_decoded(ctx: &Ctx<'_>, node: Node<'_>) -> bool {
                     found = true;
                 }
             }
-            "identifier" if ctx.tainted.contains(ctx.text(n)) => {
+            "identifier" if ctx.tainted.contains(&*ctx.ident(n)) => {
                 found = true;
             }
             _ => {}
@@ -672,7 +687,7 @@ fn visit(ctx: &mut Ctx<'_>, node: Node<'_>, site: Site<'_, '_>) -> bool {
                     _ => Some(name),
                 };
                 if let Some(t) = target {
-                    let module = clean_dotted(ctx.text(t));
+                    let module = clean_dotted(&ctx.ident(t));
                     ctx.match_import(&module, node);
                 }
             }
@@ -680,7 +695,7 @@ fn visit(ctx: &mut Ctx<'_>, node: Node<'_>, site: Site<'_, '_>) -> bool {
         }
         "import_from_statement" => {
             if let Some(m) = node.child_by_field_name("module_name") {
-                let module = clean_dotted(ctx.text(m));
+                let module = clean_dotted(&ctx.ident(m));
                 ctx.match_import(&module, node);
             }
             false
@@ -693,17 +708,17 @@ fn visit(ctx: &mut Ctx<'_>, node: Node<'_>, site: Site<'_, '_>) -> bool {
         }
         "attribute" => {
             if let Some(attr) = node.child_by_field_name("attribute") {
-                let name = ctx.text(attr);
-                ctx.match_attribute(name, attr);
+                let name = ctx.ident(attr);
+                ctx.match_attribute(&name, attr);
             }
             ctx.reference(node, usage(ctx, site));
             true
         }
         "identifier" => {
             if in_expression(site) {
-                let name = ctx.text(node);
-                ctx.match_attribute(name, node);
-                match ctx.bindings.get(name) {
+                let name = ctx.ident(node);
+                ctx.match_attribute(&name, node);
+                match ctx.bindings.get(&*name) {
                     Some(Binding::Path(p)) => {
                         let p = p.clone();
                         ctx.match_reference(&p, node, true, usage(ctx, site));
@@ -711,7 +726,7 @@ fn visit(ctx: &mut Ctx<'_>, node: Node<'_>, site: Site<'_, '_>) -> bool {
                     Some(Binding::Local) => {}
                     None => {
                         let usage = usage(ctx, site);
-                        let name = name.to_owned();
+                        let name = name.into_owned();
                         ctx.match_reference(&name, node, is_builtin_like(&name), usage);
                         for module in ctx.star_modules.clone() {
                             ctx.match_reference(&format!("{module}.{name}"), node, true, usage);
@@ -875,14 +890,14 @@ fn count_calls(ctx: &Ctx<'_>, node: Node<'_>, target: &str) -> usize {
 }
 
 /// The identifiers of a plain attribute chain (`api.demo.notes_add`).
-fn segments<'s>(ctx: &Ctx<'s>, node: Node<'_>, out: &mut Vec<&'s str>) -> bool {
+fn segments<'s>(ctx: &Ctx<'s>, node: Node<'_>, out: &mut Vec<Cow<'s, str>>) -> bool {
     // Iterative, innermost object last: long chains must not recurse without bound.
     let mut rev = Vec::new();
     let mut cur = node;
     loop {
         match cur.kind() {
             "identifier" => {
-                rev.push(ctx.text(cur));
+                rev.push(ctx.ident(cur));
                 break;
             }
             "attribute" if rev.len() <= MAX_DEPTH => {
@@ -892,7 +907,7 @@ fn segments<'s>(ctx: &Ctx<'s>, node: Node<'_>, out: &mut Vec<&'s str>) -> bool {
                 ) else {
                     return false;
                 };
-                rev.push(ctx.text(attr));
+                rev.push(ctx.ident(attr));
                 cur = object;
             }
             _ => return false,
@@ -914,12 +929,13 @@ fn call(ctx: &mut Ctx<'_>, node: Node<'_>, ancestors: &[Node<'_>]) {
     let mut chain = Vec::new();
     let found = match resolved.as_deref().and_then(super::api_member) {
         Some(path) => {
-            chain.extend(path.split('.'));
+            chain.extend(path.split('.').map(Cow::Borrowed));
             true
         }
         None => segments(ctx, function, &mut chain),
     };
     if found {
+        let chain: Vec<&str> = chain.iter().map(AsRef::as_ref).collect();
         let first = || args.first().map(|a| fold(ctx, *a, 0).map(|(s, _)| s));
         let first_arg = (chain.last() == Some(&"call_tool")).then(first).flatten();
         ctx.tool_call(&chain, node, in_loop(ancestors), ("call_tool", first_arg));
@@ -948,7 +964,7 @@ fn call(ctx: &mut Ctx<'_>, node: Node<'_>, ancestors: &[Node<'_>]) {
         if let Some(called) = name.strip_suffix(".__call__") {
             ctx.match_call(called, node);
         }
-        if function.kind() == "identifier" && !ctx.bindings.contains_key(ctx.text(function)) {
+        if function.kind() == "identifier" && !ctx.bindings.contains_key(&*ctx.ident(function)) {
             for module in ctx.star_modules.clone() {
                 ctx.match_call(&format!("{module}.{name}"), node);
             }
@@ -1018,8 +1034,8 @@ fn call(ctx: &mut Ctx<'_>, node: Node<'_>, ancestors: &[Node<'_>]) {
     if function.kind() == "attribute"
         && let Some(attr) = function.child_by_field_name("attribute")
     {
-        let method = ctx.text(attr);
-        ctx.match_method(method, node);
+        let method = ctx.ident(attr);
+        ctx.match_method(&method, node);
         if method == "open" {
             check_mode(
                 ctx,

@@ -1,6 +1,8 @@
 //! TypeScript/JavaScript analysis: ES imports, `require`, destructuring, member chains.
 //! Mirrors python.rs; names are normalized (`node:fs` -> `fs`, `globalThis.eval` -> `eval`).
 
+use std::borrow::Cow;
+
 use tree_sitter::Node;
 
 use super::{
@@ -13,7 +15,50 @@ pub(crate) static NAMES: Names = Names {
     resolve,
     anchored,
     global_objects: &["globalThis", "window", "global", "self"],
+    ident,
 };
+
+/// An identifier may spell its characters as escapes: `\u0065val` and `\u{65}val` are
+/// `eval`. tree-sitter keeps the source text, so they are decoded here; anything that is not
+/// a valid escape stays as written.
+fn ident(text: &str) -> Cow<'_, str> {
+    if !text.contains('\\') {
+        return Cow::Borrowed(text);
+    }
+    let hex = |h: &str| {
+        (!h.is_empty() && h.chars().all(|c| c.is_ascii_hexdigit()))
+            .then(|| u32::from_str_radix(h, 16).ok().and_then(char::from_u32))
+            .flatten()
+    };
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find('\\') {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 1..];
+        // (the character, the length of the escape after the backslash)
+        let escape = after
+            .strip_prefix('u')
+            .and_then(|u| match u.strip_prefix('{') {
+                Some(braced) => {
+                    let end = braced.find('}')?;
+                    Some((hex(&braced[..end])?, end + 3))
+                }
+                None => Some((hex(u.get(..4)?)?, 5)),
+            });
+        match escape {
+            Some((c, len)) => {
+                out.push(c);
+                rest = &after[len..];
+            }
+            None => {
+                out.push('\\');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    Cow::Owned(out)
+}
 
 /// Runtime globals that reach dangerous things. A free name that is none of these is a
 /// local the resolver does not track (a parameter), never a module or a runtime function.
@@ -114,7 +159,7 @@ fn collect_bindings(ctx: &mut Ctx<'_>, root: Node<'_>) {
                             if let (Some(id), Some(src)) = (parts.first(), parts.get(1))
                                 && let Some((m, _)) = fold(ctx, *src, 0)
                             {
-                                let id = ctx.text(*id).to_owned();
+                                let id = ctx.ident(*id).into_owned();
                                 ctx.bind(&id, Binding::Path(module_name(&m)));
                             }
                         }
@@ -128,14 +173,14 @@ fn collect_bindings(ctx: &mut Ctx<'_>, root: Node<'_>) {
                     for part in named(clause) {
                         match part.kind() {
                             "identifier" => {
-                                let id = ctx.text(part).to_owned();
+                                let id = ctx.ident(part).into_owned();
                                 ctx.bind(&id, Binding::Path(module.clone()));
                             }
                             "namespace_import" => {
                                 if let Some(id) =
                                     named(part).into_iter().find(|c| c.kind() == "identifier")
                                 {
-                                    let id = ctx.text(id).to_owned();
+                                    let id = ctx.ident(id).into_owned();
                                     ctx.bind(&id, Binding::Path(module.clone()));
                                 }
                             }
@@ -145,10 +190,10 @@ fn collect_bindings(ctx: &mut Ctx<'_>, root: Node<'_>) {
                                         continue;
                                     };
                                     let imported =
-                                        ctx.text(name).trim_matches(['"', '\'']).to_owned();
+                                        ctx.ident(name).trim_matches(['"', '\'']).to_owned();
                                     let local = spec
                                         .child_by_field_name("alias")
-                                        .map(|a| ctx.text(a).to_owned())
+                                        .map(|a| ctx.ident(a).into_owned())
                                         .unwrap_or_else(|| imported.clone());
                                     let path = if imported == "default" {
                                         module.clone()
@@ -184,7 +229,7 @@ fn collect_bindings(ctx: &mut Ctx<'_>, root: Node<'_>) {
             kind if is_type_only(kind) => return false,
             "function_declaration" | "class_declaration" | "generator_function_declaration" => {
                 if let Some(name) = node.child_by_field_name("name") {
-                    let name = ctx.text(name).to_owned();
+                    let name = ctx.ident(name).into_owned();
                     ctx.bind(&name, Binding::Local);
                 }
             }
@@ -197,11 +242,11 @@ fn collect_bindings(ctx: &mut Ctx<'_>, root: Node<'_>) {
 fn assign(ctx: &mut Ctx<'_>, left: Node<'_>, right: Node<'_>) {
     match left.kind() {
         "identifier" => {
-            let name = ctx.text(left).to_owned();
+            let name = ctx.ident(left).into_owned();
             let binding = match resolve(ctx, right, 0) {
                 Some(path)
                     if right.kind() != "identifier"
-                        || ctx.bindings.contains_key(ctx.text(right))
+                        || ctx.bindings.contains_key(&*ctx.ident(right))
                         || is_global_like(&path) =>
                 {
                     Binding::Path(path)
@@ -234,12 +279,12 @@ fn destructured(ctx: &Ctx<'_>, pattern: Node<'_>) -> Vec<(String, String)> {
     for part in named(pattern) {
         match part.kind() {
             "shorthand_property_identifier_pattern" => {
-                let n = ctx.text(part).to_owned();
+                let n = ctx.ident(part).into_owned();
                 out.push((n.clone(), n));
             }
             "object_assignment_pattern" => {
                 if let Some(l) = part.child_by_field_name("left") {
-                    let n = ctx.text(l).to_owned();
+                    let n = ctx.ident(l).into_owned();
                     out.push((n.clone(), n));
                 }
             }
@@ -251,8 +296,8 @@ fn destructured(ctx: &Ctx<'_>, pattern: Node<'_>) -> Vec<(String, String)> {
                 {
                     let key = fold(ctx, k, 0)
                         .map(|(s, _)| s)
-                        .unwrap_or_else(|| ctx.text(k).to_owned());
-                    out.push((ctx.text(v).to_owned(), key));
+                        .unwrap_or_else(|| ctx.ident(k).into_owned());
+                    out.push((ctx.ident(v).into_owned(), key));
                 }
             }
             _ => {}
@@ -343,18 +388,18 @@ fn resolve(ctx: &Ctx<'_>, node: Node<'_>, depth: usize) -> Option<String> {
     }
     let raw = match node.kind() {
         "identifier" => {
-            let name = ctx.text(node);
-            match ctx.bindings.get(name) {
+            let name = ctx.ident(node);
+            match ctx.bindings.get(&*name) {
                 Some(Binding::Path(p)) => Some(p.clone()),
                 Some(Binding::Local) => None,
-                None => Some(name.to_owned()),
+                None => Some(name.into_owned()),
             }
         }
         "meta_property" => Some(ctx.text(node).replace(char::is_whitespace, "")),
         "member_expression" => {
             let base = resolve(ctx, node.child_by_field_name("object")?, depth + 1)?;
             let prop = node.child_by_field_name("property")?;
-            Some(format!("{base}.{}", ctx.text(prop)))
+            Some(format!("{base}.{}", ctx.ident(prop)))
         }
         "subscript_expression" => {
             let base = resolve(ctx, node.child_by_field_name("object")?, depth + 1)?;
@@ -436,7 +481,7 @@ fn fold(ctx: &Ctx<'_>, node: Node<'_>, depth: usize) -> Option<(String, bool)> {
         "parenthesized_expression" | "as_expression" | "non_null_expression" => {
             fold(ctx, inner(node)?, depth + 1)
         }
-        "identifier" => ctx.consts.get(ctx.text(node)).cloned(),
+        "identifier" => ctx.consts.get(&*ctx.ident(node)).cloned(),
         "call_expression" => fold_call(ctx, node, depth),
         _ => None,
     }?;
@@ -485,8 +530,8 @@ fn fold_call(ctx: &Ctx<'_>, node: Node<'_>, depth: usize) -> Option<(String, boo
         return None;
     }
     let object = function.child_by_field_name("object")?;
-    let method = ctx.text(function.child_by_field_name("property")?);
-    match method {
+    let method = ctx.ident(function.child_by_field_name("property")?);
+    match &*method {
         "join" => {
             let sep = match args.first() {
                 Some(a) => fold(ctx, *a, depth + 1)?.0,
@@ -531,7 +576,7 @@ fn join_items(ctx: &Ctx<'_>, node: Node<'_>, depth: usize) -> Option<Vec<String>
                 return None;
             }
             let object = function.child_by_field_name("object")?;
-            match ctx.text(function.child_by_field_name("property")?) {
+            match &*ctx.ident(function.child_by_field_name("property")?) {
                 "reverse" => {
                     let mut items = join_items(ctx, object, depth + 1)?;
                     items.reverse();
@@ -634,7 +679,7 @@ fn feeds_decoded(ctx: &Ctx<'_>, node: Node<'_>) -> bool {
                     found = ctx.rules.decoders.matches(&f);
                 }
             }
-            "identifier" => found = ctx.tainted.contains(ctx.text(n)),
+            "identifier" => found = ctx.tainted.contains(&*ctx.ident(n)),
             _ => {}
         }
         !found
@@ -666,7 +711,7 @@ fn visit(ctx: &mut Ctx<'_>, node: Node<'_>, site: Site<'_, '_>) -> bool {
                     let local = n
                         .child_by_field_name("alias")
                         .or_else(|| n.child_by_field_name("name"))
-                        .map(|l| ctx.text(l).to_owned());
+                        .map(|l| ctx.ident(l).into_owned());
                     if let Some(Binding::Path(p)) =
                         local.and_then(|l| ctx.bindings.get(&l).cloned())
                     {
@@ -700,8 +745,8 @@ fn visit(ctx: &mut Ctx<'_>, node: Node<'_>, site: Site<'_, '_>) -> bool {
         }
         "member_expression" => {
             if let Some(prop) = node.child_by_field_name("property") {
-                let name = ctx.text(prop);
-                ctx.match_attribute(name, prop);
+                let name = ctx.ident(prop);
+                ctx.match_attribute(&name, prop);
                 if name == "constructor"
                     && node
                         .child_by_field_name("object")
@@ -741,15 +786,15 @@ fn visit(ctx: &mut Ctx<'_>, node: Node<'_>, site: Site<'_, '_>) -> bool {
         // `{ eval }` in an object literal is a reference to `eval`.
         "identifier" | "shorthand_property_identifier" => {
             if in_expression(site) {
-                let name = ctx.text(node);
-                match ctx.bindings.get(name).cloned() {
+                let name = ctx.ident(node);
+                match ctx.bindings.get(&*name).cloned() {
                     Some(Binding::Path(p)) => {
                         ctx.match_reference(&p, node, true, usage(ctx, site));
                     }
                     Some(Binding::Local) => {}
                     None => {
                         let usage = usage(ctx, site);
-                        ctx.match_reference(name, node, is_global_like(name), usage);
+                        ctx.match_reference(&name, node, is_global_like(&name), usage);
                     }
                 }
             }
@@ -808,7 +853,7 @@ fn is_constructor_ref(ctx: &Ctx<'_>, node: Node<'_>) -> bool {
     match node.kind() {
         "member_expression" => node
             .child_by_field_name("property")
-            .is_some_and(|p| ctx.text(p) == "constructor"),
+            .is_some_and(|p| ctx.ident(p) == "constructor"),
         "subscript_expression" => node
             .child_by_field_name("index")
             .and_then(|i| fold(ctx, i, 0))
@@ -967,7 +1012,7 @@ fn in_loop(ctx: &Ctx<'_>, ancestors: &[Node<'_>]) -> bool {
                         .and_then(|f| f.child_by_field_name("property")),
                     _ => None,
                 };
-                if callee.is_some_and(|p| ctx.rules.loop_callbacks.contains(ctx.text(p))) {
+                if callee.is_some_and(|p| ctx.rules.loop_callbacks.contains(&*ctx.ident(p))) {
                     return true;
                 }
             }
@@ -993,14 +1038,14 @@ fn count_calls(ctx: &Ctx<'_>, node: Node<'_>, target: &str) -> usize {
     n
 }
 
-fn segments<'s>(ctx: &Ctx<'s>, node: Node<'_>, out: &mut Vec<&'s str>) -> bool {
+fn segments<'s>(ctx: &Ctx<'s>, node: Node<'_>, out: &mut Vec<Cow<'s, str>>) -> bool {
     // Iterative, innermost object last: long chains must not recurse without bound.
     let mut rev = Vec::new();
     let mut cur = node;
     loop {
         match cur.kind() {
             "identifier" | "this" => {
-                rev.push(ctx.text(cur));
+                rev.push(ctx.ident(cur));
                 break;
             }
             "member_expression" if rev.len() <= MAX_DEPTH => {
@@ -1010,7 +1055,7 @@ fn segments<'s>(ctx: &Ctx<'s>, node: Node<'_>, out: &mut Vec<&'s str>) -> bool {
                 ) else {
                     return false;
                 };
-                rev.push(ctx.text(prop));
+                rev.push(ctx.ident(prop));
                 cur = object;
             }
             _ => return false,
@@ -1040,12 +1085,13 @@ fn call(ctx: &mut Ctx<'_>, node: Node<'_>, ancestors: &[Node<'_>]) {
     let via_api = name.as_deref().and_then(super::api_member);
     let found = match via_api {
         Some(path) => {
-            chain.extend(path.split('.'));
+            chain.extend(path.split('.').map(Cow::Borrowed));
             true
         }
         None => segments(ctx, function, &mut chain),
     };
     if found {
+        let chain: Vec<&str> = chain.iter().map(AsRef::as_ref).collect();
         let first = || args.first().map(|a| fold(ctx, *a, 0).map(|(s, _)| s));
         let first_arg = (chain.last() == Some(&"callTool")).then(first).flatten();
         let looped = in_loop(ctx, ancestors);
@@ -1145,8 +1191,8 @@ fn call(ctx: &mut Ctx<'_>, node: Node<'_>, ancestors: &[Node<'_>]) {
     if function.kind() == "member_expression"
         && let Some(prop) = function.child_by_field_name("property")
     {
-        let method = ctx.text(prop);
-        ctx.match_method(method, node);
+        let method = ctx.ident(prop);
+        ctx.match_method(&method, node);
     }
 }
 

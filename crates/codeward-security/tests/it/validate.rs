@@ -995,3 +995,59 @@ fn harmless_uses_of_dangerous_names_stay_quiet() {
         &[],
     );
 }
+
+#[test]
+fn python_identifiers_are_read_nfkc_normalized() {
+    // CPython normalizes identifiers with NFKC (PEP 3131): full-width and mathematical
+    // letters spell the same names (each of these runs under python3).
+    let py = Language::Python;
+    check_gated(py, "ｅｘｅｃ('print(1)')\n", &["py.dynamic.eval"]);
+    check_gated(py, "𝐞𝐱𝐞𝐜('print(1)')\n", &["py.dynamic.eval"]);
+    check_gated(
+        py,
+        "import os\nos.ｓｙｓｔｅｍ('id')\n",
+        &["py.process.os-system"],
+    );
+    check_gated(
+        py,
+        "import ｏｓ as o\no.system('id')\n",
+        &["py.process.os-system"],
+    );
+    check_gated(
+        py,
+        "from ｓｕｂｐｒｏｃｅｓｓ import ｒｕｎ\nｒｕｎ(['id'])\n",
+        &["py.process.subprocess"],
+    );
+    check_gated(
+        py,
+        "().__class__.__ｂａｓｅ__.__ｓｕｂｃｌａｓｓｅｓ__()\n",
+        &["py.reflection.dunder"],
+    );
+    // Strings are not identifiers: a full-width word in a string is just text.
+    check(py, "print('ｅｘｅｃ and ｏｓ.ｓｙｓｔｅｍ')\n", &[]);
+}
+
+#[test]
+fn typescript_identifiers_with_unicode_escapes_are_decoded() {
+    // `\u0065val` is `eval` (each of these runs under node).
+    let ts = Language::TypeScript;
+    check_gated(ts, "\\u0065val('1');\n", &["ts.dynamic.eval"]);
+    check_gated(ts, "globalThis.\\u{65}val('1');\n", &["ts.dynamic.eval"]);
+    check_gated(
+        ts,
+        "new \\u0046unction('return 1')();\n",
+        &["ts.dynamic.eval"],
+    );
+    check(
+        ts,
+        "console.log(process.\\u0065nv.HOME);\n",
+        &["ts.secret.env"],
+    );
+    check_gated(
+        ts,
+        "const { \\u0065xecSync: run } = require('child_process');\nconst fns = [run];\nfns[0]('id');\n",
+        &["ts.process.child-process"],
+    );
+    // An escape in a string is the string's business; a broken escape stays as written.
+    check(ts, "console.log('\\u0065val');\n", &[]);
+}
