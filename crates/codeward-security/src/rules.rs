@@ -101,10 +101,11 @@ pub(crate) enum Check {
     DynamicImport,
     StringTimer,
     ComputedMember,
+    HiddenMember,
 }
 
 impl Check {
-    const ALL: [(&'static str, Check); 12] = [
+    const ALL: [(&'static str, Check); 13] = [
         ("open_write", Check::OpenWrite),
         ("computed_getattr", Check::ComputedGetattr),
         ("assembled_name", Check::AssembledName),
@@ -117,6 +118,7 @@ impl Check {
         ("dynamic_import", Check::DynamicImport),
         ("string_timer", Check::StringTimer),
         ("computed_member", Check::ComputedMember),
+        ("hidden_member", Check::HiddenMember),
     ];
 
     fn parse(name: &str) -> Option<Check> {
@@ -214,12 +216,51 @@ pub(crate) struct Compiled {
     pub(crate) code_sinks: PatternIndex,
     pub(crate) exits: PatternIndex,
     pub(crate) loop_callbacks: HashSet<String>,
+    /// Modules and objects with members that a `calls` or `accesses` rule of severity error
+    /// or above matches (`os` for `os.system`, `fs.promises` for `fs.promises.write*`).
+    namespaces: HashSet<String>,
+    /// Prefix patterns of such rules (`subprocess.`): everything below them is dangerous.
+    namespace_prefixes: Vec<String>,
+    /// Whether such a rule matches a bare global name (`eval`): then the global object
+    /// (`builtins`, `globalThis`) has dangerous members.
+    bare_names: bool,
 }
 
 impl Compiled {
     /// Rules enabling `check`.
     pub(crate) fn check(&self, check: Check) -> &[usize] {
         self.checks.get(&check).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    /// Whether the module or object `base` has members that an error or critical rule
+    /// matches; `global_objects` are the language's names for the global namespace.
+    pub(crate) fn has_dangerous_members(&self, base: &str, global_objects: &[&str]) -> bool {
+        if global_objects.contains(&base) {
+            return self.bare_names;
+        }
+        if self.namespaces.contains(base) {
+            return true;
+        }
+        let dotted = format!("{base}.");
+        self.namespace_prefixes
+            .iter()
+            .any(|p| dotted.starts_with(p.as_str()))
+    }
+
+    fn add_namespaces(&mut self, pattern: &str) {
+        let (name, prefix) = match pattern.strip_suffix('*') {
+            Some(p) => (p, true),
+            None => (pattern, false),
+        };
+        if prefix {
+            self.namespace_prefixes.push(name.to_owned());
+        }
+        if !name.contains('.') {
+            self.bare_names = true;
+        }
+        for (at, _) in name.match_indices('.') {
+            self.namespaces.insert(name[..at].to_owned());
+        }
     }
 }
 
@@ -307,6 +348,9 @@ impl RuleSet {
             code_sinks: PatternIndex::default(),
             exits: PatternIndex::default(),
             loop_callbacks: file.semantics.loop_callbacks.into_iter().collect(),
+            namespaces: HashSet::new(),
+            namespace_prefixes: Vec::new(),
+            bare_names: false,
         };
         for name in &file.semantics.decoders {
             compiled.decoders.add(name, 0);
@@ -349,6 +393,11 @@ impl RuleSet {
             }
             for p in &def.imports {
                 compiled.imports.add(p, idx);
+            }
+            if def.severity >= Severity::Error {
+                for p in def.calls.iter().chain(&def.accesses) {
+                    compiled.add_namespaces(p);
+                }
             }
             for a in &def.attributes {
                 compiled.attributes.entry(a.clone()).or_default().push(idx);

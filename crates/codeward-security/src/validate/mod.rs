@@ -4,6 +4,7 @@
 mod python;
 mod typescript;
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::PathBuf;
@@ -132,6 +133,11 @@ impl Validator {
         report.rules_version = format!("{}@{}", language.as_str(), rules.version());
         match language {
             Language::Python => {
+                let code = &*python_newlines(code);
+                if let Some(f) = encoding_finding(code) {
+                    report.findings.push(f);
+                    return Ok(report);
+                }
                 let tree = with_parser(Grammar::Python, |p| p.parse(code, None))?;
                 let Some(tree) = tree else {
                     report.findings.push(parse_failure(language));
@@ -141,7 +147,7 @@ impl Validator {
                     report.findings.push(f);
                     return Ok(report);
                 }
-                let mut ctx = Ctx::new(code, rules.compiled(), &tool_matcher);
+                let mut ctx = Ctx::new(code, rules.compiled(), &tool_matcher, &python::NAMES);
                 python::analyze(&mut ctx, tree.root_node());
                 ctx.finish(&mut report);
             }
@@ -166,7 +172,7 @@ impl Validator {
                 } else {
                     ts
                 };
-                let mut ctx = Ctx::new(code, rules.compiled(), &tool_matcher);
+                let mut ctx = Ctx::new(code, rules.compiled(), &tool_matcher, &typescript::NAMES);
                 typescript::analyze(&mut ctx, tree.root_node());
                 ctx.finish(&mut report);
             }
@@ -250,6 +256,82 @@ fn parse_failure(language: Language) -> Finding {
     );
     f.suggestion = "make sure the program is valid source text".into();
     f
+}
+
+/// The source as CPython reads it: a lone CR ends a line (universal newlines), and
+/// tree-sitter would otherwise keep the code after it inside a `#` comment. CR and LF are
+/// one byte each, so every position stays where it was.
+fn python_newlines(code: &str) -> Cow<'_, str> {
+    if !code.contains('\r') {
+        return Cow::Borrowed(code);
+    }
+    let mut out = String::with_capacity(code.len());
+    let mut chars = code.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\r' && chars.peek() != Some(&'\n') {
+            out.push('\n');
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// A `py.encoding` finding (category `Syntax`, so the program is refused as invalid) when
+/// line 1 or 2 declares a source encoding other than UTF-8 (PEP 263). CPython decodes the
+/// file's bytes with the declared codec, so under `utf-7` a line that is a comment here
+/// (`# +AAo-import os`) is code there: what was checked would not be what runs.
+fn encoding_finding(code: &str) -> Option<Finding> {
+    // CPython strips a UTF-8 byte order mark before it looks for the declaration.
+    let text = code.strip_prefix('\u{feff}').unwrap_or(code);
+    // CPython honours the first declaration (on line 2 only after a comment line); any
+    // other than UTF-8 on either line is refused, whichever one a given version reads.
+    let (index, name) = text
+        .split('\n')
+        .take(2)
+        .enumerate()
+        .filter_map(|(i, line)| coding_declaration(line).map(|name| (i, name)))
+        .find(|(_, name)| {
+            let normal = name.to_ascii_lowercase().replace('_', "-");
+            normal != "utf-8" && normal != "utf8"
+        })?;
+    let mut f = Finding::new(
+        "py.encoding",
+        FindingCategory::Syntax,
+        Severity::Error,
+        format!(
+            "the program declares the source encoding `{name}`; only UTF-8 is accepted, because \
+             Python would decode it as {name} and run something other than what was checked"
+        ),
+        u32::try_from(index + 1).unwrap_or(u32::MAX),
+        1,
+    );
+    f.snippet = cap(text.split('\n').nth(index).unwrap_or("").trim());
+    f.suggestion = "remove the `coding:` comment (or declare `utf-8`) and validate again".into();
+    Some(f)
+}
+
+/// The encoding a PEP 263 declaration on `line` names, found as CPython's tokenizer finds it
+/// (`^[ \t\f]*#.*?coding[:=][ \t]*([-\w.]+)`): the first `coding:` or `coding=` in a comment
+/// line that is followed by a name. Names may hold any alphanumeric character here (CPython
+/// stops at non-ASCII ones), so a declaration is never missed, only refused more often.
+fn coding_declaration(line: &str) -> Option<&str> {
+    let mut rest = line
+        .trim_start_matches([' ', '\t', '\x0c'])
+        .strip_prefix('#')?;
+    while let Some(at) = rest.find("coding") {
+        rest = &rest[at + "coding".len()..];
+        if let Some(value) = rest.strip_prefix([':', '=']) {
+            let value = value.trim_start_matches([' ', '\t']);
+            let end = value
+                .find(|c: char| !(c.is_alphanumeric() || matches!(c, '-' | '_' | '.')))
+                .unwrap_or(value.len());
+            if end > 0 {
+                return Some(&value[..end]);
+            }
+        }
+    }
+    None
 }
 
 fn prefix(language: Language) -> &'static str {
@@ -361,11 +443,40 @@ pub(crate) enum Binding {
     Local,
 }
 
+/// How a reference's value is used where it appears.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Use {
+    /// It is called there (the call reports its callee).
+    Called,
+    /// A member of it is taken (the longer chain is the reference).
+    Reached,
+    /// Bound to a name the resolver follows (`f = os.system`).
+    Aliased,
+    /// Dropped or only inspected (`typeof fetch`, `isinstance(x, types.FunctionType)`).
+    Ignored,
+    /// Stored, passed or returned where the resolver cannot follow it.
+    Escapes,
+}
+
+/// A language's name resolution, for the checks shared by both languages.
+pub(crate) struct Names {
+    /// The qualified name an expression refers to (`o.system` -> `os.system`), if any.
+    pub(crate) resolve: fn(&Ctx<'_>, Node<'_>, usize) -> Option<String>,
+    /// Whether the root of a resolved expression is real (see [`Ctx::anchored`]).
+    pub(crate) anchored: fn(&Ctx<'_>, Node<'_>) -> bool,
+    /// The language's names for the global namespace (`builtins`, `globalThis`).
+    pub(crate) global_objects: &'static [&'static str],
+    /// An identifier's source text as the language reads it (`ｅｘｅｃ` is Python's `exec`,
+    /// `\u0065val` is JavaScript's `eval`).
+    pub(crate) ident: fn(&str) -> Cow<'_, str>,
+}
+
 /// State of one analysis run.
 pub(crate) struct Ctx<'s> {
     pub(crate) code: &'s str,
     pub(crate) rules: &'s Compiled,
     tools: &'s ToolMatcher,
+    names: &'static Names,
     findings: Vec<Finding>,
     seen: HashSet<(usize, usize)>,
     pub(crate) bindings: HashMap<String, Binding>,
@@ -381,11 +492,17 @@ pub(crate) struct Ctx<'s> {
 }
 
 impl<'s> Ctx<'s> {
-    fn new(code: &'s str, rules: &'s Compiled, tools: &'s ToolMatcher) -> Self {
+    fn new(
+        code: &'s str,
+        rules: &'s Compiled,
+        tools: &'s ToolMatcher,
+        names: &'static Names,
+    ) -> Self {
         Ctx {
             code,
             rules,
             tools,
+            names,
             findings: Vec::new(),
             seen: HashSet::new(),
             bindings: HashMap::new(),
@@ -402,6 +519,12 @@ impl<'s> Ctx<'s> {
         self.code
             .get(node.start_byte()..node.end_byte())
             .unwrap_or("")
+    }
+
+    /// The name an identifier node spells, as the language reads it (see [`Names::ident`]).
+    /// Every identifier is read through this before it is bound, resolved or matched.
+    pub(crate) fn ident(&self, node: Node<'_>) -> Cow<'s, str> {
+        (self.names.ident)(self.text(node))
     }
 
     /// Binds `name`; a resolved path is never downgraded to local (the program may rebind a
@@ -462,6 +585,131 @@ impl<'s> Ctx<'s> {
             self.report(rule, node, Some(&format!("`{name}`")));
         }
         self.scratch = hits;
+    }
+
+    /// Reports a reference to the resolved `name` that is not a call of it. Access rules
+    /// match as before. When the name is `anchored` (its root is an import, a followed
+    /// binding or a runtime global, not a free name that may be an untracked local) and the
+    /// value is kept, call rules match too: a dangerous function that is stored, passed or
+    /// put in a container is called where no call of it can be seen. A module with
+    /// dangerous members that escapes that way is a `hidden_member`.
+    pub(crate) fn match_reference(
+        &mut self,
+        name: &str,
+        node: Node<'_>,
+        anchored: bool,
+        usage: Use,
+    ) {
+        if matches!(usage, Use::Called | Use::Reached) {
+            return;
+        }
+        self.match_access(name, node);
+        if !anchored || usage == Use::Ignored {
+            return;
+        }
+        let mut hits = std::mem::take(&mut self.scratch);
+        hits.clear();
+        self.rules.calls.find(name, false, &mut hits);
+        let detail = format!("`{name}` (referenced, not called: whoever holds it can call it)");
+        for &rule in &hits {
+            self.report(rule, node, Some(&detail));
+        }
+        let called = !hits.is_empty();
+        self.scratch = hits;
+        if !called && usage == Use::Escapes {
+            self.hidden_member(
+                name,
+                true,
+                node,
+                "is stored or passed where its members cannot be followed",
+            );
+        }
+    }
+
+    /// Whether the root of a resolved expression is real: a followed binding or a runtime
+    /// global (`known`), not a free name that may be an untracked local (`request.get` on a
+    /// parameter `request`). `inward` steps toward the root through the language's chains
+    /// (Ok(next)) and answers for anything else (Err); `names` are the identifier kinds.
+    pub(crate) fn anchored<'t>(
+        &self,
+        node: Node<'t>,
+        names: &[&str],
+        known: fn(&str) -> bool,
+        inward: impl Fn(Node<'t>) -> Result<Option<Node<'t>>, bool>,
+    ) -> bool {
+        let mut node = node;
+        for _ in 0..MAX_DEPTH {
+            if names.contains(&node.kind()) {
+                let name = self.ident(node);
+                return match self.bindings.get(&*name) {
+                    Some(Binding::Path(_)) => true,
+                    Some(Binding::Local) => false,
+                    None => known(&name),
+                };
+            }
+            match inward(node) {
+                Ok(Some(next)) => node = next,
+                Ok(None) => return false,
+                Err(answer) => return answer,
+            }
+        }
+        false
+    }
+
+    /// A subscript `node` whose `index` folds to `key`: the same attribute as `x.key`, and
+    /// obfuscation when the key was `assembled`.
+    pub(crate) fn subscript_key(
+        &mut self,
+        node: Node<'_>,
+        index: Node<'_>,
+        key: &str,
+        assembled: bool,
+    ) {
+        if assembled {
+            self.fire(
+                Check::AssembledName,
+                None,
+                node,
+                Some(&format!("resolves to `{key}`")),
+            );
+        }
+        self.match_attribute(key, index);
+    }
+
+    /// Matches the expression at `node`, if it resolves, as a reference used as `usage` says.
+    pub(crate) fn reference(&mut self, node: Node<'_>, usage: Use) {
+        if matches!(usage, Use::Called | Use::Reached) {
+            return;
+        }
+        if let Some(name) = (self.names.resolve)(self, node, 0) {
+            let anchored = (self.names.anchored)(self, node);
+            self.match_reference(&name, node, anchored, usage);
+        }
+    }
+
+    /// `hidden_member` for a member of `object` named at run time, at `node`.
+    pub(crate) fn hidden_lookup(&mut self, object: Node<'_>, node: Node<'_>, how: &str) {
+        if let Some(base) = (self.names.resolve)(self, object, 0) {
+            let anchored = (self.names.anchored)(self, object);
+            self.hidden_member(&base, anchored, node, how);
+        }
+    }
+
+    /// Fires `hidden_member` when `base`, if `anchored`, has members that an error or
+    /// critical rule matches: `getattr(os, k)`, `cp[k]`, `[os]`.
+    pub(crate) fn hidden_member(&mut self, base: &str, anchored: bool, node: Node<'_>, how: &str) {
+        if anchored
+            && self
+                .rules
+                .has_dangerous_members(base, self.names.global_objects)
+        {
+            self.fire(
+                Check::HiddenMember,
+                None,
+                node,
+                Some(&format!("`{base}` {how}")),
+            );
+        }
     }
 
     pub(crate) fn match_import(&mut self, module: &str, node: Node<'_>) {
@@ -781,9 +1029,31 @@ pub(crate) struct Site<'a, 't> {
     pub(crate) field: Option<&'t str>,
 }
 
-impl<'t> Site<'_, 't> {
+impl<'a, 't> Site<'a, 't> {
     pub(crate) fn parent(&self) -> Option<Node<'t>> {
         self.ancestors.last().copied()
+    }
+
+    /// Where the node's value goes, looking through `wrappers` that pass it on unchanged
+    /// (parentheses, `await`): the parent of the outermost wrapper, the field the value
+    /// fills there, and the parent's own ancestors.
+    pub(crate) fn through(
+        &self,
+        wrappers: &[&str],
+    ) -> (Option<Node<'t>>, Option<&'t str>, &'a [Node<'t>]) {
+        let mut field = self.field;
+        let mut depth = self.ancestors.len();
+        while depth > 0 {
+            let parent = self.ancestors[depth - 1];
+            if !wrappers.contains(&parent.kind()) {
+                return (Some(parent), field, &self.ancestors[..depth - 1]);
+            }
+            field = depth
+                .checked_sub(2)
+                .and_then(|g| field_of(self.ancestors[g], parent));
+            depth -= 1;
+        }
+        (None, field, &[])
     }
 
     pub(crate) fn parent_kind(&self) -> &'t str {
@@ -792,6 +1062,22 @@ impl<'t> Site<'_, 't> {
 
     pub(crate) fn is(&self, field: &str) -> bool {
         self.field == Some(field)
+    }
+}
+
+/// The field `child` fills in `parent`, if any.
+fn field_of<'t>(parent: Node<'t>, child: Node<'t>) -> Option<&'t str> {
+    let mut cursor = parent.walk();
+    if !cursor.goto_first_child() {
+        return None;
+    }
+    loop {
+        if cursor.node() == child {
+            return cursor.field_name();
+        }
+        if !cursor.goto_next_sibling() {
+            return None;
+        }
     }
 }
 

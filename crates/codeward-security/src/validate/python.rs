@@ -1,12 +1,80 @@
 //! Python analysis: binds imports and aliases, resolves callees, folds constant strings.
 //! Everything is read off the tree-sitter syntax tree, so strings and comments never match.
 
+use std::borrow::Cow;
+
 use tree_sitter::Node;
+use unicode_normalization::UnicodeNormalization;
 
 use super::{
-    Binding, Ctx, FOLD_MAX, MAX_DEPTH, Site, base64_decode, hex_decode, rot13, walk, walk_with,
+    Binding, Ctx, FOLD_MAX, MAX_DEPTH, Names, Site, Use, base64_decode, hex_decode, rot13, walk,
+    walk_with,
 };
 use crate::rules::Check;
+
+/// Python name resolution for the shared checks; `builtins` is the namespace of `eval`.
+pub(crate) static NAMES: Names = Names {
+    resolve,
+    anchored,
+    global_objects: &["builtins", "__builtins__"],
+    ident,
+};
+
+/// Python compares identifiers after NFKC normalization (PEP 3131): `ｅｘｅｃ` and
+/// `os.ｓｙｓｔｅｍ` are `exec` and `os.system`. Strings are not normalized, and neither
+/// does `getattr(os, "ｓｙｓｔｅｍ")` normalize its argument.
+fn ident(text: &str) -> Cow<'_, str> {
+    if text.is_ascii() {
+        Cow::Borrowed(text)
+    } else {
+        Cow::Owned(text.nfkc().collect())
+    }
+}
+
+/// Builtins that reach dangerous things. A free name that is none of these is a local the
+/// resolver does not track (a parameter, a loop variable), never a module.
+const BUILTINS: [&str; 15] = [
+    "eval",
+    "exec",
+    "compile",
+    "execfile",
+    "__import__",
+    "getattr",
+    "setattr",
+    "delattr",
+    "open",
+    "globals",
+    "locals",
+    "vars",
+    "chr",
+    "breakpoint",
+    "__builtins__",
+];
+
+/// Calls whose first argument the resolver follows to a member (`getattr(os, "system")`).
+const FOLLOWED: [&str; 5] = [
+    "getattr",
+    "hasattr",
+    "vars",
+    "object.__getattribute__",
+    "inspect.getattr_static",
+];
+
+/// Builtins that only inspect their arguments: a dangerous function passed to them is not
+/// kept (`isinstance(f, types.FunctionType)`).
+const INSPECTORS: [&str; 11] = [
+    "isinstance",
+    "issubclass",
+    "callable",
+    "type",
+    "id",
+    "hash",
+    "repr",
+    "str",
+    "print",
+    "hasattr",
+    "dir",
+];
 
 pub(crate) fn analyze(ctx: &mut Ctx<'_>, root: Node<'_>) {
     collect_bindings(ctx, root);
@@ -25,8 +93,8 @@ fn collect_bindings(ctx: &mut Ctx<'_>, root: Node<'_>) {
                 for name in names {
                     match name.kind() {
                         "dotted_name" => {
-                            let full = ctx.text(name);
-                            let top = full.split('.').next().unwrap_or(full).trim().to_owned();
+                            let full = ctx.ident(name);
+                            let top = full.split('.').next().unwrap_or(&full).trim().to_owned();
                             ctx.bind(&top, Binding::Path(top.clone()));
                         }
                         "aliased_import" => {
@@ -34,8 +102,8 @@ fn collect_bindings(ctx: &mut Ctx<'_>, root: Node<'_>) {
                                 name.child_by_field_name("name"),
                                 name.child_by_field_name("alias"),
                             ) {
-                                let target = clean_dotted(ctx.text(n));
-                                let alias = ctx.text(a).to_owned();
+                                let target = clean_dotted(&ctx.ident(n));
+                                let alias = ctx.ident(a).into_owned();
                                 ctx.bind(&alias, Binding::Path(target));
                             }
                         }
@@ -48,14 +116,14 @@ fn collect_bindings(ctx: &mut Ctx<'_>, root: Node<'_>) {
                 let Some(module) = node.child_by_field_name("module_name") else {
                     return false;
                 };
-                let module = clean_dotted(ctx.text(module));
+                let module = clean_dotted(&ctx.ident(module));
                 let mut cursor = node.walk();
                 let names: Vec<Node<'_>> =
                     node.children_by_field_name("name", &mut cursor).collect();
                 for name in names {
                     match name.kind() {
                         "dotted_name" => {
-                            let n = clean_dotted(ctx.text(name));
+                            let n = clean_dotted(&ctx.ident(name));
                             ctx.bind(&n, Binding::Path(format!("{module}.{n}")));
                         }
                         "aliased_import" => {
@@ -63,8 +131,8 @@ fn collect_bindings(ctx: &mut Ctx<'_>, root: Node<'_>) {
                                 name.child_by_field_name("name"),
                                 name.child_by_field_name("alias"),
                             ) {
-                                let n = clean_dotted(ctx.text(n));
-                                let alias = ctx.text(a).to_owned();
+                                let n = clean_dotted(&ctx.ident(n));
+                                let alias = ctx.ident(a).into_owned();
                                 ctx.bind(&alias, Binding::Path(format!("{module}.{n}")));
                             }
                         }
@@ -99,7 +167,7 @@ fn collect_bindings(ctx: &mut Ctx<'_>, root: Node<'_>) {
             "string" | "comment" | "integer" | "float" => return false,
             "function_definition" | "class_definition" => {
                 if let Some(name) = node.child_by_field_name("name") {
-                    let name = ctx.text(name).to_owned();
+                    let name = ctx.ident(name).into_owned();
                     ctx.bind(&name, Binding::Local);
                 }
             }
@@ -116,12 +184,12 @@ fn clean_dotted(text: &str) -> String {
 fn assign(ctx: &mut Ctx<'_>, left: Node<'_>, right: Node<'_>) {
     match left.kind() {
         "identifier" => {
-            let name = ctx.text(left).to_owned();
+            let name = ctx.ident(left).into_owned();
             let binding = match resolve(ctx, right, 0) {
                 // A bare unbound name on the right (`x = data`) says nothing external.
                 Some(path)
                     if right.kind() != "identifier"
-                        || ctx.bindings.contains_key(ctx.text(right))
+                        || ctx.bindings.contains_key(&*ctx.ident(right))
                         || is_builtin_like(&path) =>
                 {
                     Binding::Path(path)
@@ -153,19 +221,7 @@ fn assign(ctx: &mut Ctx<'_>, left: Node<'_>, right: Node<'_>) {
 
 /// Names a program may alias to reach a dangerous builtin (`e = eval`).
 fn is_builtin_like(name: &str) -> bool {
-    matches!(
-        name,
-        "eval"
-            | "exec"
-            | "compile"
-            | "__import__"
-            | "getattr"
-            | "setattr"
-            | "open"
-            | "globals"
-            | "vars"
-            | "chr"
-    )
+    BUILTINS.contains(&name)
 }
 
 fn named(node: Node<'_>) -> Vec<Node<'_>> {
@@ -184,11 +240,11 @@ fn resolve(ctx: &Ctx<'_>, node: Node<'_>, depth: usize) -> Option<String> {
     }
     let raw = match node.kind() {
         "identifier" => {
-            let name = ctx.text(node);
-            match ctx.bindings.get(name) {
+            let name = ctx.ident(node);
+            match ctx.bindings.get(&*name) {
                 Some(Binding::Path(p)) => Some(p.clone()),
                 Some(Binding::Local) => None,
-                None => Some(name.to_owned()),
+                None => Some(name.into_owned()),
             }
         }
         "attribute" => {
@@ -196,14 +252,20 @@ fn resolve(ctx: &Ctx<'_>, node: Node<'_>, depth: usize) -> Option<String> {
             let attr = node.child_by_field_name("attribute")?;
             let base = resolve(ctx, object, depth + 1)?;
             // `os.__dict__` is the module's namespace: `os.__dict__["system"]` is `os.system`.
-            match ctx.text(attr) {
+            match &*ctx.ident(attr) {
                 "__dict__" => Some(base),
                 attr => Some(format!("{base}.{attr}")),
             }
         }
         "call" => {
-            let function = resolve(ctx, node.child_by_field_name("function")?, depth + 1)?;
+            let function = node.child_by_field_name("function")?;
             let args = positional(node);
+            // `operator.attrgetter("system")(os)` is `os.system`.
+            if let Some(name) = getter_name(ctx, function, "operator.attrgetter", depth) {
+                let base = resolve(ctx, *args.first()?, depth + 1)?;
+                return Some(normalize(format!("{base}.{}", name?)));
+            }
+            let function = resolve(ctx, function, depth + 1)?;
             match function.as_str() {
                 "__import__" | "importlib.import_module" | "importlib.__import__" => {
                     fold(ctx, *args.first()?, depth + 1).map(|(s, _)| s)
@@ -227,6 +289,91 @@ fn resolve(ctx: &Ctx<'_>, node: Node<'_>, depth: usize) -> Option<String> {
         _ => None,
     }?;
     Some(normalize(raw))
+}
+
+/// For a call of `getter(name, ...)` (`operator.attrgetter("system")`): Some(the folded
+/// name, or None when it is computed at run time).
+fn getter_name(
+    ctx: &Ctx<'_>,
+    node: Node<'_>,
+    getter: &str,
+    depth: usize,
+) -> Option<Option<String>> {
+    if node.kind() != "call" || depth > MAX_DEPTH {
+        return None;
+    }
+    let function = resolve(ctx, node.child_by_field_name("function")?, depth + 1)?;
+    if function != getter {
+        return None;
+    }
+    let name = positional(node)
+        .first()
+        .and_then(|a| fold(ctx, *a, depth + 1))
+        .map(|(s, _)| s);
+    Some(name)
+}
+
+/// Whether the root of a resolved expression is real (see [`Ctx::anchored`]).
+fn anchored(ctx: &Ctx<'_>, node: Node<'_>) -> bool {
+    ctx.anchored(node, &["identifier"], is_builtin_like, |n| match n.kind() {
+        "attribute" => Ok(n.child_by_field_name("object")),
+        "subscript" => Ok(n.child_by_field_name("value")),
+        "call" => Ok(n.child_by_field_name("function")),
+        "parenthesized_expression" => Ok(n.named_child(0)),
+        _ => Err(true),
+    })
+}
+
+/// How the value at `site` is used (see [`Use`]).
+fn usage(ctx: &Ctx<'_>, site: Site<'_, '_>) -> Use {
+    let (Some(parent), field, above) = site.through(&["parenthesized_expression"]) else {
+        return Use::Ignored;
+    };
+    match (parent.kind(), field) {
+        ("call", Some("function")) => Use::Called,
+        ("attribute", Some("object")) | ("subscript", Some("value")) => Use::Reached,
+        ("named_expression", Some("value")) => Use::Aliased,
+        // `f = os.system` is followed by name; in a class body it becomes `A.f`, which is not.
+        ("assignment", Some("right")) => {
+            let to_name = parent
+                .child_by_field_name("left")
+                .is_some_and(|l| l.kind() == "identifier");
+            let in_class = above
+                .iter()
+                .rev()
+                .find(|a| matches!(a.kind(), "function_definition" | "class_definition"))
+                .is_some_and(|a| a.kind() == "class_definition");
+            if to_name && !in_class {
+                Use::Aliased
+            } else {
+                Use::Escapes
+            }
+        }
+        // `except X as e` and `with X as f` bind something else than X.
+        (
+            "expression_statement" | "except_clause" | "as_pattern" | "type" | "delete_statement",
+            _,
+        ) => Use::Ignored,
+        ("argument_list", _) => {
+            let Some(function) = above
+                .last()
+                .and_then(|call| call.child_by_field_name("function"))
+            else {
+                return Use::Escapes;
+            };
+            // The resolver follows `getattr(os, "system")` and `attrgetter("x")(os)`.
+            let getter = ["operator.attrgetter", "operator.methodcaller"]
+                .into_iter()
+                .any(|g| getter_name(ctx, function, g, 0).is_some());
+            match resolve(ctx, function, 0) {
+                _ if getter => Use::Reached,
+                Some(f) if FOLLOWED.contains(&f.as_str()) => Use::Reached,
+                Some(f) if INSPECTORS.contains(&f.as_str()) => Use::Ignored,
+                _ => Use::Escapes,
+            }
+        }
+        _ => Use::Escapes,
+    }
 }
 
 fn normalize(mut name: String) -> String {
@@ -262,7 +409,7 @@ fn keyword<'t>(ctx: &Ctx<'_>, call: Node<'t>, name: &str) -> Option<Node<'t>> {
         .filter(|c| c.kind() == "keyword_argument")
         .find(|c| {
             c.child_by_field_name("name")
-                .is_some_and(|n| ctx.text(n) == name)
+                .is_some_and(|n| ctx.ident(n) == name)
         })
         .and_then(|c| c.child_by_field_name("value"))
 }
@@ -294,7 +441,7 @@ fn fold(ctx: &Ctx<'_>, node: Node<'_>, depth: usize) -> Option<(String, bool)> {
             Some((l + &r, true))
         }
         "parenthesized_expression" => fold(ctx, node.named_child(0)?, depth + 1),
-        "identifier" => ctx.consts.get(ctx.text(node)).cloned(),
+        "identifier" => ctx.consts.get(&*ctx.ident(node)).cloned(),
         "call" => fold_call(ctx, node, depth),
         "subscript" => {
             let index = node.child_by_field_name("subscript")?;
@@ -353,8 +500,8 @@ fn fold_call(ctx: &Ctx<'_>, node: Node<'_>, depth: usize) -> Option<(String, boo
         return None;
     }
     let object = function.child_by_field_name("object")?;
-    let method = ctx.text(function.child_by_field_name("attribute")?);
-    match method {
+    let method = ctx.ident(function.child_by_field_name("attribute")?);
+    match &*method {
         "join" => {
             let (sep, _) = fold(ctx, object, depth + 1)?;
             let items = join_items(ctx, *args.first()?, depth + 1)?;
@@ -517,7 +664,7 @@ fn feeds_decoded(ctx: &Ctx<'_>, node: Node<'_>) -> bool {
                     found = true;
                 }
             }
-            "identifier" if ctx.tainted.contains(ctx.text(n)) => {
+            "identifier" if ctx.tainted.contains(&*ctx.ident(n)) => {
                 found = true;
             }
             _ => {}
@@ -540,7 +687,7 @@ fn visit(ctx: &mut Ctx<'_>, node: Node<'_>, site: Site<'_, '_>) -> bool {
                     _ => Some(name),
                 };
                 if let Some(t) = target {
-                    let module = clean_dotted(ctx.text(t));
+                    let module = clean_dotted(&ctx.ident(t));
                     ctx.match_import(&module, node);
                 }
             }
@@ -548,60 +695,64 @@ fn visit(ctx: &mut Ctx<'_>, node: Node<'_>, site: Site<'_, '_>) -> bool {
         }
         "import_from_statement" => {
             if let Some(m) = node.child_by_field_name("module_name") {
-                let module = clean_dotted(ctx.text(m));
+                let module = clean_dotted(&ctx.ident(m));
                 ctx.match_import(&module, node);
             }
             false
         }
         "call" => {
             call(ctx, node, site.ancestors);
+            // `getattr(os, "system")`, `__import__("os")` as values.
+            ctx.reference(node, usage(ctx, site));
             true
         }
         "attribute" => {
             if let Some(attr) = node.child_by_field_name("attribute") {
-                let name = ctx.text(attr);
-                ctx.match_attribute(name, attr);
+                let name = ctx.ident(attr);
+                ctx.match_attribute(&name, attr);
             }
-            if is_maximal(site)
-                && let Some(name) = resolve(ctx, node, 0)
-            {
-                ctx.match_access(&name, node);
-            }
+            ctx.reference(node, usage(ctx, site));
             true
         }
         "identifier" => {
             if in_expression(site) {
-                let name = ctx.text(node);
-                ctx.match_attribute(name, node);
-                if is_maximal(site)
-                    && let Some(Binding::Path(p)) = ctx.bindings.get(name)
-                {
-                    let p = p.clone();
-                    ctx.match_access(&p, node);
+                let name = ctx.ident(node);
+                ctx.match_attribute(&name, node);
+                match ctx.bindings.get(&*name) {
+                    Some(Binding::Path(p)) => {
+                        let p = p.clone();
+                        ctx.match_reference(&p, node, true, usage(ctx, site));
+                    }
+                    Some(Binding::Local) => {}
+                    None => {
+                        let usage = usage(ctx, site);
+                        let name = name.into_owned();
+                        ctx.match_reference(&name, node, is_builtin_like(&name), usage);
+                        for module in ctx.star_modules.clone() {
+                            ctx.match_reference(&format!("{module}.{name}"), node, true, usage);
+                        }
+                    }
                 }
             }
             false
         }
         "subscript" => {
-            if let Some(index) = node.child_by_field_name("subscript")
-                && let Some((key, assembled)) = fold(ctx, index, 0)
-            {
-                if assembled {
-                    ctx.fire(
-                        Check::AssembledName,
-                        None,
-                        node,
-                        Some(&format!("resolves to `{key}`")),
-                    );
-                }
+            let index = node.child_by_field_name("subscript");
+            match index.map(|i| (i, fold(ctx, i, 0))) {
                 // `globals()["__builtins__"]` reaches the same thing as the attribute.
-                ctx.match_attribute(&key, index);
+                Some((index, Some((key, assembled)))) => {
+                    ctx.subscript_key(node, index, &key, assembled);
+                }
+                // `vars(os)[k]`, `os.__dict__[k]`: a member named at run time.
+                Some((index, None)) if index.kind() != "slice" => {
+                    if let Some(value) = node.child_by_field_name("value") {
+                        let how = "is indexed by a name computed at run time";
+                        ctx.hidden_lookup(value, node, how);
+                    }
+                }
+                _ => {}
             }
-            if is_maximal(site)
-                && let Some(name) = resolve(ctx, node, 0)
-            {
-                ctx.match_access(&name, node);
-            }
+            ctx.reference(node, usage(ctx, site));
             true
         }
         "while_statement" => {
@@ -625,16 +776,6 @@ fn visit(ctx: &mut Ctx<'_>, node: Node<'_>, site: Site<'_, '_>) -> bool {
             true
         }
         "comment" => false,
-        _ => true,
-    }
-}
-
-/// Not the object of a longer attribute chain and not a callee (calls handle their callee).
-fn is_maximal(site: Site<'_, '_>) -> bool {
-    match site.parent_kind() {
-        "attribute" => !site.is("object"),
-        "call" => !site.is("function"),
-        "subscript" => !site.is("value"),
         _ => true,
     }
 }
@@ -749,14 +890,14 @@ fn count_calls(ctx: &Ctx<'_>, node: Node<'_>, target: &str) -> usize {
 }
 
 /// The identifiers of a plain attribute chain (`api.demo.notes_add`).
-fn segments<'s>(ctx: &Ctx<'s>, node: Node<'_>, out: &mut Vec<&'s str>) -> bool {
+fn segments<'s>(ctx: &Ctx<'s>, node: Node<'_>, out: &mut Vec<Cow<'s, str>>) -> bool {
     // Iterative, innermost object last: long chains must not recurse without bound.
     let mut rev = Vec::new();
     let mut cur = node;
     loop {
         match cur.kind() {
             "identifier" => {
-                rev.push(ctx.text(cur));
+                rev.push(ctx.ident(cur));
                 break;
             }
             "attribute" if rev.len() <= MAX_DEPTH => {
@@ -766,7 +907,7 @@ fn segments<'s>(ctx: &Ctx<'s>, node: Node<'_>, out: &mut Vec<&'s str>) -> bool {
                 ) else {
                     return false;
                 };
-                rev.push(ctx.text(attr));
+                rev.push(ctx.ident(attr));
                 cur = object;
             }
             _ => return false,
@@ -788,19 +929,42 @@ fn call(ctx: &mut Ctx<'_>, node: Node<'_>, ancestors: &[Node<'_>]) {
     let mut chain = Vec::new();
     let found = match resolved.as_deref().and_then(super::api_member) {
         Some(path) => {
-            chain.extend(path.split('.'));
+            chain.extend(path.split('.').map(Cow::Borrowed));
             true
         }
         None => segments(ctx, function, &mut chain),
     };
     if found {
+        let chain: Vec<&str> = chain.iter().map(AsRef::as_ref).collect();
         let first = || args.first().map(|a| fold(ctx, *a, 0).map(|(s, _)| s));
         let first_arg = (chain.last() == Some(&"call_tool")).then(first).flatten();
         ctx.tool_call(&chain, node, in_loop(ancestors), ("call_tool", first_arg));
     }
+    // `operator.methodcaller("system", "id")(os)` calls `os.system`; with the name computed
+    // at run time, like `operator.attrgetter(k)(os)`, it reaches a member out of sight.
+    for getter in ["operator.methodcaller", "operator.attrgetter"] {
+        let (Some(member), Some(target)) =
+            (getter_name(ctx, function, getter, 0), args.first().copied())
+        else {
+            continue;
+        };
+        match member {
+            Some(member) if getter == "operator.methodcaller" => {
+                if let Some(base) = resolve(ctx, target, 0) {
+                    ctx.match_call(&format!("{base}.{member}"), node);
+                }
+            }
+            Some(_) => {}
+            None => ctx.hidden_lookup(target, node, "gives a member named at run time"),
+        }
+    }
     if let Some(name) = resolved {
         ctx.match_call(&name, node);
-        if function.kind() == "identifier" && !ctx.bindings.contains_key(ctx.text(function)) {
+        // `os.system.__call__("id")` is a call of `os.system`.
+        if let Some(called) = name.strip_suffix(".__call__") {
+            ctx.match_call(called, node);
+        }
+        if function.kind() == "identifier" && !ctx.bindings.contains_key(&*ctx.ident(function)) {
             for module in ctx.star_modules.clone() {
                 ctx.match_call(&format!("{module}.{name}"), node);
             }
@@ -836,14 +1000,26 @@ fn call(ctx: &mut Ctx<'_>, node: Node<'_>, ancestors: &[Node<'_>]) {
             };
             if let Some(arg) = args.get(index) {
                 match fold(ctx, *arg, 0) {
-                    Some((folded, true)) => ctx.fire(
-                        Check::AssembledName,
-                        Some(&name),
-                        node,
-                        Some(&format!("resolves to `{folded}`")),
-                    ),
-                    Some((_, false)) => {}
-                    None => ctx.fire(Check::ComputedGetattr, Some(&name), node, None),
+                    Some((folded, assembled)) => {
+                        if assembled {
+                            ctx.fire(
+                                Check::AssembledName,
+                                Some(&name),
+                                node,
+                                Some(&format!("resolves to `{folded}`")),
+                            );
+                        }
+                        // `getattr(loop, "subprocess_exec")` is the attribute.
+                        ctx.match_attribute(&folded, node);
+                    }
+                    None => {
+                        ctx.fire(Check::ComputedGetattr, Some(&name), node, None);
+                        if index == 1
+                            && let Some(target) = args.first().copied()
+                        {
+                            ctx.hidden_lookup(target, node, "gives a member named at run time");
+                        }
+                    }
                 }
             }
         }
@@ -858,8 +1034,8 @@ fn call(ctx: &mut Ctx<'_>, node: Node<'_>, ancestors: &[Node<'_>]) {
     if function.kind() == "attribute"
         && let Some(attr) = function.child_by_field_name("attribute")
     {
-        let method = ctx.text(attr);
-        ctx.match_method(method, node);
+        let method = ctx.ident(attr);
+        ctx.match_method(&method, node);
         if method == "open" {
             check_mode(
                 ctx,

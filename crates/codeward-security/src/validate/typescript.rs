@@ -1,10 +1,106 @@
 //! TypeScript/JavaScript analysis: ES imports, `require`, destructuring, member chains.
 //! Mirrors python.rs; names are normalized (`node:fs` -> `fs`, `globalThis.eval` -> `eval`).
 
+use std::borrow::Cow;
+
 use tree_sitter::Node;
 
-use super::{Binding, Ctx, FOLD_MAX, MAX_DEPTH, Site, base64_decode, hex_decode, walk, walk_with};
+use super::{
+    Binding, Ctx, FOLD_MAX, MAX_DEPTH, Names, Site, Use, base64_decode, hex_decode, walk, walk_with,
+};
 use crate::rules::Check;
+
+/// JavaScript name resolution for the shared checks; `globalThis.eval` is `eval`.
+pub(crate) static NAMES: Names = Names {
+    resolve,
+    anchored,
+    global_objects: &["globalThis", "window", "global", "self"],
+    ident,
+};
+
+/// An identifier may spell its characters as escapes: `\u0065val` and `\u{65}val` are
+/// `eval`. tree-sitter keeps the source text, so they are decoded here; anything that is not
+/// a valid escape stays as written.
+fn ident(text: &str) -> Cow<'_, str> {
+    if !text.contains('\\') {
+        return Cow::Borrowed(text);
+    }
+    let hex = |h: &str| {
+        (!h.is_empty() && h.chars().all(|c| c.is_ascii_hexdigit()))
+            .then(|| u32::from_str_radix(h, 16).ok().and_then(char::from_u32))
+            .flatten()
+    };
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find('\\') {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 1..];
+        // (the character, the length of the escape after the backslash)
+        let escape = after
+            .strip_prefix('u')
+            .and_then(|u| match u.strip_prefix('{') {
+                Some(braced) => {
+                    let end = braced.find('}')?;
+                    Some((hex(&braced[..end])?, end + 3))
+                }
+                None => Some((hex(u.get(..4)?)?, 5)),
+            });
+        match escape {
+            Some((c, len)) => {
+                out.push(c);
+                rest = &after[len..];
+            }
+            None => {
+                out.push('\\');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    Cow::Owned(out)
+}
+
+/// Runtime globals that reach dangerous things. A free name that is none of these is a
+/// local the resolver does not track (a parameter), never a module or a runtime function.
+const GLOBALS: [&str; 27] = [
+    "eval",
+    "Function",
+    "require",
+    "module",
+    "fetch",
+    "process",
+    "globalThis",
+    "window",
+    "global",
+    "self",
+    "setTimeout",
+    "setInterval",
+    "setImmediate",
+    "atob",
+    "WebSocket",
+    "XMLHttpRequest",
+    "EventSource",
+    "Worker",
+    "SharedWorker",
+    "WebAssembly",
+    "ShadowRealm",
+    "execScript",
+    "Deno",
+    "Bun",
+    "Reflect",
+    "Object",
+    "Error",
+];
+
+/// Wrappers that pass a value on unchanged.
+const WRAPPERS: [&str; 6] = [
+    "parenthesized_expression",
+    "await_expression",
+    "as_expression",
+    "non_null_expression",
+    "satisfies_expression",
+    "type_assertion",
+];
 
 pub(crate) fn analyze(ctx: &mut Ctx<'_>, root: Node<'_>) {
     collect_bindings(ctx, root);
@@ -63,7 +159,7 @@ fn collect_bindings(ctx: &mut Ctx<'_>, root: Node<'_>) {
                             if let (Some(id), Some(src)) = (parts.first(), parts.get(1))
                                 && let Some((m, _)) = fold(ctx, *src, 0)
                             {
-                                let id = ctx.text(*id).to_owned();
+                                let id = ctx.ident(*id).into_owned();
                                 ctx.bind(&id, Binding::Path(module_name(&m)));
                             }
                         }
@@ -77,14 +173,14 @@ fn collect_bindings(ctx: &mut Ctx<'_>, root: Node<'_>) {
                     for part in named(clause) {
                         match part.kind() {
                             "identifier" => {
-                                let id = ctx.text(part).to_owned();
+                                let id = ctx.ident(part).into_owned();
                                 ctx.bind(&id, Binding::Path(module.clone()));
                             }
                             "namespace_import" => {
                                 if let Some(id) =
                                     named(part).into_iter().find(|c| c.kind() == "identifier")
                                 {
-                                    let id = ctx.text(id).to_owned();
+                                    let id = ctx.ident(id).into_owned();
                                     ctx.bind(&id, Binding::Path(module.clone()));
                                 }
                             }
@@ -94,10 +190,10 @@ fn collect_bindings(ctx: &mut Ctx<'_>, root: Node<'_>) {
                                         continue;
                                     };
                                     let imported =
-                                        ctx.text(name).trim_matches(['"', '\'']).to_owned();
+                                        ctx.ident(name).trim_matches(['"', '\'']).to_owned();
                                     let local = spec
                                         .child_by_field_name("alias")
-                                        .map(|a| ctx.text(a).to_owned())
+                                        .map(|a| ctx.ident(a).into_owned())
                                         .unwrap_or_else(|| imported.clone());
                                     let path = if imported == "default" {
                                         module.clone()
@@ -133,7 +229,7 @@ fn collect_bindings(ctx: &mut Ctx<'_>, root: Node<'_>) {
             kind if is_type_only(kind) => return false,
             "function_declaration" | "class_declaration" | "generator_function_declaration" => {
                 if let Some(name) = node.child_by_field_name("name") {
-                    let name = ctx.text(name).to_owned();
+                    let name = ctx.ident(name).into_owned();
                     ctx.bind(&name, Binding::Local);
                 }
             }
@@ -146,11 +242,11 @@ fn collect_bindings(ctx: &mut Ctx<'_>, root: Node<'_>) {
 fn assign(ctx: &mut Ctx<'_>, left: Node<'_>, right: Node<'_>) {
     match left.kind() {
         "identifier" => {
-            let name = ctx.text(left).to_owned();
+            let name = ctx.ident(left).into_owned();
             let binding = match resolve(ctx, right, 0) {
                 Some(path)
                     if right.kind() != "identifier"
-                        || ctx.bindings.contains_key(ctx.text(right))
+                        || ctx.bindings.contains_key(&*ctx.ident(right))
                         || is_global_like(&path) =>
                 {
                     Binding::Path(path)
@@ -183,12 +279,12 @@ fn destructured(ctx: &Ctx<'_>, pattern: Node<'_>) -> Vec<(String, String)> {
     for part in named(pattern) {
         match part.kind() {
             "shorthand_property_identifier_pattern" => {
-                let n = ctx.text(part).to_owned();
+                let n = ctx.ident(part).into_owned();
                 out.push((n.clone(), n));
             }
             "object_assignment_pattern" => {
                 if let Some(l) = part.child_by_field_name("left") {
-                    let n = ctx.text(l).to_owned();
+                    let n = ctx.ident(l).into_owned();
                     out.push((n.clone(), n));
                 }
             }
@@ -200,8 +296,8 @@ fn destructured(ctx: &Ctx<'_>, pattern: Node<'_>) -> Vec<(String, String)> {
                 {
                     let key = fold(ctx, k, 0)
                         .map(|(s, _)| s)
-                        .unwrap_or_else(|| ctx.text(k).to_owned());
-                    out.push((ctx.text(v).to_owned(), key));
+                        .unwrap_or_else(|| ctx.ident(k).into_owned());
+                    out.push((ctx.ident(v).into_owned(), key));
                 }
             }
             _ => {}
@@ -211,23 +307,69 @@ fn destructured(ctx: &Ctx<'_>, pattern: Node<'_>) -> Vec<(String, String)> {
 }
 
 fn is_global_like(name: &str) -> bool {
-    matches!(
-        name,
-        "eval"
-            | "Function"
-            | "require"
-            | "fetch"
-            | "process"
-            | "globalThis"
-            | "setTimeout"
-            | "setInterval"
-            | "atob"
-            | "WebSocket"
-            | "XMLHttpRequest"
-            | "Deno"
-            | "Bun"
-            | "Reflect"
-    )
+    GLOBALS.contains(&name)
+}
+
+/// Whether the root of a resolved expression is real (see [`Ctx::anchored`]).
+fn anchored(ctx: &Ctx<'_>, node: Node<'_>) -> bool {
+    let names = ["identifier", "shorthand_property_identifier"];
+    ctx.anchored(node, &names, is_global_like, |n| match n.kind() {
+        "member_expression" | "subscript_expression" => Ok(n.child_by_field_name("object")),
+        "call_expression" => Ok(n.child_by_field_name("function")),
+        kind if WRAPPERS.contains(&kind) || kind == "sequence_expression" => Ok(inner(n)),
+        "this" => Err(false),
+        _ => Err(true),
+    })
+}
+
+/// How the value at `site` is used (see [`Use`]).
+fn usage(ctx: &Ctx<'_>, site: Site<'_, '_>) -> Use {
+    let (Some(parent), field, above) = site.through(&WRAPPERS) else {
+        return Use::Ignored;
+    };
+    let operator = || {
+        parent
+            .child_by_field_name("operator")
+            .map(|o| ctx.text(o))
+            .unwrap_or("")
+    };
+    match (parent.kind(), field) {
+        ("call_expression", Some("function")) | ("new_expression", Some("constructor")) => {
+            Use::Called
+        }
+        ("member_expression" | "subscript_expression", Some("object")) => Use::Reached,
+        // `const f = cp.exec`, `f = cp.exec`, `const { exec } = cp` are followed by name.
+        ("variable_declarator", Some("value")) | ("assignment_expression", Some("right")) => {
+            let target = parent
+                .child_by_field_name("name")
+                .or_else(|| parent.child_by_field_name("left"));
+            if target.is_some_and(|t| matches!(t.kind(), "identifier" | "object_pattern")) {
+                Use::Aliased
+            } else {
+                Use::Escapes
+            }
+        }
+        ("expression_statement", _) => Use::Ignored,
+        // The resolver follows `Reflect.get(process, "env")`.
+        ("arguments", _) => {
+            let followed = above
+                .last()
+                .and_then(|call| call.child_by_field_name("function"))
+                .and_then(|f| resolve(ctx, f, 0))
+                .is_some_and(|f| matches!(f.as_str(), "Reflect.get" | "Reflect.has"));
+            if followed { Use::Reached } else { Use::Escapes }
+        }
+        ("unary_expression", _) if matches!(operator(), "typeof" | "void" | "!") => Use::Ignored,
+        ("binary_expression", _)
+            if matches!(
+                operator(),
+                "instanceof" | "in" | "===" | "!==" | "==" | "!="
+            ) =>
+        {
+            Use::Ignored
+        }
+        _ => Use::Escapes,
+    }
 }
 
 // ------------------------------------------------------------------ resolution
@@ -246,18 +388,18 @@ fn resolve(ctx: &Ctx<'_>, node: Node<'_>, depth: usize) -> Option<String> {
     }
     let raw = match node.kind() {
         "identifier" => {
-            let name = ctx.text(node);
-            match ctx.bindings.get(name) {
+            let name = ctx.ident(node);
+            match ctx.bindings.get(&*name) {
                 Some(Binding::Path(p)) => Some(p.clone()),
                 Some(Binding::Local) => None,
-                None => Some(name.to_owned()),
+                None => Some(name.into_owned()),
             }
         }
         "meta_property" => Some(ctx.text(node).replace(char::is_whitespace, "")),
         "member_expression" => {
             let base = resolve(ctx, node.child_by_field_name("object")?, depth + 1)?;
             let prop = node.child_by_field_name("property")?;
-            Some(format!("{base}.{}", ctx.text(prop)))
+            Some(format!("{base}.{}", ctx.ident(prop)))
         }
         "subscript_expression" => {
             let base = resolve(ctx, node.child_by_field_name("object")?, depth + 1)?;
@@ -274,11 +416,15 @@ fn resolve(ctx: &Ctx<'_>, node: Node<'_>, depth: usize) -> Option<String> {
                 resolve(ctx, function, depth + 1)
             };
             let is_loader = function.kind() == "import"
-                || callee
-                    .as_deref()
-                    .is_some_and(|f| f == "require" || f == "module.require");
+                || callee.as_deref().is_some_and(|f| LOADERS.contains(&f));
             if is_loader {
                 fold(ctx, *args.first()?, depth + 1).map(|(s, _)| module_name(&s))
+            } else if matches!(
+                callee.as_deref(),
+                Some("createRequire" | "module.createRequire")
+            ) {
+                // What createRequire returns is a require function.
+                Some("require".to_owned())
             } else if callee.as_deref() == Some("Reflect.get") {
                 // Reflect.get(obj, "key") is obj.key.
                 let base = resolve(ctx, *args.first()?, depth + 1)?;
@@ -299,6 +445,14 @@ fn resolve(ctx: &Ctx<'_>, node: Node<'_>, depth: usize) -> Option<String> {
     }?;
     Some(normalize(raw))
 }
+
+/// Functions that return the module named by their argument.
+const LOADERS: [&str; 4] = [
+    "require",
+    "module.require",
+    "process.getBuiltinModule",
+    "process.mainModule.require",
+];
 
 fn arguments(call: Node<'_>) -> Vec<Node<'_>> {
     match call.child_by_field_name("arguments") {
@@ -327,7 +481,7 @@ fn fold(ctx: &Ctx<'_>, node: Node<'_>, depth: usize) -> Option<(String, bool)> {
         "parenthesized_expression" | "as_expression" | "non_null_expression" => {
             fold(ctx, inner(node)?, depth + 1)
         }
-        "identifier" => ctx.consts.get(ctx.text(node)).cloned(),
+        "identifier" => ctx.consts.get(&*ctx.ident(node)).cloned(),
         "call_expression" => fold_call(ctx, node, depth),
         _ => None,
     }?;
@@ -376,8 +530,8 @@ fn fold_call(ctx: &Ctx<'_>, node: Node<'_>, depth: usize) -> Option<(String, boo
         return None;
     }
     let object = function.child_by_field_name("object")?;
-    let method = ctx.text(function.child_by_field_name("property")?);
-    match method {
+    let method = ctx.ident(function.child_by_field_name("property")?);
+    match &*method {
         "join" => {
             let sep = match args.first() {
                 Some(a) => fold(ctx, *a, depth + 1)?.0,
@@ -422,7 +576,7 @@ fn join_items(ctx: &Ctx<'_>, node: Node<'_>, depth: usize) -> Option<Vec<String>
                 return None;
             }
             let object = function.child_by_field_name("object")?;
-            match ctx.text(function.child_by_field_name("property")?) {
+            match &*ctx.ident(function.child_by_field_name("property")?) {
                 "reverse" => {
                     let mut items = join_items(ctx, object, depth + 1)?;
                     items.reverse();
@@ -525,7 +679,7 @@ fn feeds_decoded(ctx: &Ctx<'_>, node: Node<'_>) -> bool {
                     found = ctx.rules.decoders.matches(&f);
                 }
             }
-            "identifier" => found = ctx.tainted.contains(ctx.text(n)),
+            "identifier" => found = ctx.tainted.contains(&*ctx.ident(n)),
             _ => {}
         }
         !found
@@ -557,7 +711,7 @@ fn visit(ctx: &mut Ctx<'_>, node: Node<'_>, site: Site<'_, '_>) -> bool {
                     let local = n
                         .child_by_field_name("alias")
                         .or_else(|| n.child_by_field_name("name"))
-                        .map(|l| ctx.text(l).to_owned());
+                        .map(|l| ctx.ident(l).into_owned());
                     if let Some(Binding::Path(p)) =
                         local.and_then(|l| ctx.bindings.get(&l).cloned())
                     {
@@ -583,12 +737,16 @@ fn visit(ctx: &mut Ctx<'_>, node: Node<'_>, site: Site<'_, '_>) -> bool {
         }
         "call_expression" | "new_expression" => {
             call(ctx, node, site.ancestors);
+            // `require("child_process")`, `Reflect.get(globalThis, "eval")` as values.
+            if node.kind() == "call_expression" {
+                ctx.reference(node, usage(ctx, site));
+            }
             true
         }
         "member_expression" => {
             if let Some(prop) = node.child_by_field_name("property") {
-                let name = ctx.text(prop);
-                ctx.match_attribute(name, prop);
+                let name = ctx.ident(prop);
+                ctx.match_attribute(&name, prop);
                 if name == "constructor"
                     && node
                         .child_by_field_name("object")
@@ -597,26 +755,23 @@ fn visit(ctx: &mut Ctx<'_>, node: Node<'_>, site: Site<'_, '_>) -> bool {
                     ctx.fire(Check::ConstructorChain, None, node, None);
                 }
             }
-            if is_maximal(site)
-                && let Some(name) = resolve(ctx, node, 0)
-            {
-                ctx.match_access(&name, node);
-            }
+            ctx.reference(node, usage(ctx, site));
             true
         }
         "subscript_expression" => {
-            if let Some(index) = node.child_by_field_name("index")
-                && let Some((key, assembled)) = fold(ctx, index, 0)
+            let index = node.child_by_field_name("index");
+            let folded = index.and_then(|i| fold(ctx, i, 0));
+            if index.is_some()
+                && folded.is_none()
+                && let Some(object) = node.child_by_field_name("object")
             {
-                if assembled {
-                    ctx.fire(
-                        Check::AssembledName,
-                        None,
-                        node,
-                        Some(&format!("resolves to `{key}`")),
-                    );
-                }
-                ctx.match_attribute(&key, index);
+                // `cp[k]`, `process[k]`: a member named at run time.
+                ctx.hidden_lookup(object, node, "is indexed by a name computed at run time");
+            }
+            if let Some(index) = index
+                && let Some((key, assembled)) = folded
+            {
+                ctx.subscript_key(node, index, &key, assembled);
                 if key == "constructor"
                     && node
                         .child_by_field_name("object")
@@ -625,19 +780,23 @@ fn visit(ctx: &mut Ctx<'_>, node: Node<'_>, site: Site<'_, '_>) -> bool {
                     ctx.fire(Check::ConstructorChain, None, node, None);
                 }
             }
-            if is_maximal(site)
-                && let Some(name) = resolve(ctx, node, 0)
-            {
-                ctx.match_access(&name, node);
-            }
+            ctx.reference(node, usage(ctx, site));
             true
         }
-        "identifier" => {
-            if is_maximal(site)
-                && in_expression(site)
-                && let Some(Binding::Path(p)) = ctx.bindings.get(ctx.text(node)).cloned()
-            {
-                ctx.match_access(&p, node);
+        // `{ eval }` in an object literal is a reference to `eval`.
+        "identifier" | "shorthand_property_identifier" => {
+            if in_expression(site) {
+                let name = ctx.ident(node);
+                match ctx.bindings.get(&*name).cloned() {
+                    Some(Binding::Path(p)) => {
+                        ctx.match_reference(&p, node, true, usage(ctx, site));
+                    }
+                    Some(Binding::Local) => {}
+                    None => {
+                        let usage = usage(ctx, site);
+                        ctx.match_reference(&name, node, is_global_like(&name), usage);
+                    }
+                }
             }
             false
         }
@@ -694,7 +853,7 @@ fn is_constructor_ref(ctx: &Ctx<'_>, node: Node<'_>) -> bool {
     match node.kind() {
         "member_expression" => node
             .child_by_field_name("property")
-            .is_some_and(|p| ctx.text(p) == "constructor"),
+            .is_some_and(|p| ctx.ident(p) == "constructor"),
         "subscript_expression" => node
             .child_by_field_name("index")
             .and_then(|i| fold(ctx, i, 0))
@@ -715,15 +874,6 @@ fn is_function_ref(ctx: &Ctx<'_>, node: Node<'_>) -> bool {
             .and_then(|f| resolve(ctx, f, 0))
             .is_some_and(|f| f == "Object.getPrototypeOf" || f == "Reflect.getPrototypeOf"),
         _ => false,
-    }
-}
-
-fn is_maximal(site: Site<'_, '_>) -> bool {
-    match site.parent_kind() {
-        "member_expression" | "subscript_expression" => !site.is("object"),
-        "call_expression" => !site.is("function"),
-        "new_expression" => !site.is("constructor"),
-        _ => true,
     }
 }
 
@@ -862,7 +1012,7 @@ fn in_loop(ctx: &Ctx<'_>, ancestors: &[Node<'_>]) -> bool {
                         .and_then(|f| f.child_by_field_name("property")),
                     _ => None,
                 };
-                if callee.is_some_and(|p| ctx.rules.loop_callbacks.contains(ctx.text(p))) {
+                if callee.is_some_and(|p| ctx.rules.loop_callbacks.contains(&*ctx.ident(p))) {
                     return true;
                 }
             }
@@ -888,14 +1038,14 @@ fn count_calls(ctx: &Ctx<'_>, node: Node<'_>, target: &str) -> usize {
     n
 }
 
-fn segments<'s>(ctx: &Ctx<'s>, node: Node<'_>, out: &mut Vec<&'s str>) -> bool {
+fn segments<'s>(ctx: &Ctx<'s>, node: Node<'_>, out: &mut Vec<Cow<'s, str>>) -> bool {
     // Iterative, innermost object last: long chains must not recurse without bound.
     let mut rev = Vec::new();
     let mut cur = node;
     loop {
         match cur.kind() {
             "identifier" | "this" => {
-                rev.push(ctx.text(cur));
+                rev.push(ctx.ident(cur));
                 break;
             }
             "member_expression" if rev.len() <= MAX_DEPTH => {
@@ -905,7 +1055,7 @@ fn segments<'s>(ctx: &Ctx<'s>, node: Node<'_>, out: &mut Vec<&'s str>) -> bool {
                 ) else {
                     return false;
                 };
-                rev.push(ctx.text(prop));
+                rev.push(ctx.ident(prop));
                 cur = object;
             }
             _ => return false,
@@ -935,12 +1085,13 @@ fn call(ctx: &mut Ctx<'_>, node: Node<'_>, ancestors: &[Node<'_>]) {
     let via_api = name.as_deref().and_then(super::api_member);
     let found = match via_api {
         Some(path) => {
-            chain.extend(path.split('.'));
+            chain.extend(path.split('.').map(Cow::Borrowed));
             true
         }
         None => segments(ctx, function, &mut chain),
     };
     if found {
+        let chain: Vec<&str> = chain.iter().map(AsRef::as_ref).collect();
         let first = || args.first().map(|a| fold(ctx, *a, 0).map(|(s, _)| s));
         let first_arg = (chain.last() == Some(&"callTool")).then(first).flatten();
         let looped = in_loop(ctx, ancestors);
@@ -948,6 +1099,13 @@ fn call(ctx: &mut Ctx<'_>, node: Node<'_>, ancestors: &[Node<'_>]) {
     }
     if let Some(name) = name {
         ctx.match_call(&name, node);
+        // `eval.call(null, s)` is a call of `eval`.
+        if let Some(called) = [".call", ".apply", ".bind"]
+            .into_iter()
+            .find_map(|m| name.strip_suffix(m))
+        {
+            ctx.match_call(called, node);
+        }
         if ctx.targets(Check::DynamicImport, &name) {
             match args.first().map(|a| fold(ctx, *a, 0)) {
                 Some(Some((module, assembled))) => {
@@ -994,13 +1152,16 @@ fn call(ctx: &mut Ctx<'_>, node: Node<'_>, ancestors: &[Node<'_>]) {
                     Some(&format!("resolves to `{key}`")),
                 ),
                 Some(None) => {
-                    if let Some(base) = args.first().and_then(|o| resolve(ctx, *o, 0)) {
-                        ctx.fire(
-                            Check::ComputedMember,
-                            Some(&base),
-                            node,
-                            Some(&format!("on `{base}`")),
-                        );
+                    if let Some(object) = args.first().copied() {
+                        if let Some(base) = resolve(ctx, object, 0) {
+                            ctx.fire(
+                                Check::ComputedMember,
+                                Some(&base),
+                                node,
+                                Some(&format!("on `{base}`")),
+                            );
+                        }
+                        ctx.hidden_lookup(object, node, "gives a member named at run time");
                     }
                 }
                 _ => {}
@@ -1030,8 +1191,8 @@ fn call(ctx: &mut Ctx<'_>, node: Node<'_>, ancestors: &[Node<'_>]) {
     if function.kind() == "member_expression"
         && let Some(prop) = function.child_by_field_name("property")
     {
-        let method = ctx.text(prop);
-        ctx.match_method(method, node);
+        let method = ctx.ident(prop);
+        ctx.match_method(&method, node);
     }
 }
 

