@@ -24,6 +24,8 @@ use tokio::sync::watch;
 pub const SERVER_LOG_TARGET: &str = "codeward_mcp::server";
 /// A message longer than this is a protocol violation (a runaway or binary stdout).
 const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
+/// Stderr lines longer than this are cut (a progress bar that never ends its line, a dump).
+const MAX_STDERR_LINE: usize = 8 * 1024;
 /// Stderr lines longer than this are cut in the tail kept for errors.
 const MAX_TAIL_LINE: usize = 400;
 
@@ -393,20 +395,60 @@ impl Connection {
     }
 }
 
+/// Forwards each stderr line to `tracing` and the tail. `\r` ends a line as `\n` does (a
+/// progress bar redraws its line with it and may never write a newline), blank lines are
+/// skipped, and a line is cut at `MAX_STDERR_LINE` bytes: memory stays bounded whatever the
+/// server writes, for as long as it runs.
 async fn forward_stderr(server: Arc<str>, stderr: tokio::process::ChildStderr, tail: StderrTail) {
-    let mut lines = BufReader::new(stderr);
-    let mut buf = Vec::new();
-    loop {
-        buf.clear();
-        match lines.read_until(b'\n', &mut buf).await {
-            Ok(0) | Err(_) => break,
-            Ok(_) => {
-                let line = String::from_utf8_lossy(&buf);
-                let line = line.trim_end();
-                tracing::info!(target: SERVER_LOG_TARGET, server = %server, "{line}");
-                tail.push(line.chars().take(MAX_TAIL_LINE).collect());
-            }
+    let mut reader = BufReader::new(stderr);
+    let mut line = StderrLine::default();
+    let emit = |text: &[u8], cut: bool| {
+        let text = String::from_utf8_lossy(text);
+        let text = text.trim_end();
+        if text.trim_start().is_empty() {
+            return;
         }
+        if cut {
+            tracing::info!(target: SERVER_LOG_TARGET, server = %server, "{text}... [line truncated at {MAX_STDERR_LINE} bytes]");
+        } else {
+            tracing::info!(target: SERVER_LOG_TARGET, server = %server, "{text}");
+        }
+        tail.push(text.chars().take(MAX_TAIL_LINE).collect());
+    };
+    loop {
+        let chunk = match reader.fill_buf().await {
+            Ok([]) | Err(_) => break,
+            Ok(chunk) => chunk,
+        };
+        let read = chunk.len();
+        let mut rest = chunk;
+        while let Some(end) = rest.iter().position(|b| matches!(b, b'\n' | b'\r')) {
+            line.push(&rest[..end]);
+            emit(&line.text, line.cut);
+            line = StderrLine::default();
+            rest = &rest[end + 1..];
+        }
+        line.push(rest);
+        reader.consume(read);
+    }
+    // A last line without a line end.
+    emit(&line.text, line.cut);
+}
+
+/// The stderr line being read: at most `MAX_STDERR_LINE` bytes of it, and whether more came.
+#[derive(Default)]
+struct StderrLine {
+    text: Vec<u8>,
+    cut: bool,
+}
+
+impl StderrLine {
+    fn push(&mut self, bytes: &[u8]) {
+        let room = MAX_STDERR_LINE - self.text.len();
+        if bytes.len() > room {
+            self.cut = true;
+        }
+        self.text.extend_from_slice(&bytes[..bytes.len().min(room)]);
     }
 }
 

@@ -2,7 +2,7 @@
 
 Usage: fake_server.py MODE [STATE_DIR]
 Modes: ok, garbage-at-start, garbage-on-call, hang-on-call, hang-init, crash-once,
-exit-at-start, stubborn, spawns-child.
+exit-at-start, stubborn, spawns-child, progress.
 """
 import json
 import os
@@ -56,6 +56,12 @@ if mode == "stubborn":
 if mode == "spawns-child":
     child = subprocess.Popen(["sleep", "1000"])
     log(f"grandchild pid {child.pid}")
+if mode == "progress":
+    # A progress bar: updates ended by "\r" and never a newline, then one enormous line.
+    for percent in range(200):
+        sys.stderr.write(f"downloading {percent}%\r")
+    sys.stderr.write("x" * 100_000 + "\r\n")
+    sys.stderr.flush()
 
 log(f"fake server ready (mode {mode})")
 
