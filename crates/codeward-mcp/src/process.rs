@@ -6,7 +6,9 @@ use crate::config::StdioServer;
 use crate::error::{McpError, Result};
 use crate::handler::Handler;
 use crate::options::PoolOptions;
+use nix::errno::Errno;
 use nix::sys::signal::{Signal, killpg};
+use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid};
 use nix::unistd::Pid;
 use rmcp::service::{RoleClient, RunningService, RxJsonRpcMessage, TxJsonRpcMessage};
 use rmcp::transport::Transport;
@@ -14,10 +16,10 @@ use rmcp::{Peer, ServiceExt};
 use std::collections::VecDeque;
 use std::future::Future;
 use std::process::Stdio;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::process::{ChildStdin, ChildStdout};
+use tokio::process::{Child, ChildStdin, ChildStdout};
 use tokio::sync::watch;
 
 /// The `tracing` target of lines servers write to stderr.
@@ -80,28 +82,78 @@ impl StderrTail {
     }
 }
 
-/// Kills the whole process group when dropped, so no server (nor what `npx` started for it)
-/// outlives its connection, even when a future holding it is cancelled.
+/// A server's process group, which is signalled only while its leader (the server) is known
+/// not to have been reaped.
+///
+/// A group id is the leader's pid, and the kernel does not hand out a number that a process
+/// or zombie still holds as its pid or group id. While the leader is unreaped the id can only
+/// name this group; once the leader is reaped and the group empty, it can name a stranger's
+/// (often another server of this pool, since each gets a group of its own). So the leader is
+/// reaped here and nowhere else: [`watch_exit`] sees its exit without reaping it, then
+/// [`Group::reap`] kills what is left of the group (helpers of a server that is gone) and
+/// reaps, in one step under the lock that [`Group::signal`] takes. After that nothing is
+/// signalled. Killing the leftovers at once, not when the connection is dropped, also matters
+/// on its own: one that inherited the server's stdout would keep requests waiting.
+#[derive(Debug)]
+struct Group {
+    pgid: i32,
+    /// `None` once reaped.
+    leader: Mutex<Option<Child>>,
+}
+
+impl Group {
+    fn leader(&self) -> MutexGuard<'_, Option<Child>> {
+        self.leader.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn signal(&self, signal: Signal) {
+        if self.leader().is_some() {
+            // ESRCH (already gone) is the expected outcome after a clean exit.
+            let _ = killpg(Pid::from_raw(self.pgid), signal);
+        }
+    }
+
+    /// Kills what is left of the group and reaps the leader, whose exit has been seen.
+    fn reap(&self) -> String {
+        let mut leader = self.leader();
+        let Some(child) = leader.as_mut() else {
+            return "was reaped elsewhere".into();
+        };
+        let _ = killpg(Pid::from_raw(self.pgid), Signal::SIGKILL);
+        let status = match child.try_wait() {
+            Ok(Some(status)) => format!("exited ({status})"),
+            Ok(None) => "exited".into(),
+            Err(e) => format!("could not be waited for: {e}"),
+        };
+        *leader = None;
+        status
+    }
+
+    /// Whether any process of the group still exists (zombies of reparented processes count
+    /// until init reaps them). Only a probe (signal 0), so it is asked after the reap too: a
+    /// group that is still there keeps its id, and one that is gone answers "no such group"
+    /// unless its id has already been reused, which costs a wait, never a kill.
+    fn alive(&self) -> bool {
+        killpg(Pid::from_raw(self.pgid), None::<Signal>).is_ok()
+    }
+}
+
+/// Kills the server's process group when dropped, so no server (nor what `npx` started for
+/// it) outlives its connection, even when a future holding it is cancelled.
 #[derive(Debug)]
 struct GroupKiller {
-    pgid: Option<i32>,
+    group: Option<Arc<Group>>,
 }
 
 impl GroupKiller {
     fn signal(&self, signal: Signal) {
-        if let Some(pgid) = self.pgid {
-            // ESRCH (already gone) is the expected outcome after a clean exit.
-            let _ = killpg(Pid::from_raw(pgid), signal);
+        if let Some(group) = &self.group {
+            group.signal(signal);
         }
     }
-}
 
-impl GroupKiller {
-    /// Whether any process of the group still exists (zombies of reparented processes
-    /// count until init reaps them).
     fn group_alive(&self) -> bool {
-        self.pgid
-            .is_some_and(|pgid| killpg(Pid::from_raw(pgid), None::<Signal>).is_ok())
+        self.group.as_ref().is_some_and(|group| group.alive())
     }
 }
 
@@ -109,6 +161,32 @@ impl Drop for GroupKiller {
     fn drop(&mut self) {
         self.signal(Signal::SIGKILL);
     }
+}
+
+/// Waits for the server to exit without reaping it, then lets [`Group::reap`] kill the rest
+/// of its group and reap it, and reports how it ended.
+async fn watch_exit(group: Arc<Group>, fate: Fate, exit: watch::Sender<Option<String>>) {
+    let pid = Pid::from_raw(group.pgid);
+    let mut sigchld = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::child()).ok();
+    loop {
+        // Checked after the handler is in place, so an exit before it is not missed.
+        let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT | WaitPidFlag::WNOHANG;
+        match waitid(Id::Pid(pid), flags) {
+            Ok(WaitStatus::StillAlive) | Err(Errno::EINTR) => {}
+            // Exited (or not ours to wait for, which `reap` reports).
+            _ => break,
+        }
+        match &mut sigchld {
+            Some(sigchld) => {
+                sigchld.recv().await;
+            }
+            // No SIGCHLD handler could be installed: look now and then instead.
+            None => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+    let status = group.reap();
+    fate.set(format!("the server process {status}"));
+    let _ = exit.send(Some(status));
 }
 
 /// A running stdio server with an initialized MCP session.
@@ -175,9 +253,6 @@ impl Connection {
             failed(reason, String::new())
         })?;
         let pid = child.id();
-        let killer = GroupKiller {
-            pgid: pid.and_then(|p| i32::try_from(p).ok()),
-        };
         let (Some(stdin), Some(stdout), Some(stderr)) =
             (child.stdin.take(), child.stdout.take(), child.stderr.take())
         else {
@@ -185,6 +260,19 @@ impl Connection {
                 "the child's pipes were not set up".into(),
                 String::new(),
             ));
+        };
+        let Some(pgid) = pid.and_then(|p| i32::try_from(p).ok()) else {
+            return Err(failed(
+                "the child has no usable process id".into(),
+                String::new(),
+            ));
+        };
+        let group = Arc::new(Group {
+            pgid,
+            leader: Mutex::new(Some(child)),
+        });
+        let killer = GroupKiller {
+            group: Some(Arc::clone(&group)),
         };
 
         let stderr_tail = StderrTail {
@@ -198,17 +286,7 @@ impl Connection {
         ));
         let (exit_tx, exit) = watch::channel(None);
         let fate = Fate::default();
-        {
-            let fate = fate.clone();
-            tokio::spawn(async move {
-                let status = match child.wait().await {
-                    Ok(status) => format!("exited ({status})"),
-                    Err(e) => format!("could not be waited for: {e}"),
-                };
-                fate.set(format!("the server process {status}"));
-                let _ = exit_tx.send(Some(status));
-            });
-        }
+        tokio::spawn(watch_exit(group, fate.clone(), exit_tx));
 
         let transport = ChildTransport {
             stdin: Arc::new(tokio::sync::Mutex::new(Some(stdin))),
@@ -301,7 +379,7 @@ impl Connection {
                     keep: 1,
                 },
                 stderr_done: tokio::sync::Mutex::new(None),
-                killer: GroupKiller { pgid: None },
+                killer: GroupKiller { group: None },
             }),
             Ok(Err(e)) => Err(failed(format!("initialize failed: {e}"))),
             Err(_) => Err(failed(format!(

@@ -56,6 +56,9 @@ if mode == "stubborn":
 if mode == "spawns-child":
     child = subprocess.Popen(["sleep", "1000"])
     log(f"grandchild pid {child.pid}")
+    if state_dir:
+        with open(os.path.join(state_dir, "grandchild"), "w") as grandchild:
+            grandchild.write(str(child.pid))
 if mode == "progress":
     # A progress bar: updates ended by "\r" and never a newline, then one enormous line.
     for percent in range(200):
