@@ -213,11 +213,13 @@ impl std::fmt::Debug for Connection {
 
 impl Connection {
     /// Spawns the server and completes the MCP handshake within `options.startup_timeout`.
+    /// Gives up (and kills what it spawned) when `stop` completes first.
     pub(crate) async fn start(
         server: &str,
         spec: &StdioServer,
         options: &PoolOptions,
         handler: Handler,
+        stop: impl Future<Output = ()>,
     ) -> Result<Connection> {
         let server: Arc<str> = Arc::from(server);
         let failed = |reason: String, stderr_tail: String| McpError::StartFailed {
@@ -298,42 +300,57 @@ impl Connection {
         };
         let client = handler;
         let mut exit_wait = exit.clone();
-        let reason =
-            match tokio::time::timeout(options.startup_timeout, client.serve(transport)).await {
-                Ok(Ok(running)) => {
-                    return Ok(Connection {
-                        peer: running.peer().clone(),
-                        running: tokio::sync::Mutex::new(Some(running)),
-                        server,
-                        pid,
-                        exit,
-                        fate,
-                        stderr: stderr_tail,
-                        stderr_done: tokio::sync::Mutex::new(Some(stderr_done)),
-                        killer,
-                    });
-                }
-                Err(_) => format!(
-                    "no answer to initialize within {:?}",
-                    options.startup_timeout
-                ),
-                Ok(Err(e)) => {
-                    // The process has usually just exited; give its exit status a moment to
-                    // arrive, as it says more than "connection closed".
-                    let _ = tokio::time::timeout(
-                        Duration::from_millis(500),
-                        exit_wait.wait_for(Option::is_some),
-                    )
-                    .await;
-                    fate.get()
-                        .unwrap_or_else(|| format!("initialize failed: {e}"))
-                }
-            };
-        killer.signal(Signal::SIGKILL);
-        // Stderr reaches EOF once the group is gone; bounded in case a grandchild escaped
-        // the group and keeps the pipe open.
-        let _ = tokio::time::timeout(Duration::from_millis(500), stderr_done).await;
+        let served = tokio::select! {
+            served = tokio::time::timeout(options.startup_timeout, client.serve(transport)) => Some(served),
+            () = stop => None,
+        };
+        let reason = match served {
+            Some(Ok(Ok(running))) => {
+                return Ok(Connection {
+                    peer: running.peer().clone(),
+                    running: tokio::sync::Mutex::new(Some(running)),
+                    server,
+                    pid,
+                    exit,
+                    fate,
+                    stderr: stderr_tail,
+                    stderr_done: tokio::sync::Mutex::new(Some(stderr_done)),
+                    killer,
+                });
+            }
+            None => "the pool shut down during the start".into(),
+            Some(Err(_)) => format!(
+                "no answer to initialize within {:?}",
+                options.startup_timeout
+            ),
+            Some(Ok(Err(e))) => {
+                // The process has usually just exited; give its exit status a moment to
+                // arrive, as it says more than "connection closed".
+                let _ = tokio::time::timeout(
+                    Duration::from_millis(500),
+                    exit_wait.wait_for(Option::is_some),
+                )
+                .await;
+                fate.get()
+                    .unwrap_or_else(|| format!("initialize failed: {e}"))
+            }
+        };
+        Self::kill_started(&killer, exit, stderr_done).await;
         Err(failed(reason, stderr_tail.text()))
+    }
+
+    /// Kills a server that did not start and waits (bounded) until it is gone.
+    async fn kill_started(
+        killer: &GroupKiller,
+        mut exit: watch::Receiver<Option<String>>,
+        stderr_done: tokio::task::JoinHandle<()>,
+    ) {
+        killer.signal(Signal::SIGKILL);
+        // The exit is reported once the leader is reaped; stderr reaches EOF once the group
+        // is gone. Both bounded in case a grandchild escaped the group and keeps the pipe open.
+        let limit = Duration::from_millis(500);
+        let _ = tokio::time::timeout(limit, exit.wait_for(Option::is_some)).await;
+        let _ = tokio::time::timeout(limit, stderr_done).await;
     }
 
     /// Connects to a streamable HTTP server and completes the MCP handshake.
