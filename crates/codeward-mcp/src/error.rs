@@ -196,6 +196,127 @@ impl McpError {
         }
     }
 
+    /// A copy for each caller that waited on the same server start. Every variant is copied
+    /// exactly except the I/O error inside `ConfigRead` (never a start's error), which keeps
+    /// its OS error code, or else its kind and message.
+    pub(crate) fn copy(&self) -> McpError {
+        use McpError as E;
+        match self {
+            E::ConfigRead { path, source } => E::ConfigRead {
+                path: path.clone(),
+                source: match source.raw_os_error() {
+                    Some(code) => std::io::Error::from_raw_os_error(code),
+                    None => std::io::Error::new(source.kind(), source.to_string()),
+                },
+            },
+            E::ConfigSyntax {
+                origin,
+                line,
+                column,
+                message,
+            } => E::ConfigSyntax {
+                origin: origin.clone(),
+                line: *line,
+                column: *column,
+                message: message.clone(),
+            },
+            E::ConfigShape { origin, problem } => E::ConfigShape {
+                origin: origin.clone(),
+                problem: problem.clone(),
+            },
+            E::ConfigEntry {
+                origin,
+                server,
+                problem,
+            } => E::ConfigEntry {
+                origin: origin.clone(),
+                server: server.clone(),
+                problem: problem.clone(),
+            },
+            E::UnknownServer { server, known } => E::UnknownServer {
+                server: server.clone(),
+                known: known.clone(),
+            },
+            E::UnqualifiedTool { tool } => E::UnqualifiedTool { tool: tool.clone() },
+            E::InvalidArguments { tool, got } => E::InvalidArguments {
+                tool: tool.clone(),
+                got,
+            },
+            E::StartFailed {
+                server,
+                command,
+                reason,
+                stderr_tail,
+            } => E::StartFailed {
+                server: server.clone(),
+                command: command.clone(),
+                reason: reason.clone(),
+                stderr_tail: stderr_tail.clone(),
+            },
+            E::ConnectFailed {
+                server,
+                url,
+                reason,
+            } => E::ConnectFailed {
+                server: server.clone(),
+                url: url.clone(),
+                reason: reason.clone(),
+            },
+            E::ConnectionLost {
+                server,
+                operation,
+                reason,
+            } => E::ConnectionLost {
+                server: server.clone(),
+                operation: operation.clone(),
+                reason: reason.clone(),
+            },
+            E::Unavailable {
+                server,
+                attempts,
+                reason,
+            } => E::Unavailable {
+                server: server.clone(),
+                attempts: *attempts,
+                reason: reason.clone(),
+            },
+            E::Rejected {
+                server,
+                operation,
+                code,
+                message,
+            } => E::Rejected {
+                server: server.clone(),
+                operation: operation.clone(),
+                code: *code,
+                message: message.clone(),
+            },
+            E::Protocol {
+                server,
+                operation,
+                problem,
+            } => E::Protocol {
+                server: server.clone(),
+                operation: operation.clone(),
+                problem: problem.clone(),
+            },
+            E::Timeout {
+                server,
+                operation,
+                after,
+            } => E::Timeout {
+                server: server.clone(),
+                operation: operation.clone(),
+                after: *after,
+            },
+            E::UnsupportedTransport { server, transport } => E::UnsupportedTransport {
+                server: server.clone(),
+                transport,
+            },
+            E::ShutDown => E::ShutDown,
+        }
+    }
+
     /// Converts into the seam error for a call of the qualified `tool`.
     pub fn into_core(self, tool: &str) -> codeward_core::Error {
         use codeward_core::Error;

@@ -71,7 +71,9 @@ impl RestartPolicy {
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct PoolOptions {
-    /// Deadline of one `tools/call` (and of `tools/list`); the request is cancelled after it.
+    /// Deadline of one `tools/call`, waiting for the server to start (or restart) included;
+    /// the request is cancelled after it. Also the deadline of a `tools/list` request, once
+    /// the server is up.
     pub call_timeout: Duration,
     /// Deadline for starting a server and completing `initialize`.
     pub startup_timeout: Duration,

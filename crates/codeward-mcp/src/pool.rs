@@ -177,8 +177,9 @@ impl McpPool {
                 let server = Server {
                     name: name.clone(),
                     config,
-                    conn: tokio::sync::Mutex::new(None),
+                    slot: Mutex::new(Slot::Idle),
                     state: Mutex::new(State::default()),
+                    stop: watch::Sender::new(false),
                 };
                 (name, Arc::new(server))
             })
@@ -255,7 +256,9 @@ impl McpPool {
         load
     }
 
-    /// Lists one server's tools (every page), starting the server if needed.
+    /// Lists one server's tools (every page), starting the server if needed. A start is
+    /// bounded by `startup_timeout` (after any restart backoff), the listing by
+    /// `call_timeout`.
     pub async fn list_tools(&self, server: &str) -> Result<Vec<ToolSchema>> {
         let server = self.server(server)?;
         let conn = server
@@ -307,9 +310,11 @@ impl McpPool {
             .await
     }
 
-    /// Calls `server.tool` with `timeout`. Dropping the future cancels the request on the
-    /// server (`notifications/cancelled`); a timeout does the same and returns
-    /// [`McpError::Timeout`].
+    /// Calls `server.tool` with `timeout`, which covers the whole call: waiting for the server
+    /// to start (or restart, backoff included) as well as the request. Dropping the future
+    /// cancels the request on the server (`notifications/cancelled`); a timeout does the same
+    /// and returns [`McpError::Timeout`]. Neither cancels a start: it goes on by itself and
+    /// later calls use it.
     pub async fn call_tool_with_timeout(
         &self,
         tool: &str,
@@ -328,22 +333,33 @@ impl McpPool {
             }
         };
         server.state().stats.calls += 1;
-        let conn = match server
-            .connection(&self.inner.options, &self.inner.tool_changes)
-            .await
-        {
-            Ok(conn) => conn,
-            Err(e) => {
+        let deadline = Instant::now() + timeout;
+        let operation = format!("tools/call {name}");
+        let connecting = server.connection(&self.inner.options, &self.inner.tool_changes);
+        let conn = match tokio::time::timeout_at(deadline, connecting).await {
+            Ok(Ok(conn)) => conn,
+            Ok(Err(e)) => {
                 server.state().stats.errors += 1;
                 return Err(e);
+            }
+            Err(_) => {
+                // Nothing was asked of the server, so this does not count toward it being
+                // hung; the start has its own deadline.
+                let mut state = server.state();
+                state.stats.errors += 1;
+                state.stats.timeouts += 1;
+                return Err(McpError::Timeout {
+                    server: server.name.clone(),
+                    operation: format!("starting the server for {operation}"),
+                    after: timeout,
+                });
             }
         };
         let mut params = CallToolRequestParams::new(name.to_owned());
         params.arguments = arguments;
         let started = Instant::now();
-        let outcome = tokio::time::timeout(timeout, conn.peer().call_tool(params)).await;
+        let outcome = tokio::time::timeout_at(deadline, conn.peer().call_tool(params)).await;
         let elapsed = started.elapsed();
-        let operation = format!("tools/call {name}");
         match outcome {
             Err(_) => {
                 server.on_timeout(&conn, &self.inner.options, elapsed, true);
@@ -404,17 +420,32 @@ impl McpPool {
     }
 
     /// Stops every server (stdin closed, then SIGTERM, then SIGKILL to its process group)
-    /// and refuses further calls. Returns once every process is gone.
+    /// and refuses further calls. A start in progress is abandoned and what it spawned
+    /// killed. Returns once every process is gone.
     pub async fn shutdown(&self) {
         let grace = self.inner.options.shutdown_grace;
         let mut tasks = tokio::task::JoinSet::new();
         for server in self.inner.servers.values() {
             let server = Arc::clone(server);
             tasks.spawn(async move {
-                let conn = {
-                    let mut slot = server.conn.lock().await;
+                let slot = {
+                    let mut slot = server.slot();
                     server.state().stopped = true;
-                    slot.take()
+                    std::mem::replace(&mut *slot, Slot::Idle)
+                };
+                server.stop.send_replace(true);
+                let conn = match slot {
+                    Slot::Ready(conn) => Some(conn),
+                    // It sees the stop and ends soon; a start that won the race hands over
+                    // its connection here, to be shut down like the others.
+                    Slot::Starting(mut start) => match start.wait_for(Option::is_some).await {
+                        Ok(started) => match &*started {
+                            Some(Ok(conn)) => Some(Arc::clone(conn)),
+                            _ => None,
+                        },
+                        Err(_) => None,
+                    },
+                    Slot::Idle => None,
                 };
                 if let Some(conn) = conn {
                     conn.shutdown(grace).await;
@@ -474,10 +505,24 @@ impl ToolInvoker for McpPool {
 struct Server {
     name: String,
     config: ServerConfig,
-    /// Held while (re)connecting, so concurrent callers wait for one start, not many.
-    conn: tokio::sync::Mutex<Option<Arc<Connection>>>,
+    slot: Mutex<Slot>,
     state: Mutex<State>,
+    /// Set by shutdown; a start in progress gives up.
+    stop: watch::Sender<bool>,
 }
+
+/// The live connection, or the one start that every caller who needs one waits for.
+enum Slot {
+    Idle,
+    /// A start running in a task of its own: callers wait for it without owning it, so a
+    /// caller that gives up (deadline, dropped future) neither cancels it nor wastes the
+    /// restart attempt it stands for. `None` until it is over.
+    Starting(watch::Receiver<Option<Started>>),
+    Ready(Arc<Connection>),
+}
+
+/// How a start ended.
+type Started = Result<Arc<Connection>>;
 
 #[derive(Default)]
 struct State {
@@ -529,8 +574,7 @@ impl Server {
     fn health(&self) -> ServerHealth {
         let recorded = self.state().health.clone();
         if recorded.is_healthy()
-            && let Ok(slot) = self.conn.try_lock()
-            && let Some(conn) = slot.as_ref()
+            && let Slot::Ready(conn) = &*self.slot()
             && conn.broken().is_some()
         {
             return ServerHealth::Unhealthy {
@@ -540,9 +584,14 @@ impl Server {
         recorded
     }
 
-    /// The live connection, starting or restarting the server when needed.
+    fn slot(&self) -> MutexGuard<'_, Slot> {
+        self.slot.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The live connection, starting or restarting the server when needed (or waiting for
+    /// the start already under way).
     async fn connection(
-        &self,
+        self: &Arc<Self>,
         options: &PoolOptions,
         tool_changes: &Arc<watch::Sender<u64>>,
     ) -> Result<Arc<Connection>> {
@@ -559,76 +608,146 @@ impl Server {
             self.state().unhealthy(error.to_string());
             return Err(error);
         }
-        let mut slot = self.conn.lock().await;
+        let mut start = {
+            let mut slot = self.slot();
+            if self.state().stopped {
+                return Err(McpError::ShutDown);
+            }
+            if let Slot::Ready(conn) = &*slot {
+                if conn.broken().is_none() {
+                    return Ok(Arc::clone(conn));
+                }
+                self.state().unhealthy(conn.failure());
+                *slot = Slot::Idle;
+            }
+            match &*slot {
+                // Unless its task vanished without a word (a panic, its runtime shut down).
+                Slot::Starting(start) if start.has_changed().is_ok() => start.clone(),
+                _ => {
+                    let start = self.begin_start(options, tool_changes)?;
+                    *slot = Slot::Starting(start.clone());
+                    start
+                }
+            }
+        };
+        let started = match start.wait_for(Option::is_some).await {
+            Ok(started) => match &*started {
+                Some(Ok(conn)) => Some(Ok(Arc::clone(conn))),
+                Some(Err(e)) => Some(Err(e.copy())),
+                None => None,
+            },
+            Err(_) => None,
+        };
         if self.state().stopped {
             return Err(McpError::ShutDown);
         }
-        if let Some(conn) = slot.as_ref() {
-            if conn.broken().is_none() {
-                return Ok(Arc::clone(conn));
-            }
-            self.state().unhealthy(conn.failure());
-            *slot = None;
-        }
+        started.unwrap_or_else(|| {
+            Err(McpError::ConnectionLost {
+                server: self.name.clone(),
+                operation: "start".into(),
+                reason: "the start ended without a result (did its runtime shut down?)".into(),
+            })
+        })
+    }
+
+    /// Spawns a start (after the restart backoff when it is a restart) if the restart budget
+    /// allows one. Called with the slot locked, so there is one start at a time.
+    fn begin_start(
+        self: &Arc<Self>,
+        options: &PoolOptions,
+        tool_changes: &Arc<watch::Sender<u64>>,
+    ) -> Result<watch::Receiver<Option<Started>>> {
         let restart = {
             let mut state = self.state();
             let restart = state.tried.then_some(state.restarts_in_a_row + 1);
-            if let Some(attempt) = restart
-                && attempt > options.restart.max_restarts
-            {
-                return Err(McpError::Unavailable {
-                    server: self.name.clone(),
-                    attempts: attempt,
-                    reason: state
-                        .last_failure
-                        .clone()
-                        .unwrap_or_else(|| "unknown".into()),
-                });
+            if let Some(attempt) = restart {
+                if attempt > options.restart.max_restarts {
+                    return Err(McpError::Unavailable {
+                        server: self.name.clone(),
+                        attempts: attempt,
+                        reason: state
+                            .last_failure
+                            .clone()
+                            .unwrap_or_else(|| "unknown".into()),
+                    });
+                }
+                // Spent now: the attempt runs to its end whatever becomes of its callers.
+                state.restarts_in_a_row = attempt;
             }
             state.tried = true;
             restart
         };
+        let (done, start) = watch::channel(None);
+        let server = Arc::clone(self);
+        let options = options.clone();
+        let tool_changes = Arc::clone(tool_changes);
+        tokio::spawn(async move {
+            let started = server.start(restart, &options, tool_changes).await;
+            server.finish_start(restart.is_some(), started, &done);
+        });
+        Ok(start)
+    }
+
+    async fn start(
+        &self,
+        restart: Option<u32>,
+        options: &PoolOptions,
+        tool_changes: Arc<watch::Sender<u64>>,
+    ) -> Started {
+        let stop = self.stop.subscribe();
         if let Some(attempt) = restart {
             let delay = options.restart.delay(attempt);
             tracing::info!(server = %self.name, attempt, ?delay, "restarting MCP server");
-            tokio::time::sleep(delay).await;
-            self.state().restarts_in_a_row = attempt;
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                () = stopped(stop.clone()) => return Err(McpError::ShutDown),
+            }
         }
-        let handler = Handler::new(Arc::from(self.name.as_str()), Arc::clone(tool_changes));
-        let started = match &self.config {
+        let handler = Handler::new(Arc::from(self.name.as_str()), tool_changes);
+        let conn = match &self.config {
             ServerConfig::Stdio(spec) => {
-                Connection::start(&self.name, spec, options, handler).await
+                Connection::start(&self.name, spec, options, handler, stopped(stop)).await
             }
+            // No process to kill: dropping the attempt is enough.
             #[cfg(feature = "http")]
-            ServerConfig::Http(spec) => {
-                Connection::start_http(&self.name, spec, options, handler).await
-            }
+            ServerConfig::Http(spec) => tokio::select! {
+                conn = Connection::start_http(&self.name, spec, options, handler) => conn,
+                () = stopped(stop) => Err(McpError::ShutDown),
+            },
             #[cfg(not(feature = "http"))]
             ServerConfig::Http(_) => Err(McpError::UnsupportedTransport {
                 server: self.name.clone(),
                 transport: "streamable HTTP",
             }),
         };
-        match started {
+        conn.map(Arc::new)
+    }
+
+    /// Records how a start ended, installs its connection and tells its waiters.
+    fn finish_start(&self, restart: bool, started: Started, done: &watch::Sender<Option<Started>>) {
+        let mut slot = self.slot();
+        let mut state = self.state();
+        match &started {
+            // After a shutdown took the slot, the connection goes to shutdown through `done`.
+            Ok(_) if state.stopped => {}
             Ok(conn) => {
-                let conn = Arc::new(conn);
-                let mut state = self.state();
-                if restart.is_some() {
+                if restart {
                     state.stats.restarts += 1;
                 }
                 state.health = ServerHealth::Healthy;
                 state.consecutive_timeouts = 0;
                 state.pid = conn.pid();
-                *slot = Some(Arc::clone(&conn));
-                Ok(conn)
+                *slot = Slot::Ready(Arc::clone(conn));
             }
             Err(e) => {
-                let mut state = self.state();
                 state.unhealthy(e.to_string());
                 state.pid = None;
-                Err(e)
+                if !state.stopped {
+                    *slot = Slot::Idle;
+                }
             }
         }
+        done.send_replace(Some(started));
     }
 
     /// Turns a failed request into an error, marking the server unhealthy when the
@@ -681,5 +800,12 @@ impl Server {
             conn.abandon(reason.clone());
             state.unhealthy(reason);
         }
+    }
+}
+
+/// Completes once `stop` is set (never if its sender is gone: then nobody can stop).
+async fn stopped(mut stop: watch::Receiver<bool>) {
+    if stop.wait_for(|stopped| *stopped).await.is_err() {
+        std::future::pending::<()>().await;
     }
 }

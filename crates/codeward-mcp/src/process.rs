@@ -6,7 +6,9 @@ use crate::config::StdioServer;
 use crate::error::{McpError, Result};
 use crate::handler::Handler;
 use crate::options::PoolOptions;
+use nix::errno::Errno;
 use nix::sys::signal::{Signal, killpg};
+use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid};
 use nix::unistd::Pid;
 use rmcp::service::{RoleClient, RunningService, RxJsonRpcMessage, TxJsonRpcMessage};
 use rmcp::transport::Transport;
@@ -14,16 +16,18 @@ use rmcp::{Peer, ServiceExt};
 use std::collections::VecDeque;
 use std::future::Future;
 use std::process::Stdio;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::process::{ChildStdin, ChildStdout};
+use tokio::process::{Child, ChildStdin, ChildStdout};
 use tokio::sync::watch;
 
 /// The `tracing` target of lines servers write to stderr.
 pub const SERVER_LOG_TARGET: &str = "codeward_mcp::server";
 /// A message longer than this is a protocol violation (a runaway or binary stdout).
 const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
+/// Stderr lines longer than this are cut (a progress bar that never ends its line, a dump).
+const MAX_STDERR_LINE: usize = 8 * 1024;
 /// Stderr lines longer than this are cut in the tail kept for errors.
 const MAX_TAIL_LINE: usize = 400;
 
@@ -78,28 +82,78 @@ impl StderrTail {
     }
 }
 
-/// Kills the whole process group when dropped, so no server (nor what `npx` started for it)
-/// outlives its connection, even when a future holding it is cancelled.
+/// A server's process group, which is signalled only while its leader (the server) is known
+/// not to have been reaped.
+///
+/// A group id is the leader's pid, and the kernel does not hand out a number that a process
+/// or zombie still holds as its pid or group id. While the leader is unreaped the id can only
+/// name this group; once the leader is reaped and the group empty, it can name a stranger's
+/// (often another server of this pool, since each gets a group of its own). So the leader is
+/// reaped here and nowhere else: [`watch_exit`] sees its exit without reaping it, then
+/// [`Group::reap`] kills what is left of the group (helpers of a server that is gone) and
+/// reaps, in one step under the lock that [`Group::signal`] takes. After that nothing is
+/// signalled. Killing the leftovers at once, not when the connection is dropped, also matters
+/// on its own: one that inherited the server's stdout would keep requests waiting.
+#[derive(Debug)]
+struct Group {
+    pgid: i32,
+    /// `None` once reaped.
+    leader: Mutex<Option<Child>>,
+}
+
+impl Group {
+    fn leader(&self) -> MutexGuard<'_, Option<Child>> {
+        self.leader.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn signal(&self, signal: Signal) {
+        if self.leader().is_some() {
+            // ESRCH (already gone) is the expected outcome after a clean exit.
+            let _ = killpg(Pid::from_raw(self.pgid), signal);
+        }
+    }
+
+    /// Kills what is left of the group and reaps the leader, whose exit has been seen.
+    fn reap(&self) -> String {
+        let mut leader = self.leader();
+        let Some(child) = leader.as_mut() else {
+            return "was reaped elsewhere".into();
+        };
+        let _ = killpg(Pid::from_raw(self.pgid), Signal::SIGKILL);
+        let status = match child.try_wait() {
+            Ok(Some(status)) => format!("exited ({status})"),
+            Ok(None) => "exited".into(),
+            Err(e) => format!("could not be waited for: {e}"),
+        };
+        *leader = None;
+        status
+    }
+
+    /// Whether any process of the group still exists (zombies of reparented processes count
+    /// until init reaps them). Only a probe (signal 0), so it is asked after the reap too: a
+    /// group that is still there keeps its id, and one that is gone answers "no such group"
+    /// unless its id has already been reused, which costs a wait, never a kill.
+    fn alive(&self) -> bool {
+        killpg(Pid::from_raw(self.pgid), None::<Signal>).is_ok()
+    }
+}
+
+/// Kills the server's process group when dropped, so no server (nor what `npx` started for
+/// it) outlives its connection, even when a future holding it is cancelled.
 #[derive(Debug)]
 struct GroupKiller {
-    pgid: Option<i32>,
+    group: Option<Arc<Group>>,
 }
 
 impl GroupKiller {
     fn signal(&self, signal: Signal) {
-        if let Some(pgid) = self.pgid {
-            // ESRCH (already gone) is the expected outcome after a clean exit.
-            let _ = killpg(Pid::from_raw(pgid), signal);
+        if let Some(group) = &self.group {
+            group.signal(signal);
         }
     }
-}
 
-impl GroupKiller {
-    /// Whether any process of the group still exists (zombies of reparented processes
-    /// count until init reaps them).
     fn group_alive(&self) -> bool {
-        self.pgid
-            .is_some_and(|pgid| killpg(Pid::from_raw(pgid), None::<Signal>).is_ok())
+        self.group.as_ref().is_some_and(|group| group.alive())
     }
 }
 
@@ -107,6 +161,32 @@ impl Drop for GroupKiller {
     fn drop(&mut self) {
         self.signal(Signal::SIGKILL);
     }
+}
+
+/// Waits for the server to exit without reaping it, then lets [`Group::reap`] kill the rest
+/// of its group and reap it, and reports how it ended.
+async fn watch_exit(group: Arc<Group>, fate: Fate, exit: watch::Sender<Option<String>>) {
+    let pid = Pid::from_raw(group.pgid);
+    let mut sigchld = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::child()).ok();
+    loop {
+        // Checked after the handler is in place, so an exit before it is not missed.
+        let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT | WaitPidFlag::WNOHANG;
+        match waitid(Id::Pid(pid), flags) {
+            Ok(WaitStatus::StillAlive) | Err(Errno::EINTR) => {}
+            // Exited (or not ours to wait for, which `reap` reports).
+            _ => break,
+        }
+        match &mut sigchld {
+            Some(sigchld) => {
+                sigchld.recv().await;
+            }
+            // No SIGCHLD handler could be installed: look now and then instead.
+            None => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+    let status = group.reap();
+    fate.set(format!("the server process {status}"));
+    let _ = exit.send(Some(status));
 }
 
 /// A running stdio server with an initialized MCP session.
@@ -133,11 +213,13 @@ impl std::fmt::Debug for Connection {
 
 impl Connection {
     /// Spawns the server and completes the MCP handshake within `options.startup_timeout`.
+    /// Gives up (and kills what it spawned) when `stop` completes first.
     pub(crate) async fn start(
         server: &str,
         spec: &StdioServer,
         options: &PoolOptions,
         handler: Handler,
+        stop: impl Future<Output = ()>,
     ) -> Result<Connection> {
         let server: Arc<str> = Arc::from(server);
         let failed = |reason: String, stderr_tail: String| McpError::StartFailed {
@@ -173,9 +255,6 @@ impl Connection {
             failed(reason, String::new())
         })?;
         let pid = child.id();
-        let killer = GroupKiller {
-            pgid: pid.and_then(|p| i32::try_from(p).ok()),
-        };
         let (Some(stdin), Some(stdout), Some(stderr)) =
             (child.stdin.take(), child.stdout.take(), child.stderr.take())
         else {
@@ -183,6 +262,19 @@ impl Connection {
                 "the child's pipes were not set up".into(),
                 String::new(),
             ));
+        };
+        let Some(pgid) = pid.and_then(|p| i32::try_from(p).ok()) else {
+            return Err(failed(
+                "the child has no usable process id".into(),
+                String::new(),
+            ));
+        };
+        let group = Arc::new(Group {
+            pgid,
+            leader: Mutex::new(Some(child)),
+        });
+        let killer = GroupKiller {
+            group: Some(Arc::clone(&group)),
         };
 
         let stderr_tail = StderrTail {
@@ -196,17 +288,7 @@ impl Connection {
         ));
         let (exit_tx, exit) = watch::channel(None);
         let fate = Fate::default();
-        {
-            let fate = fate.clone();
-            tokio::spawn(async move {
-                let status = match child.wait().await {
-                    Ok(status) => format!("exited ({status})"),
-                    Err(e) => format!("could not be waited for: {e}"),
-                };
-                fate.set(format!("the server process {status}"));
-                let _ = exit_tx.send(Some(status));
-            });
-        }
+        tokio::spawn(watch_exit(group, fate.clone(), exit_tx));
 
         let transport = ChildTransport {
             stdin: Arc::new(tokio::sync::Mutex::new(Some(stdin))),
@@ -218,42 +300,57 @@ impl Connection {
         };
         let client = handler;
         let mut exit_wait = exit.clone();
-        let reason =
-            match tokio::time::timeout(options.startup_timeout, client.serve(transport)).await {
-                Ok(Ok(running)) => {
-                    return Ok(Connection {
-                        peer: running.peer().clone(),
-                        running: tokio::sync::Mutex::new(Some(running)),
-                        server,
-                        pid,
-                        exit,
-                        fate,
-                        stderr: stderr_tail,
-                        stderr_done: tokio::sync::Mutex::new(Some(stderr_done)),
-                        killer,
-                    });
-                }
-                Err(_) => format!(
-                    "no answer to initialize within {:?}",
-                    options.startup_timeout
-                ),
-                Ok(Err(e)) => {
-                    // The process has usually just exited; give its exit status a moment to
-                    // arrive, as it says more than "connection closed".
-                    let _ = tokio::time::timeout(
-                        Duration::from_millis(500),
-                        exit_wait.wait_for(Option::is_some),
-                    )
-                    .await;
-                    fate.get()
-                        .unwrap_or_else(|| format!("initialize failed: {e}"))
-                }
-            };
-        killer.signal(Signal::SIGKILL);
-        // Stderr reaches EOF once the group is gone; bounded in case a grandchild escaped
-        // the group and keeps the pipe open.
-        let _ = tokio::time::timeout(Duration::from_millis(500), stderr_done).await;
+        let served = tokio::select! {
+            served = tokio::time::timeout(options.startup_timeout, client.serve(transport)) => Some(served),
+            () = stop => None,
+        };
+        let reason = match served {
+            Some(Ok(Ok(running))) => {
+                return Ok(Connection {
+                    peer: running.peer().clone(),
+                    running: tokio::sync::Mutex::new(Some(running)),
+                    server,
+                    pid,
+                    exit,
+                    fate,
+                    stderr: stderr_tail,
+                    stderr_done: tokio::sync::Mutex::new(Some(stderr_done)),
+                    killer,
+                });
+            }
+            None => "the pool shut down during the start".into(),
+            Some(Err(_)) => format!(
+                "no answer to initialize within {:?}",
+                options.startup_timeout
+            ),
+            Some(Ok(Err(e))) => {
+                // The process has usually just exited; give its exit status a moment to
+                // arrive, as it says more than "connection closed".
+                let _ = tokio::time::timeout(
+                    Duration::from_millis(500),
+                    exit_wait.wait_for(Option::is_some),
+                )
+                .await;
+                fate.get()
+                    .unwrap_or_else(|| format!("initialize failed: {e}"))
+            }
+        };
+        Self::kill_started(&killer, exit, stderr_done).await;
         Err(failed(reason, stderr_tail.text()))
+    }
+
+    /// Kills a server that did not start and waits (bounded) until it is gone.
+    async fn kill_started(
+        killer: &GroupKiller,
+        mut exit: watch::Receiver<Option<String>>,
+        stderr_done: tokio::task::JoinHandle<()>,
+    ) {
+        killer.signal(Signal::SIGKILL);
+        // The exit is reported once the leader is reaped; stderr reaches EOF once the group
+        // is gone. Both bounded in case a grandchild escaped the group and keeps the pipe open.
+        let limit = Duration::from_millis(500);
+        let _ = tokio::time::timeout(limit, exit.wait_for(Option::is_some)).await;
+        let _ = tokio::time::timeout(limit, stderr_done).await;
     }
 
     /// Connects to a streamable HTTP server and completes the MCP handshake.
@@ -299,7 +396,7 @@ impl Connection {
                     keep: 1,
                 },
                 stderr_done: tokio::sync::Mutex::new(None),
-                killer: GroupKiller { pgid: None },
+                killer: GroupKiller { group: None },
             }),
             Ok(Err(e)) => Err(failed(format!("initialize failed: {e}"))),
             Err(_) => Err(failed(format!(
@@ -393,20 +490,60 @@ impl Connection {
     }
 }
 
+/// Forwards each stderr line to `tracing` and the tail. `\r` ends a line as `\n` does (a
+/// progress bar redraws its line with it and may never write a newline), blank lines are
+/// skipped, and a line is cut at `MAX_STDERR_LINE` bytes: memory stays bounded whatever the
+/// server writes, for as long as it runs.
 async fn forward_stderr(server: Arc<str>, stderr: tokio::process::ChildStderr, tail: StderrTail) {
-    let mut lines = BufReader::new(stderr);
-    let mut buf = Vec::new();
-    loop {
-        buf.clear();
-        match lines.read_until(b'\n', &mut buf).await {
-            Ok(0) | Err(_) => break,
-            Ok(_) => {
-                let line = String::from_utf8_lossy(&buf);
-                let line = line.trim_end();
-                tracing::info!(target: SERVER_LOG_TARGET, server = %server, "{line}");
-                tail.push(line.chars().take(MAX_TAIL_LINE).collect());
-            }
+    let mut reader = BufReader::new(stderr);
+    let mut line = StderrLine::default();
+    let emit = |text: &[u8], cut: bool| {
+        let text = String::from_utf8_lossy(text);
+        let text = text.trim_end();
+        if text.trim_start().is_empty() {
+            return;
         }
+        if cut {
+            tracing::info!(target: SERVER_LOG_TARGET, server = %server, "{text}... [line truncated at {MAX_STDERR_LINE} bytes]");
+        } else {
+            tracing::info!(target: SERVER_LOG_TARGET, server = %server, "{text}");
+        }
+        tail.push(text.chars().take(MAX_TAIL_LINE).collect());
+    };
+    loop {
+        let chunk = match reader.fill_buf().await {
+            Ok([]) | Err(_) => break,
+            Ok(chunk) => chunk,
+        };
+        let read = chunk.len();
+        let mut rest = chunk;
+        while let Some(end) = rest.iter().position(|b| matches!(b, b'\n' | b'\r')) {
+            line.push(&rest[..end]);
+            emit(&line.text, line.cut);
+            line = StderrLine::default();
+            rest = &rest[end + 1..];
+        }
+        line.push(rest);
+        reader.consume(read);
+    }
+    // A last line without a line end.
+    emit(&line.text, line.cut);
+}
+
+/// The stderr line being read: at most `MAX_STDERR_LINE` bytes of it, and whether more came.
+#[derive(Default)]
+struct StderrLine {
+    text: Vec<u8>,
+    cut: bool,
+}
+
+impl StderrLine {
+    fn push(&mut self, bytes: &[u8]) {
+        let room = MAX_STDERR_LINE - self.text.len();
+        if bytes.len() > room {
+            self.cut = true;
+        }
+        self.text.extend_from_slice(&bytes[..bytes.len().min(room)]);
     }
 }
 

@@ -2,7 +2,11 @@
 
 Usage: fake_server.py MODE [STATE_DIR]
 Modes: ok, garbage-at-start, garbage-on-call, hang-on-call, hang-init, crash-once,
-exit-at-start, stubborn, spawns-child.
+exit-at-start, stubborn, spawns-child, progress.
+
+With a STATE_DIR, in every mode: each start appends the server's pid to STATE_DIR/starts, and
+`initialize` is not answered while the file STATE_DIR/hold exists (a start the test holds
+open for as long as it likes, then lets finish by deleting the file).
 """
 import json
 import os
@@ -14,6 +18,15 @@ import time
 mode = sys.argv[1] if len(sys.argv) > 1 else "ok"
 state_dir = sys.argv[2] if len(sys.argv) > 2 else None
 cancelled = []
+
+
+def state_file(name):
+    return os.path.join(state_dir, name) if state_dir else None
+
+
+if state_dir:
+    with open(state_file("starts"), "a") as starts:
+        starts.write(f"{os.getpid()}\n")
 
 TOOLS = [
     {"name": "echo", "description": "Echo the arguments as JSON text",
@@ -56,6 +69,15 @@ if mode == "stubborn":
 if mode == "spawns-child":
     child = subprocess.Popen(["sleep", "1000"])
     log(f"grandchild pid {child.pid}")
+    if state_dir:
+        with open(state_file("grandchild"), "w") as grandchild:
+            grandchild.write(str(child.pid))
+if mode == "progress":
+    # A progress bar: updates ended by "\r" and never a newline, then one enormous line.
+    for percent in range(200):
+        sys.stderr.write(f"downloading {percent}%\r")
+    sys.stderr.write("x" * 100_000 + "\r\n")
+    sys.stderr.flush()
 
 log(f"fake server ready (mode {mode})")
 
@@ -71,6 +93,8 @@ for line in sys.stdin:
     if method == "initialize":
         if mode == "hang-init":
             continue
+        while state_dir and os.path.exists(state_file("hold")):
+            time.sleep(0.01)
         send({"jsonrpc": "2.0", "id": rid, "result": {
             "protocolVersion": msg["params"]["protocolVersion"],
             "capabilities": {"tools": {}},

@@ -255,6 +255,35 @@ async fn restarts_are_bounded_until_reset() {
 }
 
 #[tokio::test]
+async fn what_a_server_left_in_its_group_is_killed_when_it_exits() {
+    let state = tempfile::tempdir().unwrap();
+    let pool = pool(
+        vec![("parent", fake("spawns-child", state.path()))],
+        options(),
+    );
+    pool.list_tools("parent").await.unwrap();
+    let grandchild: u32 = std::fs::read_to_string(state.path().join("grandchild"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(alive(grandchild));
+    let error = pool.call_tool("parent.crash", json!({})).await.unwrap_err();
+    assert!(error.to_string().contains("exit status: 3"), "{error}");
+    // The exit is known (it is in the error), so the group was killed when the leader's exit
+    // was seen, before it was reaped: while the group id could not name anyone else's group.
+    // No call since, so the dead connection is still in the pool; its leftover must not
+    // wait for that. The kill was sent; its delivery is the kernel's, so wait (bounded).
+    for _ in 0..500 {
+        if !alive(grandchild) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(!alive(grandchild), "the server's child outlived it");
+    pool.shutdown().await;
+}
+
+#[tokio::test]
 async fn a_server_killed_while_idle_shows_unhealthy_and_restarts_on_the_next_call() {
     let state = tempfile::tempdir().unwrap();
     let pool = pool(vec![("victim", fake("ok", state.path()))], options());

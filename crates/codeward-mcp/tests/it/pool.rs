@@ -278,6 +278,53 @@ async fn server_stderr_goes_to_tracing_with_the_server_name() {
 }
 
 #[tokio::test]
+async fn server_stderr_is_split_at_carriage_returns_and_long_lines_are_cut() {
+    let captured = captured();
+    let state = tempfile::tempdir().unwrap();
+    let pool = pool(
+        vec![("progress", fake("progress", state.path()))],
+        options(),
+    );
+    pool.list_tools("progress").await.unwrap();
+    pool.shutdown().await;
+    let events: Vec<String> = captured
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|e| e.contains("server=progress "))
+        .cloned()
+        .collect();
+    // Shown cut short: on failure an event may be enormous.
+    let shown: Vec<String> = events
+        .iter()
+        .map(|e| e.chars().take(80).collect())
+        .collect();
+    // Each update of the progress bar is a line of its own.
+    assert!(
+        events
+            .iter()
+            .any(|e| e.contains("downloading 42%") && !e.contains("downloading 43%")),
+        "{shown:?}"
+    );
+    // The 100 000-byte line is cut to 8 KiB and says so.
+    let longest = events.iter().map(String::len).max().unwrap_or(0);
+    assert!(longest < 8 * 1024 + 200, "an event of {longest} bytes");
+    assert!(
+        events
+            .iter()
+            .any(|e| e.contains("xxxxxxxx") && e.contains("truncated")),
+        "{shown:?}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e.contains("fake server ready (mode progress)")),
+        "{shown:?}"
+    );
+}
+
+#[tokio::test]
 async fn legacy_sse_servers_are_reported_unsupported_not_ignored() {
     let mut sse = HttpServer::new("http://127.0.0.1:9/sse");
     sse.legacy_sse = true;

@@ -54,3 +54,8 @@ pub fn alive(pid: u32) -> bool {
         Err(_) => false,
     }
 }
+
+/// How many times the fake server with this state folder was started.
+pub fn starts(state: &Path) -> usize {
+    std::fs::read_to_string(state.join("starts")).map_or(0, |s| s.lines().count())
+}
