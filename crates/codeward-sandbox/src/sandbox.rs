@@ -370,9 +370,11 @@ impl ProcessSandbox {
             errors: errors_r,
             mount_ns,
         } = spawned;
+        // Guard init first: from here on every way out (an error, a panic, a dropped future)
+        // kills and reaps it.
+        guard.process = Some(ProcessGuard { pid, reaped: false });
         let pidfd =
             child::watch_pidfd(pidfd).map_err(|e| SandboxError::io("watching the pidfd", "", e))?;
-        guard.process = Some(ProcessGuard { pid, reaped: false });
 
         let cap = limits.max_output_bytes;
         let stdout =

@@ -584,3 +584,28 @@ async fn a_panic_in_the_host_task_leaves_nothing() {
     assert!(joined.expect_err("panicked").is_panic());
     assert_clean(&m);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failure_right_after_the_clone_still_reaps_the_program() {
+    let _s = serial().await;
+    let m = marker("no-io");
+    // A runtime without an I/O driver cannot watch the pidfd: the first step after init is
+    // cloned fails (tokio panics). The program must not outlive that.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("runtime");
+    let sb = sandbox();
+    let job = job(
+        &m,
+        Language::Python,
+        "import time\ntime.sleep(120)\n",
+        limits(),
+    );
+    let ran = std::thread::spawn(move || rt.block_on(sb.run_detailed(job))).join();
+    assert!(
+        !matches!(ran, Ok(Ok(_))),
+        "the run cannot succeed without I/O"
+    );
+    assert_clean(&m);
+}
