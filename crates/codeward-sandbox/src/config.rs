@@ -40,8 +40,9 @@ pub enum Layer {
     /// Landlock: only the working directory is writable; outside it only the interpreter,
     /// system libraries and a minimal `/etc` are readable. TCP bind/connect denied (ABI 4+).
     Landlock,
-    /// A seccomp denylist (ptrace, mount, unshare, bpf, keyctl, kexec...), plus denial of
-    /// AF_INET/AF_INET6 sockets when there is no network namespace.
+    /// A seccomp denylist (ptrace, mount, unshare, bpf, keyctl, kexec, io_uring...), plus
+    /// denial of AF_INET/AF_INET6 sockets when there is no network namespace; on x86_64 any
+    /// x32 syscall kills the process.
     Seccomp,
     /// A memory cgroup: the memory limit holds for the whole process tree.
     MemoryCgroup,

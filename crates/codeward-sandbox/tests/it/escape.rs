@@ -609,3 +609,69 @@ async fn a_failure_right_after_the_clone_still_reaps_the_program() {
     );
     assert_clean(&m);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn io_uring_is_denied() {
+    let _s = serial().await;
+    let m = marker("io-uring");
+    // io_uring would open sockets and files past the seccomp rules (IORING_OP_SOCKET).
+    let program = r#"
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+params = ctypes.create_string_buffer(256)
+for name, args in [
+    ("io_uring_setup", (425, 8, params)),
+    ("io_uring_enter", (426, 0, 0, 0, 0, 0, 0)),
+    ("io_uring_register", (427, 0, 0, 0, 0)),
+]:
+    r = libc.syscall(*[ctypes.c_long(a) if isinstance(a, int) else a for a in args])
+    print(name, r, ctypes.get_errno())
+"#;
+    let run = sandbox()
+        .run_detailed(job(&m, Language::Python, program, limits()))
+        .await
+        .expect("runs");
+    let out = &run.output.stdout;
+    for name in ["io_uring_setup", "io_uring_enter", "io_uring_register"] {
+        assert!(
+            out.contains(&format!("{name} -1 1")),
+            "{name} not denied with EPERM: {:?}",
+            run.output
+        );
+    }
+    assert_clean(&m);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_x32_syscall_kills_the_program() {
+    let _s = serial().await;
+    let m = marker("x32");
+    // x32 numbers (nr | 0x40000000) pass the x86_64 architecture check and miss every rule
+    // of a filter keyed on x86_64 numbers; 39 is getpid, harmless, but any call would do.
+    let program = r#"
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+print("BEFORE", flush=True)
+r = libc.syscall(ctypes.c_long(0x40000000 | 39))
+print("AFTER", r, ctypes.get_errno(), flush=True)
+"#;
+    let run = sandbox()
+        .run_detailed(job(&m, Language::Python, program, limits()))
+        .await
+        .expect("runs");
+    let out = &run.output;
+    assert!(out.stdout.contains("BEFORE"), "{out:?}");
+    assert!(!out.stdout.contains("AFTER"), "{out:?}");
+    assert_eq!(
+        out.metrics.exit,
+        ExitState::Signal(libc_sigsys()),
+        "{out:?}"
+    );
+    assert_clean(&m);
+}
+
+fn libc_sigsys() -> i32 {
+    31
+}
