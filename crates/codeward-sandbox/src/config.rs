@@ -31,18 +31,19 @@ pub enum Layer {
     /// A pid namespace with its own `/proc`: host processes are invisible and killing its
     /// init kills the whole tree.
     PidNamespace,
-    /// A mount namespace (private `/proc`, and the filesystem fallback without Landlock).
+    /// A mount namespace: private `/proc`; `/tmp`, `/var/tmp`, `/dev/shm` and `/run` (host
+    /// Unix sockets) hidden; the filesystem fallback without Landlock.
     MountNamespace,
-    /// A network namespace with no interfaces up: no network.
+    /// A network namespace with no interfaces up: no network (seccomp also denies sockets).
     NetworkNamespace,
     /// IPC and UTS namespaces (no shared SysV IPC, own hostname).
     IpcNamespace,
     /// Landlock: only the working directory is writable; outside it only the interpreter,
     /// system libraries and a minimal `/etc` are readable. TCP bind/connect denied (ABI 4+).
     Landlock,
-    /// A seccomp denylist (ptrace, mount, unshare, bpf, keyctl, kexec, io_uring...), plus
-    /// denial of AF_INET/AF_INET6 sockets when there is no network namespace; on x86_64 any
-    /// x32 syscall kills the process.
+    /// A seccomp denylist (ptrace, mount, unshare, bpf, keyctl, kexec, io_uring...); no
+    /// sockets (`socket` denied, `socketpair` for connected AF_UNIX streams only); on x86_64
+    /// any x32 syscall kills the process.
     Seccomp,
     /// A memory cgroup: the memory limit holds for the whole process tree.
     MemoryCgroup,

@@ -31,10 +31,11 @@ use crate::{landlock, seccomp, transpile};
 const INSIDE_ID: u32 = 1000;
 /// The host uid/gid that inside id maps to (`nobody`).
 const NOBODY: u32 = 65534;
+/// Where host services keep their Unix sockets (and scratch files): always hidden by empty
+/// tmpfs mounts in the mount namespace. Landlock hides their files but not `connect` to them.
+const HIDDEN_ALWAYS: [&str; 5] = ["/tmp", "/var/tmp", "/dev/shm", "/run", "/var/run"];
 /// Hidden by empty tmpfs mounts when Landlock is not available.
-const HIDDEN_WITHOUT_LANDLOCK: [&str; 9] = [
-    "/root", "/home", "/tmp", "/var/tmp", "/dev/shm", "/run", "/mnt", "/media", "/srv",
-];
+const HIDDEN_WITHOUT_LANDLOCK: [&str; 5] = ["/root", "/home", "/mnt", "/media", "/srv"];
 /// How long to wait for pipes to reach EOF once the process tree is gone.
 const DRAIN_GRACE: Duration = Duration::from_millis(250);
 
@@ -203,14 +204,15 @@ impl ProcessSandbox {
         let python = runtime::resolve_python(config.python.as_deref()).map_err(|e| e.to_string());
         let node = runtime::resolve_node(config.node.as_deref()).map_err(|e| e.to_string());
         let filters = if report.is_active(Layer::Seccomp) {
-            seccomp::filters(!report.is_active(Layer::NetworkNamespace))?
+            seccomp::filters()?
         } else {
             Vec::new()
         };
         let semaphore = Arc::new(Semaphore::new(config.max_parallel));
         // One empty network namespace for all runs is as tight as one per run when nothing
         // can cross it: loopback stays down (no IP at all), no sandbox holds capabilities
-        // over it, and Landlock (ABI 6+) scopes abstract unix sockets to each sandbox.
+        // over it, and Landlock (ABI 6+) scopes abstract unix sockets to each sandbox (and
+        // with seccomp no program can open a socket at all).
         let can_share = report.is_active(Layer::NetworkNamespace)
             && report.is_active(Layer::Landlock)
             && host.landlock_abi.unwrap_or(0) >= 6
@@ -616,12 +618,18 @@ impl ProcessSandbox {
             (true, Some(abi)) => Some(landlock::plan(abi, wd, &interp.read_paths)),
             _ => None,
         };
-        // Without Landlock the mount namespace hides home and scratch directories instead
-        // (empty read-only tmpfs), binding the working directory back if it lies below one.
+        // The mount namespace hides scratch and runtime directories (empty read-only tmpfs),
+        // and without Landlock home directories too, binding the working directory back if
+        // it lies below one.
         let mut hide_paths = Vec::new();
         let mut rebind = None;
-        if landlock.is_none() && on(Layer::MountNamespace) {
-            for dir in HIDDEN_WITHOUT_LANDLOCK {
+        if on(Layer::MountNamespace) {
+            let without_landlock: &[&str] = if landlock.is_none() {
+                &HIDDEN_WITHOUT_LANDLOCK
+            } else {
+                &[]
+            };
+            for &dir in HIDDEN_ALWAYS.iter().chain(without_landlock) {
                 let p = Path::new(dir);
                 let needed =
                     interp.read_paths.iter().any(|r| r.starts_with(p)) || interp.exe.starts_with(p);

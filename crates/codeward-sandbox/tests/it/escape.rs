@@ -675,3 +675,100 @@ print("AFTER", r, ctypes.get_errno(), flush=True)
 fn libc_sigsys() -> i32 {
     31
 }
+
+struct RemoveDirsOnDrop(Vec<std::path::PathBuf>);
+
+impl Drop for RemoveDirsOnDrop {
+    fn drop(&mut self) {
+        for p in &self.0 {
+            let _ = std::fs::remove_dir_all(p);
+        }
+    }
+}
+
+/// A world-writable directory holding a stream listener and a datagram socket, both mode 777.
+fn host_sockets(
+    dir: &std::path::Path,
+) -> (
+    std::os::unix::net::UnixListener,
+    std::os::unix::net::UnixDatagram,
+) {
+    use std::os::unix::fs::PermissionsExt;
+    let open = || std::fs::Permissions::from_mode(0o777);
+    std::fs::create_dir_all(dir).expect("socket dir");
+    std::fs::set_permissions(dir, open()).expect("chmod dir");
+    let stream = std::os::unix::net::UnixListener::bind(dir.join("host.sock")).expect("bind");
+    stream.set_nonblocking(true).expect("nonblocking");
+    let dgram = std::os::unix::net::UnixDatagram::bind(dir.join("dgram.sock")).expect("bind");
+    dgram.set_nonblocking(true).expect("nonblocking");
+    for name in ["host.sock", "dgram.sock"] {
+        std::fs::set_permissions(dir.join(name), open()).expect("chmod socket");
+    }
+    (stream, dgram)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn host_unix_sockets_are_unreachable() {
+    let _s = serial().await;
+    let m = marker("unix");
+    // One under /tmp (hidden by the mount namespace) and one in a directory no layer hides,
+    // where only seccomp stands between the program and the socket.
+    let dirs = vec![
+        std::env::temp_dir().join(format!("codeward-sock-{m}")),
+        std::path::PathBuf::from(format!("/var/lib/codeward-sock-{m}")),
+    ];
+    let cleanup = RemoveDirsOnDrop(dirs.clone());
+    let sockets: Vec<_> = dirs.iter().map(|d| host_sockets(d)).collect();
+    let paths = |name: &str| -> Vec<String> {
+        dirs.iter()
+            .map(|d| d.join(name).display().to_string())
+            .collect()
+    };
+    let program = format!(
+        r#"
+import socket
+for path in {streams:?}:
+    try:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.connect(path)
+        s.sendall(b"escaped")
+        print("CONNECTED", path)
+    except OSError as e:
+        print("BLOCKED", e.errno)
+for path in {dgrams:?}:
+    try:
+        # A datagram pair may still address any socket with sendto.
+        a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+        a.sendto(b"escaped", path)
+        print("SENT", path)
+    except OSError as e:
+        print("BLOCKED", e.errno)
+# A connected stream pair reaches nothing outside; runtimes use it for child processes.
+a, b = socket.socketpair()
+a.sendall(b"ping")
+print("PAIR", b.recv(4).decode())
+"#,
+        streams = paths("host.sock"),
+        dgrams = paths("dgram.sock"),
+    );
+    let run = sandbox()
+        .run_detailed(job(&m, Language::Python, &program, limits()))
+        .await
+        .expect("runs");
+    let out = &run.output.stdout;
+    assert_eq!(out.matches("BLOCKED").count(), 4, "{:?}", run.output);
+    assert!(out.contains("PAIR ping"), "{:?}", run.output);
+    for (stream, dgram) in &sockets {
+        match stream.accept() {
+            Err(e) => assert_eq!(e.kind(), ErrorKind::WouldBlock),
+            Ok(_) => panic!("the sandbox reached a host unix socket"),
+        }
+        let mut buf = [0u8; 16];
+        match dgram.recv(&mut buf) {
+            Err(e) => assert_eq!(e.kind(), ErrorKind::WouldBlock),
+            Ok(n) => panic!("the sandbox sent a datagram to the host: {:?}", &buf[..n]),
+        }
+    }
+    drop(cleanup);
+    assert_clean(&m);
+}

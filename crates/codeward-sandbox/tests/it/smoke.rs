@@ -168,3 +168,25 @@ async fn the_parallelism_bound_is_held() {
     }
     assert_eq!(sb.available_slots(), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn child_processes_and_event_loops_still_work_without_sockets() {
+    // Both runtimes wire these up with connected AF_UNIX stream pairs, which seccomp allows.
+    let _s = serial().await;
+    let m = marker("socketpair");
+    let program = "import { execFileSync } from \"node:child_process\";\nconsole.log(execFileSync(\"/bin/echo\", [\"child\"]).toString().trim());\n";
+    let run = sandbox()
+        .run_detailed(job(&m, Language::TypeScript, program, limits()))
+        .await
+        .expect("runs");
+    assert_eq!(run.output.stdout.trim(), "child", "{:?}", run.output);
+    assert_clean(&m);
+    let m = marker("asyncio");
+    let program = "import asyncio\nasync def main():\n    await asyncio.sleep(0)\n    return 42\nprint(asyncio.run(main()))\n";
+    let run = sandbox()
+        .run_detailed(job(&m, Language::Python, program, limits()))
+        .await
+        .expect("runs");
+    assert_eq!(run.output.stdout.trim(), "42", "{:?}", run.output);
+    assert_clean(&m);
+}
