@@ -19,7 +19,9 @@ use tokio::sync::{Semaphore, oneshot};
 
 use crate::bridge::{self, BridgeContext, BridgeStats};
 use crate::cgroup::{CgroupLimits, CgroupRun};
-use crate::child::{self, ChildFailure, ChildPlan, ChildStdio, IdMap, Rebind, SpawnError, Spawned};
+use crate::child::{
+    self, ChildFailure, ChildPlan, ChildStdio, IdMap, SpawnError, Spawned, WorkdirTmpfs,
+};
 use crate::config::{Layer, SandboxConfig};
 use crate::error::SandboxError;
 use crate::host::{HostCapabilities, IsolationReport};
@@ -217,8 +219,26 @@ impl ProcessSandbox {
             && report.is_active(Layer::Landlock)
             && host.landlock_abi.unwrap_or(0) >= 6
             && host.euid == 0;
+        let report_mount_ns = report.is_active(Layer::MountNamespace);
         let (spawner, shared_network) = Spawner::start(can_share)?;
         let mut report = report;
+        if let Some(s) = report
+            .layers
+            .iter_mut()
+            .find(|s| s.layer == Layer::WorkingDirectory)
+        {
+            s.detail = if report_mount_ns {
+                format!(
+                    "private tmpfs of at most {} KiB beyond the program's files, in the run's \
+                     memory, gone with the run",
+                    config.max_disk_bytes / 1024
+                )
+            } else {
+                "private directory, removed afterwards; no size cap without a mount namespace \
+                 (only the per-file limit)"
+                    .to_owned()
+            };
+        }
         if shared_network
             && let Some(s) = report
                 .layers
@@ -307,10 +327,18 @@ impl ProcessSandbox {
             safe_id(&job.execution_id)
         );
 
-        // 1. The private working directory (removed by its guard on every path out).
+        // 1. The private working directory (removed by its guard on every path out). With a
+        // mount namespace it is only the mount point of the run's tmpfs, which init fills
+        // with the program's files; without one the files are written here.
         let workdir = make_workdir(inner, &tag)?;
         let wd = workdir.path().to_path_buf();
-        let program_js = write_program(inner, &job, &wd)?;
+        let (files, program_js) = program_files(inner, &job)?;
+        let files = if report.is_active(Layer::MountNamespace) {
+            files
+        } else {
+            write_files(&wd, &files)?;
+            Vec::new()
+        };
         // As root the program runs as nobody (mapped or dropped to); otherwise it runs as the
         // host user (mapped when in a user namespace), who already owns the directory.
         if inner.host.euid == 0 {
@@ -347,7 +375,14 @@ impl ProcessSandbox {
         let stdin: OwnedFd = std::fs::File::open("/dev/null")
             .map_err(|e| SandboxError::io("opening /dev/null", "/dev/null", e))?
             .into();
-        let plan = self.child_plan(&job, interp, &wd, &guard.cgroups, program_js.as_deref())?;
+        let plan = self.child_plan(
+            &job,
+            interp,
+            &wd,
+            &guard.cgroups,
+            program_js.as_deref(),
+            files,
+        )?;
 
         // 4. Start.
         timings.prepared = t0.elapsed();
@@ -459,7 +494,7 @@ impl ProcessSandbox {
         }
         // Anything that escaped init's namespace (only possible without a pid namespace).
         guard.cgroups.kill_all();
-        let program_status = read_status(&status_r);
+        let (program_status, disk_full) = read_status(&status_r);
 
         // 7. Collect output and the bridge; never wait for EOF forever.
         let drain = tokio::time::Instant::now() + DRAIN_GRACE;
@@ -503,6 +538,8 @@ impl ProcessSandbox {
             Some(LimitKind::Cpu)
         } else if cg.pids_limit_hit {
             Some(LimitKind::Pids)
+        } else if disk_full {
+            Some(LimitKind::Disk)
         } else if stdout_truncated || stderr_truncated {
             Some(LimitKind::Output)
         } else if bridge_out.stats.budget_exceeded {
@@ -558,6 +595,7 @@ impl ProcessSandbox {
         wd: &Path,
         cgroups: &CgroupRun,
         program_js: Option<&str>,
+        files: Vec<(&'static str, String)>,
     ) -> Result<ChildPlan, SandboxError> {
         let inner = &*self.inner;
         let report = &inner.report;
@@ -619,10 +657,10 @@ impl ProcessSandbox {
             _ => None,
         };
         // The mount namespace hides scratch and runtime directories (empty read-only tmpfs),
-        // and without Landlock home directories too, binding the working directory back if
-        // it lies below one.
+        // and without Landlock home directories too; the working directory's own tmpfs gets
+        // a mount point created inside them when it lies below one.
         let mut hide_paths = Vec::new();
-        let mut rebind = None;
+        let mut mkdirs = Vec::new();
         if on(Layer::MountNamespace) {
             let without_landlock: &[&str] = if landlock.is_none() {
                 &HIDDEN_WITHOUT_LANDLOCK
@@ -641,17 +679,11 @@ impl ProcessSandbox {
                 }
                 hide_paths.push(cstr(dir, "path")?);
                 if let Ok(rest) = wd.strip_prefix(p) {
-                    let mut mkdirs = Vec::new();
                     let mut cur = p.to_path_buf();
                     for part in rest.components() {
                         cur.push(part);
                         mkdirs.push(path_cstr(&cur)?);
                     }
-                    rebind = Some(Rebind {
-                        mkdirs,
-                        fs_id: on(Layer::UserNamespace).then_some(INSIDE_ID),
-                        workdir: path_cstr(wd)?,
-                    });
                 }
             }
         }
@@ -659,6 +691,17 @@ impl ProcessSandbox {
             Some((INSIDE_ID, INSIDE_ID))
         } else if inner.host.euid == 0 {
             Some((NOBODY, NOBODY))
+        } else {
+            None
+        };
+        let workdir_tmpfs = if on(Layer::MountNamespace) {
+            Some(workdir_tmpfs(
+                wd,
+                inner.config.max_disk_bytes,
+                drop_to.map(|(uid, _)| uid),
+                mkdirs,
+                files,
+            )?)
         } else {
             None
         };
@@ -693,7 +736,7 @@ impl ProcessSandbox {
             mount_private: on(Layer::MountNamespace),
             mount_proc: on(Layer::PidNamespace) && on(Layer::MountNamespace),
             hide_paths,
-            rebind,
+            workdir_tmpfs,
             set_hostname: on(Layer::IpcNamespace),
             subreaper: !on(Layer::PidNamespace),
             rlimits,
@@ -800,33 +843,73 @@ fn make_workdir(inner: &Inner, tag: &str) -> Result<tempfile::TempDir, SandboxEr
     Ok(dir)
 }
 
-/// Writes the program and the API module; returns the program's JavaScript for node.
-fn write_program(
-    inner: &Inner,
-    job: &SandboxJob,
-    wd: &Path,
-) -> Result<Option<String>, SandboxError> {
-    let write = |name: &str, text: &str| {
-        let p = wd.join(name);
-        std::fs::write(&p, text).map_err(|e| SandboxError::io("writing a program file", p, e))
-    };
+/// The program and the API module as (file name, contents), and the program's JavaScript
+/// for node.
+type ProgramFiles = (Vec<(&'static str, String)>, Option<String>);
+
+fn program_files(inner: &Inner, job: &SandboxJob) -> Result<ProgramFiles, SandboxError> {
+    let mut files = Vec::new();
     match job.language {
         Language::Python => {
-            write("main.py", &job.program)?;
+            files.push(("main.py", job.program.clone()));
             if let Some(api) = &job.api {
-                write("codeward_api.py", &api.module)?;
+                files.push(("codeward_api.py", api.module.clone()));
             }
-            Ok(None)
+            Ok((files, None))
         }
         _ => {
             let js = transpile::to_javascript(&job.program, "main.ts")?;
-            write("main.mjs", &js)?;
+            files.push(("main.mjs", js.clone()));
             if let Some(api) = &job.api {
-                write("codeward_api.mjs", &inner.api_javascript(&api.module)?)?;
+                files.push((
+                    "codeward_api.mjs",
+                    inner.api_javascript(&api.module)?.to_string(),
+                ));
             }
-            Ok(Some(js))
+            Ok((files, Some(js)))
         }
     }
+}
+
+/// Writes the program's files to the working directory on the host (no mount namespace).
+fn write_files(wd: &Path, files: &[(&'static str, String)]) -> Result<(), SandboxError> {
+    for (name, text) in files {
+        let p = wd.join(name);
+        std::fs::write(&p, text).map_err(|e| SandboxError::io("writing a program file", p, e))?;
+    }
+    Ok(())
+}
+
+/// The working directory's tmpfs: `max_disk_bytes` for the program on top of its own files,
+/// and an inode count in proportion (a zero size or count would mean no limit at all).
+fn workdir_tmpfs(
+    wd: &Path,
+    max_disk_bytes: u64,
+    owner: Option<u32>,
+    mkdirs: Vec<CString>,
+    files: Vec<(&'static str, String)>,
+) -> Result<WorkdirTmpfs, SandboxError> {
+    const PAGE: u64 = 4096;
+    let pages = |bytes: u64| bytes.div_ceil(PAGE);
+    let file_pages: u64 = files.iter().map(|(_, t)| pages(t.len() as u64)).sum();
+    let size_pages = pages(max_disk_bytes).saturating_add(file_pages).max(1);
+    let inodes = (pages(max_disk_bytes) + files.len() as u64 + 64).min(1 << 20);
+    let mut options = format!("size={},nr_inodes={inodes},mode=0700", size_pages * PAGE);
+    if let Some(id) = owner {
+        options.push_str(&format!(",uid={id},gid={id}"));
+    }
+    let options = CString::new(options)
+        .map_err(|_| SandboxError::Internal("tmpfs options contain NUL".to_owned()))?;
+    let files = files
+        .into_iter()
+        .map(|(name, text)| Ok((path_cstr(&wd.join(name))?, text.into_bytes())))
+        .collect::<Result<_, SandboxError>>()?;
+    Ok(WorkdirTmpfs {
+        options,
+        mkdirs,
+        fs_id: owner,
+        files,
+    })
 }
 
 fn chown_tree(dir: &Path, id: u32) -> Result<(), SandboxError> {
@@ -861,8 +944,13 @@ async fn read_failure(fd: OwnedFd, deadline: tokio::time::Instant) -> Option<Chi
     ChildFailure::decode(&buf)
 }
 
-/// The program's wait status as init reported it (init is reaped, so this never waits).
-fn read_status(fd: &OwnedFd) -> Option<i32> {
-    let mut buf = [0u8; 4];
-    (child::read_now(fd, &mut buf) == 4).then(|| i32::from_ne_bytes(buf))
+/// The program's wait status as init reported it, and whether the working directory's tmpfs
+/// was full (init is reaped, so this never waits).
+fn read_status(fd: &OwnedFd) -> (Option<i32>, bool) {
+    let mut buf = [0u8; 8];
+    if child::read_now(fd, &mut buf) != 8 {
+        return (None, false);
+    }
+    let status = i32::from_ne_bytes([buf[0], buf[1], buf[2], buf[3]]);
+    (Some(status), buf[4] == 1)
 }

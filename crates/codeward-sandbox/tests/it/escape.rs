@@ -772,3 +772,41 @@ print("PAIR", b.recv(4).decode())
     drop(cleanup);
     assert_clean(&m);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn filling_the_disk_stops_at_the_working_directory_cap() {
+    let _s = serial().await;
+    let m = marker("disk");
+    // Files under the per-file limit, until something refuses.
+    let program = r#"
+n = 0
+try:
+    for i in range(64):
+        with open("f%d" % i, "wb") as f:
+            f.write(b"x" * (8 * 1024 * 1024))
+        n += 1
+    print("WROTE", n)
+except OSError as e:
+    print("FULL", n, e.errno)
+"#;
+    let sb = sandbox();
+    let cap_mib = sb.config().max_disk_bytes / (1024 * 1024);
+    let run = sb
+        .run_detailed(job(&m, Language::Python, program, limits()))
+        .await
+        .expect("runs");
+    let out = &run.output;
+    // ENOSPC once the default cap is reached, reported as the disk limit.
+    assert!(out.stdout.starts_with("FULL "), "{out:?}");
+    assert!(out.stdout.trim().ends_with(" 28"), "{out:?}");
+    let files: u64 = out
+        .stdout
+        .split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .expect("count");
+    assert!(files * 8 <= cap_mib, "{out:?}");
+    assert_eq!(out.metrics.limit_hit, Some(LimitKind::Disk), "{out:?}");
+    assert!(!out.success);
+    assert_clean(&m);
+}

@@ -3,8 +3,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use codeward_core::{ExitState, Language};
-use codeward_sandbox::{ProcessSandbox, SandboxConfig, SandboxError};
+use codeward_core::{ExitState, Language, LimitKind};
+use codeward_sandbox::{Layer, ProcessSandbox, SandboxConfig, SandboxError};
 
 use crate::support::*;
 
@@ -188,5 +188,61 @@ async fn child_processes_and_event_loops_still_work_without_sockets() {
         .await
         .expect("runs");
     assert_eq!(run.output.stdout.trim(), "42", "{:?}", run.output);
+    assert_clean(&m);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_configured_disk_cap_holds_and_the_program_still_sees_its_files() {
+    let _s = serial().await;
+    let m = marker("small-disk");
+    let sb = ProcessSandbox::new(
+        SandboxConfig::builder()
+            .max_disk_bytes(1024 * 1024)
+            .build()
+            .expect("config"),
+    )
+    .expect("sandbox");
+    let program = "import os\nprint(sorted(os.listdir('.')), len(open('main.py').read()) > 0)\ntry:\n    open('big', 'wb').write(b'x' * (2 * 1024 * 1024))\n    print('WROTE')\nexcept OSError as e:\n    print('FULL', e.errno)\n";
+    let run = sb
+        .run_detailed(job(&m, Language::Python, program, limits()))
+        .await
+        .expect("runs");
+    assert_eq!(
+        run.output.stdout.trim(),
+        "['main.py'] True\nFULL 28",
+        "{:?}",
+        run.output
+    );
+    assert_eq!(run.output.metrics.limit_hit, Some(LimitKind::Disk));
+    assert_clean(&m);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_mount_namespace_the_program_runs_from_the_host_directory() {
+    let _s = serial().await;
+    let m = marker("no-mount-ns");
+    let sb = ProcessSandbox::new(
+        SandboxConfig::builder()
+            .disable(Layer::MountNamespace)
+            .build()
+            .expect("config"),
+    )
+    .expect("sandbox");
+    let detail = &sb
+        .isolation_report()
+        .get(Layer::WorkingDirectory)
+        .expect("listed")
+        .detail;
+    assert!(detail.contains("no size cap"), "{detail}");
+    let run = sb
+        .run_detailed(job(
+            &m,
+            Language::Python,
+            "import os\nprint(sorted(os.listdir('.')))",
+            limits(),
+        ))
+        .await
+        .expect("runs");
+    assert_eq!(run.output.stdout.trim(), "['main.py']", "{:?}", run.output);
     assert_clean(&m);
 }
