@@ -17,7 +17,7 @@ use seccompiler::BpfProgram;
 use tokio::io::AsyncReadExt;
 use tokio::sync::{Semaphore, oneshot};
 
-use crate::bridge::{self, BridgeContext, BridgeStats};
+use crate::bridge::{self, BridgeContext, BridgeStats, MAX_PROTOCOL_ERRORS};
 use crate::cgroup::{CgroupLimits, CgroupRun};
 use crate::child::{
     self, ChildFailure, ChildPlan, ChildStdio, IdMap, SpawnError, Spawned, WorkdirTmpfs,
@@ -419,7 +419,7 @@ impl ProcessSandbox {
         let stderr =
             output::capture(err_r, cap).map_err(|e| SandboxError::io("capturing stderr", "", e))?;
         let captures = CaptureGuard(vec![stdout.task, stderr.task]);
-        let bridge = bridge::serve(
+        let mut bridge = bridge::serve(
             req_r,
             resp_w,
             BridgeContext {
@@ -449,6 +449,7 @@ impl ProcessSandbox {
         // the whole tree (a program that spreads a spin over workers).
         let mut timed_out = false;
         let mut cpu_exceeded = false;
+        let mut bridge_ended = false;
         let watch_cpu = guard.cgroups.cpu_usage().is_some();
         let mut cpu_tick = tokio::time::interval(
             (limits.cpu_time / 10).clamp(Duration::from_millis(10), Duration::from_millis(100)),
@@ -465,6 +466,14 @@ impl ProcessSandbox {
                         child::kill_pidfd(pidfd.get_ref());
                         guard.cgroups.kill_all();
                     }
+                    continue;
+                }
+                // The program broke the bridge protocol too often: the bridge stopped
+                // reading, so the run ends here.
+                _ = bridge.end_requested(), if !bridge_ended && !timed_out => {
+                    bridge_ended = true;
+                    child::kill_pidfd(pidfd.get_ref());
+                    guard.cgroups.kill_all();
                     continue;
                 }
             };
@@ -507,7 +516,14 @@ impl ProcessSandbox {
         let cg = guard.cgroups.stats();
 
         let (stdout_text, stdout_truncated, out_total) = take(&stdout.shared);
-        let (stderr_text, stderr_truncated, err_total) = take(&stderr.shared);
+        let (mut stderr_text, stderr_truncated, err_total) = take(&stderr.shared);
+        if bridge_out.stats.protocol_limit_hit {
+            stderr_text.push_str(&format!(
+                "\n[codeward: the run was stopped: it sent {MAX_PROTOCOL_ERRORS} messages on the \
+                 tool bridge (fd 3) that are not JSON-RPC requests; speak \
+                 docs/bridge-protocol.md there, or leave fd 3 alone]\n"
+            ));
+        }
 
         // 8. Metrics and the limit that stopped it.
         // When init died without reporting the program (killed from outside), its own status
@@ -571,7 +587,9 @@ impl ProcessSandbox {
             );
         }
         timings.finished = t0.elapsed();
-        let success = exit == ExitState::Code(0) && limit_hit.is_none();
+        let success = exit == ExitState::Code(0)
+            && limit_hit.is_none()
+            && !bridge_out.stats.protocol_limit_hit;
         let mut out = SandboxOutput::new(success, stdout_text, metrics);
         out.stderr = stderr_text;
         out.result = bridge_out.result;
