@@ -610,15 +610,15 @@ async fn a_failure_right_after_the_clone_still_reaps_the_program() {
     assert_clean(&m);
 }
 
+/// Python with `libc.syscall` at hand, returning a long.
+const CTYPES: &str = "import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\nlibc.syscall.restype = ctypes.c_long\n";
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn io_uring_is_denied() {
     let _s = serial().await;
-    let m = marker("io-uring");
     // io_uring would open sockets and files past the seccomp rules (IORING_OP_SOCKET).
-    let program = r#"
-import ctypes
-libc = ctypes.CDLL(None, use_errno=True)
-libc.syscall.restype = ctypes.c_long
+    let program = format!(
+        r#"{CTYPES}
 params = ctypes.create_string_buffer(256)
 for name, args in [
     ("io_uring_setup", (425, 8, params)),
@@ -627,41 +627,33 @@ for name, args in [
 ]:
     r = libc.syscall(*[ctypes.c_long(a) if isinstance(a, int) else a for a in args])
     print(name, r, ctypes.get_errno())
-"#;
-    let run = sandbox()
-        .run_detailed(job(&m, Language::Python, program, limits()))
-        .await
-        .expect("runs");
-    let out = &run.output.stdout;
+"#
+    );
+    let run = run_clean(&sandbox(), "io-uring", Language::Python, &program).await;
     for name in ["io_uring_setup", "io_uring_enter", "io_uring_register"] {
         assert!(
-            out.contains(&format!("{name} -1 1")),
+            run.output.stdout.contains(&format!("{name} -1 1")),
             "{name} not denied with EPERM: {:?}",
             run.output
         );
     }
-    assert_clean(&m);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_x32_syscall_kills_the_program() {
     let _s = serial().await;
-    let m = marker("x32");
     // x32 numbers (nr | 0x40000000) pass the x86_64 architecture check and miss every rule
     // of a filter keyed on x86_64 numbers; 39 is getpid, harmless, but any call would do.
-    let program = r#"
-import ctypes
-libc = ctypes.CDLL(None, use_errno=True)
-libc.syscall.restype = ctypes.c_long
+    let program = format!(
+        r#"{CTYPES}
 print("BEFORE", flush=True)
 r = libc.syscall(ctypes.c_long(0x40000000 | 39))
 print("AFTER", r, ctypes.get_errno(), flush=True)
-"#;
-    let run = sandbox()
-        .run_detailed(job(&m, Language::Python, program, limits()))
+"#
+    );
+    let out = run_clean(&sandbox(), "x32", Language::Python, &program)
         .await
-        .expect("runs");
-    let out = &run.output;
+        .output;
     assert!(out.stdout.contains("BEFORE"), "{out:?}");
     assert!(!out.stdout.contains("AFTER"), "{out:?}");
     assert_eq!(
@@ -669,7 +661,6 @@ print("AFTER", r, ctypes.get_errno(), flush=True)
         ExitState::Signal(libc_sigsys()),
         "{out:?}"
     );
-    assert_clean(&m);
 }
 
 fn libc_sigsys() -> i32 {
@@ -710,18 +701,18 @@ fn host_sockets(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn host_unix_sockets_are_unreachable() {
     let _s = serial().await;
-    let m = marker("unix");
     // One under /tmp (hidden by the mount namespace) and one in a directory no layer hides,
     // where only seccomp stands between the program and the socket.
+    let name = format!("codeward-sock-{}", marker("sock"));
     let dirs = vec![
-        std::env::temp_dir().join(format!("codeward-sock-{m}")),
-        std::path::PathBuf::from(format!("/var/lib/codeward-sock-{m}")),
+        std::env::temp_dir().join(&name),
+        std::path::PathBuf::from("/var/lib").join(&name),
     ];
-    let cleanup = RemoveDirsOnDrop(dirs.clone());
+    let _cleanup = RemoveDirsOnDrop(dirs.clone());
     let sockets: Vec<_> = dirs.iter().map(|d| host_sockets(d)).collect();
-    let paths = |name: &str| -> Vec<String> {
+    let paths = |file: &str| -> Vec<String> {
         dirs.iter()
-            .map(|d| d.join(name).display().to_string())
+            .map(|d| d.join(file).display().to_string())
             .collect()
     };
     let program = format!(
@@ -751,13 +742,11 @@ print("PAIR", b.recv(4).decode())
         streams = paths("host.sock"),
         dgrams = paths("dgram.sock"),
     );
-    let run = sandbox()
-        .run_detailed(job(&m, Language::Python, &program, limits()))
+    let out = run_clean(&sandbox(), "unix", Language::Python, &program)
         .await
-        .expect("runs");
-    let out = &run.output.stdout;
-    assert_eq!(out.matches("BLOCKED").count(), 4, "{:?}", run.output);
-    assert!(out.contains("PAIR ping"), "{:?}", run.output);
+        .output;
+    assert_eq!(out.stdout.matches("BLOCKED").count(), 4, "{out:?}");
+    assert!(out.stdout.contains("PAIR ping"), "{out:?}");
     for (stream, dgram) in &sockets {
         match stream.accept() {
             Err(e) => assert_eq!(e.kind(), ErrorKind::WouldBlock),
@@ -769,14 +758,11 @@ print("PAIR", b.recv(4).decode())
             Ok(n) => panic!("the sandbox sent a datagram to the host: {:?}", &buf[..n]),
         }
     }
-    drop(cleanup);
-    assert_clean(&m);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn filling_the_disk_stops_at_the_working_directory_cap() {
     let _s = serial().await;
-    let m = marker("disk");
     // Files under the per-file limit, until something refuses.
     let program = r#"
 n = 0
@@ -789,14 +775,9 @@ try:
 except OSError as e:
     print("FULL", n, e.errno)
 "#;
-    let sb = sandbox();
-    let cap_mib = sb.config().max_disk_bytes / (1024 * 1024);
-    let run = sb
-        .run_detailed(job(&m, Language::Python, program, limits()))
-        .await
-        .expect("runs");
-    let out = &run.output;
-    // ENOSPC once the default cap is reached, reported as the disk limit.
+    let cap_mib = sandbox().config().max_disk_bytes / (1024 * 1024);
+    let out = stopped_by("disk", Language::Python, program, limits(), LimitKind::Disk).await;
+    // ENOSPC once the default cap is reached.
     assert!(out.stdout.starts_with("FULL "), "{out:?}");
     assert!(out.stdout.trim().ends_with(" 28"), "{out:?}");
     let files: u64 = out
@@ -806,7 +787,4 @@ except OSError as e:
         .and_then(|n| n.parse().ok())
         .expect("count");
     assert!(files * 8 <= cap_mib, "{out:?}");
-    assert_eq!(out.metrics.limit_hit, Some(LimitKind::Disk), "{out:?}");
-    assert!(!out.success);
-    assert_clean(&m);
 }
