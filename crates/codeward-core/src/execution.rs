@@ -237,6 +237,8 @@ pub enum LimitKind {
     Pids,
     /// The tool-call budget.
     ToolCalls,
+    /// The working directory's size cap (the disk space a run may fill).
+    Disk,
 }
 
 impl fmt::Display for LimitKind {
@@ -248,6 +250,7 @@ impl fmt::Display for LimitKind {
             LimitKind::Output => "output",
             LimitKind::Pids => "pids",
             LimitKind::ToolCalls => "tool_calls",
+            LimitKind::Disk => "disk",
         };
         f.write_str(s)
     }

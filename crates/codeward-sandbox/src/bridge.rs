@@ -1,5 +1,8 @@
 //! The host side of the tool bridge (docs/bridge-protocol.md): newline-delimited JSON-RPC on
 //! fd 3 (requests) and fd 4 (responses); every call is checked, audited first, then dispatched.
+//! What a program can make the host hold is bounded: unread replies and running calls are
+//! capped (the bridge stops reading fd 3 while either is full), echoed input is cut short, and
+//! too many protocol errors end the run.
 
 use std::collections::HashMap;
 use std::os::fd::OwnedFd;
@@ -19,6 +22,19 @@ use tokio::task::JoinSet;
 pub const MAX_REQUEST_BYTES: usize = 4 * 1024 * 1024;
 /// Largest response line (protocol limit).
 pub const MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
+/// Protocol errors (lines that are not JSON-RPC requests, or too large) after which the
+/// bridge stops reading and the run is ended: a client speaking the protocol makes none.
+pub const MAX_PROTOCOL_ERRORS: u32 = 100;
+
+/// Replies waiting for the program to read fd 4. While the queue is full the bridge reads no
+/// more requests, so a program that never reads cannot grow the host's memory.
+const REPLY_QUEUE: usize = 64;
+/// Tool calls running at once; while this many run the bridge reads no more requests.
+const MAX_PENDING_CALLS: usize = 64;
+/// Longest tool name, method name or string id echoed back (longer ones are cut or dropped).
+const MAX_ECHO_CHARS: usize = 128;
+/// Longest description of one schema violation (it may quote the argument).
+const MAX_PROBLEM_CHARS: usize = 256;
 
 /// How long after the per-call timeout the bridge gives up on an invoker that does not
 /// enforce the deadline it was given.
@@ -51,6 +67,8 @@ pub struct BridgeStats {
     pub budget_exceeded: bool,
     /// Lines that were not valid JSON-RPC or too large.
     pub protocol_errors: u32,
+    /// The run was stopped after [`MAX_PROTOCOL_ERRORS`] protocol errors.
+    pub protocol_limit_hit: bool,
 }
 
 /// Everything a bridge needs for one execution.
@@ -78,13 +96,15 @@ struct State {
     stats: Mutex<BridgeStats>,
     result: Mutex<Option<Value>>,
     inflight: Mutex<HashMap<String, oneshot::Sender<()>>>,
-    out: mpsc::UnboundedSender<Vec<u8>>,
+    out: mpsc::Sender<Vec<u8>>,
 }
 
 /// A running bridge; aborted when dropped.
 pub(crate) struct BridgeHandle {
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<BridgeOutcome>>,
+    /// Fires when the bridge asks for the run to end (too many protocol errors).
+    end_run: Option<oneshot::Receiver<()>>,
 }
 
 impl Drop for BridgeHandle {
@@ -96,6 +116,18 @@ impl Drop for BridgeHandle {
 }
 
 impl BridgeHandle {
+    /// Resolves when the bridge asks for the run to end; never, if it does not.
+    pub(crate) async fn end_requested(&mut self) {
+        if let Some(rx) = self.end_run.as_mut() {
+            let asked = rx.await.is_ok();
+            self.end_run = None;
+            if asked {
+                return;
+            }
+        }
+        std::future::pending::<()>().await
+    }
+
     /// Lets the bridge read what the program wrote (up to `grace` for EOF), then cancels
     /// pending calls, waits for their observers and closes fd 4.
     pub(crate) async fn finish(mut self, grace: Duration) -> BridgeOutcome {
@@ -131,6 +163,23 @@ fn error_line(id: &Value, code: i64, message: String, tool: Option<&str>) -> Vec
     line(&json!({"jsonrpc": "2.0", "id": id, "error": err}))
 }
 
+/// `s` cut to `max` characters, marked when cut.
+fn clip(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        None => s.to_owned(),
+        Some((at, _)) => format!("{}... ({} bytes)", &s[..at], s.len()),
+    }
+}
+
+/// The id to answer with: a number, or a string short enough to echo; anything else `null`.
+fn reply_id(id: Option<&Value>) -> Option<Value> {
+    match id? {
+        Value::Number(n) => Some(Value::Number(n.clone())),
+        Value::String(s) if s.chars().count() <= MAX_ECHO_CHARS => Some(Value::String(s.clone())),
+        _ => None,
+    }
+}
+
 fn line(v: &Value) -> Vec<u8> {
     let mut bytes = serde_json::to_vec(v).unwrap_or_default();
     bytes.push(b'\n');
@@ -162,7 +211,7 @@ pub(crate) fn serve(
 ) -> std::io::Result<BridgeHandle> {
     let rx = pipe::Receiver::from_owned_fd(requests)?;
     let tx = pipe::Sender::from_owned_fd(responses)?;
-    let (out, mut out_rx) = mpsc::unbounded_channel::<Vec<u8>>();
+    let (out, mut out_rx) = mpsc::channel::<Vec<u8>>(REPLY_QUEUE);
     let writer = tokio::spawn(async move {
         let mut tx = tx;
         while let Some(bytes) = out_rx.recv().await {
@@ -189,11 +238,32 @@ pub(crate) fn serve(
         out,
     });
     let (stop_tx, stop_rx) = oneshot::channel();
-    let task = tokio::spawn(run(state, rx, stop_rx, writer));
+    let (end_tx, end_rx) = oneshot::channel();
+    let task = tokio::spawn(run(state, rx, stop_rx, writer, end_tx));
     Ok(BridgeHandle {
         stop: Some(stop_tx),
         task: Some(task),
+        end_run: Some(end_rx),
     })
+}
+
+/// Waits until a reply can be queued and a call can start; `None` when the bridge is stopped
+/// meanwhile. Until then nothing more is read from fd 3: that is the backpressure.
+async fn room<'a>(
+    out: &'a mpsc::Sender<Vec<u8>>,
+    calls: &mut JoinSet<()>,
+    stop: &mut oneshot::Receiver<()>,
+) -> Option<mpsc::Permit<'a, Vec<u8>>> {
+    while calls.len() >= MAX_PENDING_CALLS {
+        tokio::select! {
+            _ = &mut *stop => return None,
+            _ = calls.join_next() => {}
+        }
+    }
+    tokio::select! {
+        _ = &mut *stop => None,
+        permit = out.reserve() => permit.ok(),
+    }
 }
 
 async fn run(
@@ -201,41 +271,58 @@ async fn run(
     mut rx: pipe::Receiver,
     mut stop: oneshot::Receiver<()>,
     writer: tokio::task::JoinHandle<()>,
+    end_run: oneshot::Sender<()>,
 ) -> BridgeOutcome {
     let mut calls = JoinSet::new();
     let mut buf: Vec<u8> = Vec::new();
     let mut discarding = false;
     let mut chunk = vec![0u8; 64 * 1024];
-    loop {
-        tokio::select! {
+    'read: loop {
+        let n = tokio::select! {
             _ = &mut stop => break,
-            Some(_) = calls.join_next(), if !calls.is_empty() => {}
-            r = rx.read(&mut chunk) => {
-                let n = match r { Ok(0) | Err(_) => break, Ok(n) => n };
-                let mut start = 0;
-                while let Some(off) = chunk[start..n].iter().position(|b| *b == b'\n') {
-                    let end = start + off;
-                    if discarding {
-                        discarding = false;
-                    } else {
-                        buf.extend_from_slice(&chunk[start..end]);
-                        if buf.len() > MAX_REQUEST_BYTES {
-                            too_large(&state, &buf);
-                        } else if !buf.is_empty() {
-                            handle(&state, &buf, &mut calls);
-                        }
-                    }
-                    buf.clear();
-                    start = end + 1;
+            Some(_) = calls.join_next(), if !calls.is_empty() => continue,
+            r = rx.read(&mut chunk) => match r { Ok(0) | Err(_) => break, Ok(n) => n },
+        };
+        let mut start = 0;
+        while start < n {
+            let newline = chunk[start..n]
+                .iter()
+                .position(|b| *b == b'\n')
+                .map(|off| start + off);
+            if !discarding {
+                buf.extend_from_slice(&chunk[start..newline.unwrap_or(n)]);
+            }
+            start = newline.map_or(n, |end| end + 1);
+            match newline {
+                // The end of a line already answered as too large.
+                Some(_) if discarding => {
+                    discarding = false;
+                    continue;
                 }
-                if !discarding {
-                    buf.extend_from_slice(&chunk[start..n]);
-                    if buf.len() > MAX_REQUEST_BYTES {
-                        too_large(&state, &buf);
-                        buf.clear();
-                        discarding = true;
-                    }
-                }
+                Some(_) if buf.is_empty() => continue,
+                Some(_) => {}
+                // Too large already: answer now, drop the rest of it as it comes.
+                None if buf.len() > MAX_REQUEST_BYTES => discarding = true,
+                None => continue,
+            }
+            let Some(permit) = room(&state.out, &mut calls, &mut stop).await else {
+                break 'read;
+            };
+            let reply = if buf.len() > MAX_REQUEST_BYTES {
+                Some(too_large(&state, &buf))
+            } else {
+                handle(&state, &buf, &mut calls)
+            };
+            buf.clear();
+            if let Some(reply) = reply {
+                permit.send(reply);
+            }
+            let mut stats = lock(&state.stats);
+            if stats.protocol_errors >= MAX_PROTOCOL_ERRORS {
+                stats.protocol_limit_hit = true;
+                drop(stats);
+                let _ = end_run.send(());
+                break 'read;
             }
         }
     }
@@ -287,20 +374,22 @@ impl<F: std::future::Future> std::future::Future for CatchUnwind<F> {
     }
 }
 
-fn too_large(state: &State, buf: &[u8]) {
+fn too_large(state: &State, buf: &[u8]) -> Vec<u8> {
     lock(&state.stats).protocol_errors += 1;
-    let _ = state.out.send(error_line(
+    error_line(
         &sniff_id(buf),
         TOO_LARGE,
         format!("a request line may be at most {MAX_REQUEST_BYTES} bytes"),
         None,
-    ));
+    )
 }
 
-fn handle(state: &Arc<State>, bytes: &[u8], calls: &mut JoinSet<()>) {
+/// Handles one request line; returns the reply to send now, if any (a tool call replies
+/// from its own task).
+fn handle(state: &Arc<State>, bytes: &[u8], calls: &mut JoinSet<()>) -> Option<Vec<u8>> {
     let protocol_error = |id: &Value, code, message: String| {
         lock(&state.stats).protocol_errors += 1;
-        let _ = state.out.send(error_line(id, code, message, None));
+        Some(error_line(id, code, message, None))
     };
     let msg: Value = match serde_json::from_slice(bytes) {
         Ok(v) => v,
@@ -319,7 +408,7 @@ fn handle(state: &Arc<State>, bytes: &[u8], calls: &mut JoinSet<()>) {
             "a message must be a JSON object".to_owned(),
         );
     };
-    let id = obj.get("id").cloned();
+    let id = reply_id(obj.get("id"));
     let reply_id = id.clone().unwrap_or(Value::Null);
     if obj.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
         return protocol_error(
@@ -338,11 +427,14 @@ fn handle(state: &Arc<State>, bytes: &[u8], calls: &mut JoinSet<()>) {
     let params = obj.get("params").cloned().unwrap_or(Value::Null);
     match method {
         "tools/call" => {
-            let Some(id) = id.filter(|i| i.is_number() || i.is_string()) else {
+            let Some(id) = id else {
                 return protocol_error(
                     &Value::Null,
                     INVALID_REQUEST,
-                    "`tools/call` needs an integer `id`".to_owned(),
+                    format!(
+                        "`tools/call` needs an `id`: an integer, or a string of at most \
+                         {MAX_ECHO_CHARS} characters"
+                    ),
                 );
             };
             let (cancel_tx, cancel_rx) = oneshot::channel();
@@ -364,8 +456,9 @@ fn handle(state: &Arc<State>, bytes: &[u8], calls: &mut JoinSet<()>) {
                         ),
                     };
                 lock(&state.inflight).remove(&key);
-                let _ = state.out.send(reply);
+                let _ = state.out.send(reply).await;
             });
+            None
         }
         "notifications/cancelled" => {
             let key = params
@@ -375,17 +468,21 @@ fn handle(state: &Arc<State>, bytes: &[u8], calls: &mut JoinSet<()>) {
             if let Some(cancel) = lock(&state.inflight).remove(&key) {
                 let _ = cancel.send(());
             }
+            None
         }
         "codeward/result" => {
             *lock(&state.result) = Some(params.get("value").cloned().unwrap_or(Value::Null));
+            None
         }
         other => {
-            if id.is_some() {
+            if obj.contains_key("id") {
                 protocol_error(
                     &reply_id,
                     METHOD_NOT_FOUND,
-                    format!("unknown method `{other}`"),
-                );
+                    format!("unknown method `{}`", clip(other, MAX_ECHO_CHARS)),
+                )
+            } else {
+                None
             }
         }
     }
@@ -427,10 +524,11 @@ async fn call(state: &State, id: &Value, params: Value, cancel: oneshot::Receive
         .cloned()
         .unwrap_or_else(|| json!({}));
     let Some(tool) = state.allowed.get(name) else {
+        let name = clip(name, MAX_ECHO_CHARS);
         return refuse(
             METHOD_NOT_FOUND,
             format!("tool {name} is not allowed in this execution"),
-            Some(name),
+            Some(&name),
         );
     };
     if !arguments.is_object() {
@@ -452,7 +550,7 @@ async fn call(state: &State, id: &Value, params: Value, cancel: oneshot::Receive
             let problems: Vec<String> = v
                 .iter_errors(&arguments)
                 .take(3)
-                .map(|e| format!("{}: {e}", e.instance_path()))
+                .map(|e| clip(&format!("{}: {e}", e.instance_path()), MAX_PROBLEM_CHARS))
                 .collect();
             if !problems.is_empty() {
                 return refuse(

@@ -30,6 +30,7 @@ pub(crate) enum Stage {
     Seccomp = 12,
     Exec = 13,
     Cgroup = 14,
+    Workdir = 15,
 }
 
 impl Stage {
@@ -50,6 +51,7 @@ impl Stage {
             Seccomp,
             Exec,
             Cgroup,
+            Workdir,
         ]
         .into_iter()
         .find(|s| *s as u32 == v)
@@ -72,6 +74,9 @@ impl Stage {
             Stage::Seccomp => "installing the seccomp filter",
             Stage::Exec => "executing the interpreter",
             Stage::Cgroup => "joining the run's cgroup",
+            Stage::Workdir => {
+                "mounting the working directory's tmpfs and writing the program to it"
+            }
         }
     }
 }
@@ -127,9 +132,8 @@ pub(crate) struct ChildPlan {
     pub mount_private: bool,
     pub mount_proc: bool,
     pub hide_paths: Vec<CString>,
-    /// When the working directory lies under a hidden path: that path, the directories to
-    /// create inside its tmpfs, and the working directory to bind back.
-    pub rebind: Option<Rebind>,
+    /// The working directory as a size-capped tmpfs in the mount namespace.
+    pub workdir_tmpfs: Option<WorkdirTmpfs>,
     pub set_hostname: bool,
     pub subreaper: bool,
     pub rlimits: Vec<(u32, u64, u64)>,
@@ -148,14 +152,19 @@ pub(crate) struct ChildPlan {
     pub cgroup_tasks: Vec<CString>,
 }
 
-/// How the working directory reappears under a hidden path (mount-namespace fallback).
+/// The working directory as a tmpfs: a hard cap on what the program can write, and nothing
+/// it writes reaches the host's disk. Its pages are charged to the run's memory cgroup.
 #[derive(Debug, Clone)]
-pub(crate) struct Rebind {
+pub(crate) struct WorkdirTmpfs {
+    /// Mount data: `size=...,nr_inodes=...,mode=0700,uid=...,gid=...`.
+    pub options: CString,
+    /// Mount points to create first, when the working directory lies under a hidden path.
     pub mkdirs: Vec<CString>,
-    /// In a user namespace init's own uid is unmapped and cannot create files: create the
-    /// mount point as this (mapped) id.
+    /// The id that creates the mount points and files (the program's). In a user namespace
+    /// init's own uid is unmapped and could not create files at all.
     pub fs_id: Option<u32>,
-    pub workdir: CString,
+    /// The program's files: absolute path and contents.
+    pub files: Vec<(CString, Vec<u8>)>,
 }
 
 /// The program's standard streams and bridge descriptors (child ends).
@@ -173,7 +182,8 @@ pub(crate) struct ChildStdio {
 pub(crate) struct Spawned {
     pub pid: i32,
     pub pidfd: OwnedFd,
-    /// Read end: the program's raw wait status (4 bytes) once it exits.
+    /// Read end: the program's raw wait status (4 bytes) once it exits, then 4 bytes whose
+    /// first is 1 when the working directory's tmpfs was full.
     pub status: OwnedFd,
     /// Read end: a setup failure (8 bytes), or EOF once the interpreter is executing.
     pub errors: OwnedFd,
@@ -709,15 +719,6 @@ unsafe fn init_run(ctx: &ChildCtx<'_>) -> ! {
                 Stage::MountProc,
             );
         }
-        // Hold the working directory before hiding its parent, to bind it back afterwards.
-        let mut wd_fd = -1;
-        if let Some(rb) = &plan.rebind {
-            wd_fd = libc::open(
-                rb.workdir.as_ptr(),
-                libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
-            );
-            check(wd_fd, Stage::HidePath);
-        }
         for p in &plan.hide_paths {
             check(
                 libc::mount(
@@ -732,42 +733,8 @@ unsafe fn init_run(ctx: &ChildCtx<'_>) -> ! {
                 Stage::HidePath,
             );
         }
-        if let Some(rb) = &plan.rebind {
-            if let Some(id) = rb.fs_id {
-                libc::syscall(libc::SYS_setfsgid, id);
-                libc::syscall(libc::SYS_setfsuid, id);
-            }
-            for d in &rb.mkdirs {
-                libc::mkdir(d.as_ptr(), 0o755);
-            }
-            let mut path = *b"/proc/self/fd/\0\0\0\0\0\0\0\0\0\0\0\0";
-            let mut digits = [0u8; 12];
-            let mut n = wd_fd as u32;
-            let mut len = 0;
-            loop {
-                digits[len] = b'0' + (n % 10) as u8;
-                len += 1;
-                n /= 10;
-                if n == 0 {
-                    break;
-                }
-            }
-            let mut i = 0;
-            while i < len {
-                path[14 + i] = digits[len - 1 - i];
-                i += 1;
-            }
-            check(
-                libc::mount(
-                    path.as_ptr().cast(),
-                    rb.workdir.as_ptr(),
-                    std::ptr::null(),
-                    libc::MS_BIND | libc::MS_REC,
-                    std::ptr::null(),
-                ),
-                Stage::HidePath,
-            );
-            libc::close(wd_fd);
+        if let Some(wt) = &plan.workdir_tmpfs {
+            prepare_workdir(wt, &plan.workdir);
         }
         for p in &plan.hide_paths {
             check(
@@ -814,14 +781,79 @@ unsafe fn init_run(ctx: &ChildCtx<'_>) -> ! {
             let mut status: c_int = 0;
             let r = libc::wait4(-1, &mut status, libc::__WALL, std::ptr::null_mut());
             if r == prog {
+                // The status, then whether the working directory's tmpfs is full (seen from
+                // in here: the host has no view of this mount namespace).
+                let mut report = [0u8; 8];
                 let bytes = status.to_ne_bytes();
-                libc::write(FD_STATUS, bytes.as_ptr().cast(), 4);
+                let full = plan.workdir_tmpfs.is_some() && workdir_full(&plan.workdir);
+                let mut i = 0;
+                while i < 4 {
+                    report[i] = bytes[i];
+                    i += 1;
+                }
+                report[4] = full as u8;
+                libc::write(FD_STATUS, report.as_ptr().cast(), 8);
                 libc::_exit(0);
             }
             if r < 0 && errno() != libc::EINTR {
                 libc::_exit(INIT_SETUP_FAILED);
             }
         }
+    }
+}
+
+/// Mounts the working directory's tmpfs (creating its mount point under a hidden path first)
+/// and writes the program's files to it, as the program's id. init keeps that fsuid: it
+/// creates nothing else, and the program starts from it.
+unsafe fn prepare_workdir(wt: &WorkdirTmpfs, workdir: &CString) {
+    // SAFETY (whole function): raw syscalls on data prepared before clone; nothing allocates.
+    unsafe {
+        if let Some(id) = wt.fs_id {
+            libc::syscall(libc::SYS_setfsgid, id);
+            libc::syscall(libc::SYS_setfsuid, id);
+        }
+        for d in &wt.mkdirs {
+            libc::mkdir(d.as_ptr(), 0o755);
+        }
+        check(
+            libc::mount(
+                c"tmpfs".as_ptr(),
+                workdir.as_ptr(),
+                c"tmpfs".as_ptr(),
+                libc::MS_NOSUID | libc::MS_NODEV,
+                wt.options.as_ptr().cast(),
+            ),
+            Stage::Workdir,
+        );
+        for (path, bytes) in &wt.files {
+            let fd = libc::open(
+                path.as_ptr(),
+                libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+                0o644,
+            );
+            check(fd, Stage::Workdir);
+            let mut off = 0usize;
+            while off < bytes.len() {
+                let n = libc::write(fd, bytes.as_ptr().add(off).cast(), bytes.len() - off);
+                if n < 0 {
+                    if errno() == libc::EINTR {
+                        continue;
+                    }
+                    fail(Stage::Workdir, errno());
+                }
+                off += n as usize;
+            }
+            libc::close(fd);
+        }
+    }
+}
+
+/// Whether the working directory's tmpfs has no block or no inode left.
+unsafe fn workdir_full(workdir: &CString) -> bool {
+    // SAFETY: statfs fills a plain-data struct from a NUL-terminated path.
+    unsafe {
+        let mut st: libc::statfs = std::mem::zeroed();
+        libc::statfs(workdir.as_ptr(), &mut st) == 0 && (st.f_bfree == 0 || st.f_ffree == 0)
     }
 }
 

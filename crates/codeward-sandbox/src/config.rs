@@ -1,5 +1,5 @@
 //! Sandbox configuration: which isolation layers are required, preferred or off, and the
-//! host-side knobs (interpreters, parallelism, extra environment, file and fd limits).
+//! host-side knobs (interpreters, parallelism, extra environment, disk, file and fd limits).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -19,7 +19,8 @@ pub enum Layer {
     /// A fresh environment from an allowlist; host variables never reach the program.
     /// Always on.
     Environment,
-    /// A private working directory, removed afterwards. Always on.
+    /// A private working directory, removed afterwards. Always on. With a mount namespace it
+    /// is a tmpfs of at most [`SandboxConfig::max_disk_bytes`], in the run's memory.
     WorkingDirectory,
     /// A new session and a parent-death signal. Always on.
     Session,
@@ -31,17 +32,19 @@ pub enum Layer {
     /// A pid namespace with its own `/proc`: host processes are invisible and killing its
     /// init kills the whole tree.
     PidNamespace,
-    /// A mount namespace (private `/proc`, and the filesystem fallback without Landlock).
+    /// A mount namespace: private `/proc`; `/tmp`, `/var/tmp`, `/dev/shm` and `/run` (host
+    /// Unix sockets) hidden; the filesystem fallback without Landlock.
     MountNamespace,
-    /// A network namespace with no interfaces up: no network.
+    /// A network namespace with no interfaces up: no network (seccomp also denies sockets).
     NetworkNamespace,
     /// IPC and UTS namespaces (no shared SysV IPC, own hostname).
     IpcNamespace,
     /// Landlock: only the working directory is writable; outside it only the interpreter,
     /// system libraries and a minimal `/etc` are readable. TCP bind/connect denied (ABI 4+).
     Landlock,
-    /// A seccomp denylist (ptrace, mount, unshare, bpf, keyctl, kexec...), plus denial of
-    /// AF_INET/AF_INET6 sockets when there is no network namespace.
+    /// A seccomp denylist (ptrace, mount, unshare, bpf, keyctl, kexec, io_uring...); no
+    /// sockets (`socket` denied, `socketpair` for connected AF_UNIX streams only); on x86_64
+    /// any x32 syscall kills the process.
     Seccomp,
     /// A memory cgroup: the memory limit holds for the whole process tree.
     MemoryCgroup,
@@ -129,7 +132,8 @@ impl fmt::Display for LayerPolicy {
 /// Defaults: every layer [`LayerPolicy::Preferred`]; interpreters resolved once
 /// (`/usr/bin/python3` when present, else `python3` on `PATH` resolved through
 /// `sys.executable`, so a pyenv shim is paid for once; `node` on `PATH`); at most 8
-/// executions at once; files up to 64 MiB; 256 open files; no extra environment variables.
+/// executions at once; files up to 64 MiB; 128 MiB of working directory; 256 open files; no
+/// extra environment variables.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct SandboxConfig {
@@ -143,6 +147,13 @@ pub struct SandboxConfig {
     pub max_parallel: usize,
     /// Largest file the program may write (RLIMIT_FSIZE).
     pub max_file_bytes: u64,
+    /// Most bytes the program may write to its working directory, all files together.
+    ///
+    /// With a mount namespace the working directory is a tmpfs of this size (plus the
+    /// program's own files) in the run's mount namespace: a write past it fails with ENOSPC
+    /// and the run reports `LimitKind::Disk`. Its pages count against the run's memory
+    /// limit. Without a mount namespace only `max_file_bytes` holds.
+    pub max_disk_bytes: u64,
     /// Most open descriptors per process (RLIMIT_NOFILE).
     pub max_open_files: u64,
     /// Extra environment variables for the program (names that look like secrets are
@@ -160,6 +171,7 @@ impl Default for SandboxConfig {
             node: None,
             max_parallel: 8,
             max_file_bytes: 64 * 1024 * 1024,
+            max_disk_bytes: 128 * 1024 * 1024,
             max_open_files: 256,
             env: Vec::new(),
             work_root: None,
@@ -281,6 +293,12 @@ impl SandboxConfigBuilder {
     /// Sets the largest file the program may write.
     pub fn max_file_bytes(mut self, bytes: u64) -> Self {
         self.config.max_file_bytes = bytes;
+        self
+    }
+
+    /// Sets the most bytes the program may write to its working directory.
+    pub fn max_disk_bytes(mut self, bytes: u64) -> Self {
+        self.config.max_disk_bytes = bytes;
         self
     }
 

@@ -131,7 +131,10 @@ impl HostCapabilities {
                 .pid_ns
                 .clone()
                 .map(|()| "own pid 1 and /proc; killing init kills the tree".to_owned()),
-            Layer::MountNamespace => self.mount_ns.clone().map(|()| "private mounts".to_owned()),
+            Layer::MountNamespace => self
+                .mount_ns
+                .clone()
+                .map(|()| "private mounts; /tmp, /var/tmp, /dev/shm, /run hidden".to_owned()),
             Layer::NetworkNamespace => self.net_ns.clone().map(|()| "no interfaces up".to_owned()),
             Layer::IpcNamespace => self
                 .ipc_ns
@@ -143,7 +146,7 @@ impl HostCapabilities {
             },
             Layer::Seccomp => {
                 if self.seccomp {
-                    Ok("syscall denylist".to_owned())
+                    Ok("syscall denylist, no sockets".to_owned())
                 } else {
                     Err("the kernel has no seccomp filter support".to_owned())
                 }

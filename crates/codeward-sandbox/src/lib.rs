@@ -72,7 +72,7 @@ mod sandbox;
 mod seccomp;
 mod transpile;
 
-pub use bridge::{BridgeStats, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES};
+pub use bridge::{BridgeStats, MAX_PROTOCOL_ERRORS, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES};
 pub use config::{Layer, LayerPolicy, SECRET_NAME_PARTS, SandboxConfig, SandboxConfigBuilder};
 pub use error::SandboxError;
 pub use host::{IsolationReport, LayerStatus};

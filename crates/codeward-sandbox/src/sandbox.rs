@@ -17,9 +17,11 @@ use seccompiler::BpfProgram;
 use tokio::io::AsyncReadExt;
 use tokio::sync::{Semaphore, oneshot};
 
-use crate::bridge::{self, BridgeContext, BridgeStats};
+use crate::bridge::{self, BridgeContext, BridgeStats, MAX_PROTOCOL_ERRORS};
 use crate::cgroup::{CgroupLimits, CgroupRun};
-use crate::child::{self, ChildFailure, ChildPlan, ChildStdio, IdMap, Rebind, SpawnError, Spawned};
+use crate::child::{
+    self, ChildFailure, ChildPlan, ChildStdio, IdMap, SpawnError, Spawned, WorkdirTmpfs,
+};
 use crate::config::{Layer, SandboxConfig};
 use crate::error::SandboxError;
 use crate::host::{HostCapabilities, IsolationReport};
@@ -31,10 +33,11 @@ use crate::{landlock, seccomp, transpile};
 const INSIDE_ID: u32 = 1000;
 /// The host uid/gid that inside id maps to (`nobody`).
 const NOBODY: u32 = 65534;
+/// Where host services keep their Unix sockets (and scratch files): always hidden by empty
+/// tmpfs mounts in the mount namespace. Landlock hides their files but not `connect` to them.
+const HIDDEN_ALWAYS: [&str; 5] = ["/tmp", "/var/tmp", "/dev/shm", "/run", "/var/run"];
 /// Hidden by empty tmpfs mounts when Landlock is not available.
-const HIDDEN_WITHOUT_LANDLOCK: [&str; 9] = [
-    "/root", "/home", "/tmp", "/var/tmp", "/dev/shm", "/run", "/mnt", "/media", "/srv",
-];
+const HIDDEN_WITHOUT_LANDLOCK: [&str; 5] = ["/root", "/home", "/mnt", "/media", "/srv"];
 /// How long to wait for pipes to reach EOF once the process tree is gone.
 const DRAIN_GRACE: Duration = Duration::from_millis(250);
 
@@ -203,20 +206,39 @@ impl ProcessSandbox {
         let python = runtime::resolve_python(config.python.as_deref()).map_err(|e| e.to_string());
         let node = runtime::resolve_node(config.node.as_deref()).map_err(|e| e.to_string());
         let filters = if report.is_active(Layer::Seccomp) {
-            seccomp::filters(!report.is_active(Layer::NetworkNamespace))?
+            seccomp::filters()?
         } else {
             Vec::new()
         };
         let semaphore = Arc::new(Semaphore::new(config.max_parallel));
         // One empty network namespace for all runs is as tight as one per run when nothing
         // can cross it: loopback stays down (no IP at all), no sandbox holds capabilities
-        // over it, and Landlock (ABI 6+) scopes abstract unix sockets to each sandbox.
+        // over it, and Landlock (ABI 6+) scopes abstract unix sockets to each sandbox (and
+        // with seccomp no program can open a socket at all).
         let can_share = report.is_active(Layer::NetworkNamespace)
             && report.is_active(Layer::Landlock)
             && host.landlock_abi.unwrap_or(0) >= 6
             && host.euid == 0;
+        let report_mount_ns = report.is_active(Layer::MountNamespace);
         let (spawner, shared_network) = Spawner::start(can_share)?;
         let mut report = report;
+        if let Some(s) = report
+            .layers
+            .iter_mut()
+            .find(|s| s.layer == Layer::WorkingDirectory)
+        {
+            s.detail = if report_mount_ns {
+                format!(
+                    "private tmpfs of at most {} KiB beyond the program's files, in the run's \
+                     memory, gone with the run",
+                    config.max_disk_bytes / 1024
+                )
+            } else {
+                "private directory, removed afterwards; no size cap without a mount namespace \
+                 (only the per-file limit)"
+                    .to_owned()
+            };
+        }
         if shared_network
             && let Some(s) = report
                 .layers
@@ -305,10 +327,18 @@ impl ProcessSandbox {
             safe_id(&job.execution_id)
         );
 
-        // 1. The private working directory (removed by its guard on every path out).
+        // 1. The private working directory (removed by its guard on every path out). With a
+        // mount namespace it is only the mount point of the run's tmpfs, which init fills
+        // with the program's files; without one the files are written here.
         let workdir = make_workdir(inner, &tag)?;
         let wd = workdir.path().to_path_buf();
-        let program_js = write_program(inner, &job, &wd)?;
+        let (files, program_js) = program_files(inner, &job)?;
+        let files = if report.is_active(Layer::MountNamespace) {
+            files
+        } else {
+            write_files(&wd, &files)?;
+            Vec::new()
+        };
         // As root the program runs as nobody (mapped or dropped to); otherwise it runs as the
         // host user (mapped when in a user namespace), who already owns the directory.
         if inner.host.euid == 0 {
@@ -345,7 +375,14 @@ impl ProcessSandbox {
         let stdin: OwnedFd = std::fs::File::open("/dev/null")
             .map_err(|e| SandboxError::io("opening /dev/null", "/dev/null", e))?
             .into();
-        let plan = self.child_plan(&job, interp, &wd, &guard.cgroups, program_js.as_deref())?;
+        let plan = self.child_plan(
+            &job,
+            interp,
+            &wd,
+            &guard.cgroups,
+            program_js.as_deref(),
+            files,
+        )?;
 
         // 4. Start.
         timings.prepared = t0.elapsed();
@@ -370,9 +407,11 @@ impl ProcessSandbox {
             errors: errors_r,
             mount_ns,
         } = spawned;
+        // Guard init first: from here on every way out (an error, a panic, a dropped future)
+        // kills and reaps it.
+        guard.process = Some(ProcessGuard { pid, reaped: false });
         let pidfd =
             child::watch_pidfd(pidfd).map_err(|e| SandboxError::io("watching the pidfd", "", e))?;
-        guard.process = Some(ProcessGuard { pid, reaped: false });
 
         let cap = limits.max_output_bytes;
         let stdout =
@@ -380,7 +419,7 @@ impl ProcessSandbox {
         let stderr =
             output::capture(err_r, cap).map_err(|e| SandboxError::io("capturing stderr", "", e))?;
         let captures = CaptureGuard(vec![stdout.task, stderr.task]);
-        let bridge = bridge::serve(
+        let mut bridge = bridge::serve(
             req_r,
             resp_w,
             BridgeContext {
@@ -410,6 +449,7 @@ impl ProcessSandbox {
         // the whole tree (a program that spreads a spin over workers).
         let mut timed_out = false;
         let mut cpu_exceeded = false;
+        let mut bridge_ended = false;
         let watch_cpu = guard.cgroups.cpu_usage().is_some();
         let mut cpu_tick = tokio::time::interval(
             (limits.cpu_time / 10).clamp(Duration::from_millis(10), Duration::from_millis(100)),
@@ -426,6 +466,14 @@ impl ProcessSandbox {
                         child::kill_pidfd(pidfd.get_ref());
                         guard.cgroups.kill_all();
                     }
+                    continue;
+                }
+                // The program broke the bridge protocol too often: the bridge stopped
+                // reading, so the run ends here.
+                _ = bridge.end_requested(), if !bridge_ended && !timed_out => {
+                    bridge_ended = true;
+                    child::kill_pidfd(pidfd.get_ref());
+                    guard.cgroups.kill_all();
                     continue;
                 }
             };
@@ -455,7 +503,7 @@ impl ProcessSandbox {
         }
         // Anything that escaped init's namespace (only possible without a pid namespace).
         guard.cgroups.kill_all();
-        let program_status = read_status(&status_r);
+        let (program_status, disk_full) = read_status(&status_r);
 
         // 7. Collect output and the bridge; never wait for EOF forever.
         let drain = tokio::time::Instant::now() + DRAIN_GRACE;
@@ -468,7 +516,14 @@ impl ProcessSandbox {
         let cg = guard.cgroups.stats();
 
         let (stdout_text, stdout_truncated, out_total) = take(&stdout.shared);
-        let (stderr_text, stderr_truncated, err_total) = take(&stderr.shared);
+        let (mut stderr_text, stderr_truncated, err_total) = take(&stderr.shared);
+        if bridge_out.stats.protocol_limit_hit {
+            stderr_text.push_str(&format!(
+                "\n[codeward: the run was stopped: it sent {MAX_PROTOCOL_ERRORS} messages on the \
+                 tool bridge (fd 3) that are not JSON-RPC requests; speak \
+                 docs/bridge-protocol.md there, or leave fd 3 alone]\n"
+            ));
+        }
 
         // 8. Metrics and the limit that stopped it.
         // When init died without reporting the program (killed from outside), its own status
@@ -499,6 +554,8 @@ impl ProcessSandbox {
             Some(LimitKind::Cpu)
         } else if cg.pids_limit_hit {
             Some(LimitKind::Pids)
+        } else if disk_full {
+            Some(LimitKind::Disk)
         } else if stdout_truncated || stderr_truncated {
             Some(LimitKind::Output)
         } else if bridge_out.stats.budget_exceeded {
@@ -530,7 +587,9 @@ impl ProcessSandbox {
             );
         }
         timings.finished = t0.elapsed();
-        let success = exit == ExitState::Code(0) && limit_hit.is_none();
+        let success = exit == ExitState::Code(0)
+            && limit_hit.is_none()
+            && !bridge_out.stats.protocol_limit_hit;
         let mut out = SandboxOutput::new(success, stdout_text, metrics);
         out.stderr = stderr_text;
         out.result = bridge_out.result;
@@ -554,6 +613,7 @@ impl ProcessSandbox {
         wd: &Path,
         cgroups: &CgroupRun,
         program_js: Option<&str>,
+        files: Vec<(&'static str, String)>,
     ) -> Result<ChildPlan, SandboxError> {
         let inner = &*self.inner;
         let report = &inner.report;
@@ -614,12 +674,18 @@ impl ProcessSandbox {
             (true, Some(abi)) => Some(landlock::plan(abi, wd, &interp.read_paths)),
             _ => None,
         };
-        // Without Landlock the mount namespace hides home and scratch directories instead
-        // (empty read-only tmpfs), binding the working directory back if it lies below one.
+        // The mount namespace hides scratch and runtime directories (empty read-only tmpfs),
+        // and without Landlock home directories too; the working directory's own tmpfs gets
+        // a mount point created inside them when it lies below one.
         let mut hide_paths = Vec::new();
-        let mut rebind = None;
-        if landlock.is_none() && on(Layer::MountNamespace) {
-            for dir in HIDDEN_WITHOUT_LANDLOCK {
+        let mut mkdirs = Vec::new();
+        if on(Layer::MountNamespace) {
+            let without_landlock: &[&str] = if landlock.is_none() {
+                &HIDDEN_WITHOUT_LANDLOCK
+            } else {
+                &[]
+            };
+            for &dir in HIDDEN_ALWAYS.iter().chain(without_landlock) {
                 let p = Path::new(dir);
                 let needed =
                     interp.read_paths.iter().any(|r| r.starts_with(p)) || interp.exe.starts_with(p);
@@ -631,17 +697,11 @@ impl ProcessSandbox {
                 }
                 hide_paths.push(cstr(dir, "path")?);
                 if let Ok(rest) = wd.strip_prefix(p) {
-                    let mut mkdirs = Vec::new();
                     let mut cur = p.to_path_buf();
                     for part in rest.components() {
                         cur.push(part);
                         mkdirs.push(path_cstr(&cur)?);
                     }
-                    rebind = Some(Rebind {
-                        mkdirs,
-                        fs_id: on(Layer::UserNamespace).then_some(INSIDE_ID),
-                        workdir: path_cstr(wd)?,
-                    });
                 }
             }
         }
@@ -649,6 +709,17 @@ impl ProcessSandbox {
             Some((INSIDE_ID, INSIDE_ID))
         } else if inner.host.euid == 0 {
             Some((NOBODY, NOBODY))
+        } else {
+            None
+        };
+        let workdir_tmpfs = if on(Layer::MountNamespace) {
+            Some(workdir_tmpfs(
+                wd,
+                inner.config.max_disk_bytes,
+                drop_to.map(|(uid, _)| uid),
+                mkdirs,
+                files,
+            )?)
         } else {
             None
         };
@@ -683,7 +754,7 @@ impl ProcessSandbox {
             mount_private: on(Layer::MountNamespace),
             mount_proc: on(Layer::PidNamespace) && on(Layer::MountNamespace),
             hide_paths,
-            rebind,
+            workdir_tmpfs,
             set_hostname: on(Layer::IpcNamespace),
             subreaper: !on(Layer::PidNamespace),
             rlimits,
@@ -790,33 +861,73 @@ fn make_workdir(inner: &Inner, tag: &str) -> Result<tempfile::TempDir, SandboxEr
     Ok(dir)
 }
 
-/// Writes the program and the API module; returns the program's JavaScript for node.
-fn write_program(
-    inner: &Inner,
-    job: &SandboxJob,
-    wd: &Path,
-) -> Result<Option<String>, SandboxError> {
-    let write = |name: &str, text: &str| {
-        let p = wd.join(name);
-        std::fs::write(&p, text).map_err(|e| SandboxError::io("writing a program file", p, e))
-    };
+/// The program and the API module as (file name, contents), and the program's JavaScript
+/// for node.
+type ProgramFiles = (Vec<(&'static str, String)>, Option<String>);
+
+fn program_files(inner: &Inner, job: &SandboxJob) -> Result<ProgramFiles, SandboxError> {
+    let mut files = Vec::new();
     match job.language {
         Language::Python => {
-            write("main.py", &job.program)?;
+            files.push(("main.py", job.program.clone()));
             if let Some(api) = &job.api {
-                write("codeward_api.py", &api.module)?;
+                files.push(("codeward_api.py", api.module.clone()));
             }
-            Ok(None)
+            Ok((files, None))
         }
         _ => {
             let js = transpile::to_javascript(&job.program, "main.ts")?;
-            write("main.mjs", &js)?;
+            files.push(("main.mjs", js.clone()));
             if let Some(api) = &job.api {
-                write("codeward_api.mjs", &inner.api_javascript(&api.module)?)?;
+                files.push((
+                    "codeward_api.mjs",
+                    inner.api_javascript(&api.module)?.to_string(),
+                ));
             }
-            Ok(Some(js))
+            Ok((files, Some(js)))
         }
     }
+}
+
+/// Writes the program's files to the working directory on the host (no mount namespace).
+fn write_files(wd: &Path, files: &[(&'static str, String)]) -> Result<(), SandboxError> {
+    for (name, text) in files {
+        let p = wd.join(name);
+        std::fs::write(&p, text).map_err(|e| SandboxError::io("writing a program file", p, e))?;
+    }
+    Ok(())
+}
+
+/// The working directory's tmpfs: `max_disk_bytes` for the program on top of its own files,
+/// and an inode count in proportion (a zero size or count would mean no limit at all).
+fn workdir_tmpfs(
+    wd: &Path,
+    max_disk_bytes: u64,
+    owner: Option<u32>,
+    mkdirs: Vec<CString>,
+    files: Vec<(&'static str, String)>,
+) -> Result<WorkdirTmpfs, SandboxError> {
+    const PAGE: u64 = 4096;
+    let pages = |bytes: u64| bytes.div_ceil(PAGE);
+    let file_pages: u64 = files.iter().map(|(_, t)| pages(t.len() as u64)).sum();
+    let size_pages = pages(max_disk_bytes).saturating_add(file_pages).max(1);
+    let inodes = (pages(max_disk_bytes) + files.len() as u64 + 64).min(1 << 20);
+    let mut options = format!("size={},nr_inodes={inodes},mode=0700", size_pages * PAGE);
+    if let Some(id) = owner {
+        options.push_str(&format!(",uid={id},gid={id}"));
+    }
+    let options = CString::new(options)
+        .map_err(|_| SandboxError::Internal("tmpfs options contain NUL".to_owned()))?;
+    let files = files
+        .into_iter()
+        .map(|(name, text)| Ok((path_cstr(&wd.join(name))?, text.into_bytes())))
+        .collect::<Result<_, SandboxError>>()?;
+    Ok(WorkdirTmpfs {
+        options,
+        mkdirs,
+        fs_id: owner,
+        files,
+    })
 }
 
 fn chown_tree(dir: &Path, id: u32) -> Result<(), SandboxError> {
@@ -851,8 +962,13 @@ async fn read_failure(fd: OwnedFd, deadline: tokio::time::Instant) -> Option<Chi
     ChildFailure::decode(&buf)
 }
 
-/// The program's wait status as init reported it (init is reaped, so this never waits).
-fn read_status(fd: &OwnedFd) -> Option<i32> {
-    let mut buf = [0u8; 4];
-    (child::read_now(fd, &mut buf) == 4).then(|| i32::from_ne_bytes(buf))
+/// The program's wait status as init reported it, and whether the working directory's tmpfs
+/// was full (init is reaped, so this never waits).
+fn read_status(fd: &OwnedFd) -> (Option<i32>, bool) {
+    let mut buf = [0u8; 8];
+    if child::read_now(fd, &mut buf) != 8 {
+        return (None, false);
+    }
+    let status = i32::from_ne_bytes([buf[0], buf[1], buf[2], buf[3]]);
+    (Some(status), buf[4] == 1)
 }

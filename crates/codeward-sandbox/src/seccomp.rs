@@ -1,6 +1,8 @@
 //! The seccomp denylist, compiled to BPF on the host before fork (seccompiler).
 //! Denied calls fail with EPERM; `clone3` fails with ENOSYS so libc falls back to `clone`,
 //! whose namespace flags can be inspected (clone3 passes them in memory, out of BPF's reach).
+//! No program may open a socket: `socket` is denied for every family and `socketpair` allowed
+//! only for connected AF_UNIX streams. On x86_64 any x32 syscall kills the process.
 
 // Syscall numbers are `c_long` in libc, which is i64 only on 64-bit targets.
 #![allow(clippy::unnecessary_cast)]
@@ -60,6 +62,14 @@ fn denied() -> Vec<i64> {
         libc::SYS_sethostname,
         libc::SYS_setdomainname,
         libc::SYS_personality,
+        // io_uring performs calls in the kernel on the program's behalf, out of this
+        // filter's sight (IORING_OP_SOCKET opens a socket without `socket`).
+        libc::SYS_io_uring_setup,
+        libc::SYS_io_uring_enter,
+        libc::SYS_io_uring_register,
+        // No program needs a socket: the bridge is a pair of pipes, there is no network,
+        // and Landlock does not govern `connect` to a socket file.
+        libc::SYS_socket,
     ];
     #[cfg(target_arch = "x86_64")]
     v.extend([
@@ -103,9 +113,58 @@ fn rule(conds: Vec<SeccompCondition>) -> Result<SeccompRule, SandboxError> {
     SeccompRule::new(conds).map_err(|e| SandboxError::Config(format!("seccomp rule rejected: {e}")))
 }
 
-/// The filters to install, in order. `deny_inet` adds AF_INET/AF_INET6 socket denial (used
-/// when there is no network namespace).
-pub(crate) fn filters(deny_inet: bool) -> Result<Vec<BpfProgram>, SandboxError> {
+/// `socketpair` is allowed for connected AF_UNIX streams only (node's child processes and
+/// Python's asyncio use them). A datagram pair could `sendto` any socket file by path.
+fn socketpair_rules() -> Result<Vec<SeccompRule>, SandboxError> {
+    const SOCK_TYPE_MASK: u64 = 0xf;
+    let mut rules = vec![rule(vec![cond(
+        0,
+        SeccompCmpOp::Ne,
+        libc::AF_UNIX as u64,
+    )?])?];
+    for ty in 0..=SOCK_TYPE_MASK {
+        if ty != libc::SOCK_STREAM as u64 {
+            rules.push(rule(vec![cond(
+                1,
+                SeccompCmpOp::MaskedEq(SOCK_TYPE_MASK),
+                ty,
+            )?])?);
+        }
+    }
+    Ok(rules)
+}
+
+/// Kills the process on any x32 syscall. x32 calls carry the x86_64 audit architecture, so
+/// seccompiler's architecture check lets them through, and their numbers (`nr | 0x40000000`)
+/// match none of its rules: a denylist would allow them all.
+#[cfg(target_arch = "x86_64")]
+fn x32_filter() -> BpfProgram {
+    use seccompiler::sock_filter;
+    // BPF_LD | BPF_W | BPF_ABS, BPF_JMP | BPF_JEQ | BPF_K, BPF_JMP | BPF_JGE | BPF_K,
+    // BPF_RET | BPF_K.
+    const LD_W_ABS: u16 = 0x20;
+    const JEQ_K: u16 = 0x15;
+    const JGE_K: u16 = 0x35;
+    const RET_K: u16 = 0x06;
+    const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
+    const X32_SYSCALL_BIT: u32 = 0x4000_0000;
+    // Offsets in struct seccomp_data.
+    const NR: u32 = 0;
+    const ARCH: u32 = 4;
+    let op = |code, jt, jf, k| sock_filter { code, jt, jf, k };
+    vec![
+        op(LD_W_ABS, 0, 0, ARCH),
+        // Another architecture: the main filter kills it.
+        op(JEQ_K, 0, 2, AUDIT_ARCH_X86_64),
+        op(LD_W_ABS, 0, 0, NR),
+        op(JGE_K, 1, 0, X32_SYSCALL_BIT),
+        op(RET_K, 0, 0, libc::SECCOMP_RET_ALLOW),
+        op(RET_K, 0, 0, libc::SECCOMP_RET_KILL_PROCESS),
+    ]
+}
+
+/// The filters to install, in order (the kernel applies the strictest verdict of all).
+pub(crate) fn filters() -> Result<Vec<BpfProgram>, SandboxError> {
     let mut eperm: BTreeMap<i64, Vec<SeccompRule>> =
         denied().into_iter().map(|n| (n, Vec::new())).collect();
     // clone with any namespace flag (one rule per flag: rules are OR-ed).
@@ -123,18 +182,13 @@ pub(crate) fn filters(deny_inet: bool) -> Result<Vec<BpfProgram>, SandboxError> 
         ns_rules.push(rule(vec![cond(0, SeccompCmpOp::MaskedEq(f), f)?])?);
     }
     eperm.insert(libc::SYS_clone as i64, ns_rules);
-    if deny_inet {
-        eperm.insert(
-            libc::SYS_socket as i64,
-            vec![
-                rule(vec![cond(0, SeccompCmpOp::Eq, libc::AF_INET as u64)?])?,
-                rule(vec![cond(0, SeccompCmpOp::Eq, libc::AF_INET6 as u64)?])?,
-            ],
-        );
-    }
+    eperm.insert(libc::SYS_socketpair as i64, socketpair_rules()?);
     let first = compile(eperm, SeccompAction::Errno(libc::EPERM as u32))?;
     let mut enosys = BTreeMap::new();
     enosys.insert(libc::SYS_clone3 as i64, Vec::new());
     let second = compile(enosys, SeccompAction::Errno(libc::ENOSYS as u32))?;
+    #[cfg(target_arch = "x86_64")]
+    return Ok(vec![x32_filter(), first, second]);
+    #[cfg(not(target_arch = "x86_64"))]
     Ok(vec![first, second])
 }

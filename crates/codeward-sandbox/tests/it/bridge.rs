@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use codeward_core::{Language, LimitKind};
+use codeward_sandbox::MAX_PROTOCOL_ERRORS;
 use serde_json::json;
 
 use crate::support::*;
@@ -365,4 +366,78 @@ async fn an_invoker_is_given_the_deadline_and_its_timeout_counts_as_one() {
         ]
     );
     assert_eq!(run.bridge.timed_out, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_junk_lines_ends_the_run() {
+    // 1 MB of junk and never a read of fd 4: each line used to queue an error reply on the
+    // host, without bound.
+    let rec = Arc::new(Recorder::default());
+    let body = r#"
+junk = b"x\n" * (512 * 1024)
+for i in range(0, len(junk), 65536):
+    os.write(3, junk[i:i + 65536])
+print("DONE")
+"#;
+    let run = run_py("junk", body, rec, limits()).await;
+    let out = &run.output;
+    assert!(!out.stdout.contains("DONE"), "{out:?}");
+    assert!(!out.success, "{out:?}");
+    assert_eq!(
+        run.bridge.protocol_errors, MAX_PROTOCOL_ERRORS,
+        "{:?}",
+        run.bridge
+    );
+    assert!(run.bridge.protocol_limit_hit, "{:?}", run.bridge);
+    assert!(
+        out.stderr.contains("[codeward: the run was stopped"),
+        "{out:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_program_that_never_reads_replies_is_held_back() {
+    // Calls to a tool outside the job are refused at once, each with a reply. A program that
+    // never reads them must find fd 3 full (the host stopped reading) instead of piling
+    // replies up on the host. The program gives the host two seconds to drain fd 3; a host
+    // holding back never does, so the test does not depend on that time.
+    let rec = Arc::new(Recorder::default());
+    let body = r#"
+import fcntl, select
+line = (json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                    "params": {"name": "nope." + "x" * 1000, "arguments": {}}}) + "\n").encode()
+fcntl.fcntl(3, fcntl.F_SETFL, fcntl.fcntl(3, fcntl.F_GETFL) | os.O_NONBLOCK)
+sent = 0
+while sent < 5000:
+    try:
+        os.write(3, line)
+        sent += 1
+    except BlockingIOError:
+        if not select.select([], [3], [], 2)[1]:
+            print("HELD", sent)
+            break
+else:
+    print("DONE")
+"#;
+    let run = run_py("no-reader", body, rec, limits()).await;
+    assert!(run.output.stdout.starts_with("HELD"), "{:?}", run.output);
+    assert!(run.bridge.refused < 5000, "{:?}", run.bridge);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_unknown_tool_name_is_not_echoed_whole() {
+    let rec = Arc::new(Recorder::default());
+    let name = format!("nope.{}", "x".repeat(100_000));
+    let run = run_py(
+        "long-name",
+        &format!("r = call({name:?}, {{}})\nprint(len(json.dumps(r)), r['error']['code'])"),
+        rec,
+        limits(),
+    )
+    .await;
+    let out = run.output.stdout.trim();
+    let (len, code) = out.split_once(' ').expect("two fields");
+    assert_eq!(code, "-32601", "{:?}", run.output);
+    let len: usize = len.parse().expect("length");
+    assert!(len < 1000, "reply of {len} bytes: {:?}", run.output);
 }

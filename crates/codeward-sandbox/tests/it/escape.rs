@@ -584,3 +584,207 @@ async fn a_panic_in_the_host_task_leaves_nothing() {
     assert!(joined.expect_err("panicked").is_panic());
     assert_clean(&m);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failure_right_after_the_clone_still_reaps_the_program() {
+    let _s = serial().await;
+    let m = marker("no-io");
+    // A runtime without an I/O driver cannot watch the pidfd: the first step after init is
+    // cloned fails (tokio panics). The program must not outlive that.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("runtime");
+    let sb = sandbox();
+    let job = job(
+        &m,
+        Language::Python,
+        "import time\ntime.sleep(120)\n",
+        limits(),
+    );
+    let ran = std::thread::spawn(move || rt.block_on(sb.run_detailed(job))).join();
+    assert!(
+        !matches!(ran, Ok(Ok(_))),
+        "the run cannot succeed without I/O"
+    );
+    assert_clean(&m);
+}
+
+/// Python with `libc.syscall` at hand, returning a long.
+const CTYPES: &str = "import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\nlibc.syscall.restype = ctypes.c_long\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn io_uring_is_denied() {
+    let _s = serial().await;
+    // io_uring would open sockets and files past the seccomp rules (IORING_OP_SOCKET).
+    let program = format!(
+        r#"{CTYPES}
+params = ctypes.create_string_buffer(256)
+for name, args in [
+    ("io_uring_setup", (425, 8, params)),
+    ("io_uring_enter", (426, 0, 0, 0, 0, 0, 0)),
+    ("io_uring_register", (427, 0, 0, 0, 0)),
+]:
+    r = libc.syscall(*[ctypes.c_long(a) if isinstance(a, int) else a for a in args])
+    print(name, r, ctypes.get_errno())
+"#
+    );
+    let run = run_clean(&sandbox(), "io-uring", Language::Python, &program).await;
+    for name in ["io_uring_setup", "io_uring_enter", "io_uring_register"] {
+        assert!(
+            run.output.stdout.contains(&format!("{name} -1 1")),
+            "{name} not denied with EPERM: {:?}",
+            run.output
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_x32_syscall_kills_the_program() {
+    let _s = serial().await;
+    // x32 numbers (nr | 0x40000000) pass the x86_64 architecture check and miss every rule
+    // of a filter keyed on x86_64 numbers; 39 is getpid, harmless, but any call would do.
+    let program = format!(
+        r#"{CTYPES}
+print("BEFORE", flush=True)
+r = libc.syscall(ctypes.c_long(0x40000000 | 39))
+print("AFTER", r, ctypes.get_errno(), flush=True)
+"#
+    );
+    let out = run_clean(&sandbox(), "x32", Language::Python, &program)
+        .await
+        .output;
+    assert!(out.stdout.contains("BEFORE"), "{out:?}");
+    assert!(!out.stdout.contains("AFTER"), "{out:?}");
+    assert_eq!(
+        out.metrics.exit,
+        ExitState::Signal(libc_sigsys()),
+        "{out:?}"
+    );
+}
+
+fn libc_sigsys() -> i32 {
+    31
+}
+
+struct RemoveDirsOnDrop(Vec<std::path::PathBuf>);
+
+impl Drop for RemoveDirsOnDrop {
+    fn drop(&mut self) {
+        for p in &self.0 {
+            let _ = std::fs::remove_dir_all(p);
+        }
+    }
+}
+
+/// A world-writable directory holding a stream listener and a datagram socket, both mode 777.
+fn host_sockets(
+    dir: &std::path::Path,
+) -> (
+    std::os::unix::net::UnixListener,
+    std::os::unix::net::UnixDatagram,
+) {
+    use std::os::unix::fs::PermissionsExt;
+    let open = || std::fs::Permissions::from_mode(0o777);
+    std::fs::create_dir_all(dir).expect("socket dir");
+    std::fs::set_permissions(dir, open()).expect("chmod dir");
+    let stream = std::os::unix::net::UnixListener::bind(dir.join("host.sock")).expect("bind");
+    stream.set_nonblocking(true).expect("nonblocking");
+    let dgram = std::os::unix::net::UnixDatagram::bind(dir.join("dgram.sock")).expect("bind");
+    dgram.set_nonblocking(true).expect("nonblocking");
+    for name in ["host.sock", "dgram.sock"] {
+        std::fs::set_permissions(dir.join(name), open()).expect("chmod socket");
+    }
+    (stream, dgram)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn host_unix_sockets_are_unreachable() {
+    let _s = serial().await;
+    // One under /tmp (hidden by the mount namespace) and one in a directory no layer hides,
+    // where only seccomp stands between the program and the socket.
+    let name = format!("codeward-sock-{}", marker("sock"));
+    let dirs = vec![
+        std::env::temp_dir().join(&name),
+        std::path::PathBuf::from("/var/lib").join(&name),
+    ];
+    let _cleanup = RemoveDirsOnDrop(dirs.clone());
+    let sockets: Vec<_> = dirs.iter().map(|d| host_sockets(d)).collect();
+    let paths = |file: &str| -> Vec<String> {
+        dirs.iter()
+            .map(|d| d.join(file).display().to_string())
+            .collect()
+    };
+    let program = format!(
+        r#"
+import socket
+for path in {streams:?}:
+    try:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.connect(path)
+        s.sendall(b"escaped")
+        print("CONNECTED", path)
+    except OSError as e:
+        print("BLOCKED", e.errno)
+for path in {dgrams:?}:
+    try:
+        # A datagram pair may still address any socket with sendto.
+        a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+        a.sendto(b"escaped", path)
+        print("SENT", path)
+    except OSError as e:
+        print("BLOCKED", e.errno)
+# A connected stream pair reaches nothing outside; runtimes use it for child processes.
+a, b = socket.socketpair()
+a.sendall(b"ping")
+print("PAIR", b.recv(4).decode())
+"#,
+        streams = paths("host.sock"),
+        dgrams = paths("dgram.sock"),
+    );
+    let out = run_clean(&sandbox(), "unix", Language::Python, &program)
+        .await
+        .output;
+    assert_eq!(out.stdout.matches("BLOCKED").count(), 4, "{out:?}");
+    assert!(out.stdout.contains("PAIR ping"), "{out:?}");
+    for (stream, dgram) in &sockets {
+        match stream.accept() {
+            Err(e) => assert_eq!(e.kind(), ErrorKind::WouldBlock),
+            Ok(_) => panic!("the sandbox reached a host unix socket"),
+        }
+        let mut buf = [0u8; 16];
+        match dgram.recv(&mut buf) {
+            Err(e) => assert_eq!(e.kind(), ErrorKind::WouldBlock),
+            Ok(n) => panic!("the sandbox sent a datagram to the host: {:?}", &buf[..n]),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn filling_the_disk_stops_at_the_working_directory_cap() {
+    let _s = serial().await;
+    // Files under the per-file limit, until something refuses.
+    let program = r#"
+n = 0
+try:
+    for i in range(64):
+        with open("f%d" % i, "wb") as f:
+            f.write(b"x" * (8 * 1024 * 1024))
+        n += 1
+    print("WROTE", n)
+except OSError as e:
+    print("FULL", n, e.errno)
+"#;
+    let cap_mib = sandbox().config().max_disk_bytes / (1024 * 1024);
+    let out = stopped_by("disk", Language::Python, program, limits(), LimitKind::Disk).await;
+    // ENOSPC once the default cap is reached.
+    assert!(out.stdout.starts_with("FULL "), "{out:?}");
+    assert!(out.stdout.trim().ends_with(" 28"), "{out:?}");
+    let files: u64 = out
+        .stdout
+        .split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .expect("count");
+    assert!(files * 8 <= cap_mib, "{out:?}");
+}

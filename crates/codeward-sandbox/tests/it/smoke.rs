@@ -3,8 +3,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use codeward_core::{ExitState, Language};
-use codeward_sandbox::{ProcessSandbox, SandboxConfig, SandboxError};
+use codeward_core::{ExitState, Language, LimitKind};
+use codeward_sandbox::{Layer, ProcessSandbox, SandboxConfig, SandboxError};
 
 use crate::support::*;
 
@@ -167,4 +167,49 @@ async fn the_parallelism_bound_is_held() {
         h.await.expect("joins").expect("runs");
     }
     assert_eq!(sb.available_slots(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn child_processes_and_event_loops_still_work_without_sockets() {
+    // Both runtimes wire these up with connected AF_UNIX stream pairs, which seccomp allows.
+    let _s = serial().await;
+    let program = "import { execFileSync } from \"node:child_process\";\nconsole.log(execFileSync(\"/bin/echo\", [\"child\"]).toString().trim());\n";
+    let run = run_clean(&sandbox(), "socketpair", Language::TypeScript, program).await;
+    assert_eq!(run.output.stdout.trim(), "child", "{:?}", run.output);
+    let program = "import asyncio\nasync def main():\n    await asyncio.sleep(0)\n    return 42\nprint(asyncio.run(main()))\n";
+    let run = run_clean(&sandbox(), "asyncio", Language::Python, program).await;
+    assert_eq!(run.output.stdout.trim(), "42", "{:?}", run.output);
+}
+
+fn sandbox_with(config: codeward_sandbox::SandboxConfigBuilder) -> ProcessSandbox {
+    ProcessSandbox::new(config.build().expect("config")).expect("sandbox")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_configured_disk_cap_holds_and_the_program_still_sees_its_files() {
+    let _s = serial().await;
+    let sb = sandbox_with(SandboxConfig::builder().max_disk_bytes(1024 * 1024));
+    let program = "import os\nprint(sorted(os.listdir('.')), len(open('main.py').read()) > 0)\ntry:\n    open('big', 'wb').write(b'x' * (2 * 1024 * 1024))\n    print('WROTE')\nexcept OSError as e:\n    print('FULL', e.errno)\n";
+    let out = run_clean(&sb, "small-disk", Language::Python, program)
+        .await
+        .output;
+    assert_eq!(out.stdout.trim(), "['main.py'] True\nFULL 28", "{out:?}");
+    assert_eq!(out.metrics.limit_hit, Some(LimitKind::Disk));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_mount_namespace_the_program_runs_from_the_host_directory() {
+    let _s = serial().await;
+    let sb = sandbox_with(SandboxConfig::builder().disable(Layer::MountNamespace));
+    let detail = &sb
+        .isolation_report()
+        .get(Layer::WorkingDirectory)
+        .expect("listed")
+        .detail;
+    assert!(detail.contains("no size cap"), "{detail}");
+    let program = "import os\nprint(sorted(os.listdir('.')))";
+    let out = run_clean(&sb, "no-mount-ns", Language::Python, program)
+        .await
+        .output;
+    assert_eq!(out.stdout.trim(), "['main.py']", "{out:?}");
 }

@@ -63,6 +63,23 @@ pub fn sandbox() -> ProcessSandbox {
         .clone()
 }
 
+/// Runs `program` on `sb` under [`limits`], marked `name`, and checks that nothing of it
+/// survives.
+pub async fn run_clean(
+    sb: &ProcessSandbox,
+    name: &str,
+    language: Language,
+    program: &str,
+) -> codeward_sandbox::SandboxRun {
+    let m = marker(name);
+    let run = sb
+        .run_detailed(job(&m, language, program, limits()))
+        .await
+        .expect("runs");
+    assert_clean(&m);
+    run
+}
+
 /// Runs are serialized so that the zombie check sees only this test's children.
 pub async fn serial() -> tokio::sync::MutexGuard<'static, ()> {
     static LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
