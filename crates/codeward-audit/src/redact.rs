@@ -8,7 +8,7 @@ use regex::Regex;
 use serde_json::{Map, Value};
 use sha2::Sha256;
 
-use codeward_core::{AuditEvent, PiiDetector, PiiKind, PiiSpan};
+use codeward_core::{AuditEvent, PiiDetector, PiiKind, PiiSpan, card_windows, merge_overlapping};
 
 use crate::canonical::{Encoded, canonical};
 
@@ -146,42 +146,6 @@ fn luhn_valid(window: &[u8]) -> bool {
     sum.is_multiple_of(10)
 }
 
-/// Adds a span for every Luhn-valid card inside `run` (digit groups joined by single spaces
-/// or hyphens, found at `offset`): each window of whole groups holding 13 to 19 digits is
-/// tried, so a card next to a CVV, an expiry or an order number is still found.
-///
-/// Windows start and end at group edges only: inside one group any 13 to 19 digits would
-/// be tried, and most long ids and nanosecond timestamps would hold a window that passes
-/// Luhn by chance (one in ten per window). A card glued to other digits is not found.
-fn card_windows(run: &str, offset: usize, spans: &mut Vec<PiiSpan>) {
-    let mut rest = run.split([' ', '-']).scan(0, |pos, group| {
-        let start = *pos;
-        *pos += group.len() + 1;
-        Some((start, start + group.len()))
-    });
-    loop {
-        // A window is at most 19 groups long, so a long run costs linear time.
-        let window = rest.clone();
-        let Some((start, _)) = rest.next() else {
-            break;
-        };
-        let mut digits = 0;
-        for (group_start, end) in window {
-            digits += end - group_start;
-            if digits > 19 {
-                break;
-            }
-            if digits >= 13 && run.as_bytes().get(start..end).is_some_and(luhn_valid) {
-                spans.push(PiiSpan {
-                    start: offset + start,
-                    end: offset + end,
-                    kind: PiiKind::CardNumber,
-                });
-            }
-        }
-    }
-}
-
 fn ssn_valid(text: &str) -> bool {
     let parts: Vec<&str> = text.split('-').collect();
     match parts.as_slice() {
@@ -213,7 +177,15 @@ impl PiiDetector for BuiltinDetector {
                 let s = m.as_str();
                 let keep = match kind {
                     PiiKind::CardNumber => {
-                        card_windows(s, m.start(), &mut spans);
+                        for (start, end) in card_windows(s) {
+                            if s.as_bytes().get(start..end).is_some_and(luhn_valid) {
+                                spans.push(PiiSpan {
+                                    start: m.start() + start,
+                                    end: m.start() + end,
+                                    kind: PiiKind::CardNumber,
+                                });
+                            }
+                        }
                         false
                     }
                     PiiKind::Ssn => ssn_valid(s),
@@ -231,35 +203,6 @@ impl PiiDetector for BuiltinDetector {
         }
         merge_overlapping(spans)
     }
-}
-
-/// Sorts `spans` and merges overlapping ones into one span covering all of them, of the kind
-/// of the longest part (the earliest among equals; the sort is stable, so on identical spans
-/// the one found first). Touching spans stay apart.
-fn merge_overlapping(mut spans: Vec<PiiSpan>) -> Vec<PiiSpan> {
-    spans.sort_by(|a, b| a.start.cmp(&b.start).then(b.end.cmp(&a.end)));
-    let mut kept: usize = 0;
-    let mut longest = 0;
-    for i in 0..spans.len() {
-        let span = spans[i];
-        let len = span.end.saturating_sub(span.start);
-        match kept.checked_sub(1).map(|last| &mut spans[last]) {
-            Some(merged) if span.start < merged.end => {
-                merged.end = merged.end.max(span.end);
-                if len > longest {
-                    longest = len;
-                    merged.kind = span.kind;
-                }
-            }
-            _ => {
-                spans[kept] = span;
-                kept += 1;
-                longest = len;
-            }
-        }
-    }
-    spans.truncate(kept);
-    spans
 }
 
 /// Turns events into PII-free record fields: detected spans and sensitive fields become

@@ -116,3 +116,69 @@ pub fn non_overlapping(mut spans: Vec<PiiSpan>) -> Vec<PiiSpan> {
     }
     out
 }
+
+/// Sorts `spans` and merges overlapping ones into one span covering all of them, of the kind
+/// of the longest part (the earliest among equals; the sort is stable, so on identical spans
+/// the one found first). Touching spans stay apart. Unlike [`non_overlapping`], no span's
+/// text is left out: replacing the merged spans redacts everything any pattern found (a
+/// phone number inside `+1-415-555-0100@sms.example.com` no longer hides the email).
+pub fn merge_overlapping(mut spans: Vec<PiiSpan>) -> Vec<PiiSpan> {
+    spans.sort_by(|a, b| a.start.cmp(&b.start).then(b.end.cmp(&a.end)));
+    let mut kept: usize = 0;
+    let mut longest = 0;
+    for i in 0..spans.len() {
+        let span = spans[i];
+        let len = span.end.saturating_sub(span.start);
+        match kept.checked_sub(1).map(|last| &mut spans[last]) {
+            Some(merged) if span.start < merged.end => {
+                merged.end = merged.end.max(span.end);
+                if len > longest {
+                    longest = len;
+                    merged.kind = span.kind;
+                }
+            }
+            _ => {
+                spans[kept] = span;
+                kept += 1;
+                longest = len;
+            }
+        }
+    }
+    spans.truncate(kept);
+    spans
+}
+
+/// Where a card number may sit inside `run`, a run of digit groups joined by single spaces or
+/// hyphens: every window of whole groups holding 13 to 19 digits, as byte ranges of `run`.
+/// A card next to a CVV, an expiry or an order number (`4111 1111 1111 1111 123`) is in one
+/// of them, while the whole run fails a Luhn check.
+///
+/// Windows start and end at group edges only: inside one group any 13 to 19 digits would be
+/// tried, and most long ids and nanosecond timestamps hold a window that passes Luhn by
+/// chance (one in ten per window). A card glued to other digits is not found.
+pub fn card_windows(run: &str) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut rest = run.split([' ', '-']).scan(0, |pos, group| {
+        let start = *pos;
+        *pos += group.len() + 1;
+        Some((start, start + group.len()))
+    });
+    loop {
+        // A window is at most 19 groups long, so a long run costs linear time.
+        let window = rest.clone();
+        let Some((start, _)) = rest.next() else {
+            break;
+        };
+        let mut digits = 0;
+        for (group_start, end) in window {
+            digits += end - group_start;
+            if digits > 19 {
+                break;
+            }
+            if digits >= 13 {
+                out.push((start, end));
+            }
+        }
+    }
+    out
+}

@@ -4,7 +4,7 @@
 use std::net::Ipv6Addr;
 use std::sync::LazyLock;
 
-use codeward_core::{PiiDetector, PiiKind, PiiSpan, non_overlapping};
+use codeward_core::{PiiDetector, PiiKind, PiiSpan, card_windows, merge_overlapping};
 use regex::Regex;
 
 struct Pattern {
@@ -57,7 +57,8 @@ fn compile() -> Vec<Pattern> {
             0,
         ),
         (PiiKind::Iban, r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b", 0),
-        (PiiKind::CardNumber, r"\b\d(?:[ \-]?\d){12,18}\b", 0),
+        // A whole run of digit groups; the card windows inside it are checked one by one.
+        (PiiKind::CardNumber, r"\b\d(?:[ \-]?\d){12,}\b", 0),
         (PiiKind::Ssn, r"\b\d{3}[- ]\d{2}[- ]\d{4}\b", 0),
         (
             PiiKind::Ipv6,
@@ -131,7 +132,22 @@ impl PiiScanner {
                 if inside_iban {
                     continue;
                 }
-                if let Some((start, end)) = validate(p.kind, text, m.start(), m.end()) {
+                if p.kind == PiiKind::CardNumber {
+                    // The run's edges decide whether it stands alone (not part of a longer
+                    // number); each window inside it is checked as a card.
+                    if !numeric_boundary(text, m.start(), m.end()) {
+                        continue;
+                    }
+                    for (start, end) in card_windows(m.as_str()) {
+                        if valid_card(&m.as_str()[start..end]) {
+                            spans.push(PiiSpan {
+                                start: m.start() + start,
+                                end: m.start() + end,
+                                kind: p.kind,
+                            });
+                        }
+                    }
+                } else if let Some((start, end)) = validate(p.kind, text, m.start(), m.end()) {
                     spans.push(PiiSpan {
                         start,
                         end,
@@ -140,7 +156,8 @@ impl PiiScanner {
                 }
             }
         }
-        non_overlapping(spans)
+        // Merged, not pruned: a span inside another pattern's span must not hide the rest.
+        merge_overlapping(spans)
     }
 }
 

@@ -200,3 +200,32 @@ fn random_keys_still_give_stable_tokens() {
     let (a, _) = t.tokenize_text("x@example.com y@example.com x@example.com", "s");
     assert_eq!(a, "[EMAIL_1] [EMAIL_2] [EMAIL_1]");
 }
+
+#[test]
+fn a_card_among_other_digits_and_overlapping_values_are_covered_whole() {
+    let scanner = PiiScanner::new();
+    let covered = |text: &str, value: &str| {
+        let at = text.find(value).expect("value in text");
+        scanner
+            .scan(text)
+            .iter()
+            .any(|s| s.start <= at && at + value.len() <= s.end)
+    };
+    for (text, card) in [
+        (
+            "card 4111 1111 1111 1111 123 on file",
+            "4111 1111 1111 1111",
+        ),
+        ("pay 4111-1111-1111-1111-1227 now", "4111-1111-1111-1111"),
+        ("order 7 4111 1111 1111 1111", "4111 1111 1111 1111"),
+    ] {
+        assert!(covered(text, card), "{text}: {:?}", scanner.scan(text));
+    }
+    // A phone number inside an email address: the whole address is one span.
+    let text = "reply to +1-415-555-0100@sms.example.com today";
+    assert!(
+        covered(text, "+1-415-555-0100@sms.example.com"),
+        "{:?}",
+        scanner.scan(text)
+    );
+}
