@@ -115,6 +115,14 @@ fn load_file(path: &Path, create: bool) -> Result<[u8; 32]> {
         Err(e) => return Err(AuditError::io(path, e)),
     };
     let meta = file.metadata().map_err(|e| AuditError::io(path, e))?;
+    if !meta.is_file() {
+        return Err(AuditError::Key {
+            source_name: name,
+            problem: "is not a regular file; point the key setting at the key file itself \
+                      (64 hex characters, mode 0600)"
+                .to_owned(),
+        });
+    }
     let mode = meta.permissions().mode() & 0o777;
     if mode & 0o077 != 0 {
         return Err(AuditError::Key {

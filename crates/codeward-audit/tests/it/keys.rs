@@ -77,3 +77,11 @@ fn a_lost_key_is_not_silently_replaced_once_the_log_has_records() {
     }
     assert!(!key.exists(), "no new key was made");
 }
+
+#[test]
+fn a_directory_where_the_key_should_be_is_named_as_such() {
+    let tmp = tempfile::tempdir().unwrap();
+    let err = KeySource::file(tmp.path()).load().unwrap_err().to_string();
+    assert!(err.contains("not a regular file"), "{err}");
+    assert!(!err.contains("chmod"), "{err}");
+}
