@@ -57,7 +57,8 @@ enum Command {
         /// An approval id for a program that needed one.
         #[arg(long)]
         approval: Option<String>,
-        /// Who runs it (recorded as a pseudonym).
+        /// Who runs it (a pseudonym in the audit log; kept as given in the owner-only approval
+        /// store when the program needs approval, so operators see who asked).
         #[arg(long, default_value = "cli", env = "CODEWARD_PRINCIPAL")]
         principal: String,
         /// Tools to discover.
