@@ -126,6 +126,11 @@ enum Command {
 enum ApprovalAction {
     /// Every approval request.
     List,
+    /// One request in full: who asked, the risk and why, the tools, and the program itself.
+    Show {
+        /// The request id.
+        id: String,
+    },
     /// Approve a request.
     Approve {
         /// The request id.

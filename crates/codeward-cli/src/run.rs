@@ -378,6 +378,41 @@ pub async fn approvals(config: &Config, out: &Output, action: ApprovalAction) ->
             }
             Exit::Success
         }
+        ApprovalAction::Show { id } => {
+            let tickets = codeward_core::ApprovalStore::list(&store).await?;
+            let Some(t) = tickets.iter().find(|t| t.id == id) else {
+                usage!("no approval request {id}; `codeward approvals list` shows them");
+            };
+            out.json(t);
+            let status = serde_json::to_value(&t.status)
+                .ok()
+                .and_then(|v| v["status"].as_str().map(str::to_owned))
+                .unwrap_or_default();
+            out.line(format!("request {}  {status}", t.id));
+            out.line(format!(
+                "asked by {} for execution {}",
+                t.request.principal, t.request.execution_id
+            ));
+            out.line(format!(
+                "risk {} ({}): {}",
+                t.request.risk.level, t.request.risk.score, t.request.risk.recommendation
+            ));
+            for f in &t.request.risk.factors {
+                out.line(format!("  +{:.0} {}: {}", f.points, f.name, f.detail));
+            }
+            out.line(format!("tools: {}", t.request.tools.join(", ")));
+            match (&t.request.program, t.request.language) {
+                (Some(program), language) => {
+                    let language = language.map(|l| l.to_string()).unwrap_or_default();
+                    out.line(format!("program ({language}, sha256-bound):"));
+                    out.line("----");
+                    out.line(program.trim_end());
+                    out.line("----");
+                }
+                (None, _) => out.line("program: not kept (filed before requests kept programs)"),
+            }
+            Exit::Success
+        }
         ApprovalAction::Approve {
             id,
             approver,

@@ -6,6 +6,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::error::Error;
+use crate::execution::Language;
 
 /// How serious something is. Ordered: `Info < Warning < Error < Critical`.
 ///
@@ -274,6 +275,13 @@ pub struct ApprovalRequest {
     pub tools: Vec<String>,
     /// The assessment that triggered the gate.
     pub risk: RiskAssessment,
+    /// The program itself, so the operator reads what they approve (the hash binds it).
+    /// `None` in requests filed before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub program: Option<String>,
+    /// The program's language.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<Language>,
 }
 
 impl ApprovalRequest {
@@ -291,7 +299,16 @@ impl ApprovalRequest {
             code_hash: code_hash.into(),
             tools,
             risk,
+            program: None,
+            language: None,
         }
+    }
+
+    /// Keeps the program text (and its language) in the request for the operator to read.
+    pub fn with_program(mut self, language: Language, program: impl Into<String>) -> Self {
+        self.language = Some(language);
+        self.program = Some(program.into());
+        self
     }
 }
 

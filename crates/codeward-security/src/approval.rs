@@ -64,13 +64,10 @@ pub fn approval_request(
     sorted.sort();
     sorted.dedup();
     let code_hash = approval_code_hash(code, language, &sorted);
-    Ok(ApprovalRequest::new(
-        execution_id,
-        principal,
-        code_hash,
-        sorted,
-        risk,
-    ))
+    Ok(
+        ApprovalRequest::new(execution_id, principal, code_hash, sorted, risk)
+            .with_program(language, code),
+    )
 }
 
 /// Where the store gets the time; inject a [`ManualClock`] in tests instead of sleeping.

@@ -526,7 +526,8 @@ impl Orchestrator {
                     code_hash,
                     ctx.tool_names.clone(),
                     risk.clone(),
-                );
+                )
+                .with_program(ctx.language, program);
                 // The store records the `approval` event itself (awaited) before answering.
                 match inner.approvals.request(request).await {
                     Ok(ticket) => Err(Stop::Quiet(ExecutionFailure::ApprovalRequired {

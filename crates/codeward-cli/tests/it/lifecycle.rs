@@ -95,6 +95,21 @@ fn high_risk_needs_approval_and_approval_binds_to_the_exact_program() {
     let (code, list) = env.json(&["approvals", "list"]);
     assert_eq!(code, 0);
     assert_eq!(list[0]["id"], id.as_str());
+    // The operator reads the program they are asked to approve.
+    let show = env.run(&["approvals", "show", &id]);
+    assert!(show.status.success(), "{}", stderr(&show));
+    assert!(
+        stdout(&show).contains("sp.run(['true'])"),
+        "{}",
+        stdout(&show)
+    );
+    let (code, ticket) = env.json(&["approvals", "show", &id]);
+    assert_eq!(code, 0);
+    assert_eq!(ticket["request"]["language"], "python", "{ticket}");
+    assert_eq!(
+        env.run(&["approvals", "show", "apr_missing"]).status.code(),
+        Some(2)
+    );
     let approve = env.run(&[
         "approvals",
         "approve",
