@@ -149,6 +149,9 @@ impl FileApprovalStoreBuilder {
 
     /// Opens (or creates on first change) the store file; every state change is reported to
     /// `audit` and awaited before it is persisted.
+    ///
+    /// The file is not read here: a damaged or unreadable store fails the operations that
+    /// need it (naming the file), not a service that may never need an approval.
     pub async fn open(self, audit: Arc<dyn AuditSink>) -> Result<FileApprovalStore, SecurityError> {
         let store = FileApprovalStore {
             path: self.path,
@@ -158,8 +161,6 @@ impl FileApprovalStoreBuilder {
             audit,
             turn: Mutex::new(()),
         };
-        // Reading once here reports a corrupt or unreadable store when it is opened.
-        drop(store.lock_and_load().await?);
         Ok(store)
     }
 }

@@ -363,9 +363,9 @@ async fn a_corrupt_store_file_is_reported_with_its_path() {
     let path = dir.path().join("a.json");
     std::fs::write(&path, "{not json").expect("write");
     let sink = Arc::new(TestSink::default());
-    let err = FileApprovalStore::open(&path, sink)
-        .await
-        .expect_err("corrupt");
+    // Opening does not read it: a service that never needs an approval keeps working.
+    let store = FileApprovalStore::open(&path, sink).await.expect("open");
+    let err = store.tickets().await.expect_err("corrupt");
     assert!(
         err.to_string().contains("a.json") && err.to_string().contains("corrupt"),
         "{err}"
@@ -512,21 +512,19 @@ async fn a_store_locked_by_another_process_fails_clearly_after_the_timeout() {
     let sink = Arc::new(TestSink::default());
     let held = std::fs::File::create(dir.path().join("approvals.json.lock")).expect("lock file");
     held.lock().expect("hold the lock");
-    let err = FileApprovalStore::builder(&path)
+    let store = FileApprovalStore::builder(&path)
         .lock_timeout(Duration::from_millis(50))
         .open(sink.clone())
         .await
-        .expect_err("locked");
+        .expect("opening reads nothing");
+    let err = store.tickets().await.expect_err("locked");
     let text = err.to_string();
     assert!(
         text.contains("locked by another process") && text.contains("approvals.json"),
         "{text}"
     );
     held.unlock().expect("unlock");
-    FileApprovalStore::builder(&path)
-        .open(sink)
-        .await
-        .expect("opens once released");
+    store.tickets().await.expect("works once released");
 }
 
 #[tokio::test]

@@ -225,3 +225,30 @@ async fn an_approval_store_that_cannot_answer_is_an_internal_failure_not_a_refus
         .any(|e| e.kind == Approval && e.metadata.get(keys::DECISION) == Some(&json!("refused")));
     assert!(!refused, "a store failure is not recorded as a refusal");
 }
+
+#[tokio::test]
+async fn a_damaged_approval_store_stops_only_the_runs_that_need_an_approval() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("approvals.json"), "{ not json").unwrap();
+    // The default store per `[approvals]` (no `.approvals(..)`): building must not fail.
+    let orch = codeward::OrchestratorBuilder::new(config(dir.path()))
+        .audit(Arc::new(RecordingSink::new()))
+        .index(Arc::new(FixedIndex(tools())))
+        .generator(Arc::new(FakeGenerator))
+        .validator(Arc::new(FakeValidator))
+        .assessor(Arc::new(FakeRisk))
+        .sandbox(Arc::new(FakeSandbox::default()))
+        .invoker(Arc::new(EchoInvoker))
+        .build()
+        .await
+        .unwrap();
+    let low = orch.execute(request("CALL 1")).await;
+    assert!(low.success, "{:?}", low.error);
+    let risky = orch.execute(request("import os; os.system('x')")).await;
+    match &risky.error {
+        Some(ExecutionFailure::Internal { message }) => {
+            assert!(message.contains("corrupt"), "{message}")
+        }
+        other => panic!("expected an internal failure naming the store, got {other:?}"),
+    }
+}
