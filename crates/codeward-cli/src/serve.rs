@@ -14,7 +14,7 @@ use rmcp::{ErrorData, ServerHandler, ServiceExt};
 use serde_json::{Map, Value, json};
 
 use codeward::{Config, Orchestrator};
-use codeward_core::{ExecutionFailure, ExecutionRequest, Language, SearchQuery};
+use codeward_core::{ExecutionFailure, ExecutionRequest, ExitState, Language, SearchQuery};
 
 use crate::setup;
 
@@ -195,6 +195,11 @@ impl CodewardServer {
         });
         if let Some(failure) = &outcome.error {
             value["error"] = json!(failure.to_string());
+            // How a program that ran ended (exit status or signal, the limit it hit).
+            if outcome.metrics.exit != ExitState::Unknown {
+                value["exit"] = json!(outcome.metrics.exit);
+                value["limit_hit"] = json!(outcome.metrics.limit_hit);
+            }
             if let ExecutionFailure::ApprovalRequired { approval_id } = failure {
                 value["approval_required"] = json!(approval_id);
                 value["next_step"] = json!(format!(

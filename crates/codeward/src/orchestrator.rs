@@ -13,11 +13,11 @@ use tokio::sync::{Notify, Semaphore};
 
 use codeward_core::{
     AnomalyDetector, ApiGenerator, ApprovalStore, AuditEvent, AuditKind, AuditReceipt, AuditSink,
-    CodeValidator, Error, ExecutionFailure, ExecutionLimits, ExecutionObservation,
-    ExecutionOutcome, ExecutionRequest, ExecutionSummary, FindingCategory, GeneratedApi, Language,
-    LimitKind, PiiRedactor, ResultCache, RiskAssessment, RiskAssessor, RiskLevel, Sandbox,
-    SandboxJob, SearchQuery, Severity, TokenEconomics, ToolIndex, ToolInvoker, ToolSchema,
-    ValidationReport, keys,
+    CodeValidator, Error, ExecutionFailure, ExecutionLimits, ExecutionMetrics,
+    ExecutionObservation, ExecutionOutcome, ExecutionRequest, ExecutionSummary, ExitState,
+    FindingCategory, GeneratedApi, Language, LimitKind, PiiRedactor, ResultCache, RiskAssessment,
+    RiskAssessor, RiskLevel, Sandbox, SandboxJob, SearchQuery, Severity, TokenEconomics, ToolIndex,
+    ToolInvoker, ToolSchema, ValidationReport, keys,
 };
 
 use crate::cache::{MokaCache, cache_key, cacheable};
@@ -118,6 +118,15 @@ struct Ctx {
     /// Set once the program is handed to the sandbox: an audit failure from then on must not
     /// be reported as "nothing ran".
     started: std::sync::atomic::AtomicBool,
+    /// What the sandbox measured, once it ran: a failed run reports it too.
+    ran: Option<Ran>,
+}
+
+/// What a sandbox run measured and what its outcome says about it, kept for failures.
+struct Ran {
+    metrics: ExecutionMetrics,
+    pii_tokenized: u64,
+    summary: String,
 }
 
 /// Why `run` stopped early.
@@ -161,6 +170,15 @@ fn internal(what: &str, e: impl std::fmt::Display) -> Stop {
     )
 }
 
+/// How a failed program ended, for a failure whose stderr says nothing.
+fn how_it_ended(exit: ExitState) -> String {
+    match exit {
+        ExitState::Code(code) => format!("exit status {code} (nothing on stderr)"),
+        ExitState::Signal(signal) => format!("killed by signal {signal} (nothing on stderr)"),
+        _ => "ended without an exit status (nothing on stderr)".to_owned(),
+    }
+}
+
 fn new_execution_id() -> String {
     let mut rand = [0u8; 6];
     let _ = getrandom::fill(&mut rand);
@@ -201,6 +219,7 @@ impl Orchestrator {
             tokens: TokenEconomics::default(),
             receipts: Mutex::new(Vec::new()),
             started: Default::default(),
+            ran: None,
         };
         let mut workspace = match inner.workspaces.open(&id) {
             Ok(ws) => Some(ws),
@@ -265,7 +284,15 @@ impl Orchestrator {
             }
         };
         let mut outcome = ExecutionOutcome::failure(ctx.id.clone(), failure);
-        outcome.summary = self.summary(ctx, String::new());
+        match &ctx.ran {
+            // The program ran: its measurements (exit, limit hit, times) are part of the answer.
+            Some(ran) => {
+                outcome.metrics = ran.metrics.clone();
+                outcome.pii_tokenized = ran.pii_tokenized;
+                outcome.summary = self.summary(ctx, ran.summary.clone());
+            }
+            None => outcome.summary = self.summary(ctx, String::new()),
+        }
         outcome
     }
 
@@ -678,13 +705,32 @@ impl Orchestrator {
                         .into_iter()
                         .rev()
                         .collect();
+                    let tail = tail.trim();
                     Some(ExecutionFailure::ProgramFailed {
-                        message: tail.trim().to_owned(),
+                        message: if tail.is_empty() {
+                            how_it_ended(out.metrics.exit)
+                        } else {
+                            tail.to_owned()
+                        },
                     })
                 };
                 (Some(out), failure)
             }
         };
+        let mut metrics = output
+            .as_ref()
+            .map(|o| o.metrics.clone())
+            .unwrap_or_default();
+        metrics.tool_calls = metrics
+            .tool_calls
+            .max(observer.calls.load(Ordering::Relaxed));
+        if output.is_some() {
+            ctx.ran = Some(Ran {
+                metrics: metrics.clone(),
+                pii_tokenized: 0,
+                summary: String::new(),
+            });
+        }
         // A record the log refused during the run (the program may have caught the refused
         // call and succeeded): the run is not a success, whatever the program says.
         if let Some(reason) = observer.audit_failure() {
@@ -697,13 +743,6 @@ impl Orchestrator {
             ));
         }
         let success = output.is_some() && failure.is_none();
-        let mut metrics = output
-            .as_ref()
-            .map(|o| o.metrics.clone())
-            .unwrap_or_default();
-        metrics.tool_calls = metrics
-            .tool_calls
-            .max(observer.calls.load(Ordering::Relaxed));
 
         // Phase 5a: tokenize what goes back to the model (before it is counted in the record).
         let mut value = match &output {
@@ -733,6 +772,10 @@ impl Orchestrator {
         ));
         pii.merge(&inner.redactor.tokenize(&mut summary_text, &ctx.id));
         ctx.tokens.output_tokens = inner.generator.count_tokens(&value.to_string());
+        if let Some(ran) = ctx.ran.as_mut() {
+            ran.pii_tokenized = pii.total();
+            ran.summary = summary_text.as_str().unwrap_or_default().to_owned();
+        }
 
         // Phase 4 record: the execution, with what anomaly replay needs.
         let mut tools_sorted = ctx.tool_names.clone();

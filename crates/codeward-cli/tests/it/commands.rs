@@ -217,3 +217,41 @@ fn a_full_audit_disk_before_anything_ran_exits_4_with_nothing_ran() {
         "{v:#}"
     );
 }
+
+#[test]
+fn a_failed_run_reports_its_metrics_and_exit_status() {
+    let env = Env::new();
+    let silent = env.write("s.py", "# count the words of a text\nraise SystemExit(3)\n");
+    let (code, v) = env.json(&["run", silent.to_str().unwrap()]);
+    assert_eq!(code, 1, "{v:#}");
+    let outcome = &v["outcome"];
+    assert_eq!(
+        outcome["metrics"]["exit"],
+        serde_json::json!({"kind": "code", "value": 3}),
+        "{v:#}"
+    );
+    assert!(
+        outcome["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("exit status 3"),
+        "{v:#}"
+    );
+    let out = env.run(&["run", silent.to_str().unwrap()]);
+    assert!(
+        stdout(&out).contains("exit status 3") || stderr(&out).contains("exit status 3"),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+
+    let looping = env.write(
+        "l.py",
+        "# count the words of a text\nx = 0\nfor i in range(10**10):\n    x += i\n",
+    );
+    let (code, v) = env.json(&["run", looping.to_str().unwrap(), "--timeout-ms", "700"]);
+    assert_eq!(code, 1, "{v:#}");
+    let metrics = &v["outcome"]["metrics"];
+    assert_eq!(metrics["limit_hit"], "timeout", "{v:#}");
+    assert_eq!(metrics["exit"]["kind"], "signal", "{v:#}");
+}

@@ -46,6 +46,9 @@ async def main() -> None:
             seen["risky"] = attr(held, "structured_content", "structuredContent")
             seen["risky_is_error"] = bool(attr(held, "is_error", "isError"))
 
+            silent = await session.call_tool("execute_code", {"code": "raise SystemExit(3)\n", "language": "python", "intent": "count the words of a text"})
+            seen["silent"] = attr(silent, "structured_content", "structuredContent")
+
             bad = await session.call_tool("get_tool_api", {"tools": ["demo.nope"]})
             seen["bad_is_error"] = bool(attr(bad, "is_error", "isError"))
             seen["bad_text"] = bad.content[0].text if bad.content else ""

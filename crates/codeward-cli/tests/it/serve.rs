@@ -63,6 +63,19 @@ fn the_python_mcp_sdk_drives_codeward_serve() {
             .unwrap()
             .contains("codeward approvals approve")
     );
+    // A failed run says how it ended.
+    assert!(
+        seen["silent"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("exit status 3"),
+        "{seen:#}"
+    );
+    assert_eq!(
+        seen["silent"]["exit"],
+        serde_json::json!({"kind": "code", "value": 3}),
+        "{seen:#}"
+    );
     assert_eq!(seen["bad_is_error"], true);
     assert!(seen["bad_text"].as_str().unwrap().contains("search_tools"));
     // The executions went through the audit log.

@@ -225,3 +225,44 @@ async fn an_approval_store_that_cannot_answer_is_an_internal_failure_not_a_refus
         .any(|e| e.kind == Approval && e.metadata.get(keys::DECISION) == Some(&json!("refused")));
     assert!(!refused, "a store failure is not recorded as a refusal");
 }
+
+#[tokio::test]
+async fn a_failed_run_reports_what_the_sandbox_measured() {
+    // The execution record had the real values; the outcome used to carry zeros.
+    let (o, _) = check(
+        request("TIMEOUT"),
+        tools(),
+        &[Discovery, Security, ExecutionStarted, Execution, Error],
+    )
+    .await;
+    assert_eq!(o.metrics.limit_hit, Some(LimitKind::Timeout));
+    assert_eq!(o.metrics.exit, ExitState::Signal(9));
+    assert_eq!(o.metrics.wall_time, std::time::Duration::from_millis(20));
+    assert!(o.summary.text.contains("program failed"), "{:?}", o.summary);
+    let (o, _) = check(
+        request("FAIL"),
+        tools(),
+        &[Discovery, Security, ExecutionStarted, Execution, Error],
+    )
+    .await;
+    assert_eq!(o.metrics.exit, ExitState::Code(1));
+    assert_eq!(o.metrics.wall_time, std::time::Duration::from_millis(20));
+    assert_eq!(
+        o.pii_tokenized, 1,
+        "the stderr's email address was tokenized"
+    );
+}
+
+#[tokio::test]
+async fn a_program_that_fails_without_a_word_is_reported_with_its_exit_status() {
+    let (o, _) = check(
+        request("SILENT_EXIT_3"),
+        tools(),
+        &[Discovery, Security, ExecutionStarted, Execution, Error],
+    )
+    .await;
+    let Some(failure @ ExecutionFailure::ProgramFailed { .. }) = &o.error else {
+        panic!("{:?}", o.error)
+    };
+    assert!(failure.to_string().contains("exit status 3"), "{failure}");
+}

@@ -152,7 +152,7 @@ impl RiskAssessor for FakeRisk {
 
 /// A sandbox scripted by markers in the program: `CALL n` makes n tool calls through the real
 /// observer and invoker, `FAIL` exits 1, `TIMEOUT` reports a timeout, `SANDBOX_BREAKS` errors,
-/// `EMAIL` prints an email address.
+/// `EMAIL` prints an email address, `SILENT_EXIT_3` exits 3 with nothing on stderr.
 #[derive(Default)]
 pub struct FakeSandbox {
     pub runs: AtomicU64,
@@ -240,6 +240,10 @@ impl Sandbox for FakeSandbox {
             exit: ExitState::Code(0),
             ..Default::default()
         };
+        if job.program.contains("SILENT_EXIT_3") {
+            metrics.exit = ExitState::Code(3);
+            return Ok(SandboxOutput::new(false, "", metrics));
+        }
         if job.program.contains("TIMEOUT") {
             metrics.limit_hit = Some(LimitKind::Timeout);
             metrics.exit = ExitState::Signal(9);
