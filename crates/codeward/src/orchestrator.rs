@@ -170,6 +170,25 @@ fn internal(what: &str, e: impl std::fmt::Display) -> Stop {
     )
 }
 
+/// `InvalidProgram` when `report` says the program does not parse.
+fn syntax_failure(report: &ValidationReport) -> Option<Stop> {
+    if !report.has_syntax_error() {
+        return None;
+    }
+    let message = report
+        .findings
+        .iter()
+        .find(|f| f.category == FindingCategory::Syntax)
+        .map(|f| format!("{} at line {}, column {}", f.message, f.line, f.column))
+        .unwrap_or_else(|| "the program does not parse".into());
+    Some(Stop::Fail(
+        ExecutionFailure::InvalidProgram {
+            message: message.clone(),
+        },
+        message,
+    ))
+}
+
 /// How a failed program ended, for a failure whose stderr says nothing.
 fn how_it_ended(exit: ExitState) -> String {
     match exit {
@@ -365,6 +384,20 @@ impl Orchestrator {
             .meta("language", ctx.language.as_str());
         self.write(ctx, event).await?;
         if hits.is_empty() {
+            // A program that does not parse matches no tool by its text (serve discovers by
+            // the code when there is no intent): say it is invalid, not that tools are missing.
+            if let Some(program) = &request.program {
+                let report = inner
+                    .validator
+                    .validate(program, ctx.language, &[])
+                    .map_err(|e| internal("the validator failed", e))?;
+                if let Some(stop) = syntax_failure(&report) {
+                    let risk = inner.assessor.assess(program, ctx.language, &report, &[]);
+                    ctx.risk = Some(risk.level);
+                    self.record_validation(ctx, &report, &risk).await?;
+                    return Err(stop);
+                }
+            }
             return Err(Stop::Fail(
                 ExecutionFailure::NoTools,
                 "discovery found no tool for the request".into(),
@@ -410,19 +443,8 @@ impl Orchestrator {
             .assess(&program, ctx.language, &report, &ctx.tools);
         ctx.risk = Some(risk.level);
         self.record_validation(ctx, &report, &risk).await?;
-        if report.has_syntax_error() {
-            let message = report
-                .findings
-                .iter()
-                .find(|f| f.category == FindingCategory::Syntax)
-                .map(|f| format!("{} at line {}, column {}", f.message, f.line, f.column))
-                .unwrap_or_else(|| "the program does not parse".into());
-            return Err(Stop::Fail(
-                ExecutionFailure::InvalidProgram {
-                    message: message.clone(),
-                },
-                message,
-            ));
+        if let Some(stop) = syntax_failure(&report) {
+            return Err(stop);
         }
         if risk.requires_approval() {
             self.approval_gate(ctx, request, &program, &risk).await?;

@@ -219,6 +219,15 @@ fn a_full_audit_disk_before_anything_ran_exits_4_with_nothing_ran() {
 }
 
 #[test]
+fn a_program_that_does_not_parse_exits_6_not_7() {
+    let env = Env::new();
+    let prog = env.write("b.py", "# syntax err\ndef f(:\n");
+    let (code, v) = env.json(&["run", prog.to_str().unwrap()]);
+    assert_eq!(code, 6, "{v:#}");
+    assert_eq!(v["outcome"]["error"]["kind"], "invalid_program", "{v:#}");
+}
+
+#[test]
 fn a_failed_run_reports_its_metrics_and_exit_status() {
     let env = Env::new();
     let silent = env.write("s.py", "# count the words of a text\nraise SystemExit(3)\n");

@@ -46,6 +46,9 @@ async def main() -> None:
             seen["risky"] = attr(held, "structured_content", "structuredContent")
             seen["risky_is_error"] = bool(attr(held, "is_error", "isError"))
 
+            broken = await session.call_tool("execute_code", {"code": "def f(:", "language": "python"})
+            seen["broken"] = attr(broken, "structured_content", "structuredContent")
+
             silent = await session.call_tool("execute_code", {"code": "raise SystemExit(3)\n", "language": "python", "intent": "count the words of a text"})
             seen["silent"] = attr(silent, "structured_content", "structuredContent")
 

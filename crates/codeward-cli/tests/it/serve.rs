@@ -63,6 +63,14 @@ fn the_python_mcp_sdk_drives_codeward_serve() {
             .unwrap()
             .contains("codeward approvals approve")
     );
+    // Code that does not parse is an invalid program, not a lack of tools.
+    assert!(
+        seen["broken"]["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("invalid program"),
+        "{seen:#}"
+    );
     // A failed run says how it ended.
     assert!(
         seen["silent"]["error"]

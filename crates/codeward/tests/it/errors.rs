@@ -266,3 +266,20 @@ async fn a_program_that_fails_without_a_word_is_reported_with_its_exit_status() 
     };
     assert!(failure.to_string().contains("exit status 3"), "{failure}");
 }
+
+#[tokio::test]
+async fn a_program_that_does_not_parse_is_invalid_even_when_no_tool_matches() {
+    // serve discovers by the program text when there is no intent: broken code matches nothing.
+    let req =
+        ExecutionRequest::new("nothing matches", Language::Python).with_program("SYNTAX_ERROR");
+    let (o, _) = check(req, tools(), &[Discovery, Security, Error]).await;
+    assert!(
+        matches!(o.error, Some(ExecutionFailure::InvalidProgram { ref message }) if message.contains("line 1, column 5")),
+        "{:?}",
+        o.error
+    );
+    // A program that parses still finds no tools.
+    let req = ExecutionRequest::new("nothing matches", Language::Python).with_program("x = 1");
+    let (o, _) = check(req, tools(), &[Discovery, Error]).await;
+    assert_eq!(o.error, Some(ExecutionFailure::NoTools));
+}
