@@ -43,7 +43,10 @@ pub async fn api(
     let language: Language = lang.parse().or_usage(|| "--lang".into())?;
     let index = codeward::catalogue(config)?;
     let mut tools = Vec::new();
-    for name in names {
+    for (i, name) in names.iter().enumerate() {
+        if names[..i].contains(name) {
+            usage!("`{name}` is listed twice; pass each tool once");
+        }
         match index.get(name) {
             Some(t) => tools.push(t),
             None => usage!(

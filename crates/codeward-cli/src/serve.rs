@@ -9,7 +9,7 @@ use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
     ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
 };
-use rmcp::service::{RequestContext, RoleServer};
+use rmcp::service::{RequestContext, RoleServer, ServerInitializeError};
 use rmcp::{ErrorData, ServerHandler, ServiceExt};
 use serde_json::{Map, Value, json};
 
@@ -269,13 +269,29 @@ pub async fn serve(config: &Config) -> Result<crate::exit::Exit> {
         orchestrator: orchestrator.clone(),
         tools: Arc::new(tool_definitions()?),
     };
-    let running = server
-        .serve(rmcp::transport::stdio())
-        .await
-        .context("starting the MCP server on stdio")?;
-    // The client closing stdin ends the session; a transport error ends it the same way.
-    if let Err(e) = running.waiting().await {
-        tracing::warn!(error = %e, "the MCP session ended with an error");
+    match server.serve(rmcp::transport::stdio()).await {
+        // The client closing stdin ends the session; a transport error ends it the same way.
+        Ok(running) => {
+            if let Err(e) = running.waiting().await {
+                tracing::warn!(error = %e, "the MCP session ended with an error");
+            }
+        }
+        // A client that goes away before initializing (stdin at its end) is not our failure:
+        // there was no session, so nothing ran.
+        Err(ServerInitializeError::ConnectionClosed(during)) => {
+            eprintln!(
+                "codeward serve: the client closed the connection before initializing ({during}); \
+                 no session was served"
+            );
+        }
+        Err(e) => {
+            janitor.abort();
+            let _ = orchestrator
+                .shutdown(std::time::Duration::from_secs(10))
+                .await;
+            pool.shutdown().await;
+            return Err(anyhow::Error::new(e).context("starting the MCP server on stdio"));
+        }
     }
     let closed = orchestrator
         .shutdown(std::time::Duration::from_secs(10))

@@ -264,3 +264,15 @@ fn a_failed_run_reports_its_metrics_and_exit_status() {
     assert_eq!(metrics["limit_hit"], "timeout", "{v:#}");
     assert_eq!(metrics["exit"]["kind"], "signal", "{v:#}");
 }
+
+#[test]
+fn api_with_a_tool_listed_twice_is_a_usage_error() {
+    let env = Env::new();
+    let out = env.run(&["api", "demo.notes_add", "demo.notes_add"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("pass each tool once"),
+        "{}",
+        stderr(&out)
+    );
+}

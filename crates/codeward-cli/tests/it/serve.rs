@@ -90,3 +90,17 @@ fn the_python_mcp_sdk_drives_codeward_serve() {
     let verify = env.run(&["audit", "verify"]);
     assert!(verify.status.success(), "{}", stdout(&verify));
 }
+
+#[test]
+fn a_client_that_leaves_before_initializing_is_not_an_internal_error() {
+    let env = Env::new();
+    // stdin is /dev/null: the client is gone before it said anything.
+    let out = env.run(&["serve"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("closed the connection before initializing"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stdout(&out).is_empty(), "{}", stdout(&out));
+}
