@@ -1,12 +1,15 @@
 //! `search`, `api`, `check` and `doctor`: commands that look without running anything.
 
+use std::collections::BTreeSet;
 use std::path::Path;
 
 use anyhow::Result;
 use serde_json::json;
 
 use codeward::Config;
-use codeward_core::{ApiGenerator, CodeValidator, Language, RiskAssessor, SearchQuery, ToolIndex};
+use codeward_core::{
+    ApiGenerator, CodeValidator, Language, RiskAssessor, SearchQuery, ToolIndex, ToolSchema,
+};
 
 use crate::exit::{Exit, OrUsage, usage};
 use crate::output::Output;
@@ -14,20 +17,48 @@ use crate::setup;
 
 pub async fn search(config: &Config, out: &Output, query: &str, limit: usize) -> Result<Exit> {
     let index = codeward::catalogue(config)?;
+    let servers = setup::server_names(config)?;
     let hits = index.search(&SearchQuery::new(query, limit))?;
-    out.json(&hits.iter().map(|h| json!({"tool": h.tool.qualified_name(), "score": h.score, "matched": h.matched_fields, "description": h.tool.description})).collect::<Vec<_>>());
+    // The catalogue lists tools of servers that are not configured here: a program calling
+    // them would fail, so each hit says whether a configured server serves it.
+    let served = |tool: &ToolSchema| tool.server.as_ref().is_some_and(|s| servers.contains(s));
+    out.json(&hits.iter().map(|h| json!({"tool": h.tool.qualified_name(), "score": h.score, "matched": h.matched_fields, "description": h.tool.description, "server": h.tool.server, "server_configured": served(&h.tool)})).collect::<Vec<_>>());
     if hits.is_empty() {
         out.line(format!("no tool matches `{query}`"));
         return Ok(Exit::NoTools);
     }
+    let mut missing = BTreeSet::new();
     for h in &hits {
         let first = h.tool.description.lines().next().unwrap_or("");
+        let mark = if served(&h.tool) {
+            ""
+        } else {
+            missing.insert(h.tool.server.clone().unwrap_or_default());
+            "  (no server)"
+        };
         out.line(format!(
-            "{:>7.2}  {:<40} {}  [{}]",
+            "{:>7.2}  {:<40} {}  [{}]{mark}",
             h.score,
             h.tool.qualified_name(),
             first,
             h.matched_fields.join(",")
+        ));
+    }
+    if !missing.is_empty() {
+        let names: Vec<&str> = missing
+            .iter()
+            .map(|s| if s.is_empty() { "(none)" } else { s.as_str() })
+            .collect();
+        out.line(format!(
+            "(no server): no configured MCP server serves these tools ({}; configured: {}), so \
+             a program cannot call them; add the server to the MCP servers file \
+             ([mcp] servers_file or CODEWARD_MCP_CONFIG)",
+            names.join(", "),
+            if servers.is_empty() {
+                "none".to_owned()
+            } else {
+                servers.iter().cloned().collect::<Vec<_>>().join(", ")
+            }
         ));
     }
     Ok(Exit::Success)

@@ -107,10 +107,10 @@ impl CodewardServer {
             .and_then(Value::as_u64)
             .unwrap_or(5)
             .clamp(1, 50) as usize;
+        // Only tools a configured server serves: the others could only fail when called.
         let hits = self
             .orchestrator
-            .index()
-            .search(&SearchQuery::new(query, limit))
+            .discover(&SearchQuery::new(query, limit))
             .map_err(|e| e.to_string())?;
         let tools: Vec<Value> = hits
             .iter()
@@ -145,12 +145,19 @@ impl CodewardServer {
         }
         let mut tools = Vec::new();
         for name in &names {
-            tools.push(
-                self.orchestrator
-                    .index()
-                    .get(name)
-                    .ok_or_else(|| format!("no tool `{name}`; use search_tools to find names"))?,
-            );
+            let tool = self
+                .orchestrator
+                .index()
+                .get(name)
+                .ok_or_else(|| format!("no tool `{name}`; use search_tools to find names"))?;
+            if !self.orchestrator.serves(&tool) {
+                return Err(format!(
+                    "`{name}` cannot be called here: no configured MCP server `{}` serves it; \
+                     use search_tools to find tools that can",
+                    tool.server.as_deref().unwrap_or_default()
+                ));
+            }
+            tools.push(tool);
         }
         let api = self
             .orchestrator

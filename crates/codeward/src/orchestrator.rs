@@ -1,7 +1,7 @@
 //! `Orchestrator::execute`: the five phases, each audit record awaited until durable before
 //! the next step, fail closed when the log cannot be written, an `error` record on failure.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -16,8 +16,8 @@ use codeward_core::{
     CodeValidator, Error, ExecutionFailure, ExecutionLimits, ExecutionMetrics,
     ExecutionObservation, ExecutionOutcome, ExecutionRequest, ExecutionSummary, ExitState,
     FindingCategory, GeneratedApi, Language, LimitKind, PiiRedactor, ResultCache, RiskAssessment,
-    RiskAssessor, RiskLevel, Sandbox, SandboxJob, SearchQuery, Severity, TokenEconomics, ToolIndex,
-    ToolInvoker, ToolSchema, ValidationReport, keys,
+    RiskAssessor, RiskLevel, Sandbox, SandboxJob, SearchQuery, Severity, TokenEconomics, ToolHit,
+    ToolIndex, ToolInvoker, ToolSchema, ValidationReport, keys,
 };
 
 use crate::cache::{MokaCache, cache_key, cacheable};
@@ -47,6 +47,8 @@ pub(crate) struct Inner {
     pub workspaces: WorkspaceManager,
     pub limits: ExecutionLimits,
     pub min_score: f32,
+    /// The servers the invoker can reach; `None`: every catalogue tool may be discovered.
+    pub servers: Option<BTreeSet<String>>,
     pub code_hash: CodeHashFn,
     pub semaphore: Semaphore,
     pub accepting: AtomicBool,
@@ -362,9 +364,8 @@ impl Orchestrator {
         // Phase 1: discovery.
         let mut query = SearchQuery::new(request.intent.clone(), request.tool_limit.max(1));
         query.min_score = inner.min_score;
-        let hits = inner
-            .index
-            .search(&query)
+        let hits = self
+            .discover(&query)
             .map_err(|e| internal("discovery failed", e))?;
         ctx.tools = hits.iter().map(|h| h.tool.clone()).collect();
         ctx.tool_names = ctx.tools.iter().map(ToolSchema::qualified_name).collect();
@@ -893,6 +894,54 @@ impl Orchestrator {
         outcome.pii_tokenized = pii.total();
         outcome.summary = self.summary(ctx, text);
         Ok(outcome)
+    }
+
+    /// Discovery as `execute` does it: the index's hits for `query`, restricted to tools whose
+    /// server is one of [`OrchestratorBuilder::servers`](crate::OrchestratorBuilder::servers)
+    /// when they were given (a tool nothing can serve would only fail when called). Ranked
+    /// like the index ranks: by score, then by qualified name.
+    pub fn discover(&self, query: &SearchQuery) -> Result<Vec<ToolHit>, Error> {
+        let inner = &*self.inner;
+        let Some(servers) = &inner.servers else {
+            return inner.index.search(query);
+        };
+        // One query per server with the index's own server filter (scores of one query text
+        // are comparable across them), so a catalogue crowded with other servers' tools
+        // still yields `limit` hits from the configured ones.
+        let mut hits = Vec::new();
+        for server in servers {
+            if query.server.as_ref().is_some_and(|only| only != server) {
+                continue;
+            }
+            let mut one = query.clone();
+            one.server = Some(server.clone());
+            hits.extend(
+                inner
+                    .index
+                    .search(&one)?
+                    .into_iter()
+                    .filter(|h| h.tool.server.as_deref() == Some(server.as_str())),
+            );
+        }
+        hits.sort_by(|a, b| {
+            b.score
+                .total_cmp(&a.score)
+                .then_with(|| a.tool.qualified_name().cmp(&b.tool.qualified_name()))
+        });
+        hits.truncate(query.limit);
+        Ok(hits)
+    }
+
+    /// Whether a configured server serves `tool` (always true when the builder was not told
+    /// which servers exist).
+    pub fn serves(&self, tool: &ToolSchema) -> bool {
+        match &self.inner.servers {
+            None => true,
+            Some(servers) => tool
+                .server
+                .as_ref()
+                .is_some_and(|server| servers.contains(server)),
+        }
     }
 
     fn all_definition_tokens(&self) -> u64 {

@@ -63,6 +63,21 @@ fn the_python_mcp_sdk_drives_codeward_serve() {
             .unwrap()
             .contains("codeward approvals approve")
     );
+    // Only tools a configured server serves are offered.
+    let mail = seen["mail_search"]["tools"].as_array().unwrap();
+    assert!(
+        mail.iter()
+            .all(|t| t["name"].as_str().unwrap().starts_with("demo.")),
+        "{seen:#}"
+    );
+    assert_eq!(seen["unserved_is_error"], true);
+    assert!(
+        seen["unserved_text"]
+            .as_str()
+            .unwrap()
+            .contains("no configured MCP server `gmail`"),
+        "{seen:#}"
+    );
     // Code that does not parse is an invalid program, not a lack of tools.
     assert!(
         seen["broken"]["error"]

@@ -283,3 +283,52 @@ async fn a_program_that_does_not_parse_is_invalid_even_when_no_tool_matches() {
     let (o, _) = check(req, tools(), &[Discovery, Error]).await;
     assert_eq!(o.error, Some(ExecutionFailure::NoTools));
 }
+
+fn tools_of_two_servers() -> Vec<ToolSchema> {
+    let tool = |server: &str, name: &str| {
+        ToolSchema::new(name, "a tool", json!({"type": "object"}))
+            .with_server(server)
+            .with_annotations(ToolAnnotations::read_only())
+    };
+    // The unserved ones rank first.
+    vec![
+        tool("gmail", "labels_list"),
+        tool("gmail", "labels_add"),
+        tool("demo", "notes_search"),
+        tool("demo", "text_stats"),
+    ]
+}
+
+#[tokio::test]
+async fn discovery_offers_only_tools_a_configured_server_serves() {
+    let sink = RecordingSink::new();
+    let (orch, _f) = orchestrator_with(Arc::new(sink.clone()), tools_of_two_servers(), |b| {
+        b.servers(["demo"])
+    })
+    .await;
+    let o = orch.execute(request("EACH_TOOL").with_tool_limit(2)).await;
+    assert!(o.success, "{:?}", o.error);
+    assert_eq!(o.summary.tools, ["demo.notes_search", "demo.text_stats"]);
+    let hits = orch.discover(&SearchQuery::new("labels", 3)).unwrap();
+    let names: Vec<String> = hits.iter().map(|h| h.tool.qualified_name()).collect();
+    assert_eq!(names, ["demo.notes_search", "demo.text_stats"]);
+    let gmail = orch.index().get("gmail.labels_list").unwrap();
+    assert!(!orch.serves(&gmail));
+    assert!(orch.serves(&orch.index().get("demo.text_stats").unwrap()));
+
+    // No server at all: nothing to offer.
+    let (orch, _f) = orchestrator_with(
+        Arc::new(RecordingSink::new()),
+        tools_of_two_servers(),
+        |b| b.servers(Vec::<String>::new()),
+    )
+    .await;
+    let o = orch.execute(request("EACH_TOOL")).await;
+    assert_eq!(o.error, Some(ExecutionFailure::NoTools));
+
+    // Not told which servers exist: every catalogue tool, as before.
+    let (orch, _f) = orchestrator(Arc::new(RecordingSink::new()), tools_of_two_servers()).await;
+    let o = orch.execute(request("x").with_tool_limit(2)).await;
+    assert_eq!(o.summary.tools, ["gmail.labels_list", "gmail.labels_add"]);
+    assert!(orch.serves(&gmail));
+}

@@ -21,6 +21,8 @@ impl ToolIndex for FixedIndex {
         Ok(self
             .0
             .iter()
+            // As the trait asks: only the server's tools when it names one.
+            .filter(|t| query.server.is_none() || t.server == query.server)
             .take(query.limit)
             .map(|t| ToolHit::new(t.clone(), 1.0, vec!["name".into()]))
             .collect())
@@ -296,6 +298,15 @@ pub async fn orchestrator(
     audit: Arc<dyn AuditSink>,
     tools: Vec<ToolSchema>,
 ) -> (Orchestrator, Fakes) {
+    orchestrator_with(audit, tools, |b| b).await
+}
+
+/// [`orchestrator`], with `more` applied to the builder last.
+pub async fn orchestrator_with(
+    audit: Arc<dyn AuditSink>,
+    tools: Vec<ToolSchema>,
+    more: impl FnOnce(OrchestratorBuilder) -> OrchestratorBuilder,
+) -> (Orchestrator, Fakes) {
     let dir = tempfile::tempdir().unwrap();
     let sandbox = Arc::new(FakeSandbox::default());
     let approvals =
@@ -313,10 +324,8 @@ pub async fn orchestrator(
         .sandbox(sandbox.clone())
         .invoker(Arc::new(EchoInvoker))
         .redactor(Arc::new(codeward_security::PiiTokenizer::new().unwrap()))
-        .anomaly(Arc::new(codeward_anomaly::Detector::default()))
-        .build()
-        .await
-        .unwrap();
+        .anomaly(Arc::new(codeward_anomaly::Detector::default()));
+    let orch = more(orch).build().await.unwrap();
     (orch, Fakes { sandbox, dir })
 }
 
