@@ -1,12 +1,15 @@
 //! `search`, `api`, `check` and `doctor`: commands that look without running anything.
 
+use std::collections::BTreeSet;
 use std::path::Path;
 
 use anyhow::Result;
 use serde_json::json;
 
 use codeward::Config;
-use codeward_core::{ApiGenerator, CodeValidator, Language, RiskAssessor, SearchQuery, ToolIndex};
+use codeward_core::{
+    ApiGenerator, CodeValidator, Language, RiskAssessor, SearchQuery, ToolIndex, ToolSchema,
+};
 
 use crate::exit::{Exit, OrUsage, usage};
 use crate::output::Output;
@@ -14,20 +17,48 @@ use crate::setup;
 
 pub async fn search(config: &Config, out: &Output, query: &str, limit: usize) -> Result<Exit> {
     let index = codeward::catalogue(config)?;
+    let servers = setup::server_names(config)?;
     let hits = index.search(&SearchQuery::new(query, limit))?;
-    out.json(&hits.iter().map(|h| json!({"tool": h.tool.qualified_name(), "score": h.score, "matched": h.matched_fields, "description": h.tool.description})).collect::<Vec<_>>());
+    // The catalogue lists tools of servers that are not configured here: a program calling
+    // them would fail, so each hit says whether a configured server serves it.
+    let served = |tool: &ToolSchema| tool.server.as_ref().is_some_and(|s| servers.contains(s));
+    out.json(&hits.iter().map(|h| json!({"tool": h.tool.qualified_name(), "score": h.score, "matched": h.matched_fields, "description": h.tool.description, "server": h.tool.server, "server_configured": served(&h.tool)})).collect::<Vec<_>>());
     if hits.is_empty() {
         out.line(format!("no tool matches `{query}`"));
         return Ok(Exit::NoTools);
     }
+    let mut missing = BTreeSet::new();
     for h in &hits {
         let first = h.tool.description.lines().next().unwrap_or("");
+        let mark = if served(&h.tool) {
+            ""
+        } else {
+            missing.insert(h.tool.server.clone().unwrap_or_default());
+            "  (no server)"
+        };
         out.line(format!(
-            "{:>7.2}  {:<40} {}  [{}]",
+            "{:>7.2}  {:<40} {}  [{}]{mark}",
             h.score,
             h.tool.qualified_name(),
             first,
             h.matched_fields.join(",")
+        ));
+    }
+    if !missing.is_empty() {
+        let names: Vec<&str> = missing
+            .iter()
+            .map(|s| if s.is_empty() { "(none)" } else { s.as_str() })
+            .collect();
+        out.line(format!(
+            "(no server): no configured MCP server serves these tools ({}; configured: {}), so \
+             a program cannot call them; add the server to the MCP servers file \
+             ([mcp] servers_file or CODEWARD_MCP_CONFIG)",
+            names.join(", "),
+            if servers.is_empty() {
+                "none".to_owned()
+            } else {
+                servers.iter().cloned().collect::<Vec<_>>().join(", ")
+            }
         ));
     }
     Ok(Exit::Success)
@@ -43,7 +74,10 @@ pub async fn api(
     let language: Language = lang.parse().or_usage(|| "--lang".into())?;
     let index = codeward::catalogue(config)?;
     let mut tools = Vec::new();
-    for name in names {
+    for (i, name) in names.iter().enumerate() {
+        if names[..i].contains(name) {
+            usage!("`{name}` is listed twice; pass each tool once");
+        }
         match index.get(name) {
             Some(t) => tools.push(t),
             None => usage!(
@@ -124,6 +158,9 @@ pub async fn check(config: &Config, out: &Output, file: &Path, lang: Option<&str
 }
 
 pub async fn doctor(config: &Config, out: &Output) -> Result<Exit> {
+    // Everything a run needs, checked without running anything or writing a record: each
+    // problem found is one that makes runs fail.
+    let mut problems: Vec<String> = Vec::new();
     let sandbox = codeward_sandbox::ProcessSandbox::with_defaults();
     let (isolation, interpreters) = match &sandbox {
         Ok(s) => (
@@ -133,27 +170,115 @@ pub async fn doctor(config: &Config, out: &Output) -> Result<Exit> {
                 "node": s.interpreter(Language::TypeScript).map(|p| p.display().to_string()),
             }),
         ),
-        Err(e) => (json!({"error": e.to_string()}), json!(null)),
+        Err(e) => {
+            problems.push(format!("the sandbox cannot start: {e}"));
+            (json!({"error": e.to_string()}), json!(null))
+        }
     };
-    let pool = setup::mcp_pool(config)?;
-    let load = pool.load_tools().await;
-    let servers = pool.status();
-    pool.shutdown().await;
+
+    let data_dir = &config.data_dir;
+    let data_problem = dir_problem(data_dir, "the data directory");
+    problems.extend(data_problem.clone());
+    // Paths under an unusable data directory fail for the same reason: said once.
+    let check = |path: &Path, what: &str, problems: &mut Vec<String>| {
+        if data_problem.is_none() || !path.starts_with(data_dir) {
+            problems.extend(dir_problem(path, what));
+        }
+    };
+    check(
+        &config.workspaces_dir(),
+        "the workspaces directory",
+        &mut problems,
+    );
+    if let Some(parent) = config.approvals_file().parent() {
+        check(parent, "the approvals directory", &mut problems);
+    }
+
+    let key_file = config.audit_key_file();
+    let key_checked = data_problem.is_none() || !key_file.starts_with(data_dir);
+    let key_problem = match std::fs::symlink_metadata(&key_file) {
+        _ if !key_checked => None,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && config.audit.create_key => {
+            // The first run creates it.
+            let mut found = Vec::new();
+            if let Some(parent) = key_file.parent() {
+                check(parent, "the audit key directory", &mut found);
+            }
+            found.pop()
+        }
+        _ => codeward_audit::KeySource::file(&key_file)
+            .load()
+            .err()
+            .map(|e| format!("the audit pseudonym key cannot be loaded: {e}")),
+    };
+    problems.extend(key_problem.clone());
+
     let audit_dir = config.audit_dir();
+    let mut audit_problems = Vec::new();
     let audit = if audit_dir.is_dir() {
+        audit_problems.extend(dir_problem(&audit_dir, "the audit directory"));
+        audit_problems.extend(log_files_problems(&audit_dir));
         match codeward_audit::verify(&audit_dir, &codeward_audit::VerifyOptions::default()) {
             Ok(r) => {
+                if let Some(p) = &r.problem {
+                    audit_problems.push(format!("the audit chain is broken: {p}"));
+                }
                 json!({"dir": audit_dir, "records": r.records, "segments": r.segments, "chain_ok": r.is_ok(), "problem": r.problem.map(|p| p.to_string())})
             }
-            Err(e) => json!({"dir": audit_dir, "error": e.to_string()}),
+            Err(e) => {
+                audit_problems.push(format!("the audit log cannot be read: {e}"));
+                json!({"dir": audit_dir, "error": e.to_string()})
+            }
         }
     } else {
+        let mut found = Vec::new();
+        check(&audit_dir, "the audit directory", &mut found);
+        audit_problems.extend(found);
         json!({"dir": audit_dir, "records": 0, "note": "no log yet; the first run creates it"})
     };
-    let healthy = load.failures().next().is_none()
-        && audit.get("error").is_none()
-        && audit["chain_ok"] != json!(false);
-    out.json(&json!({"isolation": isolation, "interpreters": interpreters, "servers": servers, "audit": audit, "healthy": healthy}));
+    problems.extend(audit_problems);
+
+    // The bundled demo server lives in the data directory: it cannot start without it.
+    let pool = if data_problem.is_some() && config.mcp.servers_file.is_none() {
+        None
+    } else {
+        match setup::mcp_pool(config) {
+            Ok(pool) => Some(pool),
+            // A servers file that does not load is the user's to fix (exit 2, as elsewhere).
+            Err(e) if crate::exit::Failure::exit_of(&e) == Exit::Usage => return Err(e),
+            Err(e) => {
+                problems.push(format!("the MCP servers cannot be prepared: {e:#}"));
+                None
+            }
+        }
+    };
+    let (load, servers) = match &pool {
+        Some(pool) => {
+            let load = pool.load_tools().await;
+            let servers = pool.status();
+            pool.shutdown().await;
+            (Some(load), json!(servers))
+        }
+        None => (None, json!([])),
+    };
+    for failure in load.iter().flat_map(|l| l.failures()) {
+        problems.push(format!(
+            "MCP server `{}` did not load: {:?}",
+            failure.server, failure.outcome
+        ));
+    }
+
+    let healthy = problems.is_empty();
+    out.json(&json!({
+        "isolation": isolation,
+        "interpreters": interpreters,
+        "servers": servers,
+        "data_dir": data_dir,
+        "key": {"file": key_file, "ok": key_checked.then_some(key_problem.is_none())},
+        "audit": audit,
+        "problems": problems,
+        "healthy": healthy,
+    }));
     if !out.json {
         out.line("isolation layers:");
         match &sandbox {
@@ -162,14 +287,92 @@ pub async fn doctor(config: &Config, out: &Output) -> Result<Exit> {
         }
         out.line(format!("interpreters: {interpreters}"));
         out.line("MCP servers:");
-        for s in &load.servers {
+        for s in load.iter().flat_map(|l| &l.servers) {
             out.line(format!("  {:<16} {:?}", s.server, s.outcome));
         }
         out.line(format!("audit log: {audit}"));
+        if healthy {
+            out.line("healthy: a run has what it needs");
+        } else {
+            out.line(format!("unhealthy: {} problem(s):", problems.len()));
+            for p in &problems {
+                out.line(format!("  - {p}"));
+            }
+        }
     }
     Ok(if healthy {
         Exit::Success
     } else {
         Exit::CheckFailed
     })
+}
+
+/// Why `dir` cannot serve as `what` (a directory codeward creates files in), if it cannot:
+/// it must be a writable directory, or be creatable under its nearest existing ancestor.
+/// Probes by creating and removing a file, which is what a run will do.
+fn dir_problem(dir: &Path, what: &str) -> Option<String> {
+    let mut existing = dir;
+    loop {
+        match std::fs::metadata(existing) {
+            Ok(meta) if meta.is_dir() => break,
+            Ok(_) if existing == dir => {
+                return Some(format!("{what} {} is not a directory", dir.display()));
+            }
+            Ok(_) => {
+                return Some(format!(
+                    "{what} {} cannot be created: {} is not a directory",
+                    dir.display(),
+                    existing.display()
+                ));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => match existing.parent() {
+                Some(parent) if !parent.as_os_str().is_empty() => existing = parent,
+                // A relative path: the rest is under the working directory.
+                _ => {
+                    existing = Path::new(".");
+                    break;
+                }
+            },
+            Err(e) => return Some(format!("{what} {} cannot be read: {e}", existing.display())),
+        }
+    }
+    let probe = existing.join(format!(".codeward-doctor-{}", std::process::id()));
+    let created = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe);
+    match created {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            None
+        }
+        Err(e) if existing == dir => Some(format!("{what} {} is not writable: {e}", dir.display())),
+        Err(e) => Some(format!(
+            "{what} {} cannot be created in {}: {e}",
+            dir.display(),
+            existing.display()
+        )),
+    }
+}
+
+/// The files the audit writer opens for appending (the lock, the first and the newest
+/// segment): each must open for writing. Opening writes nothing.
+fn log_files_problems(dir: &Path) -> Vec<String> {
+    let mut files = vec![dir.join("audit.lock")];
+    if let Ok(segments) = codeward_audit::list_segments(dir) {
+        files.extend(segments.first().map(|(_, p)| p.clone()));
+        files.extend(segments.last().map(|(_, p)| p.clone()));
+    }
+    files.dedup();
+    files
+        .iter()
+        .filter(|f| f.exists())
+        .filter_map(|f| {
+            std::fs::OpenOptions::new()
+                .append(true)
+                .open(f)
+                .err()
+                .map(|e| format!("the audit log file {} cannot be written: {e}", f.display()))
+        })
+        .collect()
 }

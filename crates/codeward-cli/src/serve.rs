@@ -9,12 +9,12 @@ use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
     ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
 };
-use rmcp::service::{RequestContext, RoleServer};
+use rmcp::service::{RequestContext, RoleServer, ServerInitializeError};
 use rmcp::{ErrorData, ServerHandler, ServiceExt};
 use serde_json::{Map, Value, json};
 
 use codeward::{Config, Orchestrator};
-use codeward_core::{ExecutionFailure, ExecutionRequest, Language, SearchQuery};
+use codeward_core::{ExecutionFailure, ExecutionRequest, ExitState, Language, SearchQuery};
 
 use crate::setup;
 
@@ -107,10 +107,10 @@ impl CodewardServer {
             .and_then(Value::as_u64)
             .unwrap_or(5)
             .clamp(1, 50) as usize;
+        // Only tools a configured server serves: the others could only fail when called.
         let hits = self
             .orchestrator
-            .index()
-            .search(&SearchQuery::new(query, limit))
+            .discover(&SearchQuery::new(query, limit))
             .map_err(|e| e.to_string())?;
         let tools: Vec<Value> = hits
             .iter()
@@ -145,12 +145,19 @@ impl CodewardServer {
         }
         let mut tools = Vec::new();
         for name in &names {
-            tools.push(
-                self.orchestrator
-                    .index()
-                    .get(name)
-                    .ok_or_else(|| format!("no tool `{name}`; use search_tools to find names"))?,
-            );
+            let tool = self
+                .orchestrator
+                .index()
+                .get(name)
+                .ok_or_else(|| format!("no tool `{name}`; use search_tools to find names"))?;
+            if !self.orchestrator.serves(&tool) {
+                return Err(format!(
+                    "`{name}` cannot be called here: no configured MCP server `{}` serves it; \
+                     use search_tools to find tools that can",
+                    tool.server.as_deref().unwrap_or_default()
+                ));
+            }
+            tools.push(tool);
         }
         let api = self
             .orchestrator
@@ -195,6 +202,11 @@ impl CodewardServer {
         });
         if let Some(failure) = &outcome.error {
             value["error"] = json!(failure.to_string());
+            // How a program that ran ended (exit status or signal, the limit it hit).
+            if outcome.metrics.exit != ExitState::Unknown {
+                value["exit"] = json!(outcome.metrics.exit);
+                value["limit_hit"] = json!(outcome.metrics.limit_hit);
+            }
             if let ExecutionFailure::ApprovalRequired { approval_id } = failure {
                 value["approval_required"] = json!(approval_id);
                 value["next_step"] = json!(format!(
@@ -264,13 +276,29 @@ pub async fn serve(config: &Config) -> Result<crate::exit::Exit> {
         orchestrator: orchestrator.clone(),
         tools: Arc::new(tool_definitions()?),
     };
-    let running = server
-        .serve(rmcp::transport::stdio())
-        .await
-        .context("starting the MCP server on stdio")?;
-    // The client closing stdin ends the session; a transport error ends it the same way.
-    if let Err(e) = running.waiting().await {
-        tracing::warn!(error = %e, "the MCP session ended with an error");
+    match server.serve(rmcp::transport::stdio()).await {
+        // The client closing stdin ends the session; a transport error ends it the same way.
+        Ok(running) => {
+            if let Err(e) = running.waiting().await {
+                tracing::warn!(error = %e, "the MCP session ended with an error");
+            }
+        }
+        // A client that goes away before initializing (stdin at its end) is not our failure:
+        // there was no session, so nothing ran.
+        Err(ServerInitializeError::ConnectionClosed(during)) => {
+            eprintln!(
+                "codeward serve: the client closed the connection before initializing ({during}); \
+                 no session was served"
+            );
+        }
+        Err(e) => {
+            janitor.abort();
+            let _ = orchestrator
+                .shutdown(std::time::Duration::from_secs(10))
+                .await;
+            pool.shutdown().await;
+            return Err(anyhow::Error::new(e).context("starting the MCP server on stdio"));
+        }
     }
     let closed = orchestrator
         .shutdown(std::time::Duration::from_secs(10))

@@ -1,7 +1,8 @@
 //! Turning configuration into running parts: the MCP pool (the bundled demo server unless
 //! servers are configured), the catalogue with the live servers' tools, the orchestrator.
 
-use std::path::Path;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -31,31 +32,47 @@ pub fn load_config(path: Option<&Path>) -> Result<Config> {
 
 /// The MCP servers: the configured file, or the bundled demo server run by this binary.
 pub fn mcp_pool(config: &Config) -> Result<McpPool> {
-    let mcp = match &config.mcp.servers_file {
-        Some(file) => McpConfig::from_file(file)
-            .or_usage(|| format!("loading MCP servers from {}", file.display()))?,
-        None => {
-            let exe = std::env::current_exe()
-                .context("locating the codeward binary to start the demo server")?;
-            let root = config.data_dir.join("demo-files");
-            let notes = config.data_dir.join("demo-notes");
-            std::fs::create_dir_all(&root)
-                .with_context(|| format!("creating {}", root.display()))?;
-            seed_demo_files(&root)?;
-            let server = StdioServer::new(exe.display().to_string())
-                .arg("demo-server")
-                .arg("--root")
-                .arg(root.display().to_string())
-                .arg("--data-dir")
-                .arg(notes.display().to_string());
-            McpConfig::new().with_server("demo", server)?
-        }
-    };
+    let mcp = mcp_config(config)?;
+    if config.mcp.servers_file.is_none() {
+        let root = demo_root(config);
+        std::fs::create_dir_all(&root).with_context(|| format!("creating {}", root.display()))?;
+        seed_demo_files(&root)?;
+    }
     Ok(McpPool::new(
         mcp,
         PoolOptions::default()
             .call_timeout(Duration::from_millis(config.limits.tool_call_timeout_ms)),
     ))
+}
+
+/// The servers' configuration, without starting or preparing anything: the configured file,
+/// else the bundled demo server.
+pub fn mcp_config(config: &Config) -> Result<McpConfig> {
+    match &config.mcp.servers_file {
+        Some(file) => Ok(McpConfig::from_file(file)
+            .or_usage(|| format!("loading MCP servers from {}", file.display()))?),
+        None => {
+            let exe = std::env::current_exe()
+                .context("locating the codeward binary to start the demo server")?;
+            let notes = config.data_dir.join("demo-notes");
+            let server = StdioServer::new(exe.display().to_string())
+                .arg("demo-server")
+                .arg("--root")
+                .arg(demo_root(config).display().to_string())
+                .arg("--data-dir")
+                .arg(notes.display().to_string());
+            Ok(McpConfig::new().with_server("demo", server)?)
+        }
+    }
+}
+
+/// The names of the configured MCP servers (the namespaces of the tools a run can call).
+pub fn server_names(config: &Config) -> Result<BTreeSet<String>> {
+    Ok(mcp_config(config)?.servers.into_keys().collect())
+}
+
+fn demo_root(config: &Config) -> PathBuf {
+    config.data_dir.join("demo-files")
 }
 
 /// A few files for the demo's files_* tools, written once.
@@ -101,9 +118,11 @@ pub async fn orchestrator(config: &Config, pool: &McpPool) -> Result<Orchestrato
             .upsert(tool)
             .context("adding a live tool to the catalogue")?;
     }
+    // Discovery offers only tools a configured server can serve.
     let orchestrator = OrchestratorBuilder::new(config.clone())
         .index(Arc::new(index))
         .invoker(Arc::new(pool.clone()))
+        .servers(pool.server_names())
         .build()
         .await?;
     Ok(orchestrator)

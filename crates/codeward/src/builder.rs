@@ -1,6 +1,7 @@
 //! `OrchestratorBuilder`: every seam can be replaced by an `Arc<dyn Trait>`; the ones left
 //! unset are built from the configuration with the real codeward crates.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
 use std::time::Duration;
@@ -61,6 +62,7 @@ pub struct OrchestratorBuilder {
     cache: Option<Arc<dyn ResultCache>>,
     no_cache: bool,
     code_hash: CodeHashFn,
+    servers: Option<BTreeSet<String>>,
 }
 
 macro_rules! setter {
@@ -97,6 +99,7 @@ impl OrchestratorBuilder {
             cache: None,
             no_cache: false,
             code_hash: default_code_hash,
+            servers: None,
         }
     }
 
@@ -128,6 +131,18 @@ impl OrchestratorBuilder {
     /// Turns the result cache off.
     pub fn without_cache(mut self) -> Self {
         self.no_cache = true;
+        self
+    }
+
+    /// The servers the invoker can reach (e.g. `McpPool::server_names`): discovery then
+    /// offers only their tools, so a program is never handed a tool whose calls can only
+    /// fail. Default: every catalogue tool (no filter). An empty set offers no tool.
+    pub fn servers<I, S>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.servers = Some(names.into_iter().map(Into::into).collect());
         self
     }
 
@@ -230,6 +245,7 @@ impl OrchestratorBuilder {
                 workspaces,
                 limits: cfg.limits.to_limits(),
                 min_score: cfg.discovery.min_score,
+                servers: self.servers,
                 code_hash: self.code_hash,
                 semaphore: Semaphore::new(cfg.sandbox.max_concurrent.max(1)),
                 accepting: AtomicBool::new(true),

@@ -1,7 +1,7 @@
 //! `Orchestrator::execute`: the five phases, each audit record awaited until durable before
 //! the next step, fail closed when the log cannot be written, an `error` record on failure.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -13,11 +13,11 @@ use tokio::sync::{Notify, Semaphore};
 
 use codeward_core::{
     AnomalyDetector, ApiGenerator, ApprovalStore, AuditEvent, AuditKind, AuditReceipt, AuditSink,
-    CodeValidator, Error, ExecutionFailure, ExecutionLimits, ExecutionObservation,
-    ExecutionOutcome, ExecutionRequest, ExecutionSummary, FindingCategory, GeneratedApi, Language,
-    LimitKind, PiiRedactor, ResultCache, RiskAssessment, RiskAssessor, RiskLevel, Sandbox,
-    SandboxJob, SearchQuery, Severity, TokenEconomics, ToolIndex, ToolInvoker, ToolSchema,
-    ValidationReport, keys,
+    CodeValidator, Error, ExecutionFailure, ExecutionLimits, ExecutionMetrics,
+    ExecutionObservation, ExecutionOutcome, ExecutionRequest, ExecutionSummary, ExitState,
+    FindingCategory, GeneratedApi, Language, LimitKind, PiiRedactor, ResultCache, RiskAssessment,
+    RiskAssessor, RiskLevel, Sandbox, SandboxJob, SearchQuery, Severity, TokenEconomics, ToolHit,
+    ToolIndex, ToolInvoker, ToolSchema, ValidationReport, keys,
 };
 
 use crate::cache::{MokaCache, cache_key, cacheable};
@@ -47,6 +47,8 @@ pub(crate) struct Inner {
     pub workspaces: WorkspaceManager,
     pub limits: ExecutionLimits,
     pub min_score: f32,
+    /// The servers the invoker can reach; `None`: every catalogue tool may be discovered.
+    pub servers: Option<BTreeSet<String>>,
     pub code_hash: CodeHashFn,
     pub semaphore: Semaphore,
     pub accepting: AtomicBool,
@@ -118,6 +120,15 @@ struct Ctx {
     /// Set once the program is handed to the sandbox: an audit failure from then on must not
     /// be reported as "nothing ran".
     started: std::sync::atomic::AtomicBool,
+    /// What the sandbox measured, once it ran: a failed run reports it too.
+    ran: Option<Ran>,
+}
+
+/// What a sandbox run measured and what its outcome says about it, kept for failures.
+struct Ran {
+    metrics: ExecutionMetrics,
+    pii_tokenized: u64,
+    summary: String,
 }
 
 /// Why `run` stopped early.
@@ -161,6 +172,34 @@ fn internal(what: &str, e: impl std::fmt::Display) -> Stop {
     )
 }
 
+/// `InvalidProgram` when `report` says the program does not parse.
+fn syntax_failure(report: &ValidationReport) -> Option<Stop> {
+    if !report.has_syntax_error() {
+        return None;
+    }
+    let message = report
+        .findings
+        .iter()
+        .find(|f| f.category == FindingCategory::Syntax)
+        .map(|f| format!("{} at line {}, column {}", f.message, f.line, f.column))
+        .unwrap_or_else(|| "the program does not parse".into());
+    Some(Stop::Fail(
+        ExecutionFailure::InvalidProgram {
+            message: message.clone(),
+        },
+        message,
+    ))
+}
+
+/// How a failed program ended, for a failure whose stderr says nothing.
+fn how_it_ended(exit: ExitState) -> String {
+    match exit {
+        ExitState::Code(code) => format!("exit status {code} (nothing on stderr)"),
+        ExitState::Signal(signal) => format!("killed by signal {signal} (nothing on stderr)"),
+        _ => "ended without an exit status (nothing on stderr)".to_owned(),
+    }
+}
+
 fn new_execution_id() -> String {
     let mut rand = [0u8; 6];
     let _ = getrandom::fill(&mut rand);
@@ -201,6 +240,7 @@ impl Orchestrator {
             tokens: TokenEconomics::default(),
             receipts: Mutex::new(Vec::new()),
             started: Default::default(),
+            ran: None,
         };
         let mut workspace = match inner.workspaces.open(&id) {
             Ok(ws) => Some(ws),
@@ -265,7 +305,15 @@ impl Orchestrator {
             }
         };
         let mut outcome = ExecutionOutcome::failure(ctx.id.clone(), failure);
-        outcome.summary = self.summary(ctx, String::new());
+        match &ctx.ran {
+            // The program ran: its measurements (exit, limit hit, times) are part of the answer.
+            Some(ran) => {
+                outcome.metrics = ran.metrics.clone();
+                outcome.pii_tokenized = ran.pii_tokenized;
+                outcome.summary = self.summary(ctx, ran.summary.clone());
+            }
+            None => outcome.summary = self.summary(ctx, String::new()),
+        }
         outcome
     }
 
@@ -316,9 +364,8 @@ impl Orchestrator {
         // Phase 1: discovery.
         let mut query = SearchQuery::new(request.intent.clone(), request.tool_limit.max(1));
         query.min_score = inner.min_score;
-        let hits = inner
-            .index
-            .search(&query)
+        let hits = self
+            .discover(&query)
             .map_err(|e| internal("discovery failed", e))?;
         ctx.tools = hits.iter().map(|h| h.tool.clone()).collect();
         ctx.tool_names = ctx.tools.iter().map(ToolSchema::qualified_name).collect();
@@ -338,6 +385,20 @@ impl Orchestrator {
             .meta("language", ctx.language.as_str());
         self.write(ctx, event).await?;
         if hits.is_empty() {
+            // A program that does not parse matches no tool by its text (serve discovers by
+            // the code when there is no intent): say it is invalid, not that tools are missing.
+            if let Some(program) = &request.program {
+                let report = inner
+                    .validator
+                    .validate(program, ctx.language, &[])
+                    .map_err(|e| internal("the validator failed", e))?;
+                if let Some(stop) = syntax_failure(&report) {
+                    let risk = inner.assessor.assess(program, ctx.language, &report, &[]);
+                    ctx.risk = Some(risk.level);
+                    self.record_validation(ctx, &report, &risk).await?;
+                    return Err(stop);
+                }
+            }
             return Err(Stop::Fail(
                 ExecutionFailure::NoTools,
                 "discovery found no tool for the request".into(),
@@ -383,19 +444,8 @@ impl Orchestrator {
             .assess(&program, ctx.language, &report, &ctx.tools);
         ctx.risk = Some(risk.level);
         self.record_validation(ctx, &report, &risk).await?;
-        if report.has_syntax_error() {
-            let message = report
-                .findings
-                .iter()
-                .find(|f| f.category == FindingCategory::Syntax)
-                .map(|f| format!("{} at line {}, column {}", f.message, f.line, f.column))
-                .unwrap_or_else(|| "the program does not parse".into());
-            return Err(Stop::Fail(
-                ExecutionFailure::InvalidProgram {
-                    message: message.clone(),
-                },
-                message,
-            ));
+        if let Some(stop) = syntax_failure(&report) {
+            return Err(stop);
         }
         if risk.requires_approval() {
             self.approval_gate(ctx, request, &program, &risk).await?;
@@ -679,13 +729,32 @@ impl Orchestrator {
                         .into_iter()
                         .rev()
                         .collect();
+                    let tail = tail.trim();
                     Some(ExecutionFailure::ProgramFailed {
-                        message: tail.trim().to_owned(),
+                        message: if tail.is_empty() {
+                            how_it_ended(out.metrics.exit)
+                        } else {
+                            tail.to_owned()
+                        },
                     })
                 };
                 (Some(out), failure)
             }
         };
+        let mut metrics = output
+            .as_ref()
+            .map(|o| o.metrics.clone())
+            .unwrap_or_default();
+        metrics.tool_calls = metrics
+            .tool_calls
+            .max(observer.calls.load(Ordering::Relaxed));
+        if output.is_some() {
+            ctx.ran = Some(Ran {
+                metrics: metrics.clone(),
+                pii_tokenized: 0,
+                summary: String::new(),
+            });
+        }
         // A record the log refused during the run (the program may have caught the refused
         // call and succeeded): the run is not a success, whatever the program says.
         if let Some(reason) = observer.audit_failure() {
@@ -698,13 +767,6 @@ impl Orchestrator {
             ));
         }
         let success = output.is_some() && failure.is_none();
-        let mut metrics = output
-            .as_ref()
-            .map(|o| o.metrics.clone())
-            .unwrap_or_default();
-        metrics.tool_calls = metrics
-            .tool_calls
-            .max(observer.calls.load(Ordering::Relaxed));
 
         // Phase 5a: tokenize what goes back to the model (before it is counted in the record).
         let mut value = match &output {
@@ -734,6 +796,10 @@ impl Orchestrator {
         ));
         pii.merge(&inner.redactor.tokenize(&mut summary_text, &ctx.id));
         ctx.tokens.output_tokens = inner.generator.count_tokens(&value.to_string());
+        if let Some(ran) = ctx.ran.as_mut() {
+            ran.pii_tokenized = pii.total();
+            ran.summary = summary_text.as_str().unwrap_or_default().to_owned();
+        }
 
         // Phase 4 record: the execution, with what anomaly replay needs.
         let mut tools_sorted = ctx.tool_names.clone();
@@ -829,6 +895,54 @@ impl Orchestrator {
         outcome.pii_tokenized = pii.total();
         outcome.summary = self.summary(ctx, text);
         Ok(outcome)
+    }
+
+    /// Discovery as `execute` does it: the index's hits for `query`, restricted to tools whose
+    /// server is one of [`OrchestratorBuilder::servers`](crate::OrchestratorBuilder::servers)
+    /// when they were given (a tool nothing can serve would only fail when called). Ranked
+    /// like the index ranks: by score, then by qualified name.
+    pub fn discover(&self, query: &SearchQuery) -> Result<Vec<ToolHit>, Error> {
+        let inner = &*self.inner;
+        let Some(servers) = &inner.servers else {
+            return inner.index.search(query);
+        };
+        // One query per server with the index's own server filter (scores of one query text
+        // are comparable across them), so a catalogue crowded with other servers' tools
+        // still yields `limit` hits from the configured ones.
+        let mut hits = Vec::new();
+        for server in servers {
+            if query.server.as_ref().is_some_and(|only| only != server) {
+                continue;
+            }
+            let mut one = query.clone();
+            one.server = Some(server.clone());
+            hits.extend(
+                inner
+                    .index
+                    .search(&one)?
+                    .into_iter()
+                    .filter(|h| h.tool.server.as_deref() == Some(server.as_str())),
+            );
+        }
+        hits.sort_by(|a, b| {
+            b.score
+                .total_cmp(&a.score)
+                .then_with(|| a.tool.qualified_name().cmp(&b.tool.qualified_name()))
+        });
+        hits.truncate(query.limit);
+        Ok(hits)
+    }
+
+    /// Whether a configured server serves `tool` (always true when the builder was not told
+    /// which servers exist).
+    pub fn serves(&self, tool: &ToolSchema) -> bool {
+        match &self.inner.servers {
+            None => true,
+            Some(servers) => tool
+                .server
+                .as_ref()
+                .is_some_and(|server| servers.contains(server)),
+        }
     }
 
     fn all_definition_tokens(&self) -> u64 {

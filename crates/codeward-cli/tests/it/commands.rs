@@ -217,3 +217,128 @@ fn a_full_audit_disk_before_anything_ran_exits_4_with_nothing_ran() {
         "{v:#}"
     );
 }
+
+#[test]
+fn search_says_which_tools_no_configured_server_serves() {
+    let env = Env::new();
+    let (code, hits) = env.json(&["search", "gmail labels", "--limit", "20"]);
+    assert_eq!(code, 0, "{hits:#}");
+    let hits = hits.as_array().unwrap();
+    let gmail = hits
+        .iter()
+        .find(|h| h["server"] == "gmail")
+        .expect("gmail tools match");
+    assert_eq!(gmail["server_configured"], false, "{gmail:#}");
+    let out = env.run(&["search", "gmail labels"]);
+    let text = stdout(&out);
+    assert!(
+        text.contains("(no server)") && text.contains("gmail"),
+        "{text}"
+    );
+    assert!(text.contains("configured: demo"), "{text}");
+    let (_, hits) = env.json(&["search", "count words in a text", "--limit", "3"]);
+    assert_eq!(hits[0]["tool"], "demo.text_stats");
+    assert_eq!(hits[0]["server_configured"], true);
+
+    // Only server `x` configured: the bundled demo tools are not served either.
+    let servers = env.write(
+        "servers.json",
+        r#"{"mcpServers": {"x": {"command": "true"}}}"#,
+    );
+    let mut cmd = env.cmd(&["--json", "search", "count words in a text", "--limit", "3"]);
+    let out = cmd.env("CODEWARD_MCP_CONFIG", &servers).output().unwrap();
+    let hits: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(hits[0]["tool"], "demo.text_stats");
+    assert_eq!(hits[0]["server_configured"], false, "{hits:#}");
+}
+
+#[test]
+fn a_run_is_offered_only_tools_of_configured_servers() {
+    let env = Env::new();
+    // It would run (and succeed) with any tool set: it calls none.
+    let prog = env.write("p.py", "# count the words of a text\nprint(1)\n");
+    let servers = env.write(
+        "servers.json",
+        r#"{"mcpServers": {"x": {"command": "true"}}}"#,
+    );
+    let mut cmd = env.cmd(&["--json", "run", prog.to_str().unwrap()]);
+    let out = cmd.env("CODEWARD_MCP_CONFIG", &servers).output().unwrap();
+    assert_eq!(out.status.code(), Some(7), "{}", stdout(&out));
+    // With the bundled demo server: only its tools, never the catalogue's gmail or slack.
+    let (code, v) = env.json(&[
+        "run",
+        prog.to_str().unwrap(),
+        "--intent",
+        "send an email, post to slack and count the words of a text",
+        "--tools",
+        "10",
+    ]);
+    assert_eq!(code, 0, "{v:#}");
+    let tools = v["outcome"]["summary"]["tools"].as_array().unwrap();
+    assert!(!tools.is_empty());
+    assert!(
+        tools
+            .iter()
+            .all(|t| t.as_str().unwrap().starts_with("demo.")),
+        "{tools:?}"
+    );
+}
+
+#[test]
+fn a_program_that_does_not_parse_exits_6_not_7() {
+    let env = Env::new();
+    let prog = env.write("b.py", "# syntax err\ndef f(:\n");
+    let (code, v) = env.json(&["run", prog.to_str().unwrap()]);
+    assert_eq!(code, 6, "{v:#}");
+    assert_eq!(v["outcome"]["error"]["kind"], "invalid_program", "{v:#}");
+}
+
+#[test]
+fn a_failed_run_reports_its_metrics_and_exit_status() {
+    let env = Env::new();
+    let silent = env.write("s.py", "# count the words of a text\nraise SystemExit(3)\n");
+    let (code, v) = env.json(&["run", silent.to_str().unwrap()]);
+    assert_eq!(code, 1, "{v:#}");
+    let outcome = &v["outcome"];
+    assert_eq!(
+        outcome["metrics"]["exit"],
+        serde_json::json!({"kind": "code", "value": 3}),
+        "{v:#}"
+    );
+    assert!(
+        outcome["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("exit status 3"),
+        "{v:#}"
+    );
+    let out = env.run(&["run", silent.to_str().unwrap()]);
+    assert!(
+        stdout(&out).contains("exit status 3") || stderr(&out).contains("exit status 3"),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+
+    let looping = env.write(
+        "l.py",
+        "# count the words of a text\nx = 0\nfor i in range(10**10):\n    x += i\n",
+    );
+    let (code, v) = env.json(&["run", looping.to_str().unwrap(), "--timeout-ms", "700"]);
+    assert_eq!(code, 1, "{v:#}");
+    let metrics = &v["outcome"]["metrics"];
+    assert_eq!(metrics["limit_hit"], "timeout", "{v:#}");
+    assert_eq!(metrics["exit"]["kind"], "signal", "{v:#}");
+}
+
+#[test]
+fn api_with_a_tool_listed_twice_is_a_usage_error() {
+    let env = Env::new();
+    let out = env.run(&["api", "demo.notes_add", "demo.notes_add"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("pass each tool once"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -7,6 +7,7 @@ use serde_json::Value;
 
 mod audit;
 mod commands;
+mod doctor;
 mod lifecycle;
 mod npm;
 mod serve;

@@ -46,6 +46,19 @@ async def main() -> None:
             seen["risky"] = attr(held, "structured_content", "structuredContent")
             seen["risky_is_error"] = bool(attr(held, "is_error", "isError"))
 
+            # The catalogue knows gmail, but no configured server serves it.
+            mail = await session.call_tool("search_tools", {"query": "gmail labels send email", "limit": 10})
+            seen["mail_search"] = attr(mail, "structured_content", "structuredContent")
+            unserved = await session.call_tool("get_tool_api", {"tools": ["gmail.send_email"]})
+            seen["unserved_is_error"] = bool(attr(unserved, "is_error", "isError"))
+            seen["unserved_text"] = unserved.content[0].text if unserved.content else ""
+
+            broken = await session.call_tool("execute_code", {"code": "def f(:", "language": "python"})
+            seen["broken"] = attr(broken, "structured_content", "structuredContent")
+
+            silent = await session.call_tool("execute_code", {"code": "raise SystemExit(3)\n", "language": "python", "intent": "count the words of a text"})
+            seen["silent"] = attr(silent, "structured_content", "structuredContent")
+
             bad = await session.call_tool("get_tool_api", {"tools": ["demo.nope"]})
             seen["bad_is_error"] = bool(attr(bad, "is_error", "isError"))
             seen["bad_text"] = bad.content[0].text if bad.content else ""

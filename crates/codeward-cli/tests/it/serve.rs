@@ -63,9 +63,59 @@ fn the_python_mcp_sdk_drives_codeward_serve() {
             .unwrap()
             .contains("codeward approvals approve")
     );
+    // Only tools a configured server serves are offered.
+    let mail = seen["mail_search"]["tools"].as_array().unwrap();
+    assert!(
+        mail.iter()
+            .all(|t| t["name"].as_str().unwrap().starts_with("demo.")),
+        "{seen:#}"
+    );
+    assert_eq!(seen["unserved_is_error"], true);
+    assert!(
+        seen["unserved_text"]
+            .as_str()
+            .unwrap()
+            .contains("no configured MCP server `gmail`"),
+        "{seen:#}"
+    );
+    // Code that does not parse is an invalid program, not a lack of tools.
+    assert!(
+        seen["broken"]["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("invalid program"),
+        "{seen:#}"
+    );
+    // A failed run says how it ended.
+    assert!(
+        seen["silent"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("exit status 3"),
+        "{seen:#}"
+    );
+    assert_eq!(
+        seen["silent"]["exit"],
+        serde_json::json!({"kind": "code", "value": 3}),
+        "{seen:#}"
+    );
     assert_eq!(seen["bad_is_error"], true);
     assert!(seen["bad_text"].as_str().unwrap().contains("search_tools"));
     // The executions went through the audit log.
     let verify = env.run(&["audit", "verify"]);
     assert!(verify.status.success(), "{}", stdout(&verify));
+}
+
+#[test]
+fn a_client_that_leaves_before_initializing_is_not_an_internal_error() {
+    let env = Env::new();
+    // stdin is /dev/null: the client is gone before it said anything.
+    let out = env.run(&["serve"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("closed the connection before initializing"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stdout(&out).is_empty(), "{}", stdout(&out));
 }

@@ -252,3 +252,110 @@ async fn a_damaged_approval_store_stops_only_the_runs_that_need_an_approval() {
         other => panic!("expected an internal failure naming the store, got {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn a_failed_run_reports_what_the_sandbox_measured() {
+    // The execution record had the real values; the outcome used to carry zeros.
+    let (o, _) = check(
+        request("TIMEOUT"),
+        tools(),
+        &[Discovery, Security, ExecutionStarted, Execution, Error],
+    )
+    .await;
+    assert_eq!(o.metrics.limit_hit, Some(LimitKind::Timeout));
+    assert_eq!(o.metrics.exit, ExitState::Signal(9));
+    assert_eq!(o.metrics.wall_time, std::time::Duration::from_millis(20));
+    assert!(o.summary.text.contains("program failed"), "{:?}", o.summary);
+    let (o, _) = check(
+        request("FAIL"),
+        tools(),
+        &[Discovery, Security, ExecutionStarted, Execution, Error],
+    )
+    .await;
+    assert_eq!(o.metrics.exit, ExitState::Code(1));
+    assert_eq!(o.metrics.wall_time, std::time::Duration::from_millis(20));
+    assert_eq!(
+        o.pii_tokenized, 1,
+        "the stderr's email address was tokenized"
+    );
+}
+
+#[tokio::test]
+async fn a_program_that_fails_without_a_word_is_reported_with_its_exit_status() {
+    let (o, _) = check(
+        request("SILENT_EXIT_3"),
+        tools(),
+        &[Discovery, Security, ExecutionStarted, Execution, Error],
+    )
+    .await;
+    let Some(failure @ ExecutionFailure::ProgramFailed { .. }) = &o.error else {
+        panic!("{:?}", o.error)
+    };
+    assert!(failure.to_string().contains("exit status 3"), "{failure}");
+}
+
+#[tokio::test]
+async fn a_program_that_does_not_parse_is_invalid_even_when_no_tool_matches() {
+    // serve discovers by the program text when there is no intent: broken code matches nothing.
+    let req =
+        ExecutionRequest::new("nothing matches", Language::Python).with_program("SYNTAX_ERROR");
+    let (o, _) = check(req, tools(), &[Discovery, Security, Error]).await;
+    assert!(
+        matches!(o.error, Some(ExecutionFailure::InvalidProgram { ref message }) if message.contains("line 1, column 5")),
+        "{:?}",
+        o.error
+    );
+    // A program that parses still finds no tools.
+    let req = ExecutionRequest::new("nothing matches", Language::Python).with_program("x = 1");
+    let (o, _) = check(req, tools(), &[Discovery, Error]).await;
+    assert_eq!(o.error, Some(ExecutionFailure::NoTools));
+}
+
+fn tools_of_two_servers() -> Vec<ToolSchema> {
+    let tool = |server: &str, name: &str| {
+        ToolSchema::new(name, "a tool", json!({"type": "object"}))
+            .with_server(server)
+            .with_annotations(ToolAnnotations::read_only())
+    };
+    // The unserved ones rank first.
+    vec![
+        tool("gmail", "labels_list"),
+        tool("gmail", "labels_add"),
+        tool("demo", "notes_search"),
+        tool("demo", "text_stats"),
+    ]
+}
+
+#[tokio::test]
+async fn discovery_offers_only_tools_a_configured_server_serves() {
+    let sink = RecordingSink::new();
+    let (orch, _f) = orchestrator_with(Arc::new(sink.clone()), tools_of_two_servers(), |b| {
+        b.servers(["demo"])
+    })
+    .await;
+    let o = orch.execute(request("EACH_TOOL").with_tool_limit(2)).await;
+    assert!(o.success, "{:?}", o.error);
+    assert_eq!(o.summary.tools, ["demo.notes_search", "demo.text_stats"]);
+    let hits = orch.discover(&SearchQuery::new("labels", 3)).unwrap();
+    let names: Vec<String> = hits.iter().map(|h| h.tool.qualified_name()).collect();
+    assert_eq!(names, ["demo.notes_search", "demo.text_stats"]);
+    let gmail = orch.index().get("gmail.labels_list").unwrap();
+    assert!(!orch.serves(&gmail));
+    assert!(orch.serves(&orch.index().get("demo.text_stats").unwrap()));
+
+    // No server at all: nothing to offer.
+    let (orch, _f) = orchestrator_with(
+        Arc::new(RecordingSink::new()),
+        tools_of_two_servers(),
+        |b| b.servers(Vec::<String>::new()),
+    )
+    .await;
+    let o = orch.execute(request("EACH_TOOL")).await;
+    assert_eq!(o.error, Some(ExecutionFailure::NoTools));
+
+    // Not told which servers exist: every catalogue tool, as before.
+    let (orch, _f) = orchestrator(Arc::new(RecordingSink::new()), tools_of_two_servers()).await;
+    let o = orch.execute(request("x").with_tool_limit(2)).await;
+    assert_eq!(o.summary.tools, ["gmail.labels_list", "gmail.labels_add"]);
+    assert!(orch.serves(&gmail));
+}

@@ -21,6 +21,8 @@ impl ToolIndex for FixedIndex {
         Ok(self
             .0
             .iter()
+            // As the trait asks: only the server's tools when it names one.
+            .filter(|t| query.server.is_none() || t.server == query.server)
             .take(query.limit)
             .map(|t| ToolHit::new(t.clone(), 1.0, vec!["name".into()]))
             .collect())
@@ -152,7 +154,7 @@ impl RiskAssessor for FakeRisk {
 
 /// A sandbox scripted by markers in the program: `CALL n` makes n tool calls through the real
 /// observer and invoker, `FAIL` exits 1, `TIMEOUT` reports a timeout, `SANDBOX_BREAKS` errors,
-/// `EMAIL` prints an email address.
+/// `EMAIL` prints an email address, `SILENT_EXIT_3` exits 3 with nothing on stderr.
 #[derive(Default)]
 pub struct FakeSandbox {
     pub runs: AtomicU64,
@@ -240,6 +242,10 @@ impl Sandbox for FakeSandbox {
             exit: ExitState::Code(0),
             ..Default::default()
         };
+        if job.program.contains("SILENT_EXIT_3") {
+            metrics.exit = ExitState::Code(3);
+            return Ok(SandboxOutput::new(false, "", metrics));
+        }
         if job.program.contains("TIMEOUT") {
             metrics.limit_hit = Some(LimitKind::Timeout);
             metrics.exit = ExitState::Signal(9);
@@ -292,6 +298,15 @@ pub async fn orchestrator(
     audit: Arc<dyn AuditSink>,
     tools: Vec<ToolSchema>,
 ) -> (Orchestrator, Fakes) {
+    orchestrator_with(audit, tools, |b| b).await
+}
+
+/// [`orchestrator`], with `more` applied to the builder last.
+pub async fn orchestrator_with(
+    audit: Arc<dyn AuditSink>,
+    tools: Vec<ToolSchema>,
+    more: impl FnOnce(OrchestratorBuilder) -> OrchestratorBuilder,
+) -> (Orchestrator, Fakes) {
     let dir = tempfile::tempdir().unwrap();
     let sandbox = Arc::new(FakeSandbox::default());
     let approvals =
@@ -309,10 +324,8 @@ pub async fn orchestrator(
         .sandbox(sandbox.clone())
         .invoker(Arc::new(EchoInvoker))
         .redactor(Arc::new(codeward_security::PiiTokenizer::new().unwrap()))
-        .anomaly(Arc::new(codeward_anomaly::Detector::default()))
-        .build()
-        .await
-        .unwrap();
+        .anomaly(Arc::new(codeward_anomaly::Detector::default()));
+    let orch = more(orch).build().await.unwrap();
     (orch, Fakes { sandbox, dir })
 }
 
