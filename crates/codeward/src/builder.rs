@@ -1,5 +1,7 @@
 //! `OrchestratorBuilder`: every seam can be replaced by an `Arc<dyn Trait>`; the ones left
-//! unset are built from the configuration with the real codeward crates.
+//! unset are built from the configuration with the real codeward crates, except the tool
+//! invoker: it defaults to `NoServers` (codeward does not depend on codeward-mcp; the CLI
+//! gives it an `McpPool` built from `[mcp] servers_file`).
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -82,7 +84,8 @@ fn default_code_hash(code: &str, language: codeward_core::Language, tools: &[Str
 }
 
 impl OrchestratorBuilder {
-    /// A builder over `config`; every seam defaults to the real crate.
+    /// A builder over `config`; every seam defaults to the real crate built from it, except
+    /// the invoker ([`NoServers`] until [`OrchestratorBuilder::invoker`] is called).
     pub fn new(config: Config) -> Self {
         OrchestratorBuilder {
             config,
