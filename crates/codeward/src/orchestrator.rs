@@ -361,12 +361,21 @@ impl Orchestrator {
     ) -> Result<ExecutionOutcome, Stop> {
         let inner = &*self.inner;
 
-        // Phase 1: discovery.
-        let mut query = SearchQuery::new(request.intent.clone(), request.tool_limit.max(1));
-        query.min_score = inner.min_score;
-        let hits = self
-            .discover(&query)
-            .map_err(|e| internal("discovery failed", e))?;
+        // Phase 1: discovery. A run under an approval gets the tool set that was approved
+        // (the approval's hash binds it), not a fresh search that may rank differently.
+        let approved = match &request.approval_id {
+            Some(id) => self.approved_tools(id).await,
+            None => None,
+        };
+        let hits = match approved {
+            Some(hits) => hits,
+            None => {
+                let mut query = SearchQuery::new(request.intent.clone(), request.tool_limit.max(1));
+                query.min_score = inner.min_score;
+                self.discover(&query)
+                    .map_err(|e| internal("discovery failed", e))?
+            }
+        };
         ctx.tools = hits.iter().map(|h| h.tool.clone()).collect();
         ctx.tool_names = ctx.tools.iter().map(ToolSchema::qualified_name).collect();
         let found: Vec<Value> = hits
@@ -931,6 +940,24 @@ impl Orchestrator {
         });
         hits.truncate(query.limit);
         Ok(hits)
+    }
+
+    /// The tools approval `id` was granted for, when every one of them is still in the
+    /// catalogue and served; otherwise `None` (discovery runs, and the gate judges the result).
+    async fn approved_tools(&self, id: &str) -> Option<Vec<ToolHit>> {
+        let ticket = self.inner.approvals.get(id).await.ok()??;
+        let tools = ticket
+            .request
+            .tools
+            .iter()
+            .map(|name| self.inner.index.get(name).filter(|t| self.serves(t)))
+            .collect::<Option<Vec<ToolSchema>>>()?;
+        (!tools.is_empty()).then(|| {
+            tools
+                .into_iter()
+                .map(|t| ToolHit::new(t, 1.0, vec!["approval".into()]))
+                .collect()
+        })
     }
 
     /// Whether a configured server serves `tool` (always true when the builder was not told

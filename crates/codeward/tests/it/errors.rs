@@ -359,3 +359,43 @@ async fn discovery_offers_only_tools_a_configured_server_serves() {
     assert_eq!(o.summary.tools, ["gmail.labels_list", "gmail.labels_add"]);
     assert!(orch.serves(&gmail));
 }
+
+#[tokio::test]
+async fn a_run_under_an_approval_gets_the_approved_tool_set_not_a_fresh_search() {
+    // The operator approved the program with `demo.text_stats` only; a new search would
+    // offer both tools (a different set, so a different hash, so a refusal).
+    let sink = RecordingSink::new();
+    let (orch, fakes) = orchestrator(Arc::new(sink.clone()), tools()).await;
+    let risky = "import os; os.system('x')";
+    let store =
+        codeward_security::FileApprovalStore::open(fakes.dir.path().join("approvals.json"), {
+            Arc::new(sink.clone())
+        })
+        .await
+        .unwrap();
+    let request_for = codeward_security::approval_request(
+        "exec-earlier",
+        "tester",
+        risky,
+        Language::Python,
+        &["demo.text_stats".to_owned()],
+        RiskAssessment::new(80, RiskLevel::Critical, Vec::new(), "block"),
+    )
+    .unwrap();
+    let ticket = store.file_request(request_for).await.unwrap();
+    store
+        .decide_request(&ticket.id, ApprovalDecision::approve("ops", "reviewed"))
+        .await
+        .unwrap();
+
+    let o = orch
+        .execute(request(risky).with_approval(ticket.id.clone()))
+        .await;
+    assert!(o.success, "{:?}", o.error);
+    let discovery = &sink.for_execution(&o.execution_id)[0];
+    assert_eq!(discovery.kind, Discovery);
+    assert_eq!(
+        discovery.metadata["tools"],
+        json!([{"tool": "demo.text_stats", "score": 1.0}])
+    );
+}
