@@ -21,12 +21,19 @@ pub fn segment_name(n: u64) -> String {
     format!("{PREFIX}{n:08}{SUFFIX}")
 }
 
-/// The segment number of a file name, if it is a segment.
+/// The highest segment number: far beyond any real log (10^11 segments of 64 MiB), and low
+/// enough that the writer's next number never overflows.
+pub const MAX_SEGMENT: u64 = 99_999_999_999;
+
+/// The segment number of a file name, if it is a segment: exactly what [`segment_name`]
+/// writes (`audit-+5.jsonl` or `audit-5.jsonl` are not segments), up to [`MAX_SEGMENT`].
 pub fn parse_segment_name(name: &str) -> Option<u64> {
-    name.strip_prefix(PREFIX)?
-        .strip_suffix(SUFFIX)?
-        .parse()
-        .ok()
+    let digits = name.strip_prefix(PREFIX)?.strip_suffix(SUFFIX)?;
+    if !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n: u64 = digits.parse().ok()?;
+    (n <= MAX_SEGMENT && segment_name(n) == name).then_some(n)
 }
 
 /// Every segment in `dir`, ordered by number.

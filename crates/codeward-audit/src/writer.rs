@@ -647,6 +647,14 @@ impl Writer {
     }
 
     fn rotate(&mut self) -> Result<()> {
+        if self.segment_no >= crate::segment::MAX_SEGMENT {
+            return Err(AuditError::Malformed {
+                path: self.cfg.dir.clone(),
+                line: 0,
+                problem: "the log has used its last segment number; start a new log directory"
+                    .into(),
+            });
+        }
         let next = self.segment_no + 1;
         let path = self.cfg.dir.join(segment_name(next));
         let file = open_append(&path)?;
@@ -675,7 +683,7 @@ impl Writer {
             }
             moved = true;
         }
-        loop {
+        while self.segment_no < crate::segment::MAX_SEGMENT {
             let next = self.cfg.dir.join(segment_name(self.segment_no + 1));
             if !next.exists() {
                 break;

@@ -414,3 +414,26 @@ async fn an_altered_end_of_an_older_segment_is_a_problem_not_an_error() {
         .count();
     assert!(since >= 30);
 }
+
+#[tokio::test]
+async fn only_names_the_writer_writes_are_segments_and_none_overflows() {
+    use codeward_audit::{parse_segment_name, segment_name};
+    for n in [1, 12_345_678, 123_456_789, 99_999_999_999] {
+        assert_eq!(parse_segment_name(&segment_name(n)), Some(n));
+    }
+    for name in [
+        "audit-+5.jsonl",
+        "audit-5.jsonl",
+        "audit-0000000x.jsonl",
+        "audit-18446744073709551615.jsonl",
+        "audit-100000000000.jsonl",
+    ] {
+        assert_eq!(parse_segment_name(name), None, "{name}");
+    }
+    // A stray file with a huge number beside a log is not a segment: the log works on.
+    let (_tmp, dir) = log_with(3, u64::MAX).await;
+    std::fs::write(dir.join("audit-18446744073709551615.jsonl"), "").unwrap();
+    let log = AuditLog::open(options(&dir)).unwrap();
+    assert_eq!(log.append(event(3)).await.unwrap().seq, 4);
+    log.close().await.unwrap();
+}
