@@ -1,4 +1,4 @@
-//! House-rule checks over the source tree (see STYLE.md): crate layout and docs, no ignored
+//! House-rule checks over the source tree: crate layout and docs, no ignored
 //! tests or placeholders, and no audit write that can be dropped or fired and forgotten.
 
 use std::fs;
