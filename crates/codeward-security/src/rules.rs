@@ -394,8 +394,12 @@ impl RuleSet {
             for p in &def.imports {
                 compiled.imports.add(p, idx);
             }
-            if def.severity >= Severity::Error {
-                for p in def.calls.iter().chain(&def.accesses) {
+            // Only critical callable members make a namespace dangerous to hand around: an
+            // `accesses` rule (`Error.prepareStackTrace`) would make every `class X extends
+            // Error` a hidden-member finding, and an error-level one (`Object.defineProperty`)
+            // every `{ Object, Array }`.
+            if def.severity >= Severity::Critical {
+                for p in &def.calls {
                     compiled.add_namespaces(p);
                 }
             }

@@ -53,7 +53,9 @@ fn compile() -> Vec<Pattern> {
         ),
         (
             PiiKind::Email,
-            r"(?i)[a-z0-9._%+\-]+@[a-z0-9](?:[a-z0-9\-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9\-]*[a-z0-9])?)*\.[a-z]{2,24}\b",
+            // Unicode letters in both parts (`josé@bücher.de`); nothing required after the
+            // top-level domain, so `alice@example.com_old` still yields the address.
+            r"(?i)[\w.%+\-]+@\w(?:[\w\-]*\w)?(?:\.\w(?:[\w\-]*\w)?)*\.\p{L}{2,24}",
             0,
         ),
         (PiiKind::Iban, r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b", 0),
@@ -133,13 +135,16 @@ impl PiiScanner {
                     continue;
                 }
                 if p.kind == PiiKind::CardNumber {
-                    // The run's edges decide whether it stands alone (not part of a longer
-                    // number); each window inside it is checked as a card.
-                    if !numeric_boundary(text, m.start(), m.end()) {
-                        continue;
-                    }
+                    // Each window inside the run is checked as a card; its edges are the
+                    // run's separators inside, and the text's neighbours at the run's ends
+                    // (a card in a CSV row or before an amount still counts: no 16-digit
+                    // amount has a card's shape).
                     for (start, end) in card_windows(m.as_str()) {
-                        if valid_card(&m.as_str()[start..end]) {
+                        let left = start > 0 || card_left_edge(text, m.start());
+                        let right = end < m.as_str().len()
+                            || !after(text, m.end())
+                                .is_some_and(|c| c.is_alphanumeric() || c == '_');
+                        if left && right && valid_card(&m.as_str()[start..end]) {
                             spans.push(PiiSpan {
                                 start: m.start() + start,
                                 end: m.start() + end,
@@ -181,6 +186,13 @@ fn after2(text: &str, end: usize) -> Option<char> {
 
 /// A number-like value must not be glued to other word or number characters
 /// (`v1.2.3.4`, `ORD-555-123-4567`, `1.2.3.4.5`).
+/// Whether a card may start at `start`: not inside a word, a path, a version or a longer
+/// number (the same left edge as [`numeric_boundary`]).
+fn card_left_edge(text: &str, start: usize) -> bool {
+    !before(text, start)
+        .is_some_and(|c| c.is_alphanumeric() || matches!(c, '_' | '.' | '-' | '/' | '#' | '+'))
+}
+
 fn numeric_boundary(text: &str, start: usize, end: usize) -> bool {
     let b = before(text, start);
     if b.is_some_and(|c| c.is_alphanumeric() || matches!(c, '_' | '.' | '-' | '/' | '#' | '+')) {

@@ -218,10 +218,18 @@ fn a_card_among_other_digits_and_overlapping_values_are_covered_whole() {
         ),
         ("pay 4111-1111-1111-1111-1227 now", "4111-1111-1111-1111"),
         ("order 7 4111 1111 1111 1111", "4111 1111 1111 1111"),
+        ("pay 4111111111111111 12.50 now", "4111111111111111"),
+        ("alice,4111111111111111,12,2027", "4111111111111111"),
     ] {
         assert!(covered(text, card), "{text}: {:?}", scanner.scan(text));
     }
     // A phone number inside an email address: the whole address is one span.
+    for (text, email) in [
+        ("was alice@example.com_old", "alice@example.com"),
+        ("from josé@bücher.de today", "josé@bücher.de"),
+    ] {
+        assert!(covered(text, email), "{text}: {:?}", scanner.scan(text));
+    }
     let text = "reply to +1-415-555-0100@sms.example.com today";
     assert!(
         covered(text, "+1-415-555-0100@sms.example.com"),

@@ -1001,6 +1001,12 @@ fn harmless_uses_of_dangerous_names_stay_quiet() {
         "function handle(request: any) { return [request, request.url, request.json]; }\nconst f = console[level];\nconst g = Math[op];\n",
         &[],
     );
+    // Built-in constructors are ordinary values: subclassed, listed, passed.
+    check(
+        ts,
+        "class NotFound extends Error {}\nconst kinds = [Error, TypeError];\nconst shapes = { Object, Array };\nconsole.log(String(Error), kinds.length, shapes, import.meta);\n",
+        &[],
+    );
 }
 
 #[test]
