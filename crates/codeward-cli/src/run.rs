@@ -391,7 +391,8 @@ pub async fn approvals(config: &Config, out: &Output, action: ApprovalAction) ->
             out.line(format!("request {}  {status}", t.id));
             out.line(format!(
                 "asked by {} for execution {}",
-                t.request.principal, t.request.execution_id
+                visible(&t.request.principal),
+                t.request.execution_id
             ));
             out.line(format!(
                 "risk {} ({}): {}",
@@ -406,7 +407,8 @@ pub async fn approvals(config: &Config, out: &Output, action: ApprovalAction) ->
                     let language = language.map(|l| l.to_string()).unwrap_or_default();
                     out.line(format!("program ({language}, sha256-bound):"));
                     out.line("----");
-                    out.line(program.trim_end());
+                    // Escape sequences in the program must not redraw what the operator reads.
+                    out.line(visible(program.trim_end()));
                     out.line("----");
                 }
                 (None, _) => out.line("program: not kept (filed before requests kept programs)"),
@@ -486,9 +488,32 @@ async fn decide(
     }
 }
 
+/// `text` with control characters other than newline and tab shown as escapes (`\x1b`,
+/// `\r`), so a terminal prints what is there instead of obeying it.
+fn visible(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\n' | '\t' => out.push(c),
+            '\r' => out.push_str("\\r"),
+            c if c.is_control() => out.push_str(&format!("\\x{:02x}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
-    use super::first_comment;
+    use super::{first_comment, visible};
+
+    #[test]
+    fn control_characters_are_shown_not_obeyed() {
+        assert_eq!(
+            visible("run()  # \x1b[2K\rprint(1)\n\tok"),
+            "run()  # \\x1b[2K\\rprint(1)\n\tok"
+        );
+    }
 
     #[test]
     fn the_intent_is_the_first_comment_after_a_bom_shebang_or_encoding_line() {
