@@ -58,7 +58,7 @@ mod writer;
 pub use canonical::{GENESIS_HASH, canonical, record_hash};
 pub use error::{AuditError, Result};
 pub use key::KeySource;
-pub use log::{AuditLog, AuditStats};
+pub use log::{AuditLog, AuditStats, log_has_records};
 pub use options::{AuditLogOptions, CheckpointOptions, Durability, IoHook};
 pub use reader::{AuditReader, Query, Records, parse_ts};
 pub use redact::{BuiltinDetector, PSEUDONYM_PREFIX, Pseudonymizer};

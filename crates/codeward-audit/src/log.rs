@@ -76,7 +76,18 @@ impl AuditLog {
                 "batch_max and queue_capacity must be at least 1".into(),
             ));
         }
-        refuse_new_key_for_old_records(&key_source, &options.dir)?;
+        refuse_new_key_for_old_records(
+            &key_source,
+            &options.dir,
+            "a new key would make new pseudonyms unmatchable with the old ones",
+        )?;
+        if let Some(cp) = &options.checkpoints {
+            refuse_new_key_for_old_records(
+                &cp.signing_key,
+                &options.dir,
+                "checkpoints signed with the old key would no longer verify",
+            )?;
+        }
         let pseudonyms = Pseudonymizer::new(key_source.load()?);
         let signer = match &options.checkpoints {
             Some(cp) => Some((SigningKey::from_bytes(&cp.signing_key.load()?), cp.every)),
@@ -254,10 +265,22 @@ impl AuditLog {
     }
 }
 
-/// Creating a key is for a new log. A log that already holds records needs the key its
-/// pseudonyms were made with: a fresh one would silently make every later pseudonym
-/// unmatchable with the earlier ones (an auditor searching for a person would miss half).
-fn refuse_new_key_for_old_records(key: &KeySource, dir: &Path) -> Result<()> {
+/// Whether the log in `dir` holds any record (a non-empty segment); `false` when there is
+/// no log there yet.
+pub fn log_has_records(dir: &Path) -> Result<bool> {
+    if !dir.exists() {
+        return Ok(false);
+    }
+    Ok(crate::segment::list_segments(dir)?
+        .iter()
+        .any(|(_, p)| std::fs::metadata(p).is_ok_and(|m| m.len() > 0)))
+}
+
+/// Creating a key is for a new log. A log that already holds records needs the keys it was
+/// written with: a fresh pseudonym key would silently make every later pseudonym unmatchable
+/// with the earlier ones (an auditor searching for a person would miss half), and a fresh
+/// signing key would make the earlier checkpoints fail verification.
+fn refuse_new_key_for_old_records(key: &KeySource, dir: &Path, consequence: &str) -> Result<()> {
     let KeySource::File {
         path,
         create_if_missing: true,
@@ -265,24 +288,18 @@ fn refuse_new_key_for_old_records(key: &KeySource, dir: &Path) -> Result<()> {
     else {
         return Ok(());
     };
-    if path.exists() || !dir.exists() {
+    if path.exists() || !log_has_records(dir)? {
         return Ok(());
     }
-    let has_records = crate::segment::list_segments(dir)?
-        .iter()
-        .any(|(_, p)| std::fs::metadata(p).is_ok_and(|m| m.len() > 0));
-    if has_records {
-        return Err(AuditError::Key {
-            source_name: path.display().to_string(),
-            problem: format!(
-                "the key file is missing but the log in {} already has records made with it; \
-                 restore the key from your backup (a new key would make new pseudonyms \
-                 unmatchable with the old ones), or start a new log in another directory",
-                dir.display()
-            ),
-        });
-    }
-    Ok(())
+    Err(AuditError::Key {
+        source_name: path.display().to_string(),
+        problem: format!(
+            "the key file is missing but the log in {} already has records made with it; \
+             restore the key from your backup ({consequence}), or start a new log in another \
+             directory",
+            dir.display()
+        ),
+    })
 }
 
 #[async_trait]

@@ -10,7 +10,7 @@ use serde_json::json;
 use codeward::Config;
 use codeward_audit::{
     AuditReader, ComplianceReport, KeySource, Pseudonymizer, Query, ReportOptions, SignatureTrust,
-    verify,
+    VerifyOptions, verify,
 };
 use codeward_core::AuditRecord;
 
@@ -25,7 +25,8 @@ pub enum AuditAction {
         #[arg(long)]
         expect_seq: Option<u64>,
         /// Trust checkpoints signed by this Ed25519 public key (64 hex characters; repeat
-        /// for several). The configured `[audit] signing_key_file` is trusted already.
+        /// for several). Without it the configured `[audit] signing_key_file` is trusted
+        /// (which needs read access to it; `audit public-key` prints the key to give here).
         #[arg(long, value_name = "HEX")]
         trust_key: Vec<String>,
     },
@@ -59,6 +60,9 @@ pub enum AuditAction {
         #[arg(long, requires = "output")]
         force: bool,
     },
+    /// The public key of the configured checkpoint signing key, for `verify --trust-key`
+    /// by someone who may not read the signing key itself.
+    PublicKey,
     /// The pseudonym the log stores for a value (to search for it).
     Hash {
         /// The value (an email, a principal...).
@@ -199,7 +203,13 @@ fn read_action(config: &Config, out: &Output, action: AuditAction, dir: PathBuf)
             expect_seq,
             trust_key,
         } => {
-            let mut opts = codeward::verify_options(config)?;
+            // Keys given explicitly replace the configured one (an auditor need not be able
+            // to read the signing key).
+            let mut opts = if trust_key.is_empty() {
+                codeward::verify_options(config)?
+            } else {
+                VerifyOptions::default()
+            };
             for key in &trust_key {
                 opts = opts.trust_key(parse_public_key(key)?);
             }
@@ -319,6 +329,16 @@ fn read_action(config: &Config, out: &Output, action: AuditAction, dir: PathBuf)
             } else {
                 Exit::CheckFailed
             })
+        }
+        AuditAction::PublicKey => {
+            let Some(path) = &config.audit.signing_key_file else {
+                usage!("no [audit] signing_key_file is configured, so there is no public key");
+            };
+            let seed = KeySource::file(path).load()?;
+            let public = hex::encode(codeward_audit::checkpoint_public_key(&seed));
+            out.json(&json!({"public_key": public, "signing_key_file": path}));
+            out.line(&public);
+            Ok(Exit::Success)
         }
         AuditAction::Hash { value } => {
             let key = KeySource::file(config.audit_key_file()).load()?;

@@ -198,6 +198,17 @@ pub async fn doctor(config: &Config, out: &Output) -> Result<Exit> {
     let key_checked = data_problem.is_none() || !key_file.starts_with(data_dir);
     let key_problem = match std::fs::symlink_metadata(&key_file) {
         _ if !key_checked => None,
+        Err(e)
+            if e.kind() == std::io::ErrorKind::NotFound
+                && config.audit.create_key
+                && codeward_audit::log_has_records(&config.audit_dir()).unwrap_or(false) =>
+        {
+            Some(format!(
+                "the audit pseudonym key {} is missing but the log has records made with it: \
+                 runs refuse to make a new one; restore it from your backup",
+                key_file.display()
+            ))
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && config.audit.create_key => {
             // The first run creates it.
             let mut found = Vec::new();
@@ -218,7 +229,11 @@ pub async fn doctor(config: &Config, out: &Output) -> Result<Exit> {
     let audit = if audit_dir.is_dir() {
         audit_problems.extend(dir_problem(&audit_dir, "the audit directory"));
         audit_problems.extend(log_files_problems(&audit_dir));
-        match codeward_audit::verify(&audit_dir, &codeward_audit::VerifyOptions::default()) {
+        // As `audit verify` checks it: the configured signing key's checkpoints must be its.
+        let verified = codeward::verify_options(config)
+            .map_err(anyhow::Error::from)
+            .and_then(|opts| Ok(codeward_audit::verify(&audit_dir, &opts)?));
+        match verified {
             Ok(r) => {
                 if let Some(p) = &r.problem {
                     audit_problems.push(format!("the audit chain is broken: {p}"));

@@ -169,4 +169,24 @@ fn configured_checkpoint_signatures_are_written_and_trusted_by_verify() {
     assert_eq!(code, 8, "{report}");
     let (code, _) = env.json(&["audit", "verify", "--trust-key", "zz"]);
     assert_eq!(code, 2);
+    // An auditor gets the public key and needs no access to the signing key.
+    let (code, public) = env.json(&["--config", cfg, "audit", "public-key"]);
+    assert_eq!(code, 0);
+    let public = public["public_key"].as_str().unwrap().to_owned();
+    let (code, report) = env.json(&["audit", "verify", "--trust-key", &public]);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(report["signatures"], "trusted", "{report}");
+
+    // A lost signing key is not silently replaced: earlier checkpoints would stop verifying.
+    std::fs::remove_file(env.dir.path().join("sign.key")).unwrap();
+    let (code, out) = env.json(&["--config", cfg, "demo"]);
+    assert_eq!(code, 4, "{out}");
+    assert!(out.to_string().contains("restore the key"), "{out}");
+    assert!(!env.dir.path().join("sign.key").exists());
+
+    // Nor the pseudonym key; doctor says so before a run does.
+    std::fs::remove_file(env.data().join("keys").join("audit.key")).unwrap();
+    let (code, doctor) = env.json(&["doctor"]);
+    assert_eq!(code, 8, "{doctor}");
+    assert!(doctor.to_string().contains("restore it"), "{doctor}");
 }
