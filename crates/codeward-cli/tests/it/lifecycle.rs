@@ -221,3 +221,32 @@ fn sigkill_right_after_the_result_is_printed_loses_nothing() {
     );
     assert!(env.run(&["audit", "verify"]).status.success());
 }
+
+#[test]
+fn a_typescript_program_with_many_large_concurrent_calls_does_not_deadlock() {
+    // More calls in flight than the bridge holds at once, with replies large enough to fill
+    // the pipes (200 x 16 KB hung until the deadline before the cap; 130 did not): the generated client caps its calls on the wire, so the program
+    // finishes instead of blocking in a write until its deadline.
+    let env = Env::new();
+    let cfg = env.write("many.toml", "[limits]\nmax_tool_calls = 300\n");
+    let program = env.write(
+        "many.ts",
+        "// add many notes at once\n\
+         import { demo, setResult } from \"./codeward_api\";\n\
+         const body = \"x\".repeat(16000);\n\
+         const results = await Promise.allSettled(\n\
+           Array.from({ length: 200 }, (_, i) => demo.notesAdd({ title: `n${i}`, body })),\n\
+         );\n\
+         setResult(results.filter((r) => r.status === \"fulfilled\").length);\n",
+    );
+    let (code, v) = env.json(&[
+        "--config",
+        cfg.to_str().unwrap(),
+        "run",
+        program.to_str().unwrap(),
+        "--timeout-ms",
+        "60000",
+    ]);
+    assert_eq!(code, 0, "{v:#}");
+    assert_eq!(v["outcome"]["output"], 200, "{v:#}");
+}
