@@ -333,7 +333,10 @@ impl McpPool {
             }
         };
         server.state().stats.calls += 1;
-        let deadline = Instant::now() + timeout;
+        // `Duration::MAX` means no limit: a far deadline, not an overflow.
+        let deadline = Instant::now()
+            .checked_add(timeout)
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600));
         let operation = format!("tools/call {name}");
         let connecting = server.connection(&self.inner.options, &self.inner.tool_changes);
         let conn = match tokio::time::timeout_at(deadline, connecting).await {

@@ -911,8 +911,12 @@ fn workdir_tmpfs(
     let pages = |bytes: u64| bytes.div_ceil(PAGE);
     let file_pages: u64 = files.iter().map(|(_, t)| pages(t.len() as u64)).sum();
     let size_pages = pages(max_disk_bytes).saturating_add(file_pages).max(1);
-    let inodes = (pages(max_disk_bytes) + files.len() as u64 + 64).min(1 << 20);
-    let mut options = format!("size={},nr_inodes={inodes},mode=0700", size_pages * PAGE);
+    let inodes = pages(max_disk_bytes)
+        .saturating_add(files.len() as u64 + 64)
+        .min(1 << 20);
+    // A huge cap (`u64::MAX` as "no limit") must not wrap to a tiny size.
+    let size = size_pages.saturating_mul(PAGE).min(u64::MAX / 2);
+    let mut options = format!("size={size},nr_inodes={inodes},mode=0700");
     if let Some(id) = owner {
         options.push_str(&format!(",uid={id},gid={id}"));
     }

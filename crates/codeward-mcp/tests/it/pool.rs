@@ -129,6 +129,12 @@ async fn as_a_tool_invoker_errors_map_to_core_errors() {
         .await;
     let core = timeout.unwrap_err().into_core("fake.hang");
     assert!(matches!(core, Error::Timeout { .. }), "{core}");
+    // "No limit" is a far deadline, not an overflow.
+    let unlimited = pool
+        .call_tool_with_timeout("fake.fail", json!({}), Duration::MAX)
+        .await
+        .unwrap();
+    assert!(unlimited.is_error);
     pool.shutdown().await;
 }
 

@@ -639,6 +639,7 @@ for name, args in [
     }
 }
 
+#[cfg(target_arch = "x86_64")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_x32_syscall_kills_the_program() {
     let _s = serial().await;

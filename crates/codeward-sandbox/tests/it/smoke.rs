@@ -198,6 +198,17 @@ async fn a_configured_disk_cap_holds_and_the_program_still_sees_its_files() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unlimited_disk_cap_does_not_wrap_to_a_tiny_one() {
+    let _s = serial().await;
+    let sb = sandbox_with(SandboxConfig::builder().max_disk_bytes(u64::MAX));
+    let program = "open('f', 'wb').write(b'x' * 65536)\nprint('WROTE')\n";
+    let out = run_clean(&sb, "no-disk-cap", Language::Python, program)
+        .await
+        .output;
+    assert_eq!(out.stdout.trim(), "WROTE", "{out:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_a_mount_namespace_the_program_runs_from_the_host_directory() {
     let _s = serial().await;
     let sb = sandbox_with(SandboxConfig::builder().disable(Layer::MountNamespace));
