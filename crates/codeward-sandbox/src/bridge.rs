@@ -247,6 +247,19 @@ pub(crate) fn serve(
     })
 }
 
+/// Whether `line` is a notification that starts no call (a `method` other than `tools/call`
+/// and no `id`; a `tools/call` always waits for a call slot, whatever its id).
+fn is_notification(line: &[u8]) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Shape<'a> {
+        #[serde(borrow)]
+        method: Option<std::borrow::Cow<'a, str>>,
+        id: Option<serde::de::IgnoredAny>,
+    }
+    serde_json::from_slice::<Shape>(line)
+        .is_ok_and(|s| s.id.is_none() && s.method.is_some_and(|m| m != "tools/call"))
+}
+
 /// Waits until a reply can be queued and a call can start; `None` when the bridge is stopped
 /// meanwhile. Until then nothing more is read from fd 3: that is the backpressure.
 async fn room<'a>(
@@ -305,17 +318,29 @@ async fn run(
                 None if buf.len() > MAX_REQUEST_BYTES => discarding = true,
                 None => continue,
             }
-            let Some(permit) = room(&state.out, &mut calls, &mut stop).await else {
-                break 'read;
-            };
-            let reply = if buf.len() > MAX_REQUEST_BYTES {
-                Some(too_large(&state, &buf))
+            if buf.len() <= MAX_REQUEST_BYTES && is_notification(&buf) {
+                // Cancellations and the result start no call and want no reply: they are
+                // never held behind the backpressure (a cancel must reach a full house).
+                let reply = handle(&state, &buf, &mut calls);
+                buf.clear();
+                if let Some(reply) = reply
+                    && state.out.send(reply).await.is_err()
+                {
+                    break 'read;
+                }
             } else {
-                handle(&state, &buf, &mut calls)
-            };
-            buf.clear();
-            if let Some(reply) = reply {
-                permit.send(reply);
+                let Some(permit) = room(&state.out, &mut calls, &mut stop).await else {
+                    break 'read;
+                };
+                let reply = if buf.len() > MAX_REQUEST_BYTES {
+                    Some(too_large(&state, &buf))
+                } else {
+                    handle(&state, &buf, &mut calls)
+                };
+                buf.clear();
+                if let Some(reply) = reply {
+                    permit.send(reply);
+                }
             }
             let mut stats = lock(&state.stats);
             if stats.protocol_errors >= MAX_PROTOCOL_ERRORS {

@@ -441,3 +441,22 @@ async fn a_long_unknown_tool_name_is_not_echoed_whole() {
     let len: usize = len.parse().expect("length");
     assert!(len < 1000, "reply of {len} bytes: {:?}", run.output);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancellation_is_read_even_when_every_call_slot_is_taken() {
+    // 64 calls to a tool that waits for its timeout (5 s) fill the bridge; the cancellation
+    // sent next must still be read and answered (-32004), not after a slot frees (-32002).
+    let rec = Arc::new(Recorder::default());
+    let body = r#"
+for i in range(1, 65):
+    send({"jsonrpc": "2.0", "id": i, "method": "tools/call", "params": {"name": "slow.wait", "arguments": {}}})
+send({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 1, "reason": "timeout in program"}})
+while True:
+    reply = json.loads(_R.readline())
+    if reply.get("id") == 1:
+        print(reply["error"]["code"])
+        break
+"#;
+    let run = run_py("cancel-full", body, rec, limits()).await;
+    assert_eq!(run.output.stdout.trim(), "-32004", "{:?}", run.output);
+}
