@@ -189,6 +189,31 @@ fn create_file(path: &Path) -> Result<[u8; 32]> {
         }
         // Another process created it first: its key is complete (linked only after sync).
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => load_file(path, false),
+        // A filesystem without hard links (some FUSE and network mounts): create the file
+        // itself exclusively, write and sync it (a crash there can leave it partial, which
+        // loading reports).
+        Err(e) if e.raw_os_error() == Some(1) || e.kind() == std::io::ErrorKind::Unsupported => {
+            create_in_place(path, &key, parent)
+        }
         Err(e) => Err(AuditError::io(path, e)),
     }
+}
+
+fn create_in_place(path: &Path, key: &[u8; 32], parent: &Path) -> Result<[u8; 32]> {
+    let created = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path);
+    let mut file = match created {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return load_file(path, false),
+        Err(e) => return Err(AuditError::io(path, e)),
+    };
+    file.write_all(hex::encode(key).as_bytes())
+        .and_then(|()| file.write_all(b"\n"))
+        .and_then(|()| file.sync_all())
+        .map_err(|e| AuditError::io(path, e))?;
+    crate::segment::sync_dir(parent)?;
+    Ok(*key)
 }
