@@ -206,7 +206,7 @@ impl ProcessSandbox {
         let python = runtime::resolve_python(config.python.as_deref()).map_err(|e| e.to_string());
         let node = runtime::resolve_node(config.node.as_deref()).map_err(|e| e.to_string());
         let filters = if report.is_active(Layer::Seccomp) {
-            seccomp::filters()?
+            seccomp::filters(report.is_active(Layer::NetworkNamespace))?
         } else {
             Vec::new()
         };

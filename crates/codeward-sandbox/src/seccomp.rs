@@ -1,7 +1,8 @@
 //! The seccomp denylist, compiled to BPF on the host before fork (seccompiler).
 //! Denied calls fail with EPERM; `clone3` fails with ENOSYS so libc falls back to `clone`,
 //! whose namespace flags can be inspected (clone3 passes them in memory, out of BPF's reach).
-//! No program may open a socket: `socket` is denied for every family and `socketpair` allowed
+//! No program may open a socket: `socket` is denied for every family (but a NETLINK_ROUTE one
+//! inside the run's empty network namespace, to list its interfaces) and `socketpair` allowed
 //! only for connected AF_UNIX streams. On x86_64 any x32 syscall kills the process.
 
 // Syscall numbers are `c_long` in libc, which is i64 only on 64-bit targets.
@@ -67,9 +68,6 @@ fn denied() -> Vec<i64> {
         libc::SYS_io_uring_setup,
         libc::SYS_io_uring_enter,
         libc::SYS_io_uring_register,
-        // No program needs a socket: the bridge is a pair of pipes, there is no network,
-        // and Landlock does not govern `connect` to a socket file.
-        libc::SYS_socket,
     ];
     #[cfg(target_arch = "x86_64")]
     v.extend([
@@ -163,8 +161,29 @@ fn x32_filter() -> BpfProgram {
     ]
 }
 
+/// No program needs a socket: the bridge is a pair of pipes, there is no network, and
+/// Landlock does not govern `connect` to a socket file. With `netlink_route` (the run is in an
+/// empty network namespace) a NETLINK_ROUTE socket stays allowed: it lists interfaces (only
+/// `lo` there), which node's `os.networkInterfaces()` and libraries calling it at load need,
+/// and changing anything through it takes a capability the program does not have.
+fn socket_rules(netlink_route: bool) -> Result<Vec<SeccompRule>, SandboxError> {
+    if !netlink_route {
+        // No condition: every `socket` call is denied.
+        return Ok(Vec::new());
+    }
+    let netlink = libc::AF_NETLINK as u64;
+    Ok(vec![
+        rule(vec![cond(0, SeccompCmpOp::Ne, netlink)?])?,
+        rule(vec![
+            cond(0, SeccompCmpOp::Eq, netlink)?,
+            cond(2, SeccompCmpOp::Ne, libc::NETLINK_ROUTE as u64)?,
+        ])?,
+    ])
+}
+
 /// The filters to install, in order (the kernel applies the strictest verdict of all).
-pub(crate) fn filters() -> Result<Vec<BpfProgram>, SandboxError> {
+/// `netlink_route`: the runs get an empty network namespace (see [`socket_rules`]).
+pub(crate) fn filters(netlink_route: bool) -> Result<Vec<BpfProgram>, SandboxError> {
     let mut eperm: BTreeMap<i64, Vec<SeccompRule>> =
         denied().into_iter().map(|n| (n, Vec::new())).collect();
     // clone with any namespace flag (one rule per flag: rules are OR-ed).
@@ -183,6 +202,7 @@ pub(crate) fn filters() -> Result<Vec<BpfProgram>, SandboxError> {
     }
     eperm.insert(libc::SYS_clone as i64, ns_rules);
     eperm.insert(libc::SYS_socketpair as i64, socketpair_rules()?);
+    eperm.insert(libc::SYS_socket as i64, socket_rules(netlink_route)?);
     let first = compile(eperm, SeccompAction::Errno(libc::EPERM as u32))?;
     let mut enosys = BTreeMap::new();
     enosys.insert(libc::SYS_clone3 as i64, Vec::new());

@@ -789,3 +789,30 @@ except OSError as e:
         .expect("count");
     assert!(files * 8 <= cap_mib, "{out:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listing_interfaces_works_but_no_other_socket_opens() {
+    let _s = serial().await;
+    let sb = sandbox();
+    // node's os.networkInterfaces() opens a NETLINK_ROUTE socket: it must see the empty
+    // namespace (no error), as libraries that call it at load expect.
+    let ts = run_clean(
+        &sb,
+        "netlink-ts",
+        Language::TypeScript,
+        "import os from 'node:os';\nconsole.log(typeof os.networkInterfaces());\n",
+    )
+    .await
+    .output;
+    assert_eq!(ts.stdout.trim(), "object", "{ts:?}");
+    // Any other netlink family, and every other socket family, stays denied.
+    let py = run_clean(
+        &sb,
+        "netlink-py",
+        Language::Python,
+        "import socket\nfor args in [(socket.AF_NETLINK, socket.SOCK_RAW, 15), (socket.AF_INET, socket.SOCK_STREAM, 0), (socket.AF_UNIX, socket.SOCK_STREAM, 0)]:\n    try:\n        socket.socket(*args)\n        print('OPEN')\n    except OSError as e:\n        print('DENIED', e.errno)\n",
+    )
+    .await
+    .output;
+    assert_eq!(py.stdout.trim(), "DENIED 1\nDENIED 1\nDENIED 1", "{py:?}");
+}
