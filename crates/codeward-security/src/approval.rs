@@ -24,6 +24,9 @@ const STORE_FORMAT: u32 = 1;
 /// Default time a request waits for a decision.
 pub const DEFAULT_APPROVAL_TTL: Duration = Duration::from_secs(24 * 60 * 60);
 
+/// How long an approval authorizes its program after the decision.
+pub const DEFAULT_APPROVED_TTL: Duration = Duration::from_secs(7 * 24 * 60 * 60);
+
 /// How long an operation waits for another process holding the store's lock.
 pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -124,6 +127,7 @@ struct StoreDoc {
 pub struct FileApprovalStoreBuilder {
     path: PathBuf,
     ttl: Duration,
+    approved_ttl: Duration,
     clock: Arc<dyn Clock>,
     lock_timeout: Duration,
 }
@@ -132,6 +136,13 @@ impl FileApprovalStoreBuilder {
     /// How long a request waits for a decision before it expires (default 24 h).
     pub fn ttl(mut self, ttl: Duration) -> Self {
         self.ttl = ttl;
+        self
+    }
+
+    /// How long an approval authorizes its program after the decision (default 7 days);
+    /// then it expires like an undecided request, and a new run files a new request.
+    pub fn approved_ttl(mut self, ttl: Duration) -> Self {
+        self.approved_ttl = ttl;
         self
     }
 
@@ -156,6 +167,7 @@ impl FileApprovalStoreBuilder {
         let store = FileApprovalStore {
             path: self.path,
             ttl: self.ttl,
+            approved_ttl: self.approved_ttl,
             clock: self.clock,
             lock_timeout: self.lock_timeout,
             audit,
@@ -177,6 +189,7 @@ impl FileApprovalStoreBuilder {
 pub struct FileApprovalStore {
     path: PathBuf,
     ttl: Duration,
+    approved_ttl: Duration,
     clock: Arc<dyn Clock>,
     lock_timeout: Duration,
     audit: Arc<dyn AuditSink>,
@@ -190,6 +203,7 @@ impl fmt::Debug for FileApprovalStore {
         f.debug_struct("FileApprovalStore")
             .field("path", &self.path)
             .field("ttl", &self.ttl)
+            .field("approved_ttl", &self.approved_ttl)
             .field("lock_timeout", &self.lock_timeout)
             .finish_non_exhaustive()
     }
@@ -201,6 +215,7 @@ impl FileApprovalStore {
         FileApprovalStoreBuilder {
             path: path.into(),
             ttl: DEFAULT_APPROVAL_TTL,
+            approved_ttl: DEFAULT_APPROVED_TTL,
             clock: Arc::new(SystemClock),
             lock_timeout: DEFAULT_LOCK_TIMEOUT,
         }
@@ -222,6 +237,11 @@ impl FileApprovalStore {
     /// How long a request waits for a decision before it expires.
     pub fn ttl(&self) -> Duration {
         self.ttl
+    }
+
+    /// How long an approval authorizes its program after the decision.
+    pub fn approved_ttl(&self) -> Duration {
+        self.approved_ttl
     }
 
     /// How long an operation waits for another process holding the store's lock.
@@ -279,6 +299,9 @@ impl FileApprovalStore {
                 approver: decision.approver.clone(),
                 reason: decision.reason.clone(),
             };
+            // An approval is not forever: it authorizes the program for `approved_ttl`.
+            let ttl = u64::try_from(self.approved_ttl.as_millis()).unwrap_or(u64::MAX);
+            ticket.expires_ms = turn.now.saturating_add(ttl);
             ("approved", Severity::Warning)
         } else {
             ticket.status = ApprovalStatus::Rejected {
@@ -371,14 +394,20 @@ impl FileApprovalStore {
         Ok(turn)
     }
 
-    /// Marks pending requests past their expiry as expired (audited and persisted).
+    /// Marks pending requests and approvals past their expiry as expired (audited and
+    /// persisted).
     async fn expire_due(&self, turn: &mut Turn<'_>) -> Result<(), SecurityError> {
         let now = turn.now;
         let due: Vec<usize> = turn
             .tickets
             .iter()
             .enumerate()
-            .filter(|(_, t)| t.status == ApprovalStatus::Pending && now >= t.expires_ms)
+            .filter(|(_, t)| {
+                matches!(
+                    t.status,
+                    ApprovalStatus::Pending | ApprovalStatus::Approved { .. }
+                ) && now >= t.expires_ms
+            })
             .map(|(i, _)| i)
             .collect();
         if due.is_empty() {
@@ -387,8 +416,9 @@ impl FileApprovalStore {
         let mut next = turn.tickets.clone();
         let mut events = Vec::new();
         for i in due {
+            let was = status_name(&next[i].status);
             next[i].status = ApprovalStatus::Expired;
-            events.push(event(&next[i], "expired", Severity::Info));
+            events.push(event(&next[i], "expired", Severity::Info).meta("was", was));
         }
         self.commit(turn, next, events).await
     }

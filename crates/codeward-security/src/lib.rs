@@ -54,8 +54,8 @@ mod rules;
 mod validate;
 
 pub use approval::{
-    Clock, DEFAULT_APPROVAL_TTL, FileApprovalStore, FileApprovalStoreBuilder, ManualClock,
-    SystemClock, approval_code_hash, approval_request,
+    Clock, DEFAULT_APPROVAL_TTL, DEFAULT_APPROVED_TTL, FileApprovalStore, FileApprovalStoreBuilder,
+    ManualClock, SystemClock, approval_code_hash, approval_request,
 };
 pub use error::SecurityError;
 pub use pii::{PiiScanner, PiiTokenizer, PiiTokenizerBuilder};

@@ -226,6 +226,9 @@ pub struct ApprovalsConfig {
     pub file: Option<PathBuf>,
     /// How long a request waits for a decision (default 86400 s).
     pub ttl_secs: u64,
+    /// How long an approval authorizes its program after the decision (default 604800 s,
+    /// 7 days); then a run files a new request.
+    pub approved_ttl_secs: u64,
     /// How long an operation waits for another process holding the store's lock (default
     /// 10000 ms), then fails saying the store is locked.
     pub lock_timeout_ms: u64,
@@ -236,6 +239,7 @@ impl Default for ApprovalsConfig {
         ApprovalsConfig {
             file: None,
             ttl_secs: 24 * 3600,
+            approved_ttl_secs: 7 * 24 * 3600,
             lock_timeout_ms: 10_000,
         }
     }
@@ -317,6 +321,12 @@ impl Config {
                  results should not outlive that",
                 config.cache.ttl_secs
             ))
+        } else if config.approvals.approved_ttl_secs == 0 {
+            Some(
+                "[approvals] approved_ttl_secs = 0 would expire every approval as it is given; \
+                 give the seconds an approval stays valid (default 604800)"
+                    .to_owned(),
+            )
         } else if config.approvals.ttl_secs == 0 {
             Some(
                 "[approvals] ttl_secs = 0 would expire every request before an operator could \

@@ -75,6 +75,7 @@ pub async fn approval_store(
 ) -> Result<codeward_security::FileApprovalStore> {
     codeward_security::FileApprovalStore::builder(cfg.approvals_file())
         .ttl(Duration::from_secs(cfg.approvals.ttl_secs))
+        .approved_ttl(Duration::from_secs(cfg.approvals.approved_ttl_secs))
         .lock_timeout(Duration::from_millis(cfg.approvals.lock_timeout_ms))
         .open(audit)
         .await

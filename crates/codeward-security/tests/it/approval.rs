@@ -211,6 +211,48 @@ async fn rejected_requests_never_authorize() {
 }
 
 #[tokio::test]
+async fn an_approval_authorizes_its_program_for_a_limited_time() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sink = Arc::new(TestSink::default());
+    let clock = Arc::new(ManualClock::new(0));
+    let store = FileApprovalStore::builder(dir.path().join("a.json"))
+        .ttl(Duration::from_secs(600))
+        .approved_ttl(Duration::from_secs(3600))
+        .clock(clock.clone())
+        .open(sink.clone())
+        .await
+        .expect("open");
+    assert_eq!(store.approved_ttl(), Duration::from_secs(3600));
+    let ticket = store.request(request(CODE)).await.expect("filed");
+    clock.advance(Duration::from_secs(300));
+    store
+        .decide(&ticket.id, ApprovalDecision::approve("bob", "ok"))
+        .await
+        .expect("approve");
+    // Valid past the request's own deadline (600 s), until an hour after the decision.
+    clock.advance(Duration::from_secs(3599));
+    store
+        .authorize(&ticket.id, &ticket.request.code_hash)
+        .await
+        .expect("still valid");
+    clock.advance(Duration::from_secs(1));
+    let err = store
+        .authorize(&ticket.id, &ticket.request.code_hash)
+        .await
+        .expect_err("expired");
+    assert!(err.to_string().contains("expired"), "{err}");
+    assert_eq!(sink.actions(), ["requested", "approved", "expired"]);
+    let expired = sink
+        .events
+        .lock()
+        .expect("lock")
+        .last()
+        .cloned()
+        .expect("event");
+    assert_eq!(expired.metadata["was"], "approved");
+}
+
+#[tokio::test]
 async fn requests_expire_on_the_injected_clock() {
     let dir = tempfile::tempdir().expect("tempdir");
     let sink = Arc::new(TestSink::default());

@@ -47,6 +47,7 @@ fn unknown_keys_and_bad_values_are_errors_naming_the_file_and_key() {
     for (text, key) in [
         ("[cache]\nttl_secs = 40000000000\n", "ttl_secs"),
         ("[approvals]\nttl_secs = 0\n", "ttl_secs"),
+        ("[approvals]\napproved_ttl_secs = 0\n", "approved_ttl_secs"),
     ] {
         let err = Config::from_toml(text, Path::new("x.toml"))
             .unwrap_err()
@@ -63,7 +64,7 @@ fn unknown_keys_and_bad_values_are_errors_naming_the_file_and_key() {
 async fn the_approval_store_takes_its_ttl_and_lock_timeout_from_the_config() {
     let dir = tempfile::tempdir().unwrap();
     let text = format!(
-        "data_dir = {:?}\n[approvals]\nttl_secs = 60\nlock_timeout_ms = 250\n",
+        "data_dir = {:?}\n[approvals]\nttl_secs = 60\napproved_ttl_secs = 120\nlock_timeout_ms = 250\n",
         dir.path()
     );
     let c = Config::from_toml(&text, Path::new("c.toml")).unwrap();
@@ -73,6 +74,7 @@ async fn the_approval_store_takes_its_ttl_and_lock_timeout_from_the_config() {
     assert_eq!(store.path(), dir.path().join("approvals.json"));
     assert_eq!(store.ttl(), Duration::from_secs(60));
     assert_eq!(store.lock_timeout(), Duration::from_millis(250));
+    assert_eq!(store.approved_ttl(), Duration::from_secs(120));
     let defaults = Config::default().approvals;
     assert_eq!(
         (defaults.ttl_secs, defaults.lock_timeout_ms),
