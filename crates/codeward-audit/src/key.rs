@@ -166,16 +166,7 @@ fn create_file(path: &Path) -> Result<[u8; 32]> {
         std::process::id(),
         hex::encode(&random_key("a temporary key file name")?[..8])
     ));
-    let written = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)
-        .and_then(|mut file| {
-            file.write_all(hex::encode(key).as_bytes())?;
-            file.write_all(b"\n")?;
-            file.sync_all()
-        });
+    let written = new_private_file(&tmp).and_then(|mut file| write_key(&mut file, &key));
     if let Err(e) = written {
         let _ = fs::remove_file(&tmp);
         return Err(AuditError::io(&tmp, e));
@@ -200,20 +191,28 @@ fn create_file(path: &Path) -> Result<[u8; 32]> {
 }
 
 fn create_in_place(path: &Path, key: &[u8; 32], parent: &Path) -> Result<[u8; 32]> {
-    let created = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path);
-    let mut file = match created {
+    let mut file = match new_private_file(path) {
         Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return load_file(path, false),
         Err(e) => return Err(AuditError::io(path, e)),
     };
-    file.write_all(hex::encode(key).as_bytes())
-        .and_then(|()| file.write_all(b"\n"))
-        .and_then(|()| file.sync_all())
-        .map_err(|e| AuditError::io(path, e))?;
+    write_key(&mut file, key).map_err(|e| AuditError::io(path, e))?;
     crate::segment::sync_dir(parent)?;
     Ok(*key)
+}
+
+/// Creates `path` (failing if it exists), readable by its owner only.
+fn new_private_file(path: &Path) -> std::io::Result<fs::File> {
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+}
+
+/// Writes `key` as hex and a newline, then syncs it.
+fn write_key(file: &mut fs::File, key: &[u8; 32]) -> std::io::Result<()> {
+    file.write_all(hex::encode(key).as_bytes())?;
+    file.write_all(b"\n")?;
+    file.sync_all()
 }

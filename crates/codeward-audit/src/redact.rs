@@ -8,7 +8,9 @@ use regex::Regex;
 use serde_json::{Map, Value};
 use sha2::Sha256;
 
-use codeward_core::{AuditEvent, PiiDetector, PiiKind, PiiSpan, card_windows, merge_overlapping};
+use codeward_core::{
+    AuditEvent, PiiDetector, PiiKind, PiiSpan, card_windows, luhn_valid, merge_overlapping,
+};
 
 use crate::canonical::{Encoded, canonical};
 
@@ -123,27 +125,6 @@ impl BuiltinDetector {
         let any = regex::RegexSet::new(patterns.iter().map(|(_, re)| re.as_str())).ok();
         BuiltinDetector { patterns, any }
     }
-}
-
-/// Whether the ASCII digits of `window` (separators skipped) pass the Luhn check.
-fn luhn_valid(window: &[u8]) -> bool {
-    let mut sum = 0u32;
-    for (i, d) in window
-        .iter()
-        .rev()
-        .filter(|b| b.is_ascii_digit())
-        .enumerate()
-    {
-        let mut v = u32::from(d - b'0');
-        if i % 2 == 1 {
-            v *= 2;
-            if v > 9 {
-                v -= 9;
-            }
-        }
-        sum += v;
-    }
-    sum.is_multiple_of(10)
 }
 
 fn ssn_valid(text: &str) -> bool {

@@ -65,7 +65,9 @@ pub use execution::{
     ExecutionFailure, ExecutionLimits, ExecutionMetrics, ExecutionOutcome, ExecutionRequest,
     ExecutionSummary, ExitState, Language, LimitKind, LimitOverrides, TokenEconomics,
 };
-pub use pii::{PiiKind, PiiReport, PiiSpan, card_windows, merge_overlapping, non_overlapping};
+pub use pii::{
+    PiiKind, PiiReport, PiiSpan, card_windows, luhn_valid, merge_overlapping, non_overlapping,
+};
 pub use seams::{
     AnomalyDetector, ApiBinding, ApiGenerator, ApprovalStore, AuditSink, CodeValidator,
     GeneratedApi, PiiDetector, PiiRedactor, ResultCache, RiskAssessor, Sandbox, SandboxJob,

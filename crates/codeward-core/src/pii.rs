@@ -182,3 +182,20 @@ pub fn card_windows(run: &str) -> Vec<(usize, usize)> {
     }
     out
 }
+
+/// Whether the ASCII digits of `text` (any other byte, such as a separator, skipped) pass
+/// the Luhn check that card numbers carry.
+pub fn luhn_valid(text: &[u8]) -> bool {
+    let mut sum = 0u32;
+    for (i, d) in text.iter().rev().filter(|b| b.is_ascii_digit()).enumerate() {
+        let mut v = u32::from(d - b'0');
+        if i % 2 == 1 {
+            v *= 2;
+            if v > 9 {
+                v -= 9;
+            }
+        }
+        sum += v;
+    }
+    sum.is_multiple_of(10)
+}

@@ -4,7 +4,7 @@
 use std::net::Ipv6Addr;
 use std::sync::LazyLock;
 
-use codeward_core::{PiiDetector, PiiKind, PiiSpan, card_windows, merge_overlapping};
+use codeward_core::{PiiDetector, PiiKind, PiiSpan, card_windows, luhn_valid, merge_overlapping};
 use regex::Regex;
 
 struct Pattern {
@@ -140,7 +140,7 @@ impl PiiScanner {
                     // (a card in a CSV row or before an amount still counts: no 16-digit
                     // amount has a card's shape).
                     for (start, end) in card_windows(m.as_str()) {
-                        let left = start > 0 || card_left_edge(text, m.start());
+                        let left = start > 0 || left_edge(text, m.start());
                         let right = end < m.as_str().len()
                             || !after(text, m.end())
                                 .is_some_and(|c| c.is_alphanumeric() || c == '_');
@@ -186,16 +186,15 @@ fn after2(text: &str, end: usize) -> Option<char> {
 
 /// A number-like value must not be glued to other word or number characters
 /// (`v1.2.3.4`, `ORD-555-123-4567`, `1.2.3.4.5`).
-/// Whether a card may start at `start`: not inside a word, a path, a version or a longer
-/// number (the same left edge as [`numeric_boundary`]).
-fn card_left_edge(text: &str, start: usize) -> bool {
+/// Whether a number may start at `start`: not inside a word, a path, a version or a longer
+/// number.
+fn left_edge(text: &str, start: usize) -> bool {
     !before(text, start)
         .is_some_and(|c| c.is_alphanumeric() || matches!(c, '_' | '.' | '-' | '/' | '#' | '+'))
 }
 
 fn numeric_boundary(text: &str, start: usize, end: usize) -> bool {
-    let b = before(text, start);
-    if b.is_some_and(|c| c.is_alphanumeric() || matches!(c, '_' | '.' | '-' | '/' | '#' | '+')) {
+    if !left_edge(text, start) {
         return false;
     }
     match after(text, end) {
@@ -257,22 +256,7 @@ fn valid_card(value: &str) -> bool {
             | [b'3', b'0' | b'4' | b'5' | b'6' | b'7' | b'8' | b'9', ..]
             | [b'6', ..]
     );
-    issuer && luhn(&d)
-}
-
-pub(crate) fn luhn(d: &str) -> bool {
-    let mut sum = 0u32;
-    for (i, c) in d.bytes().rev().enumerate() {
-        let mut n = u32::from(c - b'0');
-        if i % 2 == 1 {
-            n *= 2;
-            if n > 9 {
-                n -= 9;
-            }
-        }
-        sum += n;
-    }
-    sum.is_multiple_of(10)
+    issuer && luhn_valid(d.as_bytes())
 }
 
 /// Area 000, 666 and 900-999, group 00 and serial 0000 are never issued.
@@ -470,8 +454,8 @@ mod tests {
 
     #[test]
     fn checksums() {
-        assert!(luhn("4111111111111111"));
-        assert!(!luhn("4111111111111112"));
+        assert!(luhn_valid(b"4111111111111111"));
+        assert!(!luhn_valid(b"4111111111111112"));
         assert!(mod97("DE89370400440532013000"));
         assert!(!mod97("DE89370400440532013001"));
     }
