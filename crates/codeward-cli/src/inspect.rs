@@ -85,7 +85,20 @@ pub async fn api(
             ),
         }
     }
-    let api = codeward_codegen::CodeGenerator::new().generate(&tools, language)?;
+    let mut api = codeward_codegen::CodeGenerator::new().generate(&tools, language)?;
+    // As in `search`: a tool no configured server serves would fail when a program calls it.
+    let servers = setup::server_names(config)?;
+    for tool in &tools {
+        if !tool.server.as_ref().is_some_and(|s| servers.contains(s)) {
+            api.warnings.push(format!(
+                "`{}`: no configured MCP server serves it (server `{}`), so a program calling it \
+                 fails; add the server to the MCP servers file ([mcp] servers_file or \
+                 CODEWARD_MCP_CONFIG)",
+                tool.qualified_name(),
+                tool.server.as_deref().unwrap_or("(none)")
+            ));
+        }
+    }
     out.json(&api);
     if !out.json {
         out.line(if summary { &api.summary } else { &api.module });

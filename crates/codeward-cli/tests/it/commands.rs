@@ -34,6 +34,28 @@ fn api_prints_typed_modules_and_names_unknown_tools() {
     let bad = env.run(&["api", "demo.nope"]);
     assert_eq!(bad.status.code(), Some(2));
     assert!(stderr(&bad).contains("codeward search"), "{}", stderr(&bad));
+    assert_eq!(v["warnings"], serde_json::json!([]), "{v:#}");
+}
+
+#[test]
+fn api_warns_about_tools_no_configured_server_serves() {
+    let env = Env::new();
+    let (code, v) = env.json(&["api", "gmail.list_labels", "demo.notes_add"]);
+    assert_eq!(code, 0, "{v:#}");
+    let warnings = v["warnings"].as_array().unwrap();
+    assert_eq!(warnings.len(), 1, "{v:#}");
+    let w = warnings[0].as_str().unwrap();
+    assert!(
+        w.contains("gmail.list_labels") && w.contains("no configured MCP server"),
+        "{w}"
+    );
+    let out = env.run(&["api", "gmail.list_labels"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("warning: `gmail.list_labels`: no configured MCP server"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
