@@ -31,9 +31,17 @@ const MIN_WRITER_MEMORY: usize = 15_000_000;
 /// Shorter words are not corrected: at one edit they match too many unrelated words.
 const MIN_TYPO_CHARS: usize = 4;
 
+/// Longer words are not corrected either: a typo automaton's size grows with the word's
+/// length (a 100,000-character word took 1 GB), and no tool's words are this long.
+const MAX_TYPO_CHARS: usize = 32;
+
 /// Words of a request beyond this many are ignored: a request is a sentence, not a document,
 /// and each word costs a clause per field.
 const MAX_QUERY_WORDS: usize = 64;
+
+/// Only this many bytes of a request are read (cut at a character boundary): the analyzer
+/// would otherwise tokenize all of an arbitrarily long text before the word limit applies.
+const MAX_QUERY_BYTES: usize = 4096;
 
 /// At most this many corrections per misspelled word.
 const MAX_CORRECTIONS: usize = 3;
@@ -689,7 +697,11 @@ impl CatalogueIndex {
     fn build_query(&self, searcher: &Searcher, query: &SearchQuery) -> Result<Option<Prepared>> {
         let mut analyzer = self.analyzer.clone();
         let mut words: Vec<String> = Vec::new();
-        for term in terms(&mut analyzer, &query.text) {
+        let mut end = query.text.len().min(MAX_QUERY_BYTES);
+        while !query.text.is_char_boundary(end) {
+            end -= 1;
+        }
+        for term in terms(&mut analyzer, &query.text[..end]) {
             if words.len() == MAX_QUERY_WORDS {
                 break;
             }
@@ -707,7 +719,7 @@ impl CatalogueIndex {
                 self.term_clauses(&mut clauses, word, 1.0);
                 matched.insert(word.clone());
             } else if self.config.typo_tolerance
-                && word.chars().count() >= MIN_TYPO_CHARS
+                && (MIN_TYPO_CHARS..=MAX_TYPO_CHARS).contains(&word.chars().count())
                 // A word with synonyms is a known word, not a typo.
                 && self.synonyms.of(word).next().is_none()
             {

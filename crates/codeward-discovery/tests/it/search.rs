@@ -187,6 +187,33 @@ fn typos_are_tolerated_unless_turned_off() {
 }
 
 #[test]
+fn long_words_and_long_requests_are_bounded() {
+    // A typo automaton grows with its word: words over 32 characters are not corrected (a
+    // 100,000-character word cost a gigabyte), so a long word matches exactly or not at all.
+    let long = "pneumonoultramicroscopicsilicovolcanoconiosis"; // 45 characters
+    let index = CatalogueIndex::new().expect("index");
+    index
+        .insert(tool("a", "recite", &format!("Recite {long} aloud")))
+        .expect("insert");
+    assert_eq!(names(&index, &SearchQuery::new(long, 5)), ["a.recite"]);
+    let typo = long.replace("volcano", "volkano");
+    assert!(names(&index, &SearchQuery::new(typo.as_str(), 5)).is_empty());
+    let huge = "q".repeat(200_000);
+    assert_eq!(
+        names(&index, &SearchQuery::new(format!("{huge} recite"), 5)),
+        Vec::<String>::new(),
+        "only the first 4 KiB of a request are read"
+    );
+    assert_eq!(
+        names(&index, &SearchQuery::new(format!("recite {huge}"), 5)),
+        ["a.recite"]
+    );
+    // The cut falls on a character boundary.
+    let wide = format!("recite {}", "é".repeat(5_000));
+    assert_eq!(names(&index, &SearchQuery::new(wide, 5)), ["a.recite"]);
+}
+
+#[test]
 fn single_changes_without_rebuild_and_versions() {
     let index = CatalogueIndex::new().expect("index");
     let v0 = index.version();
