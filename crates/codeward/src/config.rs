@@ -177,6 +177,36 @@ impl Default for LimitsConfig {
 }
 
 impl LimitsConfig {
+    /// The first limit set to 0 where 0 cannot work (every run would fail on it at once, with
+    /// a message about the limit rather than the setting), with its default. `max_tool_calls =
+    /// 0` is allowed: a program that may not call tools is a policy.
+    fn zero_limit(&self) -> Option<(&'static str, u64)> {
+        let d = LimitsConfig::default();
+        [
+            ("timeout_ms", self.timeout_ms, d.timeout_ms),
+            ("cpu_ms", self.cpu_ms, d.cpu_ms),
+            ("memory_bytes", self.memory_bytes, d.memory_bytes),
+            (
+                "max_output_bytes",
+                self.max_output_bytes,
+                d.max_output_bytes,
+            ),
+            (
+                "tool_call_timeout_ms",
+                self.tool_call_timeout_ms,
+                d.tool_call_timeout_ms,
+            ),
+            (
+                "max_processes",
+                u64::from(self.max_processes),
+                u64::from(d.max_processes),
+            ),
+        ]
+        .into_iter()
+        .find(|(_, value, _)| *value == 0)
+        .map(|(key, _, default)| (key, default))
+    }
+
     /// As core limits.
     pub fn to_limits(&self) -> ExecutionLimits {
         let mut l = ExecutionLimits::default();
@@ -303,7 +333,8 @@ impl Config {
     /// Parses TOML text (`path` only names it in errors).
     ///
     /// Besides TOML's own checks: `[audit] durability` is `fsync` or `flush`, `[cache]
-    /// ttl_secs` is at most a year, `[approvals] ttl_secs` is not 0.
+    /// ttl_secs` is at most a year, `[approvals] ttl_secs` and `approved_ttl_secs` are not 0,
+    /// and no `[limits]` value but `max_tool_calls` is 0.
     pub fn from_toml(text: &str, path: &Path) -> Result<Config> {
         let config: Config = toml::from_str(text).map_err(|e| CodewardError::ConfigParse {
             path: path.to_owned(),
@@ -334,7 +365,12 @@ impl Config {
                     .to_owned(),
             )
         } else {
-            None
+            config.limits.zero_limit().map(|(key, default)| {
+                format!(
+                    "[limits] {key} = 0 would stop every program as it starts; give a positive \
+                     value (default {default})"
+                )
+            })
         };
         match problem {
             Some(message) => Err(CodewardError::ConfigParse {
@@ -375,11 +411,15 @@ impl Config {
             self.mcp.servers_file = Some(v.into());
         }
         if let Some(v) = get("CODEWARD_TIMEOUT_MS") {
-            self.limits.timeout_ms = v.parse().map_err(|_| CodewardError::Env {
-                var: "CODEWARD_TIMEOUT_MS",
-                value: v.clone(),
-                problem: "expected milliseconds as a whole number".into(),
-            })?;
+            self.limits.timeout_ms =
+                v.parse()
+                    .ok()
+                    .filter(|ms| *ms > 0)
+                    .ok_or_else(|| CodewardError::Env {
+                        var: "CODEWARD_TIMEOUT_MS",
+                        value: v.clone(),
+                        problem: "expected milliseconds as a whole number above 0".into(),
+                    })?;
         }
         Ok(())
     }

@@ -48,6 +48,22 @@ fn unknown_keys_and_bad_values_are_errors_naming_the_file_and_key() {
         ("[cache]\nttl_secs = 40000000000\n", "ttl_secs"),
         ("[approvals]\nttl_secs = 0\n", "ttl_secs"),
         ("[approvals]\napproved_ttl_secs = 0\n", "approved_ttl_secs"),
+        // A zero limit failed every run with a message about the limit, not the setting.
+        ("[limits]\ntimeout_ms = 0\n", "[limits] timeout_ms = 0"),
+        ("[limits]\ncpu_ms = 0\n", "[limits] cpu_ms = 0"),
+        ("[limits]\nmemory_bytes = 0\n", "[limits] memory_bytes = 0"),
+        (
+            "[limits]\nmax_output_bytes = 0\n",
+            "[limits] max_output_bytes = 0",
+        ),
+        (
+            "[limits]\ntool_call_timeout_ms = 0\n",
+            "tool_call_timeout_ms",
+        ),
+        (
+            "[limits]\nmax_processes = 0\n",
+            "[limits] max_processes = 0",
+        ),
     ] {
         let err = Config::from_toml(text, Path::new("x.toml"))
             .unwrap_err()
@@ -110,6 +126,13 @@ fn environment_overrides_win_and_bad_values_are_named() {
         .apply_env(|k| (k == "CODEWARD_TIMEOUT_MS").then(|| "fast".into()))
         .unwrap_err();
     assert!(err.to_string().contains("CODEWARD_TIMEOUT_MS"), "{err}");
+    let err = Config::default()
+        .apply_env(|k| (k == "CODEWARD_TIMEOUT_MS").then(|| "0".into()))
+        .unwrap_err();
+    assert!(err.to_string().contains("above 0"), "{err}");
+    // No tool calls at all is a policy, not a mistake.
+    let c = Config::from_toml("[limits]\nmax_tool_calls = 0\n", Path::new("x.toml")).unwrap();
+    assert_eq!(c.limits.max_tool_calls, 0);
 }
 
 #[test]
