@@ -56,11 +56,17 @@ pub fn py_compile(files: &[PathBuf]) {
 
 /// Imports `codeward_api` from `dir` (catches name errors py_compile cannot see).
 pub fn py_import(dir: &Path) {
+    py_run(dir, "");
+}
+
+/// Imports `codeward_api` from `dir`, then runs `code`; returns what it printed. Panics with
+/// Python's message when the import or `code` fails.
+pub fn py_run(dir: &Path, code: &str) -> String {
     let out = Command::new(python())
         .args([
             "-I",
             "-c",
-            "import sys; sys.path.insert(0, sys.argv[1]); import codeward_api",
+            &format!("import sys; sys.path.insert(0, sys.argv[1]); import codeward_api\n{code}"),
         ])
         .arg(dir)
         .output()
@@ -71,6 +77,7 @@ pub fn py_import(dir: &Path) {
         dir.display(),
         String::from_utf8_lossy(&out.stderr)
     );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// Parses TypeScript with oxc; `Err` lists the diagnostics.

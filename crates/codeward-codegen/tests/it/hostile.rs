@@ -1,0 +1,70 @@
+//! Hostile and pathological schemas: text that tries to escape a comment, `$ref` cycles and
+//! chains, `allOf` blow-ups, and names that would shadow what the bridge client relies on.
+//! Each must give a module that compiles and runs only the code the generator wrote.
+
+use std::path::Path;
+
+use codeward_core::{GeneratedApi, Language, ToolSchema};
+use serde_json::{Value, json};
+
+use crate::common::{generate, py_compile, py_run, ts_parse};
+
+fn tool(server: &str, name: &str, input: Value) -> ToolSchema {
+    ToolSchema::new(name, "d", input).with_server(server)
+}
+
+/// Writes the Python module to `dir` and checks that it compiles.
+fn write_python(api: &GeneratedApi, dir: &Path) {
+    let file = dir.join("codeward_api.py");
+    std::fs::write(&file, &api.module).expect("write");
+    py_compile(&[file]);
+}
+
+/// Text that ends a `#` comment or a `/** */` line and then runs code at import.
+const PAYLOAD: &str = "date\nprint('PWNED')\r\nprint('PWNED')\nclass _Z:\n #";
+
+#[test]
+fn schema_text_cannot_add_code_to_the_module() {
+    let hostile = json!({"type": "string", "format": PAYLOAD, "description": PAYLOAD});
+    let tools = [tool(
+        "evil",
+        "t",
+        json!({"type": "object", "properties": {
+            "opts": {"type": "object", "properties": {"a": {"type": "string"}, "b": hostile}},
+            "top": hostile,
+        }}),
+    )];
+    let py = generate(&tools, Language::Python);
+    let dir = tempfile::tempdir().expect("temp dir");
+    write_python(&py, dir.path());
+    // Importing runs nothing of the payload, and it appears only in comments and docstrings.
+    let printed = py_run(
+        dir.path(),
+        r#"
+import tokenize
+with open(codeward_api.__file__, "rb") as source:
+    for token in tokenize.tokenize(source.readline):
+        docstring = token.type == tokenize.STRING and token.string.startswith('"""')
+        if "PWNED" in token.string and token.type != tokenize.COMMENT and not docstring:
+            print("outside a comment:", repr(token.string))
+"#,
+    );
+    assert!(
+        !printed.contains("PWNED"),
+        "the schema added code:\n{printed}"
+    );
+    assert!(
+        py.module.contains("# print('PWNED')"),
+        "the payload is documented"
+    );
+    let ts = generate(&tools, Language::TypeScript);
+    ts_parse(&ts.module).expect("module parses");
+    let lines: Vec<&str> = ts.module.lines().filter(|l| l.contains("PWNED")).collect();
+    assert!(!lines.is_empty(), "the payload is documented");
+    for line in lines {
+        assert!(
+            line.trim_start().starts_with('*'),
+            "payload outside a doc comment line: {line:?}"
+        );
+    }
+}
