@@ -420,48 +420,79 @@ impl<'t, 'd> DocConverter<'t, 'd> {
         self.convert(&Value::Object(merged), hint, path)
     }
 
+    /// Whether `idx` is an alias being converted at this container depth: naming it here would
+    /// make it part of its own definition.
+    fn refers_to_itself(&self, idx: usize) -> bool {
+        self.in_progress
+            .iter()
+            .any(|&(i, started_at)| i == idx && self.depth <= started_at)
+    }
+
     fn lookup(&self, reference: &str) -> Option<&'d Value> {
         let pointer = decode_pointer(reference.strip_prefix('#')?);
         self.root.pointer(&pointer)
     }
 
     fn resolve_ref(&mut self, reference: &str, path: &str) -> Ty {
-        let Some(fragment) = reference.strip_prefix('#') else {
-            self.warn(path, format!("the external `$ref` {reference:?}"));
-            return Ty::Unknown;
-        };
-        let pointer = decode_pointer(fragment);
-        if let Some(&idx) = self.refs.get(&pointer) {
-            if let Some(&(_, started_at)) = self.in_progress.iter().find(|(i, _)| *i == idx)
-                && self.depth <= started_at
-            {
-                // `type A = A | string` is circular in TypeScript and meaningless anyway.
+        // Definitions that are themselves only a reference are followed, not named twice;
+        // `chain` holds the pointers followed so far, to catch a cycle or an endless chain.
+        let original = reference;
+        let mut reference = reference.to_owned();
+        let mut chain: Vec<String> = Vec::new();
+        let (pointer, target) = loop {
+            let Some(fragment) = reference.strip_prefix('#') else {
+                self.warn(path, format!("the external `$ref` {reference:?}"));
+                return Ty::Unknown;
+            };
+            let pointer = decode_pointer(fragment);
+            if let Some(&idx) = self.refs.get(&pointer) {
+                if self.refers_to_itself(idx) {
+                    // `type A = A | string` is circular in TypeScript and meaningless anyway.
+                    self.warn(
+                        path,
+                        format!("the `$ref` {reference:?} refers to itself directly"),
+                    );
+                    return Ty::Unknown;
+                }
+                return Ty::Named(idx);
+            }
+            let Some(target) = self.root.pointer(&pointer) else {
+                self.warn(path, format!("the unresolvable `$ref` {reference:?}"));
+                return Ty::Unknown;
+            };
+            let Some(next) = target
+                .get("$ref")
+                .and_then(Value::as_str)
+                .filter(|_| target.as_object().is_some_and(|m| m.len() == 1))
+            else {
+                break (pointer, target);
+            };
+            if chain.contains(&pointer) {
+                chain.push(pointer);
+                let cycle: Vec<String> = chain.iter().map(|p| format!("#{p}")).collect();
                 self.warn(
                     path,
-                    format!("the `$ref` {reference:?} refers to itself directly"),
+                    format!("the `$ref`s {} form a cycle", cycle.join(" -> ")),
                 );
                 return Ty::Unknown;
             }
-            return Ty::Named(idx);
-        }
-        let Some(target) = self.root.pointer(&pointer) else {
-            self.warn(path, format!("the unresolvable `$ref` {reference:?}"));
-            return Ty::Unknown;
-        };
-        // A definition that is itself only a reference: follow it instead of naming it twice.
-        if let Some(next) = target.get("$ref").and_then(Value::as_str)
-            && target.as_object().is_some_and(|m| m.len() == 1)
-        {
-            if next == reference {
-                self.warn(path, format!("the `$ref` {reference:?} refers to itself"));
+            if chain.len() >= MAX_NESTING {
+                self.warn(
+                    path,
+                    format!("more than {MAX_NESTING} `$ref`s in a row from {original:?}"),
+                );
                 return Ty::Unknown;
             }
-            return self.resolve_ref(next, path);
-        }
+            chain.push(pointer);
+            reference = next.to_owned();
+        };
         let last = pointer.rsplit('/').next().unwrap_or_default();
         let base = pascal_case(last, "Type");
         let idx = self.table.reserve(&base, &Doc::from_schema(target));
         self.refs.insert(pointer.clone(), idx);
+        for followed in chain {
+            self.refs.insert(followed, idx);
+        }
         let target_path = format!("#{pointer}");
         if is_object_like(target) {
             self.fill_object(idx, target, &target_path);

@@ -68,3 +68,57 @@ with open(codeward_api.__file__, "rb") as source:
         );
     }
 }
+
+/// Generates both languages, checks they compile, and returns the warnings (the same in both).
+fn generate_both(tools: &[ToolSchema]) -> (GeneratedApi, GeneratedApi) {
+    let py = generate(tools, Language::Python);
+    let dir = tempfile::tempdir().expect("temp dir");
+    write_python(&py, dir.path());
+    py_run(dir.path(), "");
+    let ts = generate(tools, Language::TypeScript);
+    ts_parse(&ts.module).expect("module parses");
+    assert_eq!(py.warnings, ts.warnings);
+    (py, ts)
+}
+
+#[test]
+fn ref_cycles_and_endless_ref_chains_are_typed_unknown() {
+    let cycle = tool(
+        "evil",
+        "cycle",
+        json!({"type": "object", "properties": {"x": {"$ref": "#/$defs/A"}},
+               "$defs": {"A": {"$ref": "#/$defs/B"}, "B": {"$ref": "#/$defs/A"}}}),
+    );
+    // Long enough to overflow the stack of a converter that recursed once per link.
+    let links = 100_000;
+    let defs: serde_json::Map<String, Value> = (0..links)
+        .map(|i| {
+            (
+                format!("A{i}"),
+                json!({"$ref": format!("#/$defs/A{}", i + 1)}),
+            )
+        })
+        .chain([(format!("A{links}"), json!({"type": "string"}))])
+        .collect();
+    let chain = tool(
+        "evil",
+        "chain",
+        json!({"type": "object", "properties": {"x": {"$ref": "#/$defs/A0"}}, "$defs": defs}),
+    );
+    let (py, ts) = generate_both(&[cycle, chain]);
+    assert_eq!(
+        py.warnings,
+        [
+            "evil.cycle input /properties/x/$ref: the `$ref`s #/$defs/A -> #/$defs/B -> #/$defs/A \
+             form a cycle; typed as unknown / Any",
+            "evil.chain input /properties/x/$ref: more than 64 `$ref`s in a row from \
+             \"#/$defs/A0\"; typed as unknown / Any",
+        ]
+    );
+    assert!(ts.module.contains("x?: unknown;"), "{}", ts.module);
+    assert!(
+        py.module.contains("def cycle(*, x: Any = None)"),
+        "{}",
+        py.module
+    );
+}
