@@ -122,3 +122,52 @@ fn ref_cycles_and_endless_ref_chains_are_typed_unknown() {
         py.module
     );
 }
+
+/// `D0` .. `D{depth}`: each has properties `x` and `y` that both extend the next one through
+/// `allOf`, so inlining every `allOf` at every use doubles the work at every level.
+fn doubling_all_of(depth: usize, member: impl Fn(usize, &str) -> Value) -> Value {
+    let mut defs = serde_json::Map::new();
+    for k in 0..depth {
+        defs.insert(
+            format!("D{k}"),
+            json!({"type": "object", "properties": {"x": member(k + 1, "x"), "y": member(k + 1, "y")}}),
+        );
+    }
+    defs.insert(
+        format!("D{depth}"),
+        json!({"type": "object", "properties": {"leaf": {"type": "string"}}}),
+    );
+    json!({"type": "object", "properties": {"root": member(0, "root")}, "$defs": defs})
+}
+
+#[test]
+fn shared_all_of_definitions_are_converted_once() {
+    let depth = 12;
+    let refer = |k: usize| json!([{"$ref": format!("#/$defs/D{k}")}]);
+    let variants = [
+        // A lone reference (pydantic's documented `$ref`), ...
+        doubling_all_of(depth, |k, _| json!({"allOf": refer(k)})),
+        // ... the same `allOf` with a type beside it, ...
+        doubling_all_of(depth, |k, _| json!({"allOf": refer(k), "type": "object"})),
+        // ... and a different one at every use.
+        doubling_all_of(
+            depth,
+            |k, name| json!({"allOf": refer(k), "type": "object", "description": name}),
+        ),
+    ];
+    for (i, input) in variants.into_iter().enumerate() {
+        let (py, ts) = generate_both(&[tool("deep", "t", input)]);
+        assert!(py.warnings.is_empty(), "{:?}", py.warnings);
+        // One interface for the input and about one for each definition, not 2^depth.
+        let interfaces = ts.module.matches("export interface ").count();
+        assert!(
+            interfaces <= 2 * depth + 4,
+            "variant {i}: {interfaces} interfaces for {depth} definitions"
+        );
+        assert!(
+            ts.module.len() < 40_000,
+            "variant {i}: {} bytes",
+            ts.module.len()
+        );
+    }
+}
