@@ -94,10 +94,38 @@ const PY_KEYWORDS: &[&str] = &[
     "with", "yield", "match", "case", "type", "_",
 ];
 
-/// Python builtins and module aliases a generated module must not shadow.
+/// Python builtins and module aliases a generated module must not shadow, among them every
+/// builtin its bridge client and class bodies use (a test checks the templates against this).
 const PY_RESERVED: &[&str] = &[
-    "print", "self", "cls", "str", "int", "float", "bool", "list", "dict", "tuple", "set",
-    "object", "bytes", "len", "id", "input", "json", "os", "sys", "typing",
+    "print",
+    "self",
+    "cls",
+    "str",
+    "int",
+    "float",
+    "bool",
+    "list",
+    "dict",
+    "tuple",
+    "set",
+    "object",
+    "bytes",
+    "len",
+    "id",
+    "input",
+    "json",
+    "os",
+    "sys",
+    "typing",
+    "all",
+    "isinstance",
+    "bytearray",
+    "memoryview",
+    "staticmethod",
+    "super",
+    "ValueError",
+    "OSError",
+    "BlockingIOError",
 ];
 
 /// Type and value names the generated modules define or rely on at module scope.

@@ -59,8 +59,8 @@ pub fn py_import(dir: &Path) {
     py_run(dir, "");
 }
 
-/// Imports `codeward_api` from `dir`, then runs `code`; returns what it printed. Panics with
-/// Python's message when the import or `code` fails.
+/// Imports `codeward_api` from `dir` (outside codeward: no bridge), then runs `code`;
+/// returns what it printed. Panics with Python's message when the import or `code` fails.
 pub fn py_run(dir: &Path, code: &str) -> String {
     let out = Command::new(python())
         .args([
@@ -69,6 +69,7 @@ pub fn py_run(dir: &Path, code: &str) -> String {
             &format!("import sys; sys.path.insert(0, sys.argv[1]); import codeward_api\n{code}"),
         ])
         .arg(dir)
+        .env_remove("CODEWARD_BRIDGE_FDS")
         .output()
         .expect("python3 runs");
     assert!(

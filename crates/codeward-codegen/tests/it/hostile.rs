@@ -2,8 +2,6 @@
 //! chains, `allOf` blow-ups, and names that would shadow what the bridge client relies on.
 //! Each must give a module that compiles and runs only the code the generator wrote.
 
-use std::path::Path;
-
 use codeward_core::{GeneratedApi, Language, ToolSchema};
 use serde_json::{Value, json};
 
@@ -13,11 +11,23 @@ fn tool(server: &str, name: &str, input: Value) -> ToolSchema {
     ToolSchema::new(name, "d", input).with_server(server)
 }
 
-/// Writes the Python module to `dir` and checks that it compiles.
-fn write_python(api: &GeneratedApi, dir: &Path) {
-    let file = dir.join("codeward_api.py");
+/// `tool` with an output object whose one property refers to the definition `name`.
+fn with_output_type(mut tool: ToolSchema, name: &str) -> ToolSchema {
+    tool.output_schema = Some(json!({
+        "type": "object",
+        "properties": {"field": {"$ref": format!("#/$defs/{name}")}},
+        "$defs": {name: {"type": "object", "properties": {"n": {"type": "string"}}}},
+    }));
+    tool
+}
+
+/// Compiles and imports the Python module, then runs `code`; returns what it printed.
+fn run_python(api: &GeneratedApi, code: &str) -> String {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("codeward_api.py");
     std::fs::write(&file, &api.module).expect("write");
     py_compile(&[file]);
+    py_run(dir.path(), code)
 }
 
 /// Text that ends a `#` comment or a `/** */` line and then runs code at import.
@@ -35,11 +45,9 @@ fn schema_text_cannot_add_code_to_the_module() {
         }}),
     )];
     let py = generate(&tools, Language::Python);
-    let dir = tempfile::tempdir().expect("temp dir");
-    write_python(&py, dir.path());
     // Importing runs nothing of the payload, and it appears only in comments and docstrings.
-    let printed = py_run(
-        dir.path(),
+    let printed = run_python(
+        &py,
         r#"
 import tokenize
 with open(codeward_api.__file__, "rb") as source:
@@ -72,9 +80,7 @@ with open(codeward_api.__file__, "rb") as source:
 /// Generates both languages, checks they compile, and returns the warnings (the same in both).
 fn generate_both(tools: &[ToolSchema]) -> (GeneratedApi, GeneratedApi) {
     let py = generate(tools, Language::Python);
-    let dir = tempfile::tempdir().expect("temp dir");
-    write_python(&py, dir.path());
-    py_run(dir.path(), "");
+    run_python(&py, "");
     let ts = generate(tools, Language::TypeScript);
     ts_parse(&ts.module).expect("module parses");
     assert_eq!(py.warnings, ts.warnings);
@@ -169,5 +175,32 @@ fn shared_all_of_definitions_are_converted_once() {
             "variant {i}: {} bytes",
             ts.module.len()
         );
+    }
+}
+
+#[test]
+fn python_names_cannot_replace_the_builtins_the_bridge_uses() {
+    // A type named like an exception the bridge catches, a server like a function it calls.
+    let tools = [
+        with_output_type(tool("s", "text", json!({"type": "object"})), "ValueError"),
+        tool("all", "t", json!({"type": "object"})),
+    ];
+    let py = generate(&tools, Language::Python);
+    let printed = run_python(
+        &py,
+        r#"
+from codeward_api import BridgeError, _to_value, s
+# A tool answering plain text: the bridge's `except ValueError` must still catch.
+print(_to_value("s.text", {"content": [{"type": "text", "text": "not json"}]}))
+# Connecting calls all(...): outside codeward that must fail with BridgeError.
+try:
+    s.text()
+except BridgeError:
+    print("BridgeError")
+"#,
+    );
+    assert_eq!(printed, "not json\nBridgeError\n");
+    for name in ["class ValueError_(TypedDict)", "class all_:"] {
+        assert!(py.module.contains(name), "{name} missing");
     }
 }
