@@ -201,6 +201,16 @@ pub(crate) fn is_python_keyword(name: &str) -> bool {
     PY_KEYWORDS.contains(&name)
 }
 
+/// Names a class body of the generated Python module evaluates after defining methods: a
+/// method of that name would replace it for the methods below (`@staticmethod`).
+const PY_CLASS_BODY: &[&str] = &["staticmethod"];
+
+/// Whether `name` cannot name a method of a generated Python class: a keyword, or a name the
+/// class body itself relies on.
+pub(crate) fn is_bad_python_method(name: &str) -> bool {
+    is_python_keyword(name) || PY_CLASS_BODY.contains(&name)
+}
+
 /// Whether `name` is a plain ASCII identifier (letters, digits, `_`, `$` excluded).
 pub(crate) fn is_ascii_identifier(name: &str) -> bool {
     let mut chars = name.chars();

@@ -204,3 +204,18 @@ except BridgeError:
         assert!(py.module.contains(name), "{name} missing");
     }
 }
+
+#[test]
+fn a_python_method_cannot_replace_the_decorator_of_the_next() {
+    let tools = [
+        tool("s", "staticmethod", json!({"type": "object"})),
+        tool("s", "z_other", json!({"type": "object"})),
+    ];
+    let py = generate(&tools, Language::Python);
+    let printed = run_python(
+        &py,
+        "print(codeward_api.s.z_other.__name__, codeward_api.s.staticmethod_.__name__)",
+    );
+    assert_eq!(printed, "z_other staticmethod_\n");
+    assert_eq!(py.bindings[0].function, "staticmethod_");
+}
