@@ -81,13 +81,21 @@ pub fn py_run(dir: &Path, code: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// Parses TypeScript with oxc; `Err` lists the diagnostics.
+/// Parses TypeScript with oxc and runs its semantic checks (a name declared twice, say);
+/// `Err` lists the diagnostics.
 pub fn ts_parse(source: &str) -> Result<(), String> {
     let allocator = oxc_allocator::Allocator::default();
     let source_type = oxc_span::SourceType::ts().with_module(true);
     let ret = oxc_parser::Parser::new(&allocator, source, source_type).parse();
     if ret.panicked || ret.diagnostics.has_errors() {
         let messages: Vec<String> = ret.diagnostics.errors().map(|d| d.to_string()).collect();
+        return Err(messages.join("\n"));
+    }
+    let semantic = oxc_semantic::SemanticBuilder::new()
+        .with_check_syntax_error(true)
+        .build(&ret.program);
+    if !semantic.diagnostics.is_empty() {
+        let messages: Vec<String> = semantic.diagnostics.iter().map(|d| d.to_string()).collect();
         return Err(messages.join("\n"));
     }
     Ok(())

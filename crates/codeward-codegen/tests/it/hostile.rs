@@ -219,3 +219,23 @@ fn a_python_method_cannot_replace_the_decorator_of_the_next() {
     assert_eq!(printed, "z_other staticmethod_\n");
     assert_eq!(py.bindings[0].function, "staticmethod_");
 }
+
+#[test]
+fn typescript_names_cannot_redeclare_what_the_bridge_declares() {
+    let tools = [
+        with_output_type(
+            tool("in_flight", "t", json!({"type": "object"})),
+            "Uint8Array",
+        ),
+        tool("take-slot", "t", json!({"type": "object"})),
+    ];
+    let ts = generate(&tools, Language::TypeScript);
+    ts_parse(&ts.module).unwrap_or_else(|e| panic!("{e}"));
+    for name in [
+        "export interface Uint8Array_ {",
+        "export const inFlight_ = {",
+        "export const takeSlot_ = {",
+    ] {
+        assert!(ts.module.contains(name), "{name} missing");
+    }
+}
