@@ -94,13 +94,42 @@ const PY_KEYWORDS: &[&str] = &[
     "with", "yield", "match", "case", "type", "_",
 ];
 
-/// Python builtins and module aliases a generated module must not shadow.
+/// Python builtins and module aliases a generated module must not shadow, among them every
+/// builtin its bridge client and class bodies use (a test checks the templates against this).
 const PY_RESERVED: &[&str] = &[
-    "print", "self", "cls", "str", "int", "float", "bool", "list", "dict", "tuple", "set",
-    "object", "bytes", "len", "id", "input", "json", "os", "sys", "typing",
+    "print",
+    "self",
+    "cls",
+    "str",
+    "int",
+    "float",
+    "bool",
+    "list",
+    "dict",
+    "tuple",
+    "set",
+    "object",
+    "bytes",
+    "len",
+    "id",
+    "input",
+    "json",
+    "os",
+    "sys",
+    "typing",
+    "all",
+    "isinstance",
+    "bytearray",
+    "memoryview",
+    "staticmethod",
+    "super",
+    "ValueError",
+    "OSError",
+    "BlockingIOError",
 ];
 
-/// Type and value names the generated modules define or rely on at module scope.
+/// Type and value names the generated modules define or rely on at module scope (a test
+/// checks the templates against this).
 const MODULE_RESERVED: &[&str] = &[
     "Any",
     "Literal",
@@ -158,6 +187,12 @@ const MODULE_RESERVED: &[&str] = &[
     "FS_MODULE",
     "NET_MODULE",
     "MAX_REQUEST_BYTES",
+    "MAX_IN_FLIGHT",
+    "inFlight",
+    "waitingForSlot",
+    "takeSlot",
+    "releaseSlot",
+    "Uint8Array",
 ];
 
 /// Whether `name` is reserved in either target language or by the generated module.
@@ -171,6 +206,16 @@ pub(crate) fn is_reserved(name: &str) -> bool {
 /// Whether `name` is a Python keyword (the only names a Python attribute cannot take).
 pub(crate) fn is_python_keyword(name: &str) -> bool {
     PY_KEYWORDS.contains(&name)
+}
+
+/// Names a class body of the generated Python module evaluates after defining methods: a
+/// method of that name would replace it for the methods below (`@staticmethod`).
+const PY_CLASS_BODY: &[&str] = &["staticmethod"];
+
+/// Whether `name` cannot name a method of a generated Python class: a keyword, or a name the
+/// class body itself relies on.
+pub(crate) fn is_bad_python_method(name: &str) -> bool {
+    is_python_keyword(name) || PY_CLASS_BODY.contains(&name)
 }
 
 /// Whether `name` is a plain ASCII identifier (letters, digits, `_`, `$` excluded).
@@ -306,7 +351,11 @@ impl Namer {
 
 #[cfg(test)]
 mod tests {
+    use codeward_core::{Language, ToolSchema};
+    use serde_json::json;
+
     use super::*;
+    use crate::generator::CodeGenerator;
 
     #[test]
     fn cases() {
@@ -333,6 +382,161 @@ mod tests {
         // The bridge client's own names are never handed to a type or a server.
         assert_eq!(namer.claim("Connection", ""), "Connection_");
         assert_eq!(namer.claim("fs", ""), "fs_");
+    }
+
+    /// Tools whose modules use every construct of the templates: each kind of type, each
+    /// kind of input, docs, examples.
+    fn sample_tools() -> Vec<ToolSchema> {
+        let output = json!({"$ref": "#/$defs/Out", "$defs": {"Out": {"anyOf": [
+            {"type": "array", "items": {"type": "integer"}},
+            {"type": "object", "additionalProperties": {"type": "number"}},
+            {"type": "object", "properties": {"a-b": {"type": "boolean"}, "c": {"enum": ["x", 1.5]}}},
+            {"type": "string"}, {"type": "null"},
+        ]}}});
+        let mut typed = ToolSchema::new(
+            "typed",
+            "Typed.",
+            json!({"type": "object", "required": ["a"], "additionalProperties": {"type": "string"},
+                   "properties": {"a": {"type": "string", "format": "uri", "default": "x"},
+                                  "b": {"type": "array", "prefixItems": [{"type": "integer"}]}}}),
+        )
+        .with_server("s");
+        typed.output_schema = Some(output);
+        typed.examples = vec![json!({"a": "x"})];
+        vec![
+            typed,
+            ToolSchema::new("open", "Open.", json!({"type": "object"})).with_server("s"),
+            ToolSchema::new("other", "Other.", json!({"type": "string"})).with_server("s"),
+        ]
+    }
+
+    /// The sample module in `language`, and the names the generator made for its tools.
+    fn sample_module(language: Language) -> (String, Vec<String>) {
+        let tools = sample_tools();
+        let api = CodeGenerator::new()
+            .generate_api(&tools, language)
+            .expect("generates");
+        let mut generated: Vec<String> = api.bindings.iter().map(|b| b.object.clone()).collect();
+        generated.extend(
+            crate::plan::Plan::new(&tools)
+                .table
+                .defs
+                .into_iter()
+                .map(|d| d.name),
+        );
+        (api.module, generated)
+    }
+
+    /// Every name the module's own code defines at the top level or takes from the language's
+    /// globals must be reserved, or a server or type of that name would replace it: `class
+    /// ValueError` broke `except ValueError:` in the bridge, `class all:` its `all(...)`.
+    /// Names starting with `_` and a letter are exempt: the generator never makes one.
+    fn check_reserved(kind: &str, names: impl IntoIterator<Item = String>, generated: &[String]) {
+        let missing: Vec<String> = names
+            .into_iter()
+            .filter(|n| !generated.contains(n) && !is_private(n) && !is_reserved(n))
+            .collect();
+        assert!(missing.is_empty(), "{kind} names not reserved: {missing:?}");
+    }
+
+    fn is_private(name: &str) -> bool {
+        name.starts_with('_') && !name[1..].starts_with(|c: char| c.is_ascii_digit())
+    }
+
+    #[test]
+    fn every_name_the_python_module_relies_on_is_reserved() {
+        let (module, generated) = sample_module(Language::Python);
+        // Top-level bindings, builtins used anywhere, and the names each class body evaluates
+        // once its methods exist (decorators; annotations are never evaluated).
+        let script = r#"
+import ast, builtins, sys
+tree = ast.parse(sys.stdin.read())
+top, body = set(), set()
+for node in tree.body:
+    if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+        top.add(node.name)
+    elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        top.update(t.id for t in targets if isinstance(t, ast.Name))
+    elif isinstance(node, ast.Import):
+        top.update((a.asname or a.name).split(".")[0] for a in node.names)
+    elif isinstance(node, ast.ImportFrom) and node.module != "__future__":
+        top.update(a.asname or a.name for a in node.names)
+    if isinstance(node, ast.ClassDef):
+        for stmt in node.body:
+            if isinstance(stmt, ast.FunctionDef):
+                parts = stmt.decorator_list + stmt.args.defaults + stmt.args.kw_defaults
+                body.update(n.id for p in parts if p for n in ast.walk(p) if isinstance(n, ast.Name))
+used = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} & set(dir(builtins))
+print(" ".join(sorted(top | used)))
+print(" ".join(sorted(body)))
+"#;
+        let python = if std::path::Path::new("/usr/bin/python3").exists() {
+            "/usr/bin/python3"
+        } else {
+            "python3"
+        };
+        let mut child = std::process::Command::new(python)
+            .args(["-I", "-c", script])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3 runs");
+        std::io::Write::write_all(&mut child.stdin.take().expect("stdin"), module.as_bytes())
+            .expect("write module");
+        let out = child.wait_with_output().expect("python3 runs");
+        assert!(out.status.success(), "the module does not parse");
+        let out = String::from_utf8(out.stdout).expect("utf-8");
+        let mut lines = out.lines();
+        let module_names = lines.next().unwrap_or_default();
+        assert!(module_names.contains("isinstance"), "{module_names}");
+        check_reserved(
+            "Python module",
+            module_names.split_whitespace().map(str::to_owned),
+            &generated,
+        );
+        let body_names: Vec<&str> = lines
+            .next()
+            .unwrap_or_default()
+            .split_whitespace()
+            .collect();
+        assert!(body_names.contains(&"staticmethod"), "{body_names:?}");
+        for name in body_names {
+            assert!(
+                is_bad_python_method(name),
+                "Python method name {name:?} not refused"
+            );
+        }
+    }
+
+    #[test]
+    fn every_name_the_typescript_module_relies_on_is_reserved() {
+        let (module, generated) = sample_module(Language::TypeScript);
+        let allocator = oxc_allocator::Allocator::default();
+        let source_type = oxc_span::SourceType::ts().with_module(true);
+        let parsed = oxc_parser::Parser::new(&allocator, &module, source_type).parse();
+        assert!(
+            !parsed.panicked && !parsed.diagnostics.has_errors(),
+            "parses"
+        );
+        let semantic = oxc_semantic::SemanticBuilder::new()
+            .build(&parsed.program)
+            .semantic;
+        let scoping = semantic.scoping();
+        // Top-level declarations, and the globals the module refers to.
+        let mut names: Vec<String> = scoping
+            .get_bindings(scoping.root_scope_id())
+            .keys()
+            .map(|name| name.as_str().to_owned())
+            .collect();
+        names.extend(
+            scoping
+                .root_unresolved_references()
+                .keys()
+                .map(|name| name.as_str().to_owned()),
+        );
+        assert!(names.iter().any(|n| n == "takeSlot"), "{names:?}");
+        check_reserved("TypeScript module", names, &generated);
     }
 
     #[test]

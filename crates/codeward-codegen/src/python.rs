@@ -4,7 +4,9 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::ident::{Namer, is_ascii_identifier, is_python_keyword, snake_case};
+use crate::ident::{
+    Namer, is_ascii_identifier, is_bad_python_method, is_python_keyword, snake_case,
+};
 use crate::plan::{FnPlan, Input, Plan};
 use crate::render::{FnDocs, Server, field_doc_lines, servers};
 use crate::schema::{DefKind, Ty, TypeTable};
@@ -335,7 +337,7 @@ struct Param {
 }
 
 fn function(f: &FnPlan<'_>, members: &mut Namer, server: &str, table: &TypeTable) -> Function {
-    let name = members.claim_if(&snake_case(&f.tool.name, "call"), "_", is_python_keyword);
+    let name = members.claim_if(&snake_case(&f.tool.name, "call"), "_", is_bad_python_method);
     let wire = string_literal(&f.wire);
     let docs = FnDocs::new(f, table);
     let mut args_doc: Vec<String> = Vec::new();

@@ -11,7 +11,7 @@ use crate::error::CodegenError;
 use crate::ident::Namer;
 use crate::plan::{FnPlan, Plan};
 use crate::schema::{Doc, TypeTable};
-use crate::text::{doc_lines, jsdoc_safe, pydoc_safe};
+use crate::text::{doc_lines, jsdoc_safe, pydoc_safe, safe_lines};
 
 /// Template files, embedded so the crate needs nothing at run time.
 const TEMPLATES: &[(&str, &str)] = &[
@@ -108,8 +108,10 @@ pub(crate) fn render(
     Ok((render(module_name)?, render(summary_name)?, bindings))
 }
 
-/// A `/** */` block at `indent` spaces; empty when there is nothing to say.
+/// A `/** */` block at `indent` spaces; empty when there is nothing to say. Every line is
+/// made safe here (line breaks split, `*/` escaped), whoever built it.
 fn jsdoc(lines: Vec<String>, indent: usize) -> String {
+    let lines = safe_lines(&lines);
     let pad = " ".repeat(indent);
     match lines.as_slice() {
         [] => String::new(),
@@ -131,10 +133,11 @@ fn jsdoc(lines: Vec<String>, indent: usize) -> String {
     }
 }
 
-/// A `"""` docstring at `indent` spaces; empty when there is nothing to say.
+/// A `"""` docstring at `indent` spaces; empty when there is nothing to say. Every line is
+/// made safe here (line breaks split, quotes and backslashes escaped), whoever built it.
 fn pydoc(lines: Vec<String>, indent: usize) -> String {
     let pad = " ".repeat(indent);
-    let mut safe: Vec<String> = lines.iter().map(|l| pydoc_safe(l)).collect();
+    let mut safe: Vec<String> = safe_lines(&lines).iter().map(|l| pydoc_safe(l)).collect();
     // A quote right before the closing `"""` would end the string early.
     if let Some(last) = safe.last_mut()
         && last.ends_with('"')
@@ -160,10 +163,11 @@ fn pydoc(lines: Vec<String>, indent: usize) -> String {
     }
 }
 
-/// `#` comment lines at `indent` spaces.
+/// `#` comment lines at `indent` spaces. Every line is made safe here: a line break left in
+/// a line would end the comment and turn the rest into module code run at import.
 fn pycomment(lines: Vec<String>, indent: usize) -> String {
     let pad = " ".repeat(indent);
-    lines
+    safe_lines(&lines)
         .iter()
         .map(|l| {
             if l.is_empty() {
@@ -310,7 +314,7 @@ pub(crate) fn field_doc_lines(doc: &Doc, literal: fn(&Value) -> String) -> Vec<S
         extras.push(format!("Default: {}.", literal(default)));
     }
     if let Some(format) = &doc.format {
-        extras.push(format!("Format: {format}."));
+        extras.push(format!("Format: {}.", doc_lines(format).join(" ")));
     }
     if let Some(example) = doc.examples.first() {
         extras.push(format!("Example: {}.", literal(example)));
@@ -350,5 +354,39 @@ pub(crate) fn hint_words(hints: &ToolAnnotations) -> String {
         String::new()
     } else {
         format!(" ({})", words.join(", "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn comment_filters_keep_line_breaks_inside_the_comment() {
+        let hostile = vec!["date\nimport os\rclass _Z:".to_owned(), String::new()];
+        assert_eq!(
+            pycomment(hostile.clone(), 4),
+            "    # date\n    # import os\n    # class _Z:\n    #\n"
+        );
+        assert_eq!(
+            jsdoc(hostile.clone(), 0),
+            "/**\n * date\n * import os\n * class _Z:\n *\n */\n"
+        );
+        assert_eq!(
+            pydoc(hostile, 0),
+            "\"\"\"date\nimport os\nclass _Z:\n\n\"\"\"\n"
+        );
+    }
+
+    #[test]
+    fn formats_are_documented_on_one_line() {
+        let doc = Doc {
+            format: Some("date\nimport os".to_owned()),
+            ..Doc::default()
+        };
+        assert_eq!(
+            field_doc_lines(&doc, |v| v.to_string()),
+            ["Format: date import os."]
+        );
     }
 }

@@ -183,9 +183,32 @@ pub(crate) struct DocConverter<'t, 'd> {
     depth: usize,
     /// Guards against pathological nesting.
     nesting: usize,
+    /// Types of the `allOf` schemas converted so far, by their JSON text.
+    all_of_types: HashMap<String, Ty>,
+    /// `allOf` schemas being converted, by their JSON text.
+    all_of_in_progress: Vec<String>,
+    /// Schemas converted so far, against [`MAX_CONVERSIONS`].
+    conversions: usize,
 }
 
 const MAX_NESTING: usize = 64;
+
+/// Schemas one document may convert (each makes at most one named type). Far above what real
+/// tools need; it bounds the module a hostile or broken schema can make the generator write.
+const MAX_CONVERSIONS: usize = 10_000;
+
+/// Keywords that only document a schema: beside a lone `allOf` `$ref` they change no type.
+const ANNOTATION_KEYWORDS: &[&str] = &[
+    "title",
+    "description",
+    "default",
+    "examples",
+    "example",
+    "deprecated",
+    "readOnly",
+    "writeOnly",
+    "$comment",
+];
 
 impl<'t, 'd> DocConverter<'t, 'd> {
     pub(crate) fn new(table: &'t mut TypeTable, root: &'d Value, origin: String) -> Self {
@@ -197,6 +220,9 @@ impl<'t, 'd> DocConverter<'t, 'd> {
             in_progress: Vec::new(),
             depth: 0,
             nesting: 0,
+            all_of_types: HashMap::new(),
+            all_of_in_progress: Vec::new(),
+            conversions: 0,
         }
     }
 
@@ -225,6 +251,20 @@ impl<'t, 'd> DocConverter<'t, 'd> {
     }
 
     fn convert(&mut self, schema: &Value, hint: &str, path: &str) -> Ty {
+        if self.conversions >= MAX_CONVERSIONS {
+            if self.conversions == MAX_CONVERSIONS {
+                self.conversions += 1;
+                self.note(
+                    path,
+                    format!(
+                        "more than {MAX_CONVERSIONS} schemas to convert in one document; \
+                         this one and the rest are typed as unknown / Any"
+                    ),
+                );
+            }
+            return Ty::Unknown;
+        }
+        self.conversions += 1;
         if self.nesting >= MAX_NESTING {
             self.warn(path, format!("nesting deeper than {MAX_NESTING} levels"));
             return Ty::Unknown;
@@ -376,6 +416,46 @@ impl<'t, 'd> DocConverter<'t, 'd> {
             self.warn(path, "an `allOf` that is not an array");
             return Ty::Unknown;
         };
+        // A lone `$ref` with only documentation beside it (pydantic documents references this
+        // way) is that reference: one named type, however many places use it.
+        if let [member] = members.as_slice()
+            && let Some(reference) = member.get("$ref").and_then(Value::as_str)
+            && member
+                .as_object()
+                .is_some_and(|m| only_annotations(m, &["$ref"]))
+            && only_annotations(map, &["allOf", "nullable"])
+        {
+            return self.resolve_ref(reference, &format!("{path}/allOf/0/$ref"));
+        }
+        // Members are merged in place, so an `allOf` inside a shared definition would be
+        // converted again at every use, twice as often at every level of nesting: convert
+        // each distinct `allOf` once.
+        let key = serde_json::to_string(map).unwrap_or_default();
+        if let Some(ty) = self.all_of_types.get(&key).cloned() {
+            if direct_names(&ty).any(|idx| self.refers_to_itself(idx)) {
+                self.warn(path, "an `allOf` that is part of its own definition");
+                return Ty::Unknown;
+            }
+            return ty;
+        }
+        if self.all_of_in_progress.contains(&key) {
+            self.warn(path, "an `allOf` that contains itself");
+            return Ty::Unknown;
+        }
+        self.all_of_in_progress.push(key.clone());
+        let ty = self.merge_all_of(map, members, hint, path);
+        self.all_of_in_progress.pop();
+        self.all_of_types.insert(key, ty.clone());
+        ty
+    }
+
+    fn merge_all_of(
+        &mut self,
+        map: &Map<String, Value>,
+        members: &[Value],
+        hint: &str,
+        path: &str,
+    ) -> Ty {
         // Merge the members into one schema: properties and required add up, other keywords
         // keep their first value. That is exact for the usual "base object + extension" use.
         let mut merged = map.clone();
@@ -420,48 +500,79 @@ impl<'t, 'd> DocConverter<'t, 'd> {
         self.convert(&Value::Object(merged), hint, path)
     }
 
+    /// Whether `idx` is an alias being converted at this container depth: naming it here would
+    /// make it part of its own definition.
+    fn refers_to_itself(&self, idx: usize) -> bool {
+        self.in_progress
+            .iter()
+            .any(|&(i, started_at)| i == idx && self.depth <= started_at)
+    }
+
     fn lookup(&self, reference: &str) -> Option<&'d Value> {
         let pointer = decode_pointer(reference.strip_prefix('#')?);
         self.root.pointer(&pointer)
     }
 
     fn resolve_ref(&mut self, reference: &str, path: &str) -> Ty {
-        let Some(fragment) = reference.strip_prefix('#') else {
-            self.warn(path, format!("the external `$ref` {reference:?}"));
-            return Ty::Unknown;
-        };
-        let pointer = decode_pointer(fragment);
-        if let Some(&idx) = self.refs.get(&pointer) {
-            if let Some(&(_, started_at)) = self.in_progress.iter().find(|(i, _)| *i == idx)
-                && self.depth <= started_at
-            {
-                // `type A = A | string` is circular in TypeScript and meaningless anyway.
+        // Definitions that are themselves only a reference are followed, not named twice;
+        // `chain` holds the pointers followed so far, to catch a cycle or an endless chain.
+        let original = reference;
+        let mut reference = reference.to_owned();
+        let mut chain: Vec<String> = Vec::new();
+        let (pointer, target) = loop {
+            let Some(fragment) = reference.strip_prefix('#') else {
+                self.warn(path, format!("the external `$ref` {reference:?}"));
+                return Ty::Unknown;
+            };
+            let pointer = decode_pointer(fragment);
+            if let Some(&idx) = self.refs.get(&pointer) {
+                if self.refers_to_itself(idx) {
+                    // `type A = A | string` is circular in TypeScript and meaningless anyway.
+                    self.warn(
+                        path,
+                        format!("the `$ref` {reference:?} refers to itself directly"),
+                    );
+                    return Ty::Unknown;
+                }
+                return Ty::Named(idx);
+            }
+            let Some(target) = self.root.pointer(&pointer) else {
+                self.warn(path, format!("the unresolvable `$ref` {reference:?}"));
+                return Ty::Unknown;
+            };
+            let Some(next) = target
+                .get("$ref")
+                .and_then(Value::as_str)
+                .filter(|_| target.as_object().is_some_and(|m| m.len() == 1))
+            else {
+                break (pointer, target);
+            };
+            if chain.contains(&pointer) {
+                chain.push(pointer);
+                let cycle: Vec<String> = chain.iter().map(|p| format!("#{p}")).collect();
                 self.warn(
                     path,
-                    format!("the `$ref` {reference:?} refers to itself directly"),
+                    format!("the `$ref`s {} form a cycle", cycle.join(" -> ")),
                 );
                 return Ty::Unknown;
             }
-            return Ty::Named(idx);
-        }
-        let Some(target) = self.root.pointer(&pointer) else {
-            self.warn(path, format!("the unresolvable `$ref` {reference:?}"));
-            return Ty::Unknown;
-        };
-        // A definition that is itself only a reference: follow it instead of naming it twice.
-        if let Some(next) = target.get("$ref").and_then(Value::as_str)
-            && target.as_object().is_some_and(|m| m.len() == 1)
-        {
-            if next == reference {
-                self.warn(path, format!("the `$ref` {reference:?} refers to itself"));
+            if chain.len() >= MAX_NESTING {
+                self.warn(
+                    path,
+                    format!("more than {MAX_NESTING} `$ref`s in a row from {original:?}"),
+                );
                 return Ty::Unknown;
             }
-            return self.resolve_ref(next, path);
-        }
+            chain.push(pointer);
+            reference = next.to_owned();
+        };
         let last = pointer.rsplit('/').next().unwrap_or_default();
         let base = pascal_case(last, "Type");
         let idx = self.table.reserve(&base, &Doc::from_schema(target));
         self.refs.insert(pointer.clone(), idx);
+        for followed in chain {
+            self.refs.insert(followed, idx);
+        }
         let target_path = format!("#{pointer}");
         if is_object_like(target) {
             self.fill_object(idx, target, &target_path);
@@ -645,6 +756,25 @@ fn has_type_keywords(schema: &Value) -> bool {
     }
 }
 
+/// Whether every keyword of `map` but those in `except` only documents the schema.
+fn only_annotations(map: &Map<String, Value>, except: &[&str]) -> bool {
+    map.keys()
+        .map(String::as_str)
+        .all(|k| except.contains(&k) || ANNOTATION_KEYWORDS.contains(&k))
+}
+
+/// The named types `ty` is made of directly (itself, or members of a union).
+fn direct_names(ty: &Ty) -> impl Iterator<Item = usize> + '_ {
+    let members = match ty {
+        Ty::Union(members) => members.as_slice(),
+        other => std::slice::from_ref(other),
+    };
+    members.iter().filter_map(|m| match m {
+        Ty::Named(idx) => Some(*idx),
+        _ => None,
+    })
+}
+
 /// Whether a schema becomes a named object type (an object with properties and nothing that
 /// would make it a union or a literal).
 fn is_object_like(schema: &Value) -> bool {
@@ -735,6 +865,41 @@ mod tests {
             ]))
         );
         assert!(table.warnings.is_empty());
+    }
+
+    #[test]
+    fn an_all_of_inside_its_own_merge_is_refused() {
+        // Each use of A extends A again: without the memo this recursed twice per level.
+        let extend = json!({"allOf": [{"$ref": "#/$defs/A"}], "type": "object"});
+        let (_, table) = convert(json!({
+            "$ref": "#/$defs/A",
+            "$defs": {"A": {"type": "object", "properties": {"x": extend, "y": extend}}},
+        }));
+        assert!(table.defs.len() <= 3, "{:#?}", table.defs);
+        assert!(
+            table.warnings[0].ends_with("an `allOf` that contains itself; typed as unknown / Any"),
+            "{:?}",
+            table.warnings
+        );
+    }
+
+    #[test]
+    fn a_document_converts_a_bounded_number_of_schemas() {
+        let properties: Map<String, Value> = (0..10_050)
+            .map(|i| (format!("p{i:05}"), json!({"type": "string"})))
+            .collect();
+        let (_, table) = convert(json!({"type": "object", "properties": properties}));
+        assert_eq!(table.warnings.len(), 1, "{:?}", table.warnings);
+        assert!(
+            table.warnings[0].starts_with("t /properties/p10000: more than 10000 schemas"),
+            "{:?}",
+            table.warnings
+        );
+        let DefKind::Object { fields, .. } = &table.defs[0].kind else {
+            panic!("an object");
+        };
+        assert_eq!(fields[9_999].ty, Ty::String);
+        assert!(fields[10_000..].iter().all(|f| f.ty == Ty::Unknown));
     }
 
     #[test]

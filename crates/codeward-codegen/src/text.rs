@@ -6,6 +6,34 @@ use serde_json::Value;
 /// Documentation text with characters that could end a comment line or break a source file
 /// replaced (control characters, Unicode line separators), split into trimmed lines.
 pub(crate) fn doc_lines(text: &str) -> Vec<String> {
+    let mut lines = clean_lines(text);
+    while lines.last().is_some_and(|l| l.is_empty()) {
+        lines.pop();
+    }
+    while lines.first().is_some_and(|l| l.is_empty()) {
+        lines.remove(0);
+    }
+    lines
+}
+
+/// Lines about to become comment or docstring lines, each cleaned as [`doc_lines`] cleans
+/// text: a line with a line break in it becomes several lines, so no caller can end a `#`
+/// comment early and put code after it. Blank lines stay.
+pub(crate) fn safe_lines(lines: &[String]) -> Vec<String> {
+    lines
+        .iter()
+        .flat_map(|line| {
+            let mut split = clean_lines(line);
+            if split.is_empty() {
+                split.push(String::new());
+            }
+            split
+        })
+        .collect()
+}
+
+/// `text` with unsafe characters replaced, split on line breaks, trailing spaces trimmed.
+fn clean_lines(text: &str) -> Vec<String> {
     let cleaned: String = text
         .chars()
         .map(|c| match c {
@@ -16,17 +44,10 @@ pub(crate) fn doc_lines(text: &str) -> Vec<String> {
             c => c,
         })
         .collect();
-    let mut lines: Vec<String> = cleaned
+    cleaned
         .lines()
         .map(|l| l.trim_end().replace('\t', "  "))
-        .collect();
-    while lines.last().is_some_and(|l| l.is_empty()) {
-        lines.pop();
-    }
-    while lines.first().is_some_and(|l| l.is_empty()) {
-        lines.remove(0);
-    }
-    lines
+        .collect()
 }
 
 /// The first sentence (or line) of a description, at most `max` characters.
@@ -128,6 +149,10 @@ mod tests {
     #[test]
     fn docs_are_made_safe() {
         assert_eq!(doc_lines("a\r\nb\u{2028}c\u{0}\n\n"), ["a", "", "b c"]);
+        assert_eq!(
+            safe_lines(&["a\rb".into(), String::new(), "  c\n\nd\u{2029}".into()]),
+            ["a", "b", "", "  c", "", "d"]
+        );
         assert_eq!(jsdoc_safe("x */ y"), "x *\\/ y");
         assert_eq!(pydoc_safe(r#"a """ \d"#), r#"a \"\"\" \\d"#);
         assert_eq!(

@@ -56,13 +56,20 @@ pub fn py_compile(files: &[PathBuf]) {
 
 /// Imports `codeward_api` from `dir` (catches name errors py_compile cannot see).
 pub fn py_import(dir: &Path) {
+    py_run(dir, "");
+}
+
+/// Imports `codeward_api` from `dir` (outside codeward: no bridge), then runs `code`;
+/// returns what it printed. Panics with Python's message when the import or `code` fails.
+pub fn py_run(dir: &Path, code: &str) -> String {
     let out = Command::new(python())
         .args([
             "-I",
             "-c",
-            "import sys; sys.path.insert(0, sys.argv[1]); import codeward_api",
+            &format!("import sys; sys.path.insert(0, sys.argv[1]); import codeward_api\n{code}"),
         ])
         .arg(dir)
+        .env_remove("CODEWARD_BRIDGE_FDS")
         .output()
         .expect("python3 runs");
     assert!(
@@ -71,15 +78,24 @@ pub fn py_import(dir: &Path) {
         dir.display(),
         String::from_utf8_lossy(&out.stderr)
     );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// Parses TypeScript with oxc; `Err` lists the diagnostics.
+/// Parses TypeScript with oxc and runs its semantic checks (a name declared twice, say);
+/// `Err` lists the diagnostics.
 pub fn ts_parse(source: &str) -> Result<(), String> {
     let allocator = oxc_allocator::Allocator::default();
     let source_type = oxc_span::SourceType::ts().with_module(true);
     let ret = oxc_parser::Parser::new(&allocator, source, source_type).parse();
     if ret.panicked || ret.diagnostics.has_errors() {
         let messages: Vec<String> = ret.diagnostics.errors().map(|d| d.to_string()).collect();
+        return Err(messages.join("\n"));
+    }
+    let semantic = oxc_semantic::SemanticBuilder::new()
+        .with_check_syntax_error(true)
+        .build(&ret.program);
+    if !semantic.diagnostics.is_empty() {
+        let messages: Vec<String> = semantic.diagnostics.iter().map(|d| d.to_string()).collect();
         return Err(messages.join("\n"));
     }
     Ok(())

@@ -1,6 +1,6 @@
 //! Every generated module compiles: Python through py_compile and a real import, TypeScript
-//! through the oxc parser and, when installed, `tsc --noEmit --strict` (with usage files whose
-//! `@ts-expect-error` lines prove the types are precise, not `any`).
+//! through the oxc parser and semantic checks and, when installed, `tsc --noEmit --strict`
+//! (with usage files whose `@ts-expect-error` lines prove the types are precise, not `any`).
 
 use std::path::PathBuf;
 

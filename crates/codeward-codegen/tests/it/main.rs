@@ -6,6 +6,7 @@ mod bindings;
 mod common;
 mod compile;
 mod economics;
+mod hostile;
 mod loading;
 mod proptests;
 mod roundtrip;
