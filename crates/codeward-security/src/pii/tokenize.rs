@@ -104,7 +104,7 @@ impl PiiTokenizerBuilder {
     }
 }
 
-/// Replaces PII in strings (and nested JSON) with tokens like `[EMAIL_1]`.
+/// Replaces PII in JSON strings, numbers and keys with tokens like `[EMAIL_1]`.
 ///
 /// Within one scope (an execution id) the same value always gets the same token; different
 /// scopes number independently. The scope table holds only keyed HMAC-SHA256 digests and
@@ -246,6 +246,15 @@ impl PiiRedactor for PiiTokenizer {
                 Value::String(s) => {
                     if let Some(new) = self.replace(&mut scopes, s, scope, &mut report) {
                         *s = new;
+                    }
+                }
+                // A card or account number stored as a JSON number is still personal data:
+                // its decimal text is scanned like a string, and a number with a find becomes
+                // the replaced text (a string).
+                Value::Number(n) => {
+                    let text = n.to_string();
+                    if let Some(new) = self.replace(&mut scopes, &text, scope, &mut report) {
+                        *v = Value::String(new);
                     }
                 }
                 Value::Array(items) => stack.extend(items.iter_mut().rev()),

@@ -152,6 +152,40 @@ fn nested_json_is_tokenized_with_counts_per_kind() {
 }
 
 #[test]
+fn numbers_are_scanned_like_their_decimal_text() {
+    let t = tokenizer();
+    let mut value = json!({
+        "card": 4111111111111111u64,
+        "same_card_as_text": "4111111111111111",
+        "as_float": 4111111111111111.0,
+        "cards": [5555555555554444u64, 4111111111111111u64],
+        "phone_as_text": "+14155552671",
+        "plain": [0, 42, -7, 0.5, 1_795_000_000_000u64, 4111111111111112u64],
+    });
+    let report = t.tokenize(&mut value, "exec-n");
+    assert_eq!(value["card"], "[CARD_1]");
+    assert_eq!(value["same_card_as_text"], "[CARD_1]");
+    assert_eq!(value["as_float"], "[CARD_1].0");
+    assert_eq!(value["cards"], json!(["[CARD_2]", "[CARD_1]"]));
+    assert_eq!(value["phone_as_text"], "[PHONE_1]");
+    assert_eq!(
+        value["plain"],
+        json!([0, 42, -7, 0.5, 1_795_000_000_000u64, 4111111111111112u64]),
+        "numbers without a find (a timestamp, a failed Luhn check) stay numbers"
+    );
+    assert_eq!(report.by_kind[&PiiKind::CardNumber], 5);
+    assert_eq!(report.total(), 6);
+
+    // Digits alone are no phone number, as a number or as text: only the `+` makes one.
+    let mut bare = json!({"phone": 14155552671u64, "text": "14155552671"});
+    assert_eq!(t.tokenize(&mut bare, "exec-n").total(), 0);
+    assert_eq!(
+        bare,
+        json!({"phone": 14155552671u64, "text": "14155552671"})
+    );
+}
+
+#[test]
 fn no_plaintext_is_retained() {
     let t = tokenizer();
     let (_, _) = t.tokenize_text("secret-person@example.com", "s");
