@@ -143,7 +143,8 @@ impl PiiTokenizer {
         }
     }
 
-    /// Forgets a scope's numbering (call when the execution ends).
+    /// Forgets a scope's numbering (call when the execution ends; the orchestrator does, through
+    /// [`PiiRedactor::end_scope`]).
     pub fn end_scope(&self, scope: &str) {
         self.lock().map.remove(scope);
     }
@@ -235,6 +236,10 @@ impl PiiTokenizer {
 }
 
 impl PiiRedactor for PiiTokenizer {
+    fn end_scope(&self, scope: &str) {
+        PiiTokenizer::end_scope(self, scope);
+    }
+
     fn tokenize(&self, value: &mut Value, scope: &str) -> PiiReport {
         let mut report = PiiReport::default();
         let mut scopes = self.lock();

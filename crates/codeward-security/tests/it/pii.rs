@@ -229,6 +229,23 @@ fn scopes_are_bounded_and_can_be_ended() {
 }
 
 #[test]
+fn ending_a_scope_through_the_seam_drops_its_table() {
+    let t = tokenizer();
+    for scope in ["run-1", "run-2"] {
+        let mut v = json!(["a@example.com", "b@example.com"]);
+        t.tokenize(&mut v, scope);
+        assert_eq!(v, json!(["[EMAIL_1]", "[EMAIL_2]"]));
+    }
+    // As the orchestrator calls it: through the trait object, when run-1 has ended.
+    let seam: &dyn PiiRedactor = &t;
+    seam.end_scope("run-1");
+    seam.end_scope("never-used");
+    assert_eq!(t.scope_count(), 1, "only run-2 is kept");
+    assert_eq!(t.tokenize_text("b@example.com", "run-2").0, "[EMAIL_2]");
+    assert_eq!(t.tokenize_text("b@example.com", "run-1").0, "[EMAIL_1]");
+}
+
+#[test]
 fn random_keys_still_give_stable_tokens() {
     let t = PiiTokenizer::new().expect("tokenizer");
     let (a, _) = t.tokenize_text("x@example.com y@example.com x@example.com", "s");
