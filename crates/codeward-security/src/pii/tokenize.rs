@@ -1,7 +1,7 @@
 //! Replaces detected values with execution-scoped tokens (`[EMAIL_1]`). The scope table maps
 //! keyed HMAC-SHA256 digests to numbers, so no plaintext value is ever retained.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use codeward_core::{PiiDetector, PiiKind, PiiRedactor, PiiReport};
@@ -268,10 +268,25 @@ impl PiiRedactor for PiiTokenizer {
                     let dirty = map.keys().any(|k| !self.detector.detect(k).is_empty());
                     if dirty {
                         let old = std::mem::take(map);
+                        let mut entries = Vec::with_capacity(old.len());
                         for (k, child) in old {
-                            let key = self
-                                .replace(&mut scopes, &k, scope, &mut report)
-                                .unwrap_or(k);
+                            match self.replace(&mut scopes, &k, scope, &mut report) {
+                                Some(key) => entries.push((key, true, child)),
+                                None => entries.push((k, false, child)),
+                            }
+                        }
+                        let kept: HashSet<String> = entries
+                            .iter()
+                            .filter(|(_, tokenized, _)| !tokenized)
+                            .map(|(k, _, _)| k.clone())
+                            .collect();
+                        for (key, tokenized, child) in entries {
+                            let taken = |k: &String| kept.contains(k) || map.contains_key(k);
+                            let key = if tokenized && taken(&key) {
+                                unique_key(&key, taken)
+                            } else {
+                                key
+                            };
                             map.insert(key, child);
                         }
                     }
@@ -281,5 +296,19 @@ impl PiiRedactor for PiiTokenizer {
             }
         }
         report
+    }
+}
+
+/// `key` with the first free suffix ` (2)`, ` (3)`, ...: a tokenized key that equals a key
+/// already there (one that was literally `[EMAIL_1]`, or another tokenized one) must not
+/// overwrite that entry. The key kept as it was keeps its name.
+fn unique_key(key: &str, taken: impl Fn(&String) -> bool) -> String {
+    let mut n: u64 = 2;
+    loop {
+        let candidate = format!("{key} ({n})");
+        if !taken(&candidate) {
+            return candidate;
+        }
+        n += 1;
     }
 }

@@ -186,6 +186,30 @@ fn numbers_are_scanned_like_their_decimal_text() {
 }
 
 #[test]
+fn a_tokenized_key_never_overwrites_another_entry() {
+    let t = tokenizer();
+    let mut value = json!({
+        "[EMAIL_1]": "a key that already looked like a token",
+        "[EMAIL_1] (2)": "and one that looked like the first way out",
+        "[EMAIL_2]": "another",
+        "bob@example.com": "bob's",
+        "zed@example.com": "zed's",
+    });
+    let report = t.tokenize(&mut value, "exec-k");
+    assert_eq!(report.total(), 2);
+    assert_eq!(
+        value,
+        json!({
+            "[EMAIL_1]": "a key that already looked like a token",
+            "[EMAIL_1] (2)": "and one that looked like the first way out",
+            "[EMAIL_2]": "another",
+            "[EMAIL_1] (3)": "bob's",
+            "[EMAIL_2] (2)": "zed's",
+        })
+    );
+}
+
+#[test]
 fn no_plaintext_is_retained() {
     let t = tokenizer();
     let (_, _) = t.tokenize_text("secret-person@example.com", "s");
