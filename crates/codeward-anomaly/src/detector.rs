@@ -173,6 +173,11 @@ impl Detector {
     /// same execution, and this tool is open-world or destructive), judged before dispatch and
     /// learning nothing: a `ToolCallObserver::before_call` can refuse the call on it (fail
     /// closed). `response_bytes` and `success` are ignored. Observe the call afterwards as usual.
+    ///
+    /// Every sink checked after the sensitive read was observed is refused, however many were
+    /// refused or reported before it: the exfiltration anomaly of a dispatched sink (one that
+    /// was in flight while the read completed) is reported once per execution, but that does
+    /// not let later sinks through.
     pub fn precheck_tool_call(&self, call: &ToolCallObservation) -> Option<Anomaly> {
         let principal = self.principal_key(&call.principal);
         let p = self.hasher.hash_one(principal.as_ref());
@@ -184,9 +189,7 @@ impl Detector {
             .execs
             .iter()
             .find(|e| e.id == exec)?;
-        if slot.exfiltration_reported {
-            return None;
-        }
+        // Not `exfiltration_reported`: that only stops duplicate records of dispatched calls.
         exfiltration(slot.sensitive_tool.as_deref()?, call, false)
     }
 

@@ -37,6 +37,8 @@ pub(crate) struct ExecSlot {
     pub last_ms: u64,
     /// The sensitive tool read so far in this execution, if any.
     pub sensitive_tool: Option<Box<str>>,
+    /// An exfiltration anomaly was reported for a dispatched call: later ones are not
+    /// reported again. The precheck ignores it and refuses every later sink.
     pub exfiltration_reported: bool,
     /// Worst severity among the anomalies of its tool calls.
     pub worst: Option<Severity>,

@@ -428,6 +428,14 @@ pub trait PiiDetector: Send + Sync {
 pub trait PiiRedactor: Send + Sync {
     /// Tokenizes every string inside `value`; the same value gets the same token within `scope`.
     fn tokenize(&self, value: &mut Value, scope: &str) -> PiiReport;
+
+    /// Called once when the execution `scope` names has ended, so that a long-running process
+    /// does not keep a token table per finished execution: the redactor may drop what it keeps
+    /// for `scope`, and a later `tokenize` in it may start numbering afresh. Default: nothing
+    /// (for redactors that keep no state per scope).
+    fn end_scope(&self, scope: &str) {
+        let _ = scope;
+    }
 }
 
 /// Watches behaviour and reports anomalies.

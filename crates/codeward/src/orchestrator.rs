@@ -804,6 +804,8 @@ impl Orchestrator {
             metrics.wall_time.as_secs_f64() * 1000.0
         ));
         pii.merge(&inner.redactor.tokenize(&mut summary_text, &ctx.id));
+        // The last tokenize of this execution: its token table is not needed any more.
+        inner.redactor.end_scope(&ctx.id);
         ctx.tokens.output_tokens = inner.generator.count_tokens(&value.to_string());
         if let Some(ran) = ctx.ran.as_mut() {
             ran.pii_tokenized = pii.total();

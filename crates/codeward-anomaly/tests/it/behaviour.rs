@@ -311,6 +311,57 @@ fn exfiltration_is_a_sensitive_read_then_a_sink_in_the_same_execution() {
 }
 
 #[test]
+fn every_sink_after_a_sensitive_read_is_refused_even_once_one_was_reported() {
+    // `Promise.all([crm.get_customer(), web.post(ping), web.post(ping)])`, then
+    // `web.post(customer)`: the pings are checked before the read completes and observed after
+    // it (reported once), and the leak is checked after all of them.
+    let d = Detector::default();
+    let sink = |tool: &str, ts: u64| {
+        let mut c = call("alice", "e1", tool, 20, ts);
+        c.annotations = open_world();
+        c
+    };
+    let (ping, ping2) = (sink("web.post", T0), sink("web.post", T0 + 1));
+    let mut read = call("alice", "e1", "crm.get_customer", 300, T0 + 2);
+    read.sensitive_source = true;
+    assert_eq!(d.precheck_tool_call(&ping), None, "nothing read yet");
+    assert_eq!(d.precheck_tool_call(&ping2), None, "nothing read yet");
+    assert!(d.observe_tool_call(&read).is_empty());
+    let reported = d.observe_tool_call(&ping);
+    assert_eq!(only(&reported).kind, AnomalyKind::Exfiltration);
+    assert!(
+        d.observe_tool_call(&ping2).is_empty(),
+        "reported once per execution"
+    );
+
+    let leak = sink("web.post_webhook", T0 + 3);
+    let mut wipe = call("alice", "e1", "files.delete", 0, T0 + 4);
+    wipe.annotations = ToolAnnotations::default();
+    for c in [&leak, &leak, &wipe] {
+        let refused = d
+            .precheck_tool_call(c)
+            .expect("a sink checked after the read is refused");
+        assert_eq!(
+            (refused.kind, refused.severity),
+            (AnomalyKind::Exfiltration, Severity::Critical)
+        );
+        assert!(
+            refused.description.contains(&format!("`{}`", c.tool)),
+            "{}",
+            refused.description
+        );
+    }
+    assert_eq!(
+        d.precheck_tool_call(&call("alice", "e1", "files.read_file", 0, T0 + 5)),
+        None,
+        "read-only calls still pass"
+    );
+    let mut other = leak.clone();
+    other.execution_id = "e2".into();
+    assert_eq!(d.precheck_tool_call(&other), None, "other executions pass");
+}
+
+#[test]
 fn new_tools_alert_after_the_principal_warm_up() {
     let d = Detector::default();
     for i in 0..20 {

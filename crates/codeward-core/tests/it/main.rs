@@ -203,6 +203,24 @@ async fn default_authorize_binds_approval_to_the_exact_code() {
 }
 
 #[test]
+fn a_redactor_without_scope_state_need_not_end_scopes() {
+    struct Upper;
+    impl PiiRedactor for Upper {
+        fn tokenize(&self, value: &mut serde_json::Value, _scope: &str) -> PiiReport {
+            if let Some(s) = value.as_str() {
+                *value = json!(s.to_uppercase());
+            }
+            PiiReport::default()
+        }
+    }
+    let redactor: Arc<dyn PiiRedactor> = Arc::new(Upper);
+    redactor.end_scope("exec-1");
+    let mut value = json!("after the end");
+    redactor.tokenize(&mut value, "exec-1");
+    assert_eq!(value, "AFTER THE END");
+}
+
+#[test]
 fn every_seam_is_object_safe_and_thread_safe() {
     fn is_send_sync<T: ?Sized + Send + Sync>() {}
     is_send_sync::<dyn ToolIndex>();

@@ -1,7 +1,7 @@
 //! Replaces detected values with execution-scoped tokens (`[EMAIL_1]`). The scope table maps
 //! keyed HMAC-SHA256 digests to numbers, so no plaintext value is ever retained.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use codeward_core::{PiiDetector, PiiKind, PiiRedactor, PiiReport};
@@ -104,7 +104,7 @@ impl PiiTokenizerBuilder {
     }
 }
 
-/// Replaces PII in strings (and nested JSON) with tokens like `[EMAIL_1]`.
+/// Replaces PII in JSON strings, numbers and keys with tokens like `[EMAIL_1]`.
 ///
 /// Within one scope (an execution id) the same value always gets the same token; different
 /// scopes number independently. The scope table holds only keyed HMAC-SHA256 digests and
@@ -143,7 +143,8 @@ impl PiiTokenizer {
         }
     }
 
-    /// Forgets a scope's numbering (call when the execution ends).
+    /// Forgets a scope's numbering (call when the execution ends; the orchestrator does, through
+    /// [`PiiRedactor::end_scope`]).
     pub fn end_scope(&self, scope: &str) {
         self.lock().map.remove(scope);
     }
@@ -235,6 +236,10 @@ impl PiiTokenizer {
 }
 
 impl PiiRedactor for PiiTokenizer {
+    fn end_scope(&self, scope: &str) {
+        PiiTokenizer::end_scope(self, scope);
+    }
+
     fn tokenize(&self, value: &mut Value, scope: &str) -> PiiReport {
         let mut report = PiiReport::default();
         let mut scopes = self.lock();
@@ -248,16 +253,40 @@ impl PiiRedactor for PiiTokenizer {
                         *s = new;
                     }
                 }
+                // A card or account number stored as a JSON number is still personal data:
+                // its decimal text is scanned like a string, and a number with a find becomes
+                // the replaced text (a string).
+                Value::Number(n) => {
+                    let text = n.to_string();
+                    if let Some(new) = self.replace(&mut scopes, &text, scope, &mut report) {
+                        *v = Value::String(new);
+                    }
+                }
                 Value::Array(items) => stack.extend(items.iter_mut().rev()),
                 Value::Object(map) => {
                     // Keys can hold PII too (maps keyed by email); rebuild only when needed.
                     let dirty = map.keys().any(|k| !self.detector.detect(k).is_empty());
                     if dirty {
                         let old = std::mem::take(map);
+                        let mut entries = Vec::with_capacity(old.len());
                         for (k, child) in old {
-                            let key = self
-                                .replace(&mut scopes, &k, scope, &mut report)
-                                .unwrap_or(k);
+                            match self.replace(&mut scopes, &k, scope, &mut report) {
+                                Some(key) => entries.push((key, true, child)),
+                                None => entries.push((k, false, child)),
+                            }
+                        }
+                        let kept: HashSet<String> = entries
+                            .iter()
+                            .filter(|(_, tokenized, _)| !tokenized)
+                            .map(|(k, _, _)| k.clone())
+                            .collect();
+                        for (key, tokenized, child) in entries {
+                            let taken = |k: &String| kept.contains(k) || map.contains_key(k);
+                            let key = if tokenized && taken(&key) {
+                                unique_key(&key, taken)
+                            } else {
+                                key
+                            };
                             map.insert(key, child);
                         }
                     }
@@ -267,5 +296,19 @@ impl PiiRedactor for PiiTokenizer {
             }
         }
         report
+    }
+}
+
+/// `key` with the first free suffix ` (2)`, ` (3)`, ...: a tokenized key that equals a key
+/// already there (one that was literally `[EMAIL_1]`, or another tokenized one) must not
+/// overwrite that entry. The key kept as it was keeps its name.
+fn unique_key(key: &str, taken: impl Fn(&String) -> bool) -> String {
+    let mut n: u64 = 2;
+    loop {
+        let candidate = format!("{key} ({n})");
+        if !taken(&candidate) {
+            return candidate;
+        }
+        n += 1;
     }
 }

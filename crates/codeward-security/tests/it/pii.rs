@@ -152,6 +152,64 @@ fn nested_json_is_tokenized_with_counts_per_kind() {
 }
 
 #[test]
+fn numbers_are_scanned_like_their_decimal_text() {
+    let t = tokenizer();
+    let mut value = json!({
+        "card": 4111111111111111u64,
+        "same_card_as_text": "4111111111111111",
+        "as_float": 4111111111111111.0,
+        "cards": [5555555555554444u64, 4111111111111111u64],
+        "phone_as_text": "+14155552671",
+        "plain": [0, 42, -7, 0.5, 1_795_000_000_000u64, 4111111111111112u64],
+    });
+    let report = t.tokenize(&mut value, "exec-n");
+    assert_eq!(value["card"], "[CARD_1]");
+    assert_eq!(value["same_card_as_text"], "[CARD_1]");
+    assert_eq!(value["as_float"], "[CARD_1].0");
+    assert_eq!(value["cards"], json!(["[CARD_2]", "[CARD_1]"]));
+    assert_eq!(value["phone_as_text"], "[PHONE_1]");
+    assert_eq!(
+        value["plain"],
+        json!([0, 42, -7, 0.5, 1_795_000_000_000u64, 4111111111111112u64]),
+        "numbers without a find (a timestamp, a failed Luhn check) stay numbers"
+    );
+    assert_eq!(report.by_kind[&PiiKind::CardNumber], 5);
+    assert_eq!(report.total(), 6);
+
+    // Digits alone are no phone number, as a number or as text: only the `+` makes one.
+    let mut bare = json!({"phone": 14155552671u64, "text": "14155552671"});
+    assert_eq!(t.tokenize(&mut bare, "exec-n").total(), 0);
+    assert_eq!(
+        bare,
+        json!({"phone": 14155552671u64, "text": "14155552671"})
+    );
+}
+
+#[test]
+fn a_tokenized_key_never_overwrites_another_entry() {
+    let t = tokenizer();
+    let mut value = json!({
+        "[EMAIL_1]": "a key that already looked like a token",
+        "[EMAIL_1] (2)": "and one that looked like the first way out",
+        "[EMAIL_2]": "another",
+        "bob@example.com": "bob's",
+        "zed@example.com": "zed's",
+    });
+    let report = t.tokenize(&mut value, "exec-k");
+    assert_eq!(report.total(), 2);
+    assert_eq!(
+        value,
+        json!({
+            "[EMAIL_1]": "a key that already looked like a token",
+            "[EMAIL_1] (2)": "and one that looked like the first way out",
+            "[EMAIL_2]": "another",
+            "[EMAIL_1] (3)": "bob's",
+            "[EMAIL_2] (2)": "zed's",
+        })
+    );
+}
+
+#[test]
 fn no_plaintext_is_retained() {
     let t = tokenizer();
     let (_, _) = t.tokenize_text("secret-person@example.com", "s");
@@ -192,6 +250,23 @@ fn scopes_are_bounded_and_can_be_ended() {
     );
     t.end_scope("one");
     assert_eq!(t.tokenize_text("b@example.com", "one").0, "[EMAIL_1]");
+}
+
+#[test]
+fn ending_a_scope_through_the_seam_drops_its_table() {
+    let t = tokenizer();
+    for scope in ["run-1", "run-2"] {
+        let mut v = json!(["a@example.com", "b@example.com"]);
+        t.tokenize(&mut v, scope);
+        assert_eq!(v, json!(["[EMAIL_1]", "[EMAIL_2]"]));
+    }
+    // As the orchestrator calls it: through the trait object, when run-1 has ended.
+    let seam: &dyn PiiRedactor = &t;
+    seam.end_scope("run-1");
+    seam.end_scope("never-used");
+    assert_eq!(t.scope_count(), 1, "only run-2 is kept");
+    assert_eq!(t.tokenize_text("b@example.com", "run-2").0, "[EMAIL_2]");
+    assert_eq!(t.tokenize_text("b@example.com", "run-1").0, "[EMAIL_1]");
 }
 
 #[test]
