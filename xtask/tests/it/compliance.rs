@@ -1,0 +1,171 @@
+//! `cargo xtask compliance` against a fake `codeward`: what it grades, the exit code it
+//! ends with and the files it leaves under `<target>/compliance/`.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::{Value, json};
+use tempfile::TempDir;
+
+/// A target directory holding a fake `debug/codeward`, a fake cargo and the environment one
+/// run of `xtask compliance` gets.
+struct Fixture {
+    dir: TempDir,
+    env: Vec<(String, String)>,
+}
+
+/// What one run left behind.
+struct Run {
+    code: Option<i32>,
+    stderr: String,
+    /// `<target>/compliance/report.json`, when there is one.
+    report: Option<Value>,
+}
+
+fn script(path: &Path, text: &str) {
+    std::fs::write(path, text).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// The audit report `codeward audit report --format json` writes when every control passes.
+fn passing_report() -> Value {
+    let checks: Vec<Value> = [
+        ("SOC 2", "CC4.1"),
+        ("SOC 2", "CC7.2"),
+        ("GDPR", "Art. 30"),
+        ("GDPR", "Art. 32"),
+        ("HIPAA", "164.312(b)"),
+    ]
+    .iter()
+    .map(|(framework, control)| {
+        json!({"framework": framework, "control": control, "title": "t", "status": "pass", "evidence": "fake"})
+    })
+    .collect();
+    json!({"records": 5, "checks": checks})
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("debug")).unwrap();
+        script(
+            &dir.path().join("debug/codeward"),
+            include_str!("fake-codeward.sh"),
+        );
+        script(&dir.path().join("cargo"), include_str!("fake-cargo.sh"));
+        std::fs::write(
+            dir.path().join("passing-report.json"),
+            passing_report().to_string(),
+        )
+        .unwrap();
+        Fixture {
+            dir,
+            env: Vec::new(),
+        }
+    }
+
+    fn env(mut self, key: &str, value: impl Into<String>) -> Fixture {
+        self.env.push((key.to_owned(), value.into()));
+        self
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    /// `<target>/compliance/<name>`.
+    fn output(&self, name: &str) -> PathBuf {
+        self.path("compliance").join(name)
+    }
+
+    fn run(&self, args: &[&str]) -> Run {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
+        cmd.arg("compliance").args(args);
+        // The run must not depend on the environment the tests happen to run in.
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("CODEWARD_")
+                || key.to_string_lossy().starts_with("FAKE_")
+            {
+                cmd.env_remove(key);
+            }
+        }
+        cmd.env("CARGO", self.path("cargo"))
+            .env("CARGO_TARGET_DIR", self.dir.path())
+            .env("FAKE_DIR", self.dir.path());
+        for (key, value) in &self.env {
+            cmd.env(key, value);
+        }
+        let out = cmd.output().unwrap();
+        let report = std::fs::read_to_string(self.output("report.json"))
+            .ok()
+            .map(|t| serde_json::from_str(&t).unwrap());
+        Run {
+            code: out.status.code(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            report,
+        }
+    }
+}
+
+impl Run {
+    fn report(&self) -> &Value {
+        self.report.as_ref().unwrap_or_else(|| {
+            panic!(
+                "no report.json (exit {:?}); stderr:\n{}",
+                self.code, self.stderr
+            )
+        })
+    }
+
+    /// `framework control: status` for every control.
+    fn controls(&self) -> Vec<String> {
+        self.report()["controls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                format!(
+                    "{} {}: {}",
+                    c["framework"].as_str().unwrap(),
+                    c["control"].as_str().unwrap(),
+                    c["status"].as_str().unwrap()
+                )
+            })
+            .collect()
+    }
+}
+
+const ALL_PASS: [&str; 5] = [
+    "SOC 2 CC4.1: pass",
+    "SOC 2 CC7.2: pass",
+    "GDPR Art. 30: pass",
+    "GDPR Art. 32: pass",
+    "HIPAA 164.312(b): pass",
+];
+
+#[test]
+fn a_clean_scenario_passes() {
+    let run = Fixture::new().run(&[]);
+    assert_eq!(run.code, Some(0), "stderr:\n{}", run.stderr);
+    assert_eq!(run.report()["passed"], true);
+    assert_eq!(run.controls(), ALL_PASS);
+}
+
+fn check_status<'a>(run: &'a Run, id: &str) -> &'a str {
+    run.report()["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == id)
+        .and_then(|c| c["status"].as_str())
+        .unwrap_or_else(|| panic!("no check {id}"))
+}
+
+#[test]
+fn a_failing_check_fails_the_run() {
+    let run = Fixture::new().env("FAKE_CLIPPY", "fail").run(&[]);
+    assert_eq!(run.code, Some(1), "stderr:\n{}", run.stderr);
+    assert_eq!(run.report()["passed"], false);
+    assert_eq!(check_status(&run, "must_use.clippy"), "FAIL");
+}
