@@ -1,15 +1,67 @@
 //! `cargo xtask compliance`: evidence for SOC 2 CC4.1 / CC7.2, GDPR Art. 30 / 32 and HIPAA
-//! 164.312(b), written to `target/compliance/report.{md,json}`; fails on any failed check.
+//! 164.312(b), written to `<target>/compliance/report.{md,json}`; fails on any failed check.
 //!
 //! It drives the real `codeward` binary (no library shortcuts): a live scenario of the demo,
 //! a failing run and a high-risk run, then reads the log bytes and the binary's own report.
 
 use std::fmt::Write as _;
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, ExitCode};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use serde_json::{Value, json};
+
+/// Every check passed.
+const EXIT_PASSED: u8 = 0;
+/// The evidence was gathered and something failed: report.{md,json} say what (as `codeward`'s
+/// own exit 8, "a verification or compliance check failed").
+const EXIT_FAILED: u8 = 8;
+/// Unexpected arguments; nothing ran.
+const EXIT_USAGE: u8 = 2;
+/// The run could not finish (a step it depends on failed, a file could not be read or
+/// written).
+const EXIT_INCOMPLETE: u8 = 70;
+
+const USAGE: &str = "usage: cargo xtask compliance
+
+Runs the compliance scenario through the codeward binary and writes
+<target>/compliance/report.md and report.json (the machine-readable form).
+
+Exit codes: 0 every check and control passed; 8 something failed (the report says what);
+2 usage error; 70 the run could not finish.";
+
+/// `cargo xtask compliance [--help]`.
+pub fn main(root: &Path, args: &[String]) -> ExitCode {
+    match args {
+        [] => {}
+        [help] if help == "--help" || help == "-h" => {
+            println!("{USAGE}");
+            return ExitCode::from(EXIT_PASSED);
+        }
+        _ => {
+            eprintln!(
+                "compliance: unexpected argument(s): {}\n\n{USAGE}",
+                args.join(" ")
+            );
+            return ExitCode::from(EXIT_USAGE);
+        }
+    }
+    match run(root) {
+        Ok(failures) if failures.is_empty() => ExitCode::from(EXIT_PASSED),
+        Ok(failures) => {
+            eprintln!(
+                "compliance: FAILED ({}): {}",
+                failures.len(),
+                failures.join("; ")
+            );
+            ExitCode::from(EXIT_FAILED)
+        }
+        Err(e) => {
+            eprintln!("compliance: the run could not finish: {e:#}");
+            ExitCode::from(EXIT_INCOMPLETE)
+        }
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Status {
@@ -51,7 +103,8 @@ const PLANTED: [&str; 4] = [
     "compliance-bot",
 ];
 
-pub fn run(root: &Path) -> Result<()> {
+/// Runs the checks and writes the report; returns what failed (empty: the run passed).
+fn run(root: &Path) -> Result<Vec<String>> {
     let out_dir = crate::target_dir(root).join("compliance");
     std::fs::create_dir_all(&out_dir)?;
     let mut checks = Vec::new();
@@ -114,14 +167,7 @@ pub fn run(root: &Path) -> Result<()> {
         "written: {} and report.json",
         out_dir.join("report.md").display()
     );
-    if !failed.is_empty() {
-        bail!(
-            "{} compliance check(s) failed: {}",
-            failed.len(),
-            failed.iter().map(|c| c.id).collect::<Vec<_>>().join(", ")
-        );
-    }
-    Ok(())
+    Ok(failed.iter().map(|c| format!("check {}", c.id)).collect())
 }
 
 struct Scenario {

@@ -109,6 +109,22 @@ impl Fixture {
 }
 
 impl Run {
+    /// Asserts the exit code, showing stderr when it differs.
+    fn exits(&self, code: i32) -> &Run {
+        assert_eq!(self.code, Some(code), "stderr:\n{}", self.stderr);
+        self
+    }
+
+    /// Asserts that stderr says `text`.
+    fn says(&self, text: &str) -> &Run {
+        assert!(
+            self.stderr.contains(text),
+            "stderr lacks {text:?}:\n{}",
+            self.stderr
+        );
+        self
+    }
+
     fn report(&self) -> &Value {
         self.report.as_ref().unwrap_or_else(|| {
             panic!(
@@ -147,7 +163,7 @@ const ALL_PASS: [&str; 5] = [
 #[test]
 fn a_clean_scenario_passes() {
     let run = Fixture::new().run(&[]);
-    assert_eq!(run.code, Some(0), "stderr:\n{}", run.stderr);
+    run.exits(0);
     assert_eq!(run.report()["passed"], true);
     assert_eq!(run.controls(), ALL_PASS);
 }
@@ -165,7 +181,27 @@ fn check_status<'a>(run: &'a Run, id: &str) -> &'a str {
 #[test]
 fn a_failing_check_fails_the_run() {
     let run = Fixture::new().env("FAKE_CLIPPY", "fail").run(&[]);
-    assert_eq!(run.code, Some(1), "stderr:\n{}", run.stderr);
+    run.exits(8);
     assert_eq!(run.report()["passed"], false);
     assert_eq!(check_status(&run, "must_use.clippy"), "FAIL");
+    run.says("check must_use.clippy");
+}
+
+#[test]
+fn a_run_that_cannot_finish_exits_70_not_as_a_failed_check() {
+    let run = Fixture::new().env("FAKE_NO_LOG", "1").run(&[]);
+    run.exits(70).says("could not finish");
+}
+
+#[test]
+fn unexpected_arguments_are_a_usage_error_and_nothing_runs() {
+    for args in [&["--json"][..], &["--verbose", "now"][..]] {
+        let f = Fixture::new();
+        let run = f.run(args);
+        assert_eq!(run.code, Some(2), "{args:?}; stderr:\n{}", run.stderr);
+        run.says("usage");
+        assert!(!f.path("compliance").exists(), "{args:?} ran the scenario");
+    }
+    let run = Fixture::new().run(&["--help"]);
+    run.exits(0);
 }
