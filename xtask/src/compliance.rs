@@ -1,8 +1,10 @@
 //! `cargo xtask compliance`: evidence for SOC 2 CC4.1 / CC7.2, GDPR Art. 30 / 32 and HIPAA
-//! 164.312(b), written to `<target>/compliance/report.{md,json}`; fails on any failed check.
+//! 164.312(b), written to `<target>/compliance/report.{md,json}`.
 //!
 //! It drives the real `codeward` binary (no library shortcuts): a live scenario of the demo,
 //! a failing run and a high-risk run, then reads the log bytes and the binary's own report.
+//! The run passes only when every check, every control and every check of the binary's report
+//! passes.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -11,7 +13,7 @@ use std::process::{Command, ExitCode};
 use anyhow::{Context, Result};
 use serde_json::{Value, json};
 
-/// Every check passed.
+/// Every check, control and audit-report check passed.
 const EXIT_PASSED: u8 = 0;
 /// The evidence was gathered and something failed: report.{md,json} say what (as `codeward`'s
 /// own exit 8, "a verification or compliance check failed").
@@ -47,12 +49,12 @@ pub fn main(root: &Path, args: &[String]) -> ExitCode {
         }
     }
     match run(root) {
-        Ok(failures) if failures.is_empty() => ExitCode::from(EXIT_PASSED),
-        Ok(failures) => {
+        Ok(verdict) if verdict.failures.is_empty() => ExitCode::from(EXIT_PASSED),
+        Ok(verdict) => {
             eprintln!(
                 "compliance: FAILED ({}): {}",
-                failures.len(),
-                failures.join("; ")
+                verdict.failures.len(),
+                verdict.failures.join("; ")
             );
             ExitCode::from(EXIT_FAILED)
         }
@@ -96,6 +98,78 @@ fn check(id: &'static str, title: &'static str, ok: bool, evidence: String) -> C
     }
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ControlStatus {
+    Pass,
+    Fail,
+}
+
+impl ControlStatus {
+    fn as_str(self) -> &'static str {
+        match self {
+            ControlStatus::Pass => "pass",
+            ControlStatus::Fail => "FAIL",
+        }
+    }
+}
+
+struct Control {
+    framework: &'static str,
+    control: &'static str,
+    title: &'static str,
+    status: ControlStatus,
+    evidence: String,
+}
+
+/// The outcome of a run: what failed (empty: it passed).
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Verdict {
+    failures: Vec<String>,
+}
+
+/// Grades a run. Everything graded counts: a failed check, a control that is not `pass`, and
+/// any check of the binary's audit report, including one for a control the table here does
+/// not list. An audit report that grades nothing is a failure, not a vacuous pass.
+fn grade(checks: &[Check], controls: &[Control], audit_report: &Value) -> Verdict {
+    let mut verdict = Verdict::default();
+    for c in checks {
+        if c.status == Status::Fail {
+            verdict.failures.push(format!("check {}", c.id));
+        }
+    }
+    for c in controls {
+        if c.status != ControlStatus::Pass {
+            verdict.failures.push(format!(
+                "{} {}: {}",
+                c.framework,
+                c.control,
+                c.status.as_str()
+            ));
+        }
+    }
+    let graded = audit_report["checks"]
+        .as_array()
+        .map_or(&[][..], Vec::as_slice);
+    if graded.is_empty() {
+        verdict
+            .failures
+            .push("the audit report grades no control".to_owned());
+    }
+    for c in graded {
+        // Controls in the table already count their audit-report check.
+        let in_table = controls.iter().any(|k| c["control"] == k.control);
+        if c["status"] != "pass" && !in_table {
+            verdict.failures.push(format!(
+                "audit report {} {}: {}",
+                c["framework"].as_str().unwrap_or("?"),
+                c["control"].as_str().unwrap_or("?"),
+                c["status"].as_str().unwrap_or("no status")
+            ));
+        }
+    }
+    verdict
+}
+
 const PLANTED: [&str; 4] = [
     "carol.compliance@example.com",
     "123-45-6789",
@@ -103,8 +177,8 @@ const PLANTED: [&str; 4] = [
     "compliance-bot",
 ];
 
-/// Runs the checks and writes the report; returns what failed (empty: the run passed).
-fn run(root: &Path) -> Result<Vec<String>> {
+/// Runs the checks and writes the report.
+fn run(root: &Path) -> Result<Verdict> {
     let out_dir = crate::target_dir(root).join("compliance");
     std::fs::create_dir_all(&out_dir)?;
     let mut checks = Vec::new();
@@ -149,25 +223,26 @@ fn run(root: &Path) -> Result<Vec<String>> {
 
     // (4) The control table, from the evidence above and the binary's report.
     let controls = controls(&checks, &scenario.report);
-    let failed: Vec<&Check> = checks.iter().filter(|c| c.status == Status::Fail).collect();
+    let verdict = grade(&checks, &controls, &scenario.report);
     let doc = json!({
         "checks": checks.iter().map(|c| json!({"id": c.id, "title": c.title, "status": c.status.as_str(), "evidence": c.evidence})).collect::<Vec<_>>(),
-        "controls": controls,
+        "controls": controls.iter().map(|c| json!({"framework": c.framework, "control": c.control, "title": c.title, "status": c.status.as_str(), "evidence": c.evidence})).collect::<Vec<_>>(),
         "audit_report": scenario.report,
-        "passed": failed.is_empty(),
+        "passed": verdict.failures.is_empty(),
+        "failures": verdict.failures,
     });
     std::fs::write(
         out_dir.join("report.json"),
         serde_json::to_string_pretty(&doc)?,
     )?;
-    let md = markdown(&checks, &controls);
+    let md = markdown(&checks, &controls, &verdict);
     std::fs::write(out_dir.join("report.md"), &md)?;
     println!("{md}");
     println!(
         "written: {} and report.json",
         out_dir.join("report.md").display()
     );
-    Ok(failed.iter().map(|c| format!("check {}", c.id)).collect())
+    Ok(verdict)
 }
 
 struct Scenario {
@@ -347,19 +422,48 @@ fn deny(root: &Path) -> Check {
     )
 }
 
-fn controls(checks: &[Check], report: &Value) -> Vec<Value> {
-    let status_of = |ids: &[&str]| {
-        let relevant: Vec<&Check> = checks.iter().filter(|c| ids.contains(&c.id)).collect();
-        let ok = relevant.iter().all(|c| c.status != Status::Fail);
-        (
-            ok,
-            relevant
-                .iter()
-                .map(|c| format!("{}: {}", c.id, c.status.as_str()))
-                .collect::<Vec<_>>()
-                .join(", "),
-        )
-    };
+/// The controls and the checks each rests on. A control passes only when none of its checks
+/// failed and the binary's audit report passes it too.
+const CONTROLS: [(&str, &str, &str, &[&str]); 5] = [
+    (
+        "SOC 2",
+        "CC4.1",
+        "Monitoring: a complete, tamper-evident audit trail",
+        &[
+            "scenario.chain",
+            "scenario.completeness",
+            "must_use.receipt",
+            "must_use.clippy",
+            "must_use.tidy",
+        ],
+    ),
+    (
+        "SOC 2",
+        "CC7.2",
+        "Security events detected and recorded",
+        &["scenario.runs"],
+    ),
+    (
+        "GDPR",
+        "Art. 30",
+        "Records of processing activities",
+        &["scenario.completeness"],
+    ),
+    (
+        "GDPR",
+        "Art. 32",
+        "Security of processing: pseudonymization",
+        &["scenario.pii"],
+    ),
+    (
+        "HIPAA",
+        "164.312(b)",
+        "Audit controls",
+        &["scenario.chain", "must_use.clippy", "deps.deny"],
+    ),
+];
+
+fn controls(checks: &[Check], report: &Value) -> Vec<Control> {
     let report_check = |control: &str| -> (bool, String) {
         report["checks"]
             .as_array()
@@ -376,71 +480,53 @@ fn controls(checks: &[Check], report: &Value) -> Vec<Value> {
             ))
     };
     let mut out = Vec::new();
-    for (framework, control, title, ids) in [
-        (
-            "SOC 2",
-            "CC4.1",
-            "Monitoring: a complete, tamper-evident audit trail",
-            &[
-                "scenario.chain",
-                "scenario.completeness",
-                "must_use.receipt",
-                "must_use.clippy",
-                "must_use.tidy",
-            ][..],
-        ),
-        (
-            "SOC 2",
-            "CC7.2",
-            "Security events detected and recorded",
-            &["scenario.runs"][..],
-        ),
-        (
-            "GDPR",
-            "Art. 30",
-            "Records of processing activities",
-            &["scenario.completeness"][..],
-        ),
-        (
-            "GDPR",
-            "Art. 32",
-            "Security of processing: pseudonymization",
-            &["scenario.pii"][..],
-        ),
-        (
-            "HIPAA",
-            "164.312(b)",
-            "Audit controls",
-            &["scenario.chain", "must_use.clippy", "deps.deny"][..],
-        ),
-    ] {
-        let (ok_checks, evidence) = status_of(ids);
+    for (framework, control, title, ids) in CONTROLS {
+        let relevant: Vec<&Check> = checks.iter().filter(|c| ids.contains(&c.id)).collect();
+        let failed = relevant.iter().any(|c| c.status == Status::Fail);
+        let evidence: Vec<String> = relevant
+            .iter()
+            .map(|c| format!("{}: {}", c.id, c.status.as_str()))
+            .collect();
         let (ok_report, report_evidence) = report_check(control);
-        out.push(json!({
-            "framework": framework,
-            "control": control,
-            "title": title,
-            "status": if ok_checks && ok_report { "pass" } else { "FAIL" },
-            "evidence": format!("{evidence}; audit report: {report_evidence}"),
-        }));
+        let status = if failed || !ok_report {
+            ControlStatus::Fail
+        } else {
+            ControlStatus::Pass
+        };
+        out.push(Control {
+            framework,
+            control,
+            title,
+            status,
+            evidence: format!("{}; audit report: {report_evidence}", evidence.join(", ")),
+        });
     }
     out
 }
 
-fn markdown(checks: &[Check], controls: &[Value]) -> String {
-    let mut md = String::from(
-        "# codeward compliance evidence\n\n## Controls\n\n| framework | control | requirement | status | evidence |\n|---|---|---|---|---|\n",
+fn markdown(checks: &[Check], controls: &[Control], verdict: &Verdict) -> String {
+    let mut md = String::from("# codeward compliance evidence\n\n");
+    if verdict.failures.is_empty() {
+        md.push_str("Result: **pass**\n");
+    } else {
+        let _ = writeln!(
+            md,
+            "Result: **FAIL**: {}",
+            verdict.failures.join("; ").replace('|', "\\|")
+        );
+    }
+    md.push_str(
+        "\n## Controls\n\n| framework | control | requirement | status | evidence |\n|---|---|---|---|---|\n",
     );
     for c in controls {
-        let s = |k: &str| c[k].as_str().unwrap_or("").replace('|', "\\|");
         let _ = writeln!(
             md,
             "| {} | {} | {} | {} | {} |",
-            s("framework"),
-            s("control"),
-            s("title"),
-            s("status"),
-            s("evidence")
+            c.framework,
+            c.control,
+            c.title,
+            c.status.as_str(),
+            c.evidence.replace('|', "\\|")
         );
     }
     md.push_str("\n## Checks\n\n| check | what | status | evidence |\n|---|---|---|---|\n");
@@ -455,4 +541,95 @@ fn markdown(checks: &[Check], controls: &[Value]) -> String {
         );
     }
     md
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn checks(statuses: &[(&'static str, Status)]) -> Vec<Check> {
+        statuses
+            .iter()
+            .map(|&(id, status)| Check {
+                id,
+                title: "t",
+                status,
+                evidence: String::new(),
+            })
+            .collect()
+    }
+
+    /// Every check the control table names, passing.
+    fn all_pass() -> Vec<(&'static str, Status)> {
+        let mut ids: Vec<&'static str> =
+            CONTROLS.iter().flat_map(|c| c.3.iter().copied()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids.into_iter().map(|id| (id, Status::Pass)).collect()
+    }
+
+    fn report(statuses: &[(&str, &str)]) -> Value {
+        json!({"checks": statuses.iter().map(|(control, status)| json!({"control": control, "status": status, "evidence": "e"})).collect::<Vec<_>>()})
+    }
+
+    fn passing_report() -> Value {
+        report(&CONTROLS.map(|c| (c.1, "pass")))
+    }
+
+    /// Grades the checks and report; `expect` is the failures.
+    fn check(checks_: &[(&'static str, Status)], report: &Value, expect: &[&str]) {
+        let checks_ = checks(checks_);
+        let controls = controls(&checks_, report);
+        let verdict = grade(&checks_, &controls, report);
+        assert_eq!(verdict.failures, expect);
+    }
+
+    #[test]
+    fn everything_passing_passes() {
+        check(&all_pass(), &passing_report(), &[]);
+    }
+
+    #[test]
+    fn a_control_the_audit_report_fails_fails_the_run() {
+        let mut statuses = CONTROLS.map(|c| (c.1, "pass"));
+        statuses[3].1 = "fail";
+        check(&all_pass(), &report(&statuses), &["GDPR Art. 32: FAIL"]);
+    }
+
+    #[test]
+    fn an_audit_report_that_grades_nothing_fails_every_control() {
+        let failures: Vec<String> = CONTROLS
+            .iter()
+            .map(|c| format!("{} {}: FAIL", c.0, c.1))
+            .chain(["the audit report grades no control".to_owned()])
+            .collect();
+        let failures: Vec<&str> = failures.iter().map(String::as_str).collect();
+        check(&all_pass(), &json!({"checks": []}), &failures);
+        check(&all_pass(), &Value::Null, &failures);
+    }
+
+    #[test]
+    fn an_audit_report_check_outside_the_table_counts() {
+        let mut report = passing_report();
+        report["checks"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"framework": "SOC 2", "control": "CC9.9", "status": "fail"}));
+        check(&all_pass(), &report, &["audit report SOC 2 CC9.9: fail"]);
+    }
+
+    #[test]
+    fn a_failed_check_fails_its_controls() {
+        let mut statuses = all_pass();
+        for s in &mut statuses {
+            if s.0 == "scenario.pii" {
+                s.1 = Status::Fail;
+            }
+        }
+        check(
+            &statuses,
+            &passing_report(),
+            &["check scenario.pii", "GDPR Art. 32: FAIL"],
+        );
+    }
 }

@@ -79,6 +79,13 @@ impl Fixture {
         self.path("compliance").join(name)
     }
 
+    fn put(&self, rel: &str, text: &str) -> PathBuf {
+        let path = self.path(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
     fn run(&self, args: &[&str]) -> Run {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
         cmd.arg("compliance").args(args);
@@ -185,6 +192,36 @@ fn a_failing_check_fails_the_run() {
     assert_eq!(run.report()["passed"], false);
     assert_eq!(check_status(&run, "must_use.clippy"), "FAIL");
     run.says("check must_use.clippy");
+}
+
+#[test]
+fn a_failing_control_fails_the_run() {
+    // Every check passes; only the binary's own report fails all five controls.
+    let f = Fixture::new();
+    let report = f.put("empty-report.json", r#"{"checks": []}"#);
+    let run = f.env("FAKE_REPORT", report.display().to_string()).run(&[]);
+    run.exits(8);
+    assert_eq!(run.report()["passed"], false);
+    assert!(
+        run.controls().iter().all(|c| c.ends_with("FAIL")),
+        "{:?}",
+        run.controls()
+    );
+    run.says("CC4.1");
+}
+
+#[test]
+fn a_check_of_the_audit_report_outside_the_control_table_is_graded_too() {
+    let f = Fixture::new();
+    let mut report = passing_report();
+    report["checks"].as_array_mut().unwrap().push(json!({
+        "framework": "SOC 2", "control": "CC9.9", "title": "t", "status": "fail", "evidence": "e"
+    }));
+    let report = f.put("report-cc99.json", &report.to_string());
+    let run = f.env("FAKE_REPORT", report.display().to_string()).run(&[]);
+    run.exits(8);
+    assert_eq!(run.report()["passed"], false);
+    run.says("CC9.9");
 }
 
 #[test]
