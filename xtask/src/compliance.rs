@@ -4,13 +4,13 @@
 //! It drives the real `codeward` binary (no library shortcuts): a live scenario of the demo,
 //! a failing run and a high-risk run, then reads the log bytes and the binary's own report.
 //! The run passes only when every check, every control and every check of the binary's report
-//! passes.
+//! passes. Each run starts by removing the previous run's outputs, so what is left is this run's.
 
 use std::fmt::Write as _;
 use std::path::Path;
 use std::process::{Command, ExitCode};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 
 /// Every check, control and audit-report check passed.
@@ -21,7 +21,7 @@ const EXIT_FAILED: u8 = 8;
 /// Unexpected arguments; nothing ran.
 const EXIT_USAGE: u8 = 2;
 /// The run could not finish (a step it depends on failed, a file could not be read or
-/// written).
+/// written): there is no report.
 const EXIT_INCOMPLETE: u8 = 70;
 
 const USAGE: &str = "usage: cargo xtask compliance
@@ -30,7 +30,7 @@ Runs the compliance scenario through the codeward binary and writes
 <target>/compliance/report.md and report.json (the machine-readable form).
 
 Exit codes: 0 every check and control passed; 8 something failed (the report says what);
-2 usage error; 70 the run could not finish.";
+2 usage error; 70 the run could not finish (no report is written).";
 
 /// `cargo xtask compliance [--help]`.
 pub fn main(root: &Path, args: &[String]) -> ExitCode {
@@ -59,7 +59,7 @@ pub fn main(root: &Path, args: &[String]) -> ExitCode {
             ExitCode::from(EXIT_FAILED)
         }
         Err(e) => {
-            eprintln!("compliance: the run could not finish: {e:#}");
+            eprintln!("compliance: the run could not finish, so there is no report: {e:#}");
             ExitCode::from(EXIT_INCOMPLETE)
         }
     }
@@ -177,10 +177,29 @@ const PLANTED: [&str; 4] = [
     "compliance-bot",
 ];
 
+/// What a run writes under `<target>/compliance/`; all of it is removed first.
+const OUTPUTS: [&str; 3] = ["report.json", "report.md", "audit-report.json"];
+
+fn clear_outputs(out_dir: &Path) -> Result<()> {
+    let gone = |r: std::io::Result<()>| match r {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    };
+    for name in OUTPUTS {
+        let path = out_dir.join(name);
+        gone(std::fs::remove_file(&path))
+            .with_context(|| format!("removing the previous run's {}", path.display()))?;
+    }
+    let scenario = out_dir.join("scenario");
+    gone(std::fs::remove_dir_all(&scenario))
+        .with_context(|| format!("removing the previous run's {}", scenario.display()))?;
+    std::fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))
+}
+
 /// Runs the checks and writes the report.
 fn run(root: &Path) -> Result<Verdict> {
     let out_dir = crate::target_dir(root).join("compliance");
-    std::fs::create_dir_all(&out_dir)?;
+    clear_outputs(&out_dir)?;
     let mut checks = Vec::new();
 
     // (1) No audit future can be dropped.
@@ -250,30 +269,48 @@ struct Scenario {
     report: Value,
 }
 
-fn codeward(bin: &Path, data: &Path, dir: &Path, args: &[&str]) -> Result<(i32, String)> {
+/// One `codeward` invocation's exit code (-1: killed by a signal) and output.
+struct Step {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Step {
+    /// The last line the step wrote to stderr, to show why it ended as it did.
+    fn why(&self) -> &str {
+        self.stderr
+            .trim()
+            .lines()
+            .last()
+            .unwrap_or("(nothing on stderr)")
+    }
+}
+
+fn codeward(bin: &Path, data: &Path, dir: &Path, args: &[&str]) -> Result<Step> {
     let out = Command::new(bin)
         .args(args)
         .current_dir(dir)
         .env("CODEWARD_DATA_DIR", data)
         .env_remove("CODEWARD_CONFIG")
         .output()
-        .with_context(|| format!("running codeward {}", args.join(" ")))?;
-    Ok((
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-    ))
+        .with_context(|| format!("running {} {}", bin.display(), args.join(" ")))?;
+    Ok(Step {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    })
 }
 
 fn scenario(root: &Path, out_dir: &Path) -> Result<Scenario> {
     crate::cargo(root, &["build", "-p", "codeward-cli"])?;
     let bin = crate::target_dir(root).join("debug/codeward");
     let dir = out_dir.join("scenario");
-    let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;
     let data = dir.join("data");
     let mut checks = Vec::new();
 
-    let (demo, _) = codeward(&bin, &data, &dir, &["demo"])?;
+    let demo = codeward(&bin, &data, &dir, &["demo"])?;
     let failing = dir.join("failing.py");
     std::fs::write(
         &failing,
@@ -282,7 +319,7 @@ fn scenario(root: &Path, out_dir: &Path) -> Result<Scenario> {
             PLANTED[0], PLANTED[1], PLANTED[2]
         ),
     )?;
-    let (fail, _) = codeward(
+    let fail = codeward(
         &bin,
         &data,
         &dir,
@@ -301,7 +338,7 @@ fn scenario(root: &Path, out_dir: &Path) -> Result<Scenario> {
             PLANTED[0]
         ),
     )?;
-    let (held, _) = codeward(
+    let held = codeward(
         &bin,
         &data,
         &dir,
@@ -312,23 +349,40 @@ fn scenario(root: &Path, out_dir: &Path) -> Result<Scenario> {
             PLANTED[3],
         ],
     )?;
+    let mut evidence = format!(
+        "exit codes: demo {}, failing {}, high-risk {}",
+        demo.code, fail.code, held.code
+    );
+    for (name, step, expected) in [
+        ("demo", &demo, 0),
+        ("failing", &fail, 1),
+        ("high-risk", &held, 3),
+    ] {
+        if step.code != expected {
+            let _ = write!(evidence, "; {name}: {}", step.why());
+        }
+    }
     checks.push(check(
         "scenario.runs",
         "the demo succeeds, the failing run fails (exit 1), the high-risk run is held (exit 3)",
-        demo == 0 && fail == 1 && held == 3,
-        format!("exit codes: demo {demo}, failing {fail}, high-risk {held}"),
+        demo.code == 0 && fail.code == 1 && held.code == 3,
+        evidence,
     ));
 
-    let (verify, verify_out) = codeward(&bin, &data, &dir, &["--json", "audit", "verify"])?;
-    let verify_json: Value = serde_json::from_str(&verify_out).unwrap_or(Value::Null);
+    let verify = codeward(&bin, &data, &dir, &["--json", "audit", "verify"])?;
+    let verify_json: Value = serde_json::from_str(&verify.stdout).unwrap_or(Value::Null);
+    let mut evidence = format!(
+        "{} records in {} segment(s), problem: {}",
+        verify_json["records"], verify_json["segments"], verify_json["problem"]
+    );
+    if verify.code != 0 {
+        let _ = write!(evidence, "; exit {}: {}", verify.code, verify.why());
+    }
     checks.push(check(
         "scenario.chain",
         "the audit chain verifies",
-        verify == 0 && verify_json["problem"].is_null(),
-        format!(
-            "{} records in {} segment(s), problem: {}",
-            verify_json["records"], verify_json["segments"], verify_json["problem"]
-        ),
+        verify.code == 0 && verify_json["problem"].is_null(),
+        evidence,
     ));
 
     let mut bytes = String::new();
@@ -379,7 +433,7 @@ fn scenario(root: &Path, out_dir: &Path) -> Result<Scenario> {
     ));
 
     let report_path = out_dir.join("audit-report.json");
-    let (_code, _) = codeward(
+    let step = codeward(
         &bin,
         &data,
         &dir,
@@ -392,10 +446,22 @@ fn scenario(root: &Path, out_dir: &Path) -> Result<Scenario> {
             &report_path.display().to_string(),
         ],
     )?;
-    let report: Value = std::fs::read_to_string(&report_path)
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok())
-        .unwrap_or(Value::Null);
+    // 8: the report was written and fails a control of its own, which is graded below.
+    if step.code != 0 && step.code != 8 {
+        bail!(
+            "step `codeward audit report` exited {}: {}",
+            step.code,
+            step.why()
+        );
+    }
+    let text = std::fs::read_to_string(&report_path).with_context(|| {
+        format!(
+            "reading {}, which `codeward audit report` should have written",
+            report_path.display()
+        )
+    })?;
+    let report: Value = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not JSON", report_path.display()))?;
     Ok(Scenario { checks, report })
 }
 

@@ -225,6 +225,38 @@ fn a_check_of_the_audit_report_outside_the_control_table_is_graded_too() {
 }
 
 #[test]
+fn every_run_grades_its_own_audit_report() {
+    // An audit-report.json left by an earlier run (here one that fails everything) must not
+    // be graded, nor block the new one from being written.
+    let f = Fixture::new();
+    f.put("compliance/audit-report.json", r#"{"checks": []}"#);
+    let run = f.run(&[]);
+    run.exits(0);
+    assert_eq!(run.controls(), ALL_PASS);
+
+    // And the other way round: a second run whose report fails is not graded on the first.
+    let failing = f.put("empty-report.json", r#"{"checks": []}"#);
+    let second = f.env("FAKE_REPORT", failing.display().to_string()).run(&[]);
+    second.exits(8);
+    assert_eq!(second.report()["passed"], false);
+}
+
+#[test]
+fn a_failed_audit_report_step_ends_the_run_naming_the_step() {
+    let f = Fixture::new();
+    f.put("compliance/report.json", r#"{"passed": true}"#);
+    let run = f.env("FAKE_REPORT_EXIT", "4").run(&[]);
+    // The step, its exit code and its own message.
+    run.exits(70)
+        .says("step `codeward audit report` exited 4")
+        .says("the audit log is unavailable");
+    assert!(
+        run.report.is_none(),
+        "the previous run's report.json is left"
+    );
+}
+
+#[test]
 fn a_run_that_cannot_finish_exits_70_not_as_a_failed_check() {
     let run = Fixture::new().env("FAKE_NO_LOG", "1").run(&[]);
     run.exits(70).says("could not finish");
