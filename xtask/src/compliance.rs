@@ -196,6 +196,10 @@ fn clear_outputs(out_dir: &Path) -> Result<()> {
     std::fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))
 }
 
+fn write(path: &Path, text: &str) -> Result<()> {
+    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+}
+
 /// Runs the checks and writes the report.
 fn run(root: &Path) -> Result<Verdict> {
     let out_dir = crate::target_dir(root).join("compliance");
@@ -203,7 +207,9 @@ fn run(root: &Path) -> Result<Verdict> {
     let mut checks = Vec::new();
 
     // (1) No audit future can be dropped.
-    let core = std::fs::read_to_string(root.join("crates/codeward-core/src/audit.rs"))?;
+    let audit_rs = root.join("crates/codeward-core/src/audit.rs");
+    let core = std::fs::read_to_string(&audit_rs)
+        .with_context(|| format!("reading {}", audit_rs.display()))?;
     let must_use = core.contains("#[must_use") && core.contains("pub struct AuditReceipt");
     checks.push(check(
         "must_use.receipt",
@@ -218,7 +224,8 @@ fn run(root: &Path) -> Result<Verdict> {
         clippy,
         "cargo clippy --workspace --all-targets".into(),
     ));
-    let tidy: Vec<String> = crate::tidy::check(root)?
+    let tidy: Vec<String> = crate::tidy::check(root)
+        .context("the tidy scan")?
         .into_iter()
         .filter(|p| p.contains("audit"))
         .collect();
@@ -250,12 +257,12 @@ fn run(root: &Path) -> Result<Verdict> {
         "passed": verdict.failures.is_empty(),
         "failures": verdict.failures,
     });
-    std::fs::write(
-        out_dir.join("report.json"),
-        serde_json::to_string_pretty(&doc)?,
+    write(
+        &out_dir.join("report.json"),
+        &serde_json::to_string_pretty(&doc)?,
     )?;
     let md = markdown(&checks, &controls, &verdict);
-    std::fs::write(out_dir.join("report.md"), &md)?;
+    write(&out_dir.join("report.md"), &md)?;
     println!("{md}");
     println!(
         "written: {} and report.json",
@@ -287,12 +294,24 @@ impl Step {
     }
 }
 
+/// `codeward <args>` as the scenario runs it: in `dir`, with the scenario's data directory,
+/// and without any other `CODEWARD_*` variable of the caller's, which would move the log
+/// (`CODEWARD_AUDIT_DIR`), the key, the config or the MCP servers somewhere else, perhaps
+/// into production.
+fn codeward_command(bin: &Path, data: &Path, dir: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(bin);
+    cmd.args(args).current_dir(dir);
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("CODEWARD_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.env("CODEWARD_DATA_DIR", data);
+    cmd
+}
+
 fn codeward(bin: &Path, data: &Path, dir: &Path, args: &[&str]) -> Result<Step> {
-    let out = Command::new(bin)
-        .args(args)
-        .current_dir(dir)
-        .env("CODEWARD_DATA_DIR", data)
-        .env_remove("CODEWARD_CONFIG")
+    let out = codeward_command(bin, data, dir, args)
         .output()
         .with_context(|| format!("running {} {}", bin.display(), args.join(" ")))?;
     Ok(Step {
@@ -306,15 +325,15 @@ fn scenario(root: &Path, out_dir: &Path) -> Result<Scenario> {
     crate::cargo(root, &["build", "-p", "codeward-cli"])?;
     let bin = crate::target_dir(root).join("debug/codeward");
     let dir = out_dir.join("scenario");
-    std::fs::create_dir_all(&dir)?;
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let data = dir.join("data");
     let mut checks = Vec::new();
 
     let demo = codeward(&bin, &data, &dir, &["demo"])?;
     let failing = dir.join("failing.py");
-    std::fs::write(
+    write(
         &failing,
-        format!(
+        &format!(
             "# count the words of a text\nraise ValueError('customer {} ssn {} card {}')\n",
             PLANTED[0], PLANTED[1], PLANTED[2]
         ),
@@ -331,9 +350,9 @@ fn scenario(root: &Path, out_dir: &Path) -> Result<Scenario> {
         ],
     )?;
     let risky = dir.join("risky.py");
-    std::fs::write(
+    write(
         &risky,
-        format!(
+        &format!(
             "# list my notes\nimport os as o\no.system('mail {}')\n",
             PLANTED[0]
         ),
@@ -385,12 +404,15 @@ fn scenario(root: &Path, out_dir: &Path) -> Result<Scenario> {
         evidence,
     ));
 
+    let audit_dir = data.join("audit");
+    let reading = || format!("reading the scenario's audit log {}", audit_dir.display());
     let mut bytes = String::new();
     let mut lines = Vec::new();
-    for entry in std::fs::read_dir(data.join("audit"))? {
-        let path = entry?.path();
+    for entry in std::fs::read_dir(&audit_dir).with_context(reading)? {
+        let path = entry.with_context(reading)?.path();
         if path.extension().is_some_and(|e| e == "jsonl") {
-            let text = std::fs::read_to_string(&path)?;
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("reading {}", path.display()))?;
             lines.extend(
                 text.lines()
                     .map(|l| serde_json::from_str::<Value>(l).unwrap_or(Value::Null)),

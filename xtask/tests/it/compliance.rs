@@ -257,9 +257,32 @@ fn a_failed_audit_report_step_ends_the_run_naming_the_step() {
 }
 
 #[test]
-fn a_run_that_cannot_finish_exits_70_not_as_a_failed_check() {
-    let run = Fixture::new().env("FAKE_NO_LOG", "1").run(&[]);
-    run.exits(70).says("could not finish");
+fn codeward_variables_in_the_environment_do_not_reach_the_scenario() {
+    let f = Fixture::new();
+    let production = f.path("production-audit");
+    let run = f
+        .env("CODEWARD_AUDIT_DIR", production.display().to_string())
+        .env("CODEWARD_DATA_DIR", "/nonexistent/codeward-data")
+        .env("CODEWARD_AUDIT_KEY_FILE", "/nonexistent/audit.key")
+        .run(&[]);
+    run.exits(0);
+    assert!(
+        !production.exists(),
+        "scenario records were written to $CODEWARD_AUDIT_DIR"
+    );
+}
+
+#[test]
+fn a_run_that_cannot_finish_names_the_path_and_leaves_no_report() {
+    let f = Fixture::new().env("FAKE_NO_LOG", "1");
+    f.put("compliance/report.json", r#"{"passed": true}"#);
+    f.put("compliance/report.md", "an earlier run's report");
+    f.run(&[])
+        .exits(70)
+        .says("could not finish")
+        .says("reading the scenario's audit log")
+        .says("scenario/data/audit");
+    assert!(!f.output("report.json").exists() && !f.output("report.md").exists());
 }
 
 #[test]
