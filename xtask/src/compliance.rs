@@ -4,7 +4,8 @@
 //! It drives the real `codeward` binary (no library shortcuts): a live scenario of the demo,
 //! a failing run and a high-risk run, then reads the log bytes and the binary's own report.
 //! The run passes only when every check, every control and every check of the binary's report
-//! passes. Each run starts by removing the previous run's outputs, so what is left is this run's.
+//! passes; a control resting on a check that did not run is "not assessed", which fails too.
+//! Each run starts by removing the previous run's outputs, so what is left is this run's.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -49,14 +50,23 @@ pub fn main(root: &Path, args: &[String]) -> ExitCode {
         }
     }
     match run(root) {
-        Ok(verdict) if verdict.failures.is_empty() => ExitCode::from(EXIT_PASSED),
         Ok(verdict) => {
-            eprintln!(
-                "compliance: FAILED ({}): {}",
-                verdict.failures.len(),
-                verdict.failures.join("; ")
-            );
-            ExitCode::from(EXIT_FAILED)
+            if !verdict.skipped.is_empty() {
+                eprintln!(
+                    "compliance: not run (see the report): {}",
+                    verdict.skipped.join(", ")
+                );
+            }
+            if verdict.failures.is_empty() {
+                ExitCode::from(EXIT_PASSED)
+            } else {
+                eprintln!(
+                    "compliance: FAILED ({}): {}",
+                    verdict.failures.len(),
+                    verdict.failures.join("; ")
+                );
+                ExitCode::from(EXIT_FAILED)
+            }
         }
         Err(e) => {
             eprintln!("compliance: the run could not finish, so there is no report: {e:#}");
@@ -69,6 +79,7 @@ pub fn main(root: &Path, args: &[String]) -> ExitCode {
 enum Status {
     Pass,
     Fail,
+    /// The check could not run here (a tool is missing); its evidence says why.
     Skipped,
 }
 
@@ -102,6 +113,8 @@ fn check(id: &'static str, title: &'static str, ok: bool, evidence: String) -> C
 enum ControlStatus {
     Pass,
     Fail,
+    /// Nothing failed, but a check it rests on did not run: an auditor cannot call it met.
+    NotAssessed,
 }
 
 impl ControlStatus {
@@ -109,6 +122,7 @@ impl ControlStatus {
         match self {
             ControlStatus::Pass => "pass",
             ControlStatus::Fail => "FAIL",
+            ControlStatus::NotAssessed => "not assessed",
         }
     }
 }
@@ -121,10 +135,11 @@ struct Control {
     evidence: String,
 }
 
-/// The outcome of a run: what failed (empty: it passed).
+/// The outcome of a run: what failed (empty: it passed) and which checks did not run.
 #[derive(Debug, Default, PartialEq, Eq)]
 struct Verdict {
     failures: Vec<String>,
+    skipped: Vec<String>,
 }
 
 /// Grades a run. Everything graded counts: a failed check, a control that is not `pass`, and
@@ -133,8 +148,10 @@ struct Verdict {
 fn grade(checks: &[Check], controls: &[Control], audit_report: &Value) -> Verdict {
     let mut verdict = Verdict::default();
     for c in checks {
-        if c.status == Status::Fail {
-            verdict.failures.push(format!("check {}", c.id));
+        match c.status {
+            Status::Pass => {}
+            Status::Fail => verdict.failures.push(format!("check {}", c.id)),
+            Status::Skipped => verdict.skipped.push(c.id.to_owned()),
         }
     }
     for c in controls {
@@ -256,6 +273,7 @@ fn run(root: &Path) -> Result<Verdict> {
         "audit_report": scenario.report,
         "passed": verdict.failures.is_empty(),
         "failures": verdict.failures,
+        "skipped": verdict.skipped,
     });
     write(
         &out_dir.join("report.json"),
@@ -487,31 +505,36 @@ fn scenario(root: &Path, out_dir: &Path) -> Result<Scenario> {
     Ok(Scenario { checks, report })
 }
 
+const DENY_TITLE: &str = "dependency licenses, bans and sources (cargo-deny)";
+
+/// cargo-deny through `$CARGO`. Its policy (deny.toml) is supply-chain hygiene, evidence for
+/// none of the controls in the table; so when cargo-deny is not installed the check is
+/// reported as skipped, and the run does not fail for it.
 fn deny(root: &Path) -> Check {
-    let installed = Command::new("cargo")
+    let installed = Command::new(crate::cargo_bin())
         .args(["deny", "--version"])
         .output()
         .is_ok_and(|o| o.status.success());
     if !installed {
         return Check {
             id: "deps.deny",
-            title: "dependency licenses, bans and sources (cargo-deny)",
+            title: DENY_TITLE,
             status: Status::Skipped,
-            evidence: "cargo-deny is not installed here; install it with `cargo install cargo-deny` to run this check (deny.toml holds the policy)".into(),
+            evidence: "not run: cargo-deny is not installed for $CARGO; install it with `cargo install cargo-deny` to run this check (deny.toml holds the policy)".into(),
         };
     }
     let ok = crate::cargo_status(root, &["deny", "check", "licenses", "bans", "sources"])
         .unwrap_or(false);
     check(
         "deps.deny",
-        "dependency licenses, bans and sources (cargo-deny)",
+        DENY_TITLE,
         ok,
         "cargo deny check licenses bans sources, policy in deny.toml".into(),
     )
 }
 
-/// The controls and the checks each rests on. A control passes only when none of its checks
-/// failed and the binary's audit report passes it too.
+/// The controls and the checks each rests on. A control passes only when all of its checks
+/// ran and passed and the binary's audit report passes it too.
 const CONTROLS: [(&str, &str, &str, &[&str]); 5] = [
     (
         "SOC 2",
@@ -547,7 +570,7 @@ const CONTROLS: [(&str, &str, &str, &[&str]); 5] = [
         "HIPAA",
         "164.312(b)",
         "Audit controls",
-        &["scenario.chain", "must_use.clippy", "deps.deny"],
+        &["scenario.chain", "must_use.clippy"],
     ),
 ];
 
@@ -569,15 +592,27 @@ fn controls(checks: &[Check], report: &Value) -> Vec<Control> {
     };
     let mut out = Vec::new();
     for (framework, control, title, ids) in CONTROLS {
-        let relevant: Vec<&Check> = checks.iter().filter(|c| ids.contains(&c.id)).collect();
-        let failed = relevant.iter().any(|c| c.status == Status::Fail);
-        let evidence: Vec<String> = relevant
-            .iter()
-            .map(|c| format!("{}: {}", c.id, c.status.as_str()))
-            .collect();
+        let mut failed = false;
+        let mut unassessed = false;
+        let mut evidence = Vec::new();
+        for id in ids {
+            match checks.iter().find(|c| c.id == *id) {
+                Some(c) => {
+                    failed |= c.status == Status::Fail;
+                    unassessed |= c.status == Status::Skipped;
+                    evidence.push(format!("{id}: {}", c.status.as_str()));
+                }
+                None => {
+                    unassessed = true;
+                    evidence.push(format!("{id}: missing"));
+                }
+            }
+        }
         let (ok_report, report_evidence) = report_check(control);
         let status = if failed || !ok_report {
             ControlStatus::Fail
+        } else if unassessed {
+            ControlStatus::NotAssessed
         } else {
             ControlStatus::Pass
         };
@@ -601,6 +636,14 @@ fn markdown(checks: &[Check], controls: &[Control], verdict: &Verdict) -> String
             md,
             "Result: **FAIL**: {}",
             verdict.failures.join("; ").replace('|', "\\|")
+        );
+    }
+    if !verdict.skipped.is_empty() {
+        let _ = writeln!(
+            md,
+            "\nSkipped: {} (did not run here; see Checks). A control resting on a check that did \
+             not run is `not assessed`, which fails the run.",
+            verdict.skipped.join(", ")
         );
     }
     md.push_str(
@@ -656,6 +699,13 @@ mod tests {
         ids.into_iter().map(|id| (id, Status::Pass)).collect()
     }
 
+    fn all_pass_but(id: &str, status: Status) -> Vec<(&'static str, Status)> {
+        all_pass()
+            .into_iter()
+            .map(|(i, s)| (i, if i == id { status } else { s }))
+            .collect()
+    }
+
     fn report(statuses: &[(&str, &str)]) -> Value {
         json!({"checks": statuses.iter().map(|(control, status)| json!({"control": control, "status": status, "evidence": "e"})).collect::<Vec<_>>()})
     }
@@ -664,24 +714,40 @@ mod tests {
         report(&CONTROLS.map(|c| (c.1, "pass")))
     }
 
-    /// Grades the checks and report; `expect` is the failures.
-    fn check(checks_: &[(&'static str, Status)], report: &Value, expect: &[&str]) {
-        let checks_ = checks(checks_);
-        let controls = controls(&checks_, report);
-        let verdict = grade(&checks_, &controls, report);
-        assert_eq!(verdict.failures, expect);
+    /// Grades the checks and the audit report; expects these failures and skipped checks.
+    fn check(
+        statuses: &[(&'static str, Status)],
+        report: &Value,
+        failures: &[&str],
+        skipped: &[&str],
+    ) {
+        let checks = checks(statuses);
+        let controls = controls(&checks, report);
+        let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect();
+        assert_eq!(
+            grade(&checks, &controls, report),
+            Verdict {
+                failures: strings(failures),
+                skipped: strings(skipped),
+            }
+        );
     }
 
     #[test]
     fn everything_passing_passes() {
-        check(&all_pass(), &passing_report(), &[]);
+        check(&all_pass(), &passing_report(), &[], &[]);
     }
 
     #[test]
     fn a_control_the_audit_report_fails_fails_the_run() {
         let mut statuses = CONTROLS.map(|c| (c.1, "pass"));
         statuses[3].1 = "fail";
-        check(&all_pass(), &report(&statuses), &["GDPR Art. 32: FAIL"]);
+        check(
+            &all_pass(),
+            &report(&statuses),
+            &["GDPR Art. 32: FAIL"],
+            &[],
+        );
     }
 
     #[test]
@@ -692,8 +758,8 @@ mod tests {
             .chain(["the audit report grades no control".to_owned()])
             .collect();
         let failures: Vec<&str> = failures.iter().map(String::as_str).collect();
-        check(&all_pass(), &json!({"checks": []}), &failures);
-        check(&all_pass(), &Value::Null, &failures);
+        check(&all_pass(), &json!({"checks": []}), &failures, &[]);
+        check(&all_pass(), &Value::Null, &failures, &[]);
     }
 
     #[test]
@@ -703,21 +769,55 @@ mod tests {
             .as_array_mut()
             .unwrap()
             .push(json!({"framework": "SOC 2", "control": "CC9.9", "status": "fail"}));
-        check(&all_pass(), &report, &["audit report SOC 2 CC9.9: fail"]);
+        check(
+            &all_pass(),
+            &report,
+            &["audit report SOC 2 CC9.9: fail"],
+            &[],
+        );
     }
 
     #[test]
     fn a_failed_check_fails_its_controls() {
+        check(
+            &all_pass_but("scenario.pii", Status::Fail),
+            &passing_report(),
+            &["check scenario.pii", "GDPR Art. 32: FAIL"],
+            &[],
+        );
+    }
+
+    #[test]
+    fn a_skipped_check_leaves_its_controls_not_assessed() {
+        check(
+            &all_pass_but("scenario.chain", Status::Skipped),
+            &passing_report(),
+            &[
+                "SOC 2 CC4.1: not assessed",
+                "HIPAA 164.312(b): not assessed",
+            ],
+            &["scenario.chain"],
+        );
+    }
+
+    #[test]
+    fn a_skipped_check_no_control_rests_on_is_reported_but_passes() {
         let mut statuses = all_pass();
-        for s in &mut statuses {
-            if s.0 == "scenario.pii" {
-                s.1 = Status::Fail;
-            }
-        }
+        statuses.push(("deps.deny", Status::Skipped));
+        check(&statuses, &passing_report(), &[], &["deps.deny"]);
+    }
+
+    #[test]
+    fn a_check_a_control_names_but_that_never_ran_leaves_it_not_assessed() {
+        let statuses: Vec<_> = all_pass()
+            .into_iter()
+            .filter(|s| s.0 != "scenario.runs")
+            .collect();
         check(
             &statuses,
             &passing_report(),
-            &["check scenario.pii", "GDPR Art. 32: FAIL"],
+            &["SOC 2 CC7.2: not assessed"],
+            &[],
         );
     }
 }

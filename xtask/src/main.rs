@@ -71,9 +71,15 @@ fn cargo(root: &Path, args: &[&str]) -> Result<()> {
     Ok(())
 }
 
+/// The cargo running us (`$CARGO`), so subcommands such as `cargo deny` are looked up by the
+/// same cargo and toolchain, not whichever `cargo` comes first on `PATH`.
+pub fn cargo_bin() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned())
+}
+
 /// Runs cargo and reports whether it succeeded (for checks that record a failure).
 fn cargo_status(root: &Path, args: &[&str]) -> Result<bool> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let cargo = cargo_bin();
     println!("$ cargo {}", args.join(" "));
     // Benches write their figures under the target directory; an absolute path makes sure
     // they and `cargo xtask bench` agree on where it is.

@@ -286,6 +286,35 @@ fn a_run_that_cannot_finish_names_the_path_and_leaves_no_report() {
 }
 
 #[test]
+fn cargo_deny_is_run_through_dollar_cargo_and_its_failure_fails_the_run() {
+    let run = Fixture::new().env("FAKE_DENY", "fail").run(&[]);
+    run.exits(8).says("check deps.deny");
+    assert_eq!(check_status(&run, "deps.deny"), "FAIL");
+
+    let run = Fixture::new().env("FAKE_DENY", "pass").run(&[]);
+    run.exits(0);
+    assert_eq!(check_status(&run, "deps.deny"), "pass");
+}
+
+#[test]
+fn a_skipped_check_is_reported_and_no_passing_control_rests_on_it() {
+    let f = Fixture::new();
+    let run = f.run(&[]);
+    run.exits(0).says("not run (see the report): deps.deny");
+    assert_eq!(check_status(&run, "deps.deny"), "skipped");
+    assert_eq!(run.report()["skipped"], json!(["deps.deny"]));
+    for control in run.report()["controls"].as_array().unwrap() {
+        assert!(
+            !(control["status"] == "pass"
+                && control["evidence"].as_str().unwrap().contains("skipped")),
+            "a control passes on a check that did not run: {control}"
+        );
+    }
+    let md = std::fs::read_to_string(f.output("report.md")).unwrap();
+    assert!(md.contains("Skipped: deps.deny"), "{md}");
+}
+
+#[test]
 fn unexpected_arguments_are_a_usage_error_and_nothing_runs() {
     for args in [&["--json"][..], &["--verbose", "now"][..]] {
         let f = Fixture::new();
