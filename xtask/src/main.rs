@@ -2,7 +2,8 @@
 //!
 //! - `ci`: what `.ci/run` checks (rustfmt, clippy with warnings denied, the test suite).
 //! - `tidy`: house-rule checks over the source tree (also run by `cargo test` as a test).
-//! - `compliance`: SOC 2 / GDPR / HIPAA evidence from a live scenario (`target/compliance/`).
+//! - `compliance`: SOC 2 / GDPR / HIPAA evidence from a live scenario (`target/compliance/`);
+//!   exit 0 passed, 8 a check or control failed, 2 usage error, 70 the run could not finish.
 //! - `bench [name...]`: runs the benchmarks and writes one table of figures and ratios
 //!   (`target/bench/summary.md` and `summary.json`).
 
@@ -11,17 +12,31 @@ mod compliance;
 mod tidy;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, ExitCode};
 
 use anyhow::{Context, Result, bail};
 
-fn main() -> Result<()> {
+fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let root = workspace_root();
+    // compliance has its own exit codes: CI tells "the evidence says no" from "no evidence".
+    if args.first().map(String::as_str) == Some("compliance") {
+        return compliance::main(&root, &args[1..]);
+    }
+    match command(&root, &args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("Error: {e:?}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn command(root: &Path, args: &[String]) -> Result<()> {
     match args.first().map(String::as_str) {
-        Some("ci") => ci(&root),
+        Some("ci") => ci(root),
         Some("tidy") => {
-            let problems = tidy::check(&root)?;
+            let problems = tidy::check(root)?;
             if problems.is_empty() {
                 println!("tidy: ok");
                 Ok(())
@@ -32,11 +47,10 @@ fn main() -> Result<()> {
                 bail!("{} tidy problem(s)", problems.len())
             }
         }
-        Some("bench") => bench::run(&root, &args[1..]),
-        Some("compliance") => compliance::run(&root),
+        Some("bench") => bench::run(root, &args[1..]),
         Some(other) => bail!("unknown command `{other}`; use one of: ci, tidy, bench, compliance"),
         None => {
-            eprintln!("usage: cargo xtask <ci|tidy|bench [name...]|compliance>");
+            eprintln!("usage: cargo xtask <ci|tidy|bench [name...]|compliance [--help]>");
             Ok(())
         }
     }
@@ -57,9 +71,15 @@ fn cargo(root: &Path, args: &[&str]) -> Result<()> {
     Ok(())
 }
 
+/// The cargo running us (`$CARGO`), so subcommands such as `cargo deny` are looked up by the
+/// same cargo and toolchain, not whichever `cargo` comes first on `PATH`.
+pub fn cargo_bin() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned())
+}
+
 /// Runs cargo and reports whether it succeeded (for checks that record a failure).
 fn cargo_status(root: &Path, args: &[&str]) -> Result<bool> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let cargo = cargo_bin();
     println!("$ cargo {}", args.join(" "));
     // Benches write their figures under the target directory; an absolute path makes sure
     // they and `cargo xtask bench` agree on where it is.
