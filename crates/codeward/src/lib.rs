@@ -15,7 +15,7 @@
 //!   crate starts no MCP server; give one with `.invoker(..)` (`codeward-cli` passes a
 //!   `codeward_mcp::McpPool` built from `[mcp] servers_file`).
 //! - [`Config`]: one TOML file plus `CODEWARD_*` environment overrides, every key defaulted.
-//! - [`MokaCache`], [`cache_key`]: results of read-only / idempotent tool sets.
+//! - [`MokaCache`], [`cache_key`]: results of clean runs over read-only, closed-world tools.
 //! - [`WorkspaceManager`]: a directory per execution with its status, removed on every path.
 //!
 //! # Example

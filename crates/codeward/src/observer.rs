@@ -36,6 +36,8 @@ pub(crate) struct AuditingObserver {
     pub principal: String,
     pub calls: AtomicU32,
     pub errors: AtomicU32,
+    /// Calls refused before dispatch (anomaly precheck).
+    pub refused: AtomicU32,
     pub response_bytes: AtomicU64,
     pub anomalies: Mutex<Vec<Anomaly>>,
     /// The first record the audit log refused during the run. The program may catch the
@@ -58,6 +60,7 @@ impl AuditingObserver {
             principal: principal.to_owned(),
             calls: AtomicU32::new(0),
             errors: AtomicU32::new(0),
+            refused: AtomicU32::new(0),
             response_bytes: AtomicU64::new(0),
             anomalies: Mutex::new(Vec::new()),
             audit_failure: Mutex::new(None),
@@ -120,6 +123,7 @@ impl ToolCallObserver for AuditingObserver {
                 "anomalies",
                 serde_json::to_value([&anomaly]).unwrap_or(Value::Null),
             );
+            self.refused.fetch_add(1, Ordering::Relaxed);
             let _refusal =
                 self.recorder.record(event).await.map_err(|e| {
                     Error::audit_unavailable(self.audit_refused(e.to_string()), None)

@@ -122,6 +122,8 @@ struct Ctx {
     started: std::sync::atomic::AtomicBool,
     /// What the sandbox measured, once it ran: a failed run reports it too.
     ran: Option<Ran>,
+    /// Whether the outcome may be cached: no tool call failed or was refused, no limit hit.
+    clean: bool,
 }
 
 /// What a sandbox run measured and what its outcome says about it, kept for failures.
@@ -241,6 +243,7 @@ impl Orchestrator {
             receipts: Mutex::new(Vec::new()),
             started: Default::default(),
             ran: None,
+            clean: false,
         };
         let mut workspace = match inner.workspaces.open(&id) {
             Ok(ws) => Some(ws),
@@ -491,8 +494,11 @@ impl Orchestrator {
         let outcome = self
             .sandboxed(ctx, request, program, Some(api), workspace, false)
             .await?;
+        // Only a clean run: a failed tool call the program caught, or a refused one, may be
+        // transient, and a limit may have cut the answer short.
         if use_cache
             && outcome.success
+            && ctx.clean
             && let Some(cache) = &inner.cache
         {
             cache.insert(key, outcome.clone());
@@ -776,6 +782,10 @@ impl Orchestrator {
             ));
         }
         let success = output.is_some() && failure.is_none();
+        ctx.clean = success
+            && metrics.limit_hit.is_none()
+            && observer.errors.load(Ordering::Relaxed) == 0
+            && observer.refused.load(Ordering::Relaxed) == 0;
 
         // Phase 5a: tokenize what goes back to the model (before it is counted in the record).
         let mut value = match &output {

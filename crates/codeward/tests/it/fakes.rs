@@ -153,8 +153,10 @@ impl RiskAssessor for FakeRisk {
 }
 
 /// A sandbox scripted by markers in the program: `CALL n` makes n tool calls through the real
-/// observer and invoker, `FAIL` exits 1, `TIMEOUT` reports a timeout, `SANDBOX_BREAKS` errors,
-/// `EMAIL` prints an email address, `SILENT_EXIT_3` exits 3 with nothing on stderr.
+/// observer and invoker (`CATCH`: the program carries on past a refused or failed call),
+/// `FAIL` exits 1, `TIMEOUT` reports a timeout, `TRUNCATED_OK` hits the output cap and still
+/// reports success, `SANDBOX_BREAKS` errors, `EMAIL` prints an email address,
+/// `SILENT_EXIT_3` exits 3 with nothing on stderr.
 #[derive(Default)]
 pub struct FakeSandbox {
     pub runs: AtomicU64,
@@ -219,6 +221,8 @@ impl Sandbox for FakeSandbox {
                 .await;
             match result {
                 Ok(r) if !r.is_error => results.push(r.value),
+                // A program that catches the ToolError and carries on.
+                _ if job.program.contains("CATCH") => continue,
                 Ok(r) => {
                     let m = ExecutionMetrics {
                         exit: ExitState::Code(1),
@@ -245,6 +249,10 @@ impl Sandbox for FakeSandbox {
         if job.program.contains("SILENT_EXIT_3") {
             metrics.exit = ExitState::Code(3);
             return Ok(SandboxOutput::new(false, "", metrics));
+        }
+        if job.program.contains("TRUNCATED_OK") {
+            metrics.limit_hit = Some(LimitKind::Output);
+            return Ok(SandboxOutput::new(true, "ok", metrics));
         }
         if job.program.contains("TIMEOUT") {
             metrics.limit_hit = Some(LimitKind::Timeout);
