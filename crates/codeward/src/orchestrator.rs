@@ -16,8 +16,8 @@ use codeward_core::{
     CodeValidator, Error, ExecutionFailure, ExecutionLimits, ExecutionMetrics,
     ExecutionObservation, ExecutionOutcome, ExecutionRequest, ExecutionSummary, ExitState,
     FindingCategory, GeneratedApi, Language, LimitKind, PiiRedactor, ResultCache, RiskAssessment,
-    RiskAssessor, RiskLevel, Sandbox, SandboxJob, SearchQuery, Severity, TokenEconomics, ToolHit,
-    ToolIndex, ToolInvoker, ToolSchema, ValidationReport, keys,
+    RiskAssessor, RiskLevel, Sandbox, SandboxJob, SandboxOutput, SearchQuery, Severity,
+    TokenEconomics, ToolHit, ToolIndex, ToolInvoker, ToolSchema, ValidationReport, keys,
 };
 
 use crate::cache::{MokaCache, cache_key, cacheable};
@@ -191,6 +191,37 @@ fn syntax_failure(report: &ValidationReport) -> Option<Stop> {
         },
         message,
     ))
+}
+
+/// Why a run the sandbox completed did not succeed: the limit that stopped it, else what
+/// the program said on stderr, else how it ended.
+fn program_failure(out: &SandboxOutput) -> ExecutionFailure {
+    let tail: String = out
+        .stderr
+        .chars()
+        .rev()
+        .take(2000)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    let tail = tail.trim();
+    match out.metrics.limit_hit {
+        // The output cap truncates but lets the program go on: when it then failed on its own
+        // and said why, that is the story; the cap is mentioned.
+        Some(LimitKind::Output) if !tail.is_empty() && out.metrics.exit != ExitState::Code(0) => {
+            ExecutionFailure::ProgramFailed {
+                message: format!("{tail}\n(the output limit was also hit: output was truncated)"),
+            }
+        }
+        Some(limit) => ExecutionFailure::LimitExceeded { limit },
+        None if tail.is_empty() => ExecutionFailure::ProgramFailed {
+            message: how_it_ended(out.metrics.exit),
+        },
+        None => ExecutionFailure::ProgramFailed {
+            message: tail.to_owned(),
+        },
+    }
 }
 
 /// How a failed program ended, for a failure whose stderr says nothing.
@@ -724,35 +755,12 @@ impl Orchestrator {
             Ok(Err(e)) => (
                 None,
                 Some(ExecutionFailure::Internal {
-                    message: format!("the sandbox failed: {e}"),
+                    // A layer error's own text names only the layer: say the cause too.
+                    message: format!("the sandbox failed: {}", error_chain(&e)),
                 }),
             ),
             Ok(Ok(out)) => {
-                let failure = if out.success {
-                    None
-                } else if let Some(limit) =
-                    out.metrics.limit_hit.filter(|l| *l != LimitKind::Output)
-                {
-                    Some(ExecutionFailure::LimitExceeded { limit })
-                } else {
-                    let tail: String = out
-                        .stderr
-                        .chars()
-                        .rev()
-                        .take(2000)
-                        .collect::<Vec<_>>()
-                        .into_iter()
-                        .rev()
-                        .collect();
-                    let tail = tail.trim();
-                    Some(ExecutionFailure::ProgramFailed {
-                        message: if tail.is_empty() {
-                            how_it_ended(out.metrics.exit)
-                        } else {
-                            tail.to_owned()
-                        },
-                    })
-                };
+                let failure = (!out.success).then(|| program_failure(&out));
                 (Some(out), failure)
             }
         };

@@ -154,9 +154,10 @@ impl RiskAssessor for FakeRisk {
 
 /// A sandbox scripted by markers in the program: `CALL n` makes n tool calls through the real
 /// observer and invoker (`CATCH`: the program carries on past a refused or failed call),
-/// `FAIL` exits 1, `TIMEOUT` reports a timeout, `TRUNCATED_OK` hits the output cap and still
-/// reports success, `SANDBOX_BREAKS` errors, `EMAIL` prints an email address,
-/// `SILENT_EXIT_3` exits 3 with nothing on stderr.
+/// `FAIL` exits 1, `TIMEOUT` reports a timeout, `TRUNCATED` hits the output cap (and exits 0,
+/// or 1 with `FAIL`), `TRUNCATED_OK` hits it and still reports success, `SANDBOX_BREAKS` /
+/// `SANDBOX_LAYER_BREAKS` error, `EMAIL` prints an email address, `SILENT_EXIT_3` exits 3
+/// with nothing on stderr.
 #[derive(Default)]
 pub struct FakeSandbox {
     pub runs: AtomicU64,
@@ -166,6 +167,13 @@ pub struct FakeSandbox {
 impl Sandbox for FakeSandbox {
     async fn run(&self, job: SandboxJob) -> Result<SandboxOutput> {
         self.runs.fetch_add(1, Ordering::SeqCst);
+        if job.program.contains("SANDBOX_LAYER_BREAKS") {
+            // As `codeward_sandbox` reports it: the layer's name, the cause as the source.
+            return Err(Error::layer(
+                "sandbox",
+                std::io::Error::other("setting pids.max: no process may start (max_processes = 0)"),
+            ));
+        }
         if job.program.contains("SANDBOX_BREAKS") {
             return Err(Error::Unsupported("no isolation available".into()));
         }
@@ -253,6 +261,15 @@ impl Sandbox for FakeSandbox {
         if job.program.contains("TRUNCATED_OK") {
             metrics.limit_hit = Some(LimitKind::Output);
             return Ok(SandboxOutput::new(true, "ok", metrics));
+        }
+        if job.program.contains("TRUNCATED") {
+            metrics.limit_hit = Some(LimitKind::Output);
+            let mut out = SandboxOutput::new(false, "x".repeat(64), metrics);
+            if job.program.contains("FAIL") {
+                out.metrics.exit = ExitState::Code(1);
+                out.stderr = "Traceback: ValueError: bad input".into();
+            }
+            return Ok(out);
         }
         if job.program.contains("TIMEOUT") {
             metrics.limit_hit = Some(LimitKind::Timeout);
