@@ -2,7 +2,7 @@
 //! the next step, fail closed when the log cannot be written, an `error` record on failure.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -122,6 +122,9 @@ struct Ctx {
     started: std::sync::atomic::AtomicBool,
     /// What the sandbox measured, once it ran: a failed run reports it too.
     ran: Option<Ran>,
+    /// Critical `security` records written for this execution by the orchestrator (the
+    /// observer counts its own).
+    critical: AtomicU32,
     /// Whether the outcome may be cached: no tool call failed or was refused, no limit hit.
     clean: bool,
 }
@@ -274,6 +277,7 @@ impl Orchestrator {
             receipts: Mutex::new(Vec::new()),
             started: Default::default(),
             ran: None,
+            critical: AtomicU32::new(0),
             clean: false,
         };
         let mut workspace = match inner.workspaces.open(&id) {
@@ -353,6 +357,7 @@ impl Orchestrator {
 
     /// Records `event` and waits until it is durable; keeps the receipt with the execution.
     async fn write(&self, ctx: &Ctx, event: AuditEvent) -> Result<(), Stop> {
+        let critical = event.kind == AuditKind::Security && event.severity == Severity::Critical;
         let receipt = self
             .inner
             .recorder
@@ -360,6 +365,9 @@ impl Orchestrator {
             .await
             .map_err(audit_down)?;
         tracing::debug!(execution = %ctx.id, seq = receipt.seq, "audit record durable");
+        if critical {
+            ctx.critical.fetch_add(1, Ordering::Relaxed);
+        }
         if let Ok(mut r) = ctx.receipts.lock() {
             r.push(receipt);
         }
@@ -840,7 +848,8 @@ impl Orchestrator {
             wall_time: metrics.wall_time,
             cpu_time: metrics.cpu_time(),
             peak_memory_bytes: metrics.peak_memory_bytes,
-            critical_events: 0,
+            critical_events: ctx.critical.load(Ordering::Relaxed)
+                + observer.critical.load(Ordering::Relaxed),
             timestamp_ms: now_ms(),
         };
         let mut event = codeward_anomaly::execution_event(&observation);

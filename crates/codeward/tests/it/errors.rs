@@ -220,12 +220,24 @@ async fn the_exfiltration_shape_is_refused_before_dispatch() {
             ToolCall,
             Security,
             Execution,
+            Security,
             Error,
         ],
     )
     .await;
-    let refusal = &sink.for_execution(&o.execution_id)[4];
+    let records = sink.for_execution(&o.execution_id);
+    let refusal = &records[4];
     assert_eq!(refusal.severity, Severity::Critical);
+    // The refusal is a critical security event of the execution: the anomaly detector is
+    // told (it used to get 0) and its critical-event check fires.
+    assert_eq!(records[5].metadata["critical_events"], 1);
+    assert!(
+        records[6].metadata["anomalies"][0]["description"]
+            .as_str()
+            .is_some_and(|d| d.contains("1 critical security event(s)")),
+        "{:?}",
+        records[6].metadata
+    );
     assert!(
         refusal.message.contains("web.post_message refused"),
         "{}",
