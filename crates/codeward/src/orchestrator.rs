@@ -439,12 +439,8 @@ impl Orchestrator {
             // A program that does not parse matches no tool by its text (serve discovers by
             // the code when there is no intent): say it is invalid, not that tools are missing.
             if let Some(program) = &request.program {
-                let report = inner
-                    .validator
-                    .validate(program, ctx.language, &[])
-                    .map_err(|e| internal("the validator failed", e))?;
+                let (report, risk) = self.check(ctx, program, None).await?;
                 if let Some(stop) = syntax_failure(&report) {
-                    let risk = inner.assessor.assess(program, ctx.language, &report, &[]);
                     ctx.risk = Some(risk.level);
                     self.record_validation(ctx, &report, &risk).await?;
                     return Err(stop);
@@ -486,13 +482,7 @@ impl Orchestrator {
         };
 
         // Phase 3: validation, risk, the approval gate.
-        let report = inner
-            .validator
-            .validate_for_api(&program, &api, &ctx.tools)
-            .map_err(|e| internal("the validator failed", e))?;
-        let risk = inner
-            .assessor
-            .assess(&program, ctx.language, &report, &ctx.tools);
+        let (report, risk) = self.check(ctx, &program, Some(&api)).await?;
         ctx.risk = Some(risk.level);
         self.record_validation(ctx, &report, &risk).await?;
         if let Some(stop) = syntax_failure(&report) {
@@ -543,6 +533,34 @@ impl Orchestrator {
             cache.insert(key, outcome.clone());
         }
         Ok(outcome)
+    }
+
+    /// Validates and scores `program` (against `api`'s bindings when given) on the blocking
+    /// pool: both walk the whole program, which for a large one would stall every other task
+    /// on this worker.
+    async fn check(
+        &self,
+        ctx: &Ctx,
+        program: &str,
+        api: Option<&GeneratedApi>,
+    ) -> Result<(ValidationReport, RiskAssessment), Stop> {
+        let validator = self.inner.validator.clone();
+        let assessor = self.inner.assessor.clone();
+        let language = ctx.language;
+        let program = program.to_owned();
+        let api = api.cloned();
+        let tools = ctx.tools.clone();
+        let work = tokio::task::spawn_blocking(move || {
+            let report = match &api {
+                Some(api) => validator.validate_for_api(&program, api, &tools),
+                None => validator.validate(&program, language, &tools),
+            }?;
+            let risk = assessor.assess(&program, language, &report, &tools);
+            Ok::<_, Error>((report, risk))
+        });
+        work.await
+            .map_err(|e| internal("the validator failed", e))?
+            .map_err(|e| internal("the validator failed", e))
     }
 
     async fn record_validation(
