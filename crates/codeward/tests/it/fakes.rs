@@ -295,6 +295,75 @@ impl Sandbox for FakeSandbox {
     }
 }
 
+/// A sandbox whose program sleeps `before` (tokio time, so tests pause the clock), then makes
+/// one call to the first tool through the observer and invoker and succeeds. A run dropped
+/// before it finishes counts as `killed` (the process sandbox kills the program then).
+pub struct SlowSandbox {
+    pub before: Duration,
+    /// One permit per run that started.
+    pub entered: tokio::sync::Notify,
+    pub killed: Arc<AtomicU64>,
+}
+
+impl SlowSandbox {
+    pub fn new(before: Duration) -> Self {
+        SlowSandbox {
+            before,
+            entered: tokio::sync::Notify::new(),
+            killed: Arc::default(),
+        }
+    }
+}
+
+#[async_trait]
+impl Sandbox for SlowSandbox {
+    async fn run(&self, job: SandboxJob) -> Result<SandboxOutput> {
+        struct Running(Option<Arc<AtomicU64>>);
+        impl Drop for Running {
+            fn drop(&mut self) {
+                if let Some(killed) = self.0.take() {
+                    killed.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+        }
+        let mut running = Running(Some(self.killed.clone()));
+        self.entered.notify_one();
+        tokio::time::sleep(self.before).await;
+        let tool = job.tools[0].clone();
+        let call = ToolCall::new(
+            job.execution_id.clone(),
+            1,
+            tool.qualified_name(),
+            json!({}),
+        );
+        job.observer.before_call(&call, &tool).await?;
+        let result = job.invoker.call(&call.tool, call.arguments.clone()).await;
+        job.observer
+            .after_call(&call, &tool, &result, Duration::from_millis(1))
+            .await;
+        running.0 = None;
+        let metrics = ExecutionMetrics {
+            wall_time: self.before,
+            tool_calls: 1,
+            exit: ExitState::Code(0),
+            ..Default::default()
+        };
+        Ok(SandboxOutput::new(true, "done", metrics))
+    }
+}
+
+/// Counts the calls it answers (and answers like [`EchoInvoker`]).
+#[derive(Default)]
+pub struct CountingInvoker(pub AtomicU64);
+
+#[async_trait]
+impl ToolInvoker for CountingInvoker {
+    async fn call(&self, tool: &str, arguments: Value) -> Result<ToolResult> {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        EchoInvoker.call(tool, arguments).await
+    }
+}
+
 pub struct EchoInvoker;
 
 #[async_trait]
