@@ -2,14 +2,18 @@
 //! Claude Code, Cursor...) can use code mode over every configured server. Three tools:
 //! `search_tools`, `get_tool_api`, `execute_code`. Approvals stay with operators (the CLI).
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
-    ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
+    CallToolRequestParams, CallToolResponse, CallToolResult, CancelledNotificationParam,
+    ContentBlock, Implementation, ListToolsResult, PaginatedRequestParams, ServerCapabilities,
+    ServerConfig, Tool,
 };
-use rmcp::service::{RequestContext, RoleServer, ServerInitializeError};
+use rmcp::service::{NotificationContext, RequestContext, RoleServer, ServerInitializeError};
 use rmcp::{ErrorData, ServerHandler, ServiceExt};
 use serde_json::{Map, Value, json};
 
@@ -17,6 +21,14 @@ use codeward::{Config, Orchestrator};
 use codeward_core::{ExecutionFailure, ExecutionRequest, ExitState, Language, SearchQuery};
 
 use crate::setup;
+
+/// The largest program `execute_code` accepts. Validation and risk scoring walk the whole
+/// program: a 10 MB one took 30 s and 700 MB. The agent's programs are short glue code.
+const MAX_CODE_BYTES: usize = 256 * 1024;
+
+/// `search_tools`' `limit`: its default and the accepted range.
+const DEFAULT_LIMIT: u64 = 5;
+const MAX_LIMIT: u64 = 50;
 
 const INSTRUCTIONS: &str = "codeward gives you code mode over many MCP tools. Instead of calling tools one \
 by one, (1) call search_tools with what you need, (2) call get_tool_api for the tools you picked to get a \
@@ -35,7 +47,7 @@ fn tool_definitions() -> Result<Vec<Tool>> {
                 "type": "object",
                 "properties": {
                     "query": {"type": "string", "description": "What you want to do, in words."},
-                    "limit": {"type": "integer", "minimum": 1, "maximum": 50, "default": 5, "description": "How many tools to return."}
+                    "limit": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT, "description": "How many tools to return."}
                 },
                 "required": ["query"]
             },
@@ -63,7 +75,7 @@ fn tool_definitions() -> Result<Vec<Tool>> {
             "inputSchema": {
                 "type": "object",
                 "properties": {
-                    "code": {"type": "string", "description": "The program."},
+                    "code": {"type": "string", "description": format!("The program (at most {} KiB).", MAX_CODE_BYTES / 1024)},
                     "language": {"type": "string", "enum": ["python", "typescript"], "default": "python"},
                     "intent": {"type": "string", "description": "What the program does, in words (drives which tools it may call)."},
                     "approval_id": {"type": "string", "description": "The approval id an operator approved for exactly this code."}
@@ -81,17 +93,67 @@ fn tool_definitions() -> Result<Vec<Tool>> {
 struct CodewardServer {
     orchestrator: Orchestrator,
     tools: Arc<Vec<Tool>>,
+    session: Arc<Session>,
 }
 
-fn arg_str<'a>(args: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
-    args.get(key).and_then(Value::as_str)
+/// What the exit status needs to know about the session's executions.
+#[derive(Default)]
+struct Session {
+    /// Requests the client cancelled (`notifications/cancelled`).
+    cancelled_by_client: Mutex<HashSet<String>>,
+    /// `execute_code` requests whose execution ended cancelled: by the client, or by the end
+    /// of the session (rmcp cancels the requests still running when the client goes away).
+    ended_cancelled: Mutex<Vec<String>>,
+}
+
+impl Session {
+    /// Executions stopped because the session ended, not because the client asked.
+    fn cut_short(&self) -> usize {
+        let by_client = self
+            .cancelled_by_client
+            .lock()
+            .map(|ids| ids.clone())
+            .unwrap_or_default();
+        self.ended_cancelled
+            .lock()
+            .map(|ids| ids.iter().filter(|id| !by_client.contains(*id)).count())
+            .unwrap_or_default()
+    }
+}
+
+/// A JSON value as an error message shows it: its type, and short values themselves.
+fn shown(value: &Value) -> String {
+    let text = value.to_string();
+    let text = if text.chars().count() > 40 {
+        format!("{}...", text.chars().take(40).collect::<String>())
+    } else {
+        text
+    };
+    let kind = match value {
+        Value::Null => return "null".into(),
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    };
+    format!("{kind}, {text}")
+}
+
+/// A string argument: `None` when absent or null, an error naming it when it is not a string.
+fn arg_str<'a>(args: &'a Map<String, Value>, key: &str) -> Result<Option<&'a str>, String> {
+    match args.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(text)) => Ok(Some(text)),
+        Some(other) => Err(format!("`{key}` must be a string, got {}", shown(other))),
+    }
 }
 
 fn language(args: &Map<String, Value>) -> Result<Language, String> {
-    arg_str(args, "language")
+    arg_str(args, "language")?
         .unwrap_or("python")
         .parse::<Language>()
-        .map_err(|e| e.to_string())
+        .map_err(|e| format!("`language`: {e}"))
 }
 
 fn tool_error(message: impl Into<String>) -> CallToolResponse {
@@ -101,12 +163,19 @@ fn tool_error(message: impl Into<String>) -> CallToolResponse {
 impl CodewardServer {
     fn search(&self, args: &Map<String, Value>) -> Result<Value, String> {
         let query =
-            arg_str(args, "query").ok_or("`query` is required: describe the task in words")?;
-        let limit = args
-            .get("limit")
-            .and_then(Value::as_u64)
-            .unwrap_or(5)
-            .clamp(1, 50) as usize;
+            arg_str(args, "query")?.ok_or("`query` is required: describe the task in words")?;
+        let limit = match args.get("limit") {
+            None | Some(Value::Null) => DEFAULT_LIMIT,
+            Some(value) => value
+                .as_u64()
+                .filter(|n| (1..=MAX_LIMIT).contains(n))
+                .ok_or_else(|| {
+                    format!(
+                        "`limit` must be an integer from 1 to {MAX_LIMIT}, got {}",
+                        shown(value)
+                    )
+                })?,
+        } as usize;
         // Only tools a configured server serves: the others could only fail when called.
         let hits = self
             .orchestrator
@@ -129,15 +198,27 @@ impl CodewardServer {
 
     fn api(&self, args: &Map<String, Value>) -> Result<Value, String> {
         let language = language(args)?;
-        let names: Vec<String> = args
-            .get("tools")
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let names: Vec<String> = match args.get("tools") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(items)) => items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| {
+                    item.as_str().map(str::to_owned).ok_or_else(|| {
+                        format!(
+                            "`tools[{i}]` must be a qualified tool name (a string), got {}",
+                            shown(item)
+                        )
+                    })
+                })
+                .collect::<Result<_, _>>()?,
+            Some(other) => {
+                return Err(format!(
+                    "`tools` must be an array of qualified tool names, got {}",
+                    shown(other)
+                ));
+            }
+        };
         if names.is_empty() {
             return Err(
                 "`tools` must list at least one qualified tool name from search_tools".into(),
@@ -164,10 +245,16 @@ impl CodewardServer {
             .generator()
             .generate(&tools, language)
             .map_err(|e| e.to_string())?;
-        let signatures_only = args
-            .get("signatures_only")
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
+        let signatures_only = match args.get("signatures_only") {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(only)) => *only,
+            Some(other) => {
+                return Err(format!(
+                    "`signatures_only` must be true or false, got {}",
+                    shown(other)
+                ));
+            }
+        };
         Ok(json!({
             "language": language,
             "module": if signatures_only { api.summary.clone() } else { api.module.clone() },
@@ -176,22 +263,46 @@ impl CodewardServer {
         }))
     }
 
-    async fn execute(&self, args: &Map<String, Value>) -> Result<(bool, Value), String> {
-        let code = arg_str(args, "code").ok_or("`code` is required")?;
+    /// Runs the program; `cancelled` completing (the client cancelled the request, or left)
+    /// stops it: the orchestrator kills it and records the cancellation.
+    async fn execute(
+        &self,
+        args: &Map<String, Value>,
+        cancelled: impl Future<Output = ()> + Send,
+        request_id: String,
+    ) -> Result<(bool, Value), String> {
+        let code = arg_str(args, "code")?.ok_or("`code` is required")?;
+        if code.len() > MAX_CODE_BYTES {
+            return Err(format!(
+                "`code` is {} bytes; execute_code accepts at most {MAX_CODE_BYTES} bytes ({} KiB): \
+                 split the work into smaller programs",
+                code.len(),
+                MAX_CODE_BYTES / 1024
+            ));
+        }
         let language = language(args)?;
         // Without an intent the program text itself drives discovery: tool names in the code
         // (demo.notes_add) match the catalogue's name field.
-        let intent = arg_str(args, "intent")
+        let intent = arg_str(args, "intent")?
             .map(str::to_owned)
             .unwrap_or_else(|| code.to_owned());
+        let approval_id = arg_str(args, "approval_id")?;
         let mut request = ExecutionRequest::new(intent, language)
             .with_program(code)
             .with_principal("mcp-client")
             .with_tool_limit(10);
-        if let Some(id) = arg_str(args, "approval_id") {
+        if let Some(id) = approval_id {
             request = request.with_approval(id);
         }
-        let outcome = self.orchestrator.execute(request).await;
+        let outcome = self
+            .orchestrator
+            .execute_cancellable(request, cancelled)
+            .await;
+        if Orchestrator::was_cancelled(&outcome)
+            && let Ok(mut ended) = self.session.ended_cancelled.lock()
+        {
+            ended.push(request_id);
+        }
         let mut value = json!({
             "execution_id": outcome.execution_id,
             "success": outcome.success,
@@ -237,16 +348,35 @@ impl ServerHandler for CodewardServer {
         self.tools.iter().find(|t| t.name == name).cloned()
     }
 
+    async fn on_cancelled(
+        &self,
+        notification: CancelledNotificationParam,
+        _context: NotificationContext<RoleServer>,
+    ) {
+        // rmcp has already cancelled the request's token; this only tells the exit status
+        // that the client asked for it.
+        if let (Some(id), Ok(mut ids)) = (
+            notification.request_id,
+            self.session.cancelled_by_client.lock(),
+        ) {
+            ids.insert(id.to_string());
+        }
+    }
+
     async fn call_tool(
         &self,
         request: CallToolRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let args = request.arguments.unwrap_or_default();
         let result = match request.name.as_ref() {
             "search_tools" => self.search(&args).map(|v| (true, v)),
             "get_tool_api" => self.api(&args).map(|v| (true, v)),
-            "execute_code" => self.execute(&args).await,
+            "execute_code" => {
+                let ct = context.ct.clone();
+                let cancelled = async move { ct.cancelled().await };
+                self.execute(&args, cancelled, context.id.to_string()).await
+            }
             other => {
                 return Err(ErrorData::invalid_params(
                     format!("unknown tool `{other}`"),
@@ -270,12 +400,14 @@ impl ServerHandler for CodewardServer {
 pub async fn serve(config: &Config) -> Result<crate::exit::Exit> {
     let pool = setup::mcp_pool(config)?;
     let orchestrator = setup::orchestrator(config, &pool).await?;
-    let stale = std::time::Duration::from_secs(config.workspaces.stale_after_secs);
-    let janitor = orchestrator.spawn_janitor(stale.max(std::time::Duration::from_secs(60)), stale);
+    let stale = Duration::from_secs(config.workspaces.stale_after_secs);
+    let janitor = orchestrator.spawn_janitor(stale.max(Duration::from_secs(60)), stale);
     let server = CodewardServer {
         orchestrator: orchestrator.clone(),
         tools: Arc::new(tool_definitions()?),
+        session: Arc::default(),
     };
+    let session = server.session.clone();
     match server.serve(rmcp::transport::stdio()).await {
         // The client closing stdin ends the session; a transport error ends it the same way.
         Ok(running) => {
@@ -293,19 +425,26 @@ pub async fn serve(config: &Config) -> Result<crate::exit::Exit> {
         }
         Err(e) => {
             janitor.abort();
-            let _ = orchestrator
-                .shutdown(std::time::Duration::from_secs(10))
-                .await;
+            let _ = orchestrator.shutdown(Duration::from_secs(10)).await;
             pool.shutdown().await;
             return Err(anyhow::Error::new(e).context("starting the MCP server on stdio"));
         }
     }
-    let closed = orchestrator
-        .shutdown(std::time::Duration::from_secs(10))
-        .await;
+    // When the client leaves, rmcp cancels the requests still running (after a few seconds
+    // to let them answer): their programs are stopped and recorded as cancelled. Anything
+    // else still running gets as long as a run may take, then shutdown cancels it too.
+    let deadline = config.limits.to_limits().timeout + Duration::from_secs(5);
+    let closed = orchestrator.shutdown(deadline).await;
     janitor.abort();
     pool.shutdown().await;
     // Programs may have run in this session: a failure closing the log is internal, not 4.
-    closed.map_err(|e| crate::exit::Failure::after_run(e.into()))?;
+    let cancelled_at_shutdown = closed.map_err(|e| crate::exit::Failure::after_run(e.into()))?;
+    let cut_short = cancelled_at_shutdown + session.cut_short();
+    if cut_short > 0 {
+        return Err(crate::exit::Failure::after_run(anyhow::anyhow!(
+            "{cut_short} execution(s) were still running when the client closed the session; \
+             they were stopped and recorded as cancelled (see `codeward audit tail`)"
+        )));
+    }
     Ok(crate::exit::Exit::Success)
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use serde_json::Value;
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::{Notify, Semaphore, watch};
 
 use codeward_audit::{AuditLog, Query};
 use codeward_core::{
@@ -254,6 +254,8 @@ impl OrchestratorBuilder {
                 accepting: AtomicBool::new(true),
                 inflight: AtomicUsize::new(0),
                 idle: Notify::new(),
+                cancel_all: watch::channel(false).0,
+                cancelled_at_shutdown: AtomicUsize::new(0),
                 anomalies: AtomicU64::new(0),
                 all_tokens: std::sync::Mutex::new(None),
                 apis: moka::sync::Cache::builder().max_capacity(256).build(),

@@ -1,5 +1,6 @@
 //! The result cache: moka with a TTL and a size bound, keyed by what determines a result.
-//! Only successful runs whose tools are all read-only or idempotent are ever inserted.
+//! Only clean successful runs (no failed or refused tool call, no limit hit) whose tools are
+//! all read-only and closed-world are ever inserted.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -35,11 +36,13 @@ pub fn cache_key(
 }
 
 /// Whether results of a program using `tools` may be cached: every tool must be read-only
-/// or idempotent by its MCP annotations (absent hints mean neither).
+/// and closed-world by its MCP annotations (absent hints mean neither). Idempotent is not
+/// enough: a destructive idempotent tool (write a file, delete a note) must run every time,
+/// and an open-world tool's answer depends on things the key does not cover.
 pub fn cacheable(tools: &[ToolSchema]) -> bool {
     tools
         .iter()
-        .all(|t| t.annotations.is_read_only() || t.annotations.is_idempotent())
+        .all(|t| t.annotations.is_read_only() && !t.annotations.is_open_world())
 }
 
 /// A bounded, expiring in-memory cache.
@@ -118,15 +121,33 @@ mod tests {
     }
 
     #[test]
-    fn only_read_only_or_idempotent_tool_sets_are_cacheable() {
+    fn only_read_only_closed_world_tool_sets_are_cacheable() {
         let tool = |a: ToolAnnotations| ToolSchema::new("t", "", json!({})).with_annotations(a);
+        let hints = |read_only, destructive, idempotent, open_world| {
+            let mut a = ToolAnnotations::default();
+            a.read_only_hint = read_only;
+            a.destructive_hint = destructive;
+            a.idempotent_hint = idempotent;
+            a.open_world_hint = open_world;
+            tool(a)
+        };
         assert!(cacheable(&[tool(ToolAnnotations::read_only())]));
         assert!(!cacheable(&[
             tool(ToolAnnotations::read_only()),
             tool(ToolAnnotations::default())
         ]));
-        let mut idem = ToolAnnotations::default();
-        idem.idempotent_hint = Some(true);
-        assert!(cacheable(&[tool(idem)]));
+        // filesystem.write_file, demo.notes_delete: destructive and idempotent.
+        assert!(!cacheable(&[hints(
+            Some(false),
+            Some(true),
+            Some(true),
+            Some(false)
+        )]));
+        // Idempotent but not said to be read-only.
+        assert!(!cacheable(&[hints(None, None, Some(true), Some(false))]));
+        // Read-only but open-world (absent hint: MCP says open).
+        assert!(!cacheable(&[hints(Some(true), None, None, None)]));
+        assert!(!cacheable(&[hints(Some(true), None, None, Some(true))]));
+        assert!(cacheable(&[hints(Some(true), None, None, Some(false))]));
     }
 }

@@ -15,7 +15,10 @@
 //!   crate starts no MCP server; give one with `.invoker(..)` (`codeward-cli` passes a
 //!   `codeward_mcp::McpPool` built from `[mcp] servers_file`).
 //! - [`Config`]: one TOML file plus `CODEWARD_*` environment overrides, every key defaulted.
-//! - [`MokaCache`], [`cache_key`]: results of read-only / idempotent tool sets.
+//! - [`Orchestrator::execute_cancellable`]: the same, stopped (program killed, cancellation
+//!   recorded) when a cancellation future completes; [`Orchestrator::shutdown`] cancels what
+//!   still runs at its deadline.
+//! - [`MokaCache`], [`cache_key`]: results of clean runs over read-only, closed-world tools.
 //! - [`WorkspaceManager`]: a directory per execution with its status, removed on every path.
 //!
 //! # Example
@@ -69,7 +72,9 @@ pub use config::{
 pub use defaults::{approval_store, audit_log, catalogue, verify_options};
 pub use error::{CodewardError, Result};
 pub use observer::SENSITIVE_CATEGORIES;
-pub use orchestrator::{CodeHashFn, MODE_KEY, Orchestrator, OrchestratorStats};
+pub use orchestrator::{
+    CANCEL_GRACE, CANCELLED_KEY, CodeHashFn, MODE_KEY, Orchestrator, OrchestratorStats,
+};
 pub use workspace::{Workspace, WorkspaceManager, WorkspaceStats, WorkspaceStatus};
 
 pub use codeward_core as core;

@@ -36,6 +36,10 @@ pub(crate) struct AuditingObserver {
     pub principal: String,
     pub calls: AtomicU32,
     pub errors: AtomicU32,
+    /// Calls refused before dispatch (anomaly precheck).
+    pub refused: AtomicU32,
+    /// Critical `security` records written (refusals, critical tool-call anomalies).
+    pub critical: AtomicU32,
     pub response_bytes: AtomicU64,
     pub anomalies: Mutex<Vec<Anomaly>>,
     /// The first record the audit log refused during the run. The program may catch the
@@ -58,6 +62,8 @@ impl AuditingObserver {
             principal: principal.to_owned(),
             calls: AtomicU32::new(0),
             errors: AtomicU32::new(0),
+            refused: AtomicU32::new(0),
+            critical: AtomicU32::new(0),
             response_bytes: AtomicU64::new(0),
             anomalies: Mutex::new(Vec::new()),
             audit_failure: Mutex::new(None),
@@ -120,10 +126,12 @@ impl ToolCallObserver for AuditingObserver {
                 "anomalies",
                 serde_json::to_value([&anomaly]).unwrap_or(Value::Null),
             );
+            self.refused.fetch_add(1, Ordering::Relaxed);
             let _refusal =
                 self.recorder.record(event).await.map_err(|e| {
                     Error::audit_unavailable(self.audit_refused(e.to_string()), None)
                 })?;
+            self.critical.fetch_add(1, Ordering::Relaxed);
             if let Ok(mut a) = self.anomalies.lock() {
                 a.push(anomaly.clone());
             }
@@ -203,12 +211,18 @@ impl ToolCallObserver for AuditingObserver {
             serde_json::to_value(&found).unwrap_or(Value::Null),
         );
         // The call already happened; the run fails afterwards (see `audit_failure`).
-        if let Err(e) = self.recorder.record(event).await {
-            tracing::error!(error = %e, "could not record a tool-call anomaly");
-            self.audit_refused(format!(
-                "the anomaly record of tool call {}: {e}",
-                call.tool
-            ));
+        match self.recorder.record(event).await {
+            Ok(_receipt) if worst == Severity::Critical => {
+                self.critical.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(_receipt) => {}
+            Err(e) => {
+                tracing::error!(error = %e, "could not record a tool-call anomaly");
+                self.audit_refused(format!(
+                    "the anomaly record of tool call {}: {e}",
+                    call.tool
+                ));
+            }
         }
         if let Ok(mut a) = self.anomalies.lock() {
             a.extend(found);

@@ -2,22 +2,23 @@
 //! the next step, fail closed when the log cannot be written, an `error` record on failure.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::{Notify, Semaphore, watch};
 
 use codeward_core::{
     AnomalyDetector, ApiGenerator, ApprovalStore, AuditEvent, AuditKind, AuditReceipt, AuditSink,
     CodeValidator, Error, ExecutionFailure, ExecutionLimits, ExecutionMetrics,
     ExecutionObservation, ExecutionOutcome, ExecutionRequest, ExecutionSummary, ExitState,
     FindingCategory, GeneratedApi, Language, LimitKind, PiiRedactor, ResultCache, RiskAssessment,
-    RiskAssessor, RiskLevel, Sandbox, SandboxJob, SearchQuery, Severity, TokenEconomics, ToolHit,
-    ToolIndex, ToolInvoker, ToolSchema, ValidationReport, keys,
+    RiskAssessor, RiskLevel, Sandbox, SandboxJob, SandboxOutput, SearchQuery, Severity,
+    TokenEconomics, ToolHit, ToolIndex, ToolInvoker, ToolSchema, ValidationReport, keys,
 };
 
 use crate::cache::{MokaCache, cache_key, cacheable};
@@ -30,6 +31,20 @@ pub type CodeHashFn = fn(&str, Language, &[String]) -> String;
 
 /// Extra metadata key: `api_only` for progressive-disclosure requests, `program` otherwise.
 pub const MODE_KEY: &str = "mode";
+
+/// Extra metadata key on the `execution` and `error` records of a cancelled execution: why it
+/// was cancelled, `requested` (the caller's cancellation, see
+/// [`Orchestrator::execute_cancellable`]) or `shutdown` (still running at
+/// [`Orchestrator::shutdown`]'s deadline).
+pub const CANCELLED_KEY: &str = "cancelled";
+
+/// How the `Internal` failure of a cancelled execution starts (see
+/// [`Orchestrator::was_cancelled`]).
+const CANCELLED_PREFIX: &str = "cancelled: ";
+
+/// How long [`Orchestrator::shutdown`] gives executions it cancelled at its deadline to stop
+/// their programs and write their `execution` and `error` records.
+pub const CANCEL_GRACE: Duration = Duration::from_secs(5);
 
 pub(crate) struct Inner {
     pub index: Arc<dyn ToolIndex>,
@@ -54,6 +69,10 @@ pub(crate) struct Inner {
     pub accepting: AtomicBool,
     pub inflight: AtomicUsize,
     pub idle: Notify,
+    /// Set by `shutdown` at its deadline: every execution still running is cancelled.
+    pub cancel_all: watch::Sender<bool>,
+    /// Executions cancelled because `shutdown` reached its deadline.
+    pub cancelled_at_shutdown: AtomicUsize,
     pub anomalies: AtomicU64,
     pub all_tokens: Mutex<Option<(u64, u64)>>,
     /// Generated APIs by language, catalogue version and tool set.
@@ -107,6 +126,52 @@ impl Drop for InFlight<'_> {
     }
 }
 
+/// Why an execution was cancelled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cancel {
+    /// The caller's cancellation future completed.
+    Requested,
+    /// `shutdown` reached its deadline while the execution was running.
+    Shutdown,
+}
+
+impl Cancel {
+    fn as_str(self) -> &'static str {
+        match self {
+            Cancel::Requested => "requested",
+            Cancel::Shutdown => "shutdown",
+        }
+    }
+
+    /// The failure of a cancelled execution; `started`: the agent's program was handed to
+    /// the sandbox (and has been killed).
+    fn failure(self, started: bool) -> ExecutionFailure {
+        let why = match self {
+            Cancel::Requested => "the caller cancelled the request",
+            Cancel::Shutdown => "codeward shut down before the execution finished",
+        };
+        let what = if started {
+            "the program was stopped; tool calls it made before are recorded"
+        } else {
+            "the program did not run"
+        };
+        ExecutionFailure::Internal {
+            message: format!("{CANCELLED_PREFIX}{why}; {what}"),
+        }
+    }
+}
+
+/// Resolves when the execution is cancelled; never, if it is not.
+async fn cancelled(rx: &watch::Receiver<Option<Cancel>>) -> Cancel {
+    let mut rx = rx.clone();
+    let why = rx.wait_for(Option::is_some).await.map(|why| *why);
+    match why {
+        Ok(why) => why.unwrap_or(Cancel::Requested),
+        // The sender lives as long as the execution: it cannot be cancelled any more.
+        Err(_) => std::future::pending().await,
+    }
+}
+
 /// Per-execution state threaded through the phases.
 struct Ctx {
     id: String,
@@ -122,6 +187,13 @@ struct Ctx {
     started: std::sync::atomic::AtomicBool,
     /// What the sandbox measured, once it ran: a failed run reports it too.
     ran: Option<Ran>,
+    /// Becomes `Some` when the execution is cancelled.
+    cancel: watch::Receiver<Option<Cancel>>,
+    /// Critical `security` records written for this execution by the orchestrator (the
+    /// observer counts its own).
+    critical: AtomicU32,
+    /// Whether the outcome may be cached: no tool call failed or was refused, no limit hit.
+    clean: bool,
 }
 
 /// What a sandbox run measured and what its outcome says about it, kept for failures.
@@ -139,6 +211,8 @@ enum Stop {
     Quiet(ExecutionFailure),
     /// The audit log refused a record: nothing further may happen or be recorded.
     AuditDown(String),
+    /// The execution was cancelled: an `error` record marked as such.
+    Cancelled(Cancel),
 }
 
 fn audit_down(e: Error) -> Stop {
@@ -191,6 +265,37 @@ fn syntax_failure(report: &ValidationReport) -> Option<Stop> {
     ))
 }
 
+/// Why a run the sandbox completed did not succeed: the limit that stopped it, else what
+/// the program said on stderr, else how it ended.
+fn program_failure(out: &SandboxOutput) -> ExecutionFailure {
+    let tail: String = out
+        .stderr
+        .chars()
+        .rev()
+        .take(2000)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    let tail = tail.trim();
+    match out.metrics.limit_hit {
+        // The output cap truncates but lets the program go on: when it then failed on its own
+        // and said why, that is the story; the cap is mentioned.
+        Some(LimitKind::Output) if !tail.is_empty() && out.metrics.exit != ExitState::Code(0) => {
+            ExecutionFailure::ProgramFailed {
+                message: format!("{tail}\n(the output limit was also hit: output was truncated)"),
+            }
+        }
+        Some(limit) => ExecutionFailure::LimitExceeded { limit },
+        None if tail.is_empty() => ExecutionFailure::ProgramFailed {
+            message: how_it_ended(out.metrics.exit),
+        },
+        None => ExecutionFailure::ProgramFailed {
+            message: tail.to_owned(),
+        },
+    }
+}
+
 /// How a failed program ended, for a failure whose stderr says nothing.
 fn how_it_ended(exit: ExitState) -> String {
     match exit {
@@ -221,7 +326,29 @@ fn risk_severity(level: RiskLevel) -> Severity {
 impl Orchestrator {
     /// Runs one request through every phase. Returns only after every audit record it
     /// produced is durable; failures are in `outcome.error`, never silently dropped.
+    ///
+    /// Dropping the returned future abandons the execution without its closing records;
+    /// to stop one, use [`Orchestrator::execute_cancellable`].
     pub async fn execute(&self, request: ExecutionRequest) -> ExecutionOutcome {
+        self.execute_cancellable(request, std::future::pending())
+            .await
+    }
+
+    /// [`Orchestrator::execute`], cancelled when `cancel` completes first (e.g. an MCP
+    /// client's `notifications/cancelled`). A cancelled execution stops at the next phase; a
+    /// program already in the sandbox is killed (its tool calls in flight are dropped). It
+    /// still ends like any failed one: an `execution` record once it started, then an `error`
+    /// record, both marked [`CANCELLED_KEY`] and durable before this returns; the outcome's
+    /// error is `Internal` with a message starting `cancelled:`. Once the program has
+    /// finished, results are handled and recorded as usual whatever `cancel` does.
+    pub async fn execute_cancellable<F>(
+        &self,
+        request: ExecutionRequest,
+        cancel: F,
+    ) -> ExecutionOutcome
+    where
+        F: Future<Output = ()> + Send,
+    {
         let inner = &*self.inner;
         let id = new_execution_id();
         if !inner.accepting.load(Ordering::SeqCst) {
@@ -230,6 +357,20 @@ impl Orchestrator {
         }
         inner.inflight.fetch_add(1, Ordering::SeqCst);
         let _inflight = InFlight(inner);
+        let (cancel_tx, cancel_rx) = watch::channel(None);
+        let mut shutdown = inner.cancel_all.subscribe();
+        // Turns the caller's cancellation or shutdown's into the execution's (the phases look
+        // at `ctx.cancel`); polled before `run` each time, so a cancellation that happened
+        // before the execution began is seen at its first step.
+        let watcher = async move {
+            let why = tokio::select! {
+                biased;
+                () = cancel => Cancel::Requested,
+                Ok(_) = shutdown.wait_for(|all| *all) => Cancel::Shutdown,
+            };
+            cancel_tx.send_replace(Some(why));
+            std::future::pending::<std::convert::Infallible>().await
+        };
         let mut ctx = Ctx {
             id: id.clone(),
             principal: request.principal.clone(),
@@ -241,6 +382,9 @@ impl Orchestrator {
             receipts: Mutex::new(Vec::new()),
             started: Default::default(),
             ran: None,
+            cancel: cancel_rx,
+            critical: AtomicU32::new(0),
+            clean: false,
         };
         let mut workspace = match inner.workspaces.open(&id) {
             Ok(ws) => Some(ws),
@@ -250,12 +394,21 @@ impl Orchestrator {
             }
         };
         let result = match workspace {
-            Some(_) => self.run(&mut ctx, &request, &mut workspace).await,
+            Some(_) => {
+                tokio::select! {
+                    biased;
+                    never = watcher => match never {},
+                    result = self.run(&mut ctx, &request, &mut workspace) => result,
+                }
+            }
             None => Err(internal(
                 "creating the execution workspace",
                 "I/O error (see the log)",
             )),
         };
+        if let Err(Stop::Cancelled(Cancel::Shutdown)) = &result {
+            inner.cancelled_at_shutdown.fetch_add(1, Ordering::SeqCst);
+        }
         let outcome = match result {
             Ok(outcome) => outcome,
             Err(stop) => self.stop(&ctx, stop).await,
@@ -270,6 +423,15 @@ impl Orchestrator {
         outcome
     }
 
+    /// Whether `outcome` is that of a cancelled execution (see
+    /// [`Orchestrator::execute_cancellable`]).
+    pub fn was_cancelled(outcome: &ExecutionOutcome) -> bool {
+        matches!(
+            &outcome.error,
+            Some(ExecutionFailure::Internal { message }) if message.starts_with(CANCELLED_PREFIX)
+        )
+    }
+
     /// The failure for an audit log that refused a record: "nothing ran" only before the
     /// program started; after that, tool calls already made (each recorded first) happened.
     fn audit_down(ctx: &Ctx, message: String) -> ExecutionFailure {
@@ -281,29 +443,40 @@ impl Orchestrator {
     }
 
     async fn stop(&self, ctx: &Ctx, stop: Stop) -> ExecutionOutcome {
-        let failure = match stop {
-            Stop::Quiet(failure) => failure,
-            Stop::AuditDown(message) => Self::audit_down(ctx, message),
-            Stop::Fail(failure, detail) => {
-                let event = self
-                    .event(
-                        ctx,
-                        AuditKind::Error,
-                        Severity::Error,
-                        format!("execution failed: {failure}"),
-                    )
-                    .meta(
-                        "failure",
-                        serde_json::to_value(&failure).unwrap_or(Value::Null),
-                    )
-                    .meta("detail", detail);
-                match self.write(ctx, event).await {
-                    Ok(()) => failure,
-                    Err(Stop::AuditDown(message)) => Self::audit_down(ctx, message),
-                    Err(_) => failure,
-                }
+        let (failure, detail, cancelled) = match stop {
+            Stop::Fail(failure, detail) => (failure, detail, None),
+            Stop::Cancelled(why) => {
+                let failure = why.failure(ctx.started.load(Ordering::SeqCst));
+                let detail = failure.to_string();
+                (failure, detail, Some(why))
             }
+            Stop::Quiet(failure) => return self.failed(ctx, failure),
+            Stop::AuditDown(message) => return self.failed(ctx, Self::audit_down(ctx, message)),
         };
+        let mut event = self
+            .event(
+                ctx,
+                AuditKind::Error,
+                Severity::Error,
+                format!("execution failed: {failure}"),
+            )
+            .meta(
+                "failure",
+                serde_json::to_value(&failure).unwrap_or(Value::Null),
+            )
+            .meta("detail", detail);
+        if let Some(why) = cancelled {
+            event = event.meta(CANCELLED_KEY, why.as_str());
+        }
+        let failure = match self.write(ctx, event).await {
+            Err(Stop::AuditDown(message)) => Self::audit_down(ctx, message),
+            _ => failure,
+        };
+        self.failed(ctx, failure)
+    }
+
+    /// The outcome of a failed execution, with what the sandbox measured if the program ran.
+    fn failed(&self, ctx: &Ctx, failure: ExecutionFailure) -> ExecutionOutcome {
         let mut outcome = ExecutionOutcome::failure(ctx.id.clone(), failure);
         match &ctx.ran {
             // The program ran: its measurements (exit, limit hit, times) are part of the answer.
@@ -319,6 +492,7 @@ impl Orchestrator {
 
     /// Records `event` and waits until it is durable; keeps the receipt with the execution.
     async fn write(&self, ctx: &Ctx, event: AuditEvent) -> Result<(), Stop> {
+        let critical = event.kind == AuditKind::Security && event.severity == Severity::Critical;
         let receipt = self
             .inner
             .recorder
@@ -326,6 +500,9 @@ impl Orchestrator {
             .await
             .map_err(audit_down)?;
         tracing::debug!(execution = %ctx.id, seq = receipt.seq, "audit record durable");
+        if critical {
+            ctx.critical.fetch_add(1, Ordering::Relaxed);
+        }
         if let Ok(mut r) = ctx.receipts.lock() {
             r.push(receipt);
         }
@@ -360,6 +537,7 @@ impl Orchestrator {
         workspace: &mut Option<Workspace>,
     ) -> Result<ExecutionOutcome, Stop> {
         let inner = &*self.inner;
+        Self::check_cancel(ctx)?;
 
         // Phase 1: discovery. A run under an approval gets the tool set that was approved
         // (the approval's hash binds it), not a fresh search that may rank differently.
@@ -397,12 +575,8 @@ impl Orchestrator {
             // A program that does not parse matches no tool by its text (serve discovers by
             // the code when there is no intent): say it is invalid, not that tools are missing.
             if let Some(program) = &request.program {
-                let report = inner
-                    .validator
-                    .validate(program, ctx.language, &[])
-                    .map_err(|e| internal("the validator failed", e))?;
+                let (report, risk) = self.check(ctx, program, None).await?;
                 if let Some(stop) = syntax_failure(&report) {
-                    let risk = inner.assessor.assess(program, ctx.language, &report, &[]);
                     ctx.risk = Some(risk.level);
                     self.record_validation(ctx, &report, &risk).await?;
                     return Err(stop);
@@ -444,18 +618,13 @@ impl Orchestrator {
         };
 
         // Phase 3: validation, risk, the approval gate.
-        let report = inner
-            .validator
-            .validate_for_api(&program, &api, &ctx.tools)
-            .map_err(|e| internal("the validator failed", e))?;
-        let risk = inner
-            .assessor
-            .assess(&program, ctx.language, &report, &ctx.tools);
+        let (report, risk) = self.check(ctx, &program, Some(&api)).await?;
         ctx.risk = Some(risk.level);
         self.record_validation(ctx, &report, &risk).await?;
         if let Some(stop) = syntax_failure(&report) {
             return Err(stop);
         }
+        Self::check_cancel(ctx)?;
         if risk.requires_approval() {
             self.approval_gate(ctx, request, &program, &risk).await?;
         }
@@ -491,13 +660,57 @@ impl Orchestrator {
         let outcome = self
             .sandboxed(ctx, request, program, Some(api), workspace, false)
             .await?;
+        // Only a clean run: a failed tool call the program caught, or a refused one, may be
+        // transient, and a limit may have cut the answer short.
         if use_cache
             && outcome.success
+            && ctx.clean
             && let Some(cache) = &inner.cache
         {
             cache.insert(key, outcome.clone());
         }
         Ok(outcome)
+    }
+
+    /// `Stop::Cancelled` once the execution is cancelled.
+    fn check_cancel(ctx: &Ctx) -> Result<(), Stop> {
+        match *ctx.cancel.borrow() {
+            Some(why) => Err(Stop::Cancelled(why)),
+            None => Ok(()),
+        }
+    }
+
+    /// Validates and scores `program` (against `api`'s bindings when given) on the blocking
+    /// pool: both walk the whole program, which for a large one would stall every other task
+    /// on this worker. A cancellation stops the wait.
+    async fn check(
+        &self,
+        ctx: &Ctx,
+        program: &str,
+        api: Option<&GeneratedApi>,
+    ) -> Result<(ValidationReport, RiskAssessment), Stop> {
+        let validator = self.inner.validator.clone();
+        let assessor = self.inner.assessor.clone();
+        let language = ctx.language;
+        let program = program.to_owned();
+        let api = api.cloned();
+        let tools = ctx.tools.clone();
+        let work = tokio::task::spawn_blocking(move || {
+            let report = match &api {
+                Some(api) => validator.validate_for_api(&program, api, &tools),
+                None => validator.validate(&program, language, &tools),
+            }?;
+            let risk = assessor.assess(&program, language, &report, &tools);
+            Ok::<_, Error>((report, risk))
+        });
+        let checked = tokio::select! {
+            biased;
+            why = cancelled(&ctx.cancel) => return Err(Stop::Cancelled(why)),
+            checked = work => checked,
+        };
+        checked
+            .map_err(|e| internal("the validator failed", e))?
+            .map_err(|e| internal("the validator failed", e))
     }
 
     async fn record_validation(
@@ -653,11 +866,14 @@ impl Orchestrator {
         let inner = &*self.inner;
         let limits = inner.limits.with_overrides(&request.limits);
         let mode = if api_only { "api_only" } else { "program" };
-        let _permit = inner
-            .semaphore
-            .acquire()
-            .await
-            .map_err(|e| internal("the execution queue is closed", e))?;
+        // A cancellation while queued for a slot ends the wait.
+        let _permit = tokio::select! {
+            biased;
+            why = cancelled(&ctx.cancel) => return Err(Stop::Cancelled(why)),
+            permit = inner.semaphore.acquire() => {
+                permit.map_err(|e| internal("the execution queue is closed", e))?
+            }
+        };
 
         // Durable BEFORE the child starts: if this fails, nothing runs.
         let event = self
@@ -705,48 +921,39 @@ impl Orchestrator {
         if !api_only {
             ctx.started.store(true, std::sync::atomic::Ordering::SeqCst);
         }
-        let ran = tokio::time::timeout(guard, inner.sandbox.run(job)).await;
+        // A cancellation drops the run, which kills the program (and its tool calls in
+        // flight); it is then recorded like any run that ended without an answer.
+        let started_at = tokio::time::Instant::now();
+        let ran = tokio::select! {
+            biased;
+            why = cancelled(&ctx.cancel) => Err(why),
+            ran = tokio::time::timeout(guard, inner.sandbox.run(job)) => Ok(ran),
+        };
 
+        let mut cancelled_by = None;
         let (output, failure) = match ran {
-            Err(_) => (
+            Err(why) => {
+                cancelled_by = Some(why);
+                (None, Some(why.failure(!api_only)))
+            }
+            Ok(Err(_)) => (
                 None,
                 Some(ExecutionFailure::LimitExceeded {
                     limit: LimitKind::Timeout,
                 }),
             ),
-            Ok(Err(Error::AuditUnavailable { reason, .. })) => return Err(Stop::AuditDown(reason)),
-            Ok(Err(e)) => (
+            Ok(Ok(Err(Error::AuditUnavailable { reason, .. }))) => {
+                return Err(Stop::AuditDown(reason));
+            }
+            Ok(Ok(Err(e))) => (
                 None,
                 Some(ExecutionFailure::Internal {
-                    message: format!("the sandbox failed: {e}"),
+                    // A layer error's own text names only the layer: say the cause too.
+                    message: format!("the sandbox failed: {}", error_chain(&e)),
                 }),
             ),
-            Ok(Ok(out)) => {
-                let failure = if out.success {
-                    None
-                } else if let Some(limit) =
-                    out.metrics.limit_hit.filter(|l| *l != LimitKind::Output)
-                {
-                    Some(ExecutionFailure::LimitExceeded { limit })
-                } else {
-                    let tail: String = out
-                        .stderr
-                        .chars()
-                        .rev()
-                        .take(2000)
-                        .collect::<Vec<_>>()
-                        .into_iter()
-                        .rev()
-                        .collect();
-                    let tail = tail.trim();
-                    Some(ExecutionFailure::ProgramFailed {
-                        message: if tail.is_empty() {
-                            how_it_ended(out.metrics.exit)
-                        } else {
-                            tail.to_owned()
-                        },
-                    })
-                };
+            Ok(Ok(Ok(out))) => {
+                let failure = (!out.success).then(|| program_failure(&out));
                 (Some(out), failure)
             }
         };
@@ -757,7 +964,10 @@ impl Orchestrator {
         metrics.tool_calls = metrics
             .tool_calls
             .max(observer.calls.load(Ordering::Relaxed));
-        if output.is_some() {
+        if cancelled_by.is_some() {
+            metrics.wall_time = started_at.elapsed();
+        }
+        if output.is_some() || cancelled_by.is_some() {
             ctx.ran = Some(Ran {
                 metrics: metrics.clone(),
                 pii_tokenized: 0,
@@ -776,6 +986,10 @@ impl Orchestrator {
             ));
         }
         let success = output.is_some() && failure.is_none();
+        ctx.clean = success
+            && metrics.limit_hit.is_none()
+            && observer.errors.load(Ordering::Relaxed) == 0
+            && observer.refused.load(Ordering::Relaxed) == 0;
 
         // Phase 5a: tokenize what goes back to the model (before it is counted in the record).
         let mut value = match &output {
@@ -797,6 +1011,8 @@ impl Orchestrator {
             ctx.language,
             if success {
                 "program succeeded"
+            } else if cancelled_by.is_some() {
+                "program cancelled"
             } else {
                 "program failed"
             },
@@ -824,15 +1040,21 @@ impl Orchestrator {
             wall_time: metrics.wall_time,
             cpu_time: metrics.cpu_time(),
             peak_memory_bytes: metrics.peak_memory_bytes,
-            critical_events: 0,
+            critical_events: ctx.critical.load(Ordering::Relaxed)
+                + observer.critical.load(Ordering::Relaxed),
             timestamp_ms: now_ms(),
         };
         let mut event = codeward_anomaly::execution_event(&observation);
         event.message = if success {
             "execution finished".into()
+        } else if cancelled_by.is_some() {
+            "execution cancelled".into()
         } else {
             "execution failed".into()
         };
+        if let Some(why) = cancelled_by {
+            event = event.meta(CANCELLED_KEY, why.as_str());
+        }
         let event = event
             .meta(keys::SUCCESS, success)
             .meta(keys::CACHED, false)
@@ -896,6 +1118,9 @@ impl Orchestrator {
             self.write(ctx, event).await?;
         }
 
+        if let Some(why) = cancelled_by {
+            return Err(Stop::Cancelled(why));
+        }
         if let Some(failure) = failure {
             let detail = failure.to_string();
             return Err(Stop::Fail(failure, detail));
@@ -1070,27 +1295,48 @@ impl Orchestrator {
         self.inner.workspaces.cleanup_stale(stale_after)
     }
 
-    /// Stops accepting work, waits for in-flight executions up to `deadline`, flushes the
-    /// audit log and removes leftover workspaces. Returns how many executions were still
-    /// running at the deadline (0 on a clean shutdown).
+    /// Stops accepting work and waits up to `deadline` for in-flight executions to finish.
+    /// Those still running then are cancelled (their programs killed, their `execution` and
+    /// `error` records marked [`CANCELLED_KEY`] `shutdown`), and given [`CANCEL_GRACE`] to
+    /// write them. Then it flushes the audit log and removes leftover workspaces.
+    ///
+    /// Returns how many executions it had to cancel (0 when all finished in time). An error
+    /// when the log cannot be flushed, or when an execution could not write its closing
+    /// records within the grace (a hung audit sink): its `execution_started` then has no
+    /// completion.
     pub async fn shutdown(&self, deadline: Duration) -> Result<usize, Error> {
         let inner = &*self.inner;
         inner.accepting.store(false, Ordering::SeqCst);
-        let wait = async {
-            loop {
-                // Register for the wake-up before checking, so a notification in between is not lost.
-                let idle = inner.idle.notified();
-                tokio::pin!(idle);
-                idle.as_mut().enable();
-                if inner.inflight.load(Ordering::SeqCst) == 0 {
-                    return;
-                }
-                idle.await;
-            }
-        };
-        let _ = tokio::time::timeout(deadline, wait).await;
+        if tokio::time::timeout(deadline, self.idle()).await.is_err() {
+            inner.cancel_all.send_replace(true);
+            let _ = tokio::time::timeout(CANCEL_GRACE, self.idle()).await;
+        }
         inner.recorder.sink().flush().await?;
         inner.workspaces.remove_all_closed();
-        Ok(inner.inflight.load(Ordering::SeqCst))
+        let unfinished = inner.inflight.load(Ordering::SeqCst);
+        if unfinished > 0 {
+            return Err(Error::Timeout {
+                operation: format!(
+                    "recording the end of {unfinished} execution(s) cancelled at shutdown (is the audit log stuck?)"
+                ),
+                after: deadline + CANCEL_GRACE,
+            });
+        }
+        Ok(inner.cancelled_at_shutdown.load(Ordering::SeqCst))
+    }
+
+    /// Resolves when no execution is in flight.
+    async fn idle(&self) {
+        let inner = &*self.inner;
+        loop {
+            // Register for the wake-up before checking, so a notification in between is not lost.
+            let idle = inner.idle.notified();
+            tokio::pin!(idle);
+            idle.as_mut().enable();
+            if inner.inflight.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            idle.await;
+        }
     }
 }

@@ -105,7 +105,7 @@ async fn a_cache_hit_is_still_audited_and_skips_the_sandbox() {
 }
 
 #[tokio::test]
-async fn tool_sets_that_are_not_read_only_or_idempotent_are_never_cached() {
+async fn tool_sets_that_are_not_read_only_are_never_cached() {
     let sink = RecordingSink::new();
     let writer = vec![
         ToolSchema::new(
@@ -120,4 +120,64 @@ async fn tool_sets_that_are_not_read_only_or_idempotent_are_never_cached() {
         assert!(!orch.execute(request("CALL 1")).await.cached);
     }
     assert_eq!(fakes.sandbox.runs.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn a_program_that_writes_with_an_idempotent_tool_runs_every_time() {
+    // As the bundled catalogue marks filesystem.write_file: destructive and idempotent. A
+    // program that reads a.txt and writes b.txt must write again on every run (a.txt may have
+    // changed), not be answered from the cache.
+    let mut write = ToolAnnotations::default();
+    write.read_only_hint = Some(false);
+    write.destructive_hint = Some(true);
+    write.idempotent_hint = Some(true);
+    write.open_world_hint = Some(false);
+    let tools = vec![
+        ToolSchema::new("read_text_file", "Read a file", serde_json::json!({}))
+            .with_server("fs")
+            .with_annotations(ToolAnnotations::read_only()),
+        ToolSchema::new("write_file", "Write a file", serde_json::json!({}))
+            .with_server("fs")
+            .with_annotations(write),
+    ];
+    runs_every_time(tools, "EACH_TOOL").await;
+}
+
+/// `program` over `tools` succeeds twice, and both times it ran: no cache hit.
+async fn runs_every_time(tools: Vec<ToolSchema>, program: &str) {
+    let (orch, fakes) = orchestrator(Arc::new(RecordingSink::new()), tools).await;
+    for _ in 0..2 {
+        let outcome = orch.execute(request(program)).await;
+        assert!(outcome.success && !outcome.cached, "{outcome:?}");
+    }
+    assert_eq!(fakes.sandbox.runs.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn read_only_tools_that_reach_the_open_world_are_not_cached() {
+    let mut web = ToolAnnotations::read_only();
+    web.open_world_hint = None; // MCP: open unless said otherwise
+    let tools = vec![
+        ToolSchema::new("fetch", "Fetch a page", serde_json::json!({}))
+            .with_server("web")
+            .with_annotations(web),
+    ];
+    runs_every_time(tools, "CALL 1").await;
+}
+
+#[tokio::test]
+async fn a_run_whose_failed_tool_call_the_program_caught_is_not_cached() {
+    // A transient failure (a server restarting) must not be served as the answer for the
+    // cache's lifetime: the next run calls the tool again.
+    let tools = vec![
+        ToolSchema::new("broken_read", "Read, but fails", serde_json::json!({}))
+            .with_server("demo")
+            .with_annotations(ToolAnnotations::read_only()),
+    ];
+    runs_every_time(tools, "CALL 1 CATCH").await;
+}
+
+#[tokio::test]
+async fn a_run_that_hit_a_limit_is_not_cached_even_when_it_succeeded() {
+    runs_every_time(tools(), "TRUNCATED_OK").await;
 }

@@ -27,6 +27,16 @@ async fn check(
     (outcome, sink)
 }
 
+/// [`check`] for a program that started and then failed: the five records of such a run.
+async fn check_ran(program: &str) -> (ExecutionOutcome, RecordingSink) {
+    check(
+        request(program),
+        tools(),
+        &[Discovery, Security, ExecutionStarted, Execution, Error],
+    )
+    .await
+}
+
 #[tokio::test]
 async fn no_tools_found() {
     let req = ExecutionRequest::new("nothing matches", Language::Python).with_program("x");
@@ -73,25 +83,62 @@ async fn approval_required() {
 
 #[tokio::test]
 async fn sandbox_failure() {
-    let (o, _) = check(
-        request("SANDBOX_BREAKS"),
-        tools(),
-        &[Discovery, Security, ExecutionStarted, Execution, Error],
-    )
-    .await;
+    let (o, _) = check_ran("SANDBOX_BREAKS").await;
     assert!(
         matches!(o.error, Some(ExecutionFailure::Internal { ref message }) if message.contains("sandbox"))
     );
 }
 
 #[tokio::test]
+async fn a_sandbox_failure_names_its_cause() {
+    // The layer error's own text is only "sandbox": the cause is its source.
+    let (o, sink) = check_ran("SANDBOX_LAYER_BREAKS").await;
+    let Some(failure @ ExecutionFailure::Internal { .. }) = &o.error else {
+        panic!("{:?}", o.error)
+    };
+    assert!(
+        failure
+            .to_string()
+            .contains("the sandbox failed: sandbox: setting pids.max"),
+        "{failure}"
+    );
+    let error = sink.for_execution(&o.execution_id).pop().unwrap();
+    assert!(
+        error.metadata["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("max_processes = 0")),
+        "{:?}",
+        error.metadata
+    );
+}
+
+#[tokio::test]
+async fn an_output_limit_hit_is_named_as_the_limit() {
+    let (o, sink) = check_ran("TRUNCATED").await;
+    assert_eq!(
+        o.error,
+        Some(ExecutionFailure::LimitExceeded {
+            limit: LimitKind::Output
+        })
+    );
+    assert_eq!(
+        o.error.unwrap().to_string(),
+        "output limit exceeded",
+        "not 'program failed: exit status 0'"
+    );
+    assert_eq!(sink.events()[3].metadata["limit_hit"], "output");
+    // A program that failed on its own says why, and the cap is mentioned.
+    let (o, _) = check_ran("TRUNCATED FAIL").await;
+    let message = o.error.unwrap().to_string();
+    assert!(
+        message.contains("ValueError: bad input") && message.contains("output limit"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
 async fn timeout() {
-    let (o, sink) = check(
-        request("TIMEOUT"),
-        tools(),
-        &[Discovery, Security, ExecutionStarted, Execution, Error],
-    )
-    .await;
+    let (o, sink) = check_ran("TIMEOUT").await;
     assert_eq!(
         o.error,
         Some(ExecutionFailure::LimitExceeded {
@@ -128,12 +175,7 @@ async fn tool_error() {
 
 #[tokio::test]
 async fn program_failure_messages_are_pii_tokenized() {
-    let (o, sink) = check(
-        request("FAIL"),
-        tools(),
-        &[Discovery, Security, ExecutionStarted, Execution, Error],
-    )
-    .await;
+    let (o, sink) = check_ran("FAIL").await;
     let Some(ExecutionFailure::ProgramFailed { message }) = o.error else {
         panic!("{:?}", o.error)
     };
@@ -178,12 +220,24 @@ async fn the_exfiltration_shape_is_refused_before_dispatch() {
             ToolCall,
             Security,
             Execution,
+            Security,
             Error,
         ],
     )
     .await;
-    let refusal = &sink.for_execution(&o.execution_id)[4];
+    let records = sink.for_execution(&o.execution_id);
+    let refusal = &records[4];
     assert_eq!(refusal.severity, Severity::Critical);
+    // The refusal is a critical security event of the execution: the anomaly detector is
+    // told (it used to get 0) and its critical-event check fires.
+    assert_eq!(records[5].metadata["critical_events"], 1);
+    assert!(
+        records[6].metadata["anomalies"][0]["description"]
+            .as_str()
+            .is_some_and(|d| d.contains("1 critical security event(s)")),
+        "{:?}",
+        records[6].metadata
+    );
     assert!(
         refusal.message.contains("web.post_message refused"),
         "{}",
@@ -256,22 +310,12 @@ async fn a_damaged_approval_store_stops_only_the_runs_that_need_an_approval() {
 #[tokio::test]
 async fn a_failed_run_reports_what_the_sandbox_measured() {
     // The execution record had the real values; the outcome used to carry zeros.
-    let (o, _) = check(
-        request("TIMEOUT"),
-        tools(),
-        &[Discovery, Security, ExecutionStarted, Execution, Error],
-    )
-    .await;
+    let (o, _) = check_ran("TIMEOUT").await;
     assert_eq!(o.metrics.limit_hit, Some(LimitKind::Timeout));
     assert_eq!(o.metrics.exit, ExitState::Signal(9));
     assert_eq!(o.metrics.wall_time, std::time::Duration::from_millis(20));
     assert!(o.summary.text.contains("program failed"), "{:?}", o.summary);
-    let (o, _) = check(
-        request("FAIL"),
-        tools(),
-        &[Discovery, Security, ExecutionStarted, Execution, Error],
-    )
-    .await;
+    let (o, _) = check_ran("FAIL").await;
     assert_eq!(o.metrics.exit, ExitState::Code(1));
     assert_eq!(o.metrics.wall_time, std::time::Duration::from_millis(20));
     assert_eq!(
@@ -282,12 +326,7 @@ async fn a_failed_run_reports_what_the_sandbox_measured() {
 
 #[tokio::test]
 async fn a_program_that_fails_without_a_word_is_reported_with_its_exit_status() {
-    let (o, _) = check(
-        request("SILENT_EXIT_3"),
-        tools(),
-        &[Discovery, Security, ExecutionStarted, Execution, Error],
-    )
-    .await;
+    let (o, _) = check_ran("SILENT_EXIT_3").await;
     let Some(failure @ ExecutionFailure::ProgramFailed { .. }) = &o.error else {
         panic!("{:?}", o.error)
     };

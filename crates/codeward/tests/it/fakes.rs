@@ -153,8 +153,11 @@ impl RiskAssessor for FakeRisk {
 }
 
 /// A sandbox scripted by markers in the program: `CALL n` makes n tool calls through the real
-/// observer and invoker, `FAIL` exits 1, `TIMEOUT` reports a timeout, `SANDBOX_BREAKS` errors,
-/// `EMAIL` prints an email address, `SILENT_EXIT_3` exits 3 with nothing on stderr.
+/// observer and invoker (`CATCH`: the program carries on past a refused or failed call),
+/// `FAIL` exits 1, `TIMEOUT` reports a timeout, `TRUNCATED` hits the output cap (and exits 0,
+/// or 1 with `FAIL`), `TRUNCATED_OK` hits it and still reports success, `SANDBOX_BREAKS` /
+/// `SANDBOX_LAYER_BREAKS` error, `EMAIL` prints an email address, `SILENT_EXIT_3` exits 3
+/// with nothing on stderr.
 #[derive(Default)]
 pub struct FakeSandbox {
     pub runs: AtomicU64,
@@ -164,6 +167,13 @@ pub struct FakeSandbox {
 impl Sandbox for FakeSandbox {
     async fn run(&self, job: SandboxJob) -> Result<SandboxOutput> {
         self.runs.fetch_add(1, Ordering::SeqCst);
+        if job.program.contains("SANDBOX_LAYER_BREAKS") {
+            // As `codeward_sandbox` reports it: the layer's name, the cause as the source.
+            return Err(Error::layer(
+                "sandbox",
+                std::io::Error::other("setting pids.max: no process may start (max_processes = 0)"),
+            ));
+        }
         if job.program.contains("SANDBOX_BREAKS") {
             return Err(Error::Unsupported("no isolation available".into()));
         }
@@ -219,6 +229,8 @@ impl Sandbox for FakeSandbox {
                 .await;
             match result {
                 Ok(r) if !r.is_error => results.push(r.value),
+                // A program that catches the ToolError and carries on.
+                _ if job.program.contains("CATCH") => continue,
                 Ok(r) => {
                     let m = ExecutionMetrics {
                         exit: ExitState::Code(1),
@@ -246,6 +258,19 @@ impl Sandbox for FakeSandbox {
             metrics.exit = ExitState::Code(3);
             return Ok(SandboxOutput::new(false, "", metrics));
         }
+        if job.program.contains("TRUNCATED_OK") {
+            metrics.limit_hit = Some(LimitKind::Output);
+            return Ok(SandboxOutput::new(true, "ok", metrics));
+        }
+        if job.program.contains("TRUNCATED") {
+            metrics.limit_hit = Some(LimitKind::Output);
+            let mut out = SandboxOutput::new(false, "x".repeat(64), metrics);
+            if job.program.contains("FAIL") {
+                out.metrics.exit = ExitState::Code(1);
+                out.stderr = "Traceback: ValueError: bad input".into();
+            }
+            return Ok(out);
+        }
         if job.program.contains("TIMEOUT") {
             metrics.limit_hit = Some(LimitKind::Timeout);
             metrics.exit = ExitState::Signal(9);
@@ -267,6 +292,75 @@ impl Sandbox for FakeSandbox {
             out.result = Some(Value::Array(results));
         }
         Ok(out)
+    }
+}
+
+/// A sandbox whose program sleeps `before` (tokio time, so tests pause the clock), then makes
+/// one call to the first tool through the observer and invoker and succeeds. A run dropped
+/// before it finishes counts as `killed` (the process sandbox kills the program then).
+pub struct SlowSandbox {
+    pub before: Duration,
+    /// One permit per run that started.
+    pub entered: tokio::sync::Notify,
+    pub killed: Arc<AtomicU64>,
+}
+
+impl SlowSandbox {
+    pub fn new(before: Duration) -> Self {
+        SlowSandbox {
+            before,
+            entered: tokio::sync::Notify::new(),
+            killed: Arc::default(),
+        }
+    }
+}
+
+#[async_trait]
+impl Sandbox for SlowSandbox {
+    async fn run(&self, job: SandboxJob) -> Result<SandboxOutput> {
+        struct Running(Option<Arc<AtomicU64>>);
+        impl Drop for Running {
+            fn drop(&mut self) {
+                if let Some(killed) = self.0.take() {
+                    killed.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+        }
+        let mut running = Running(Some(self.killed.clone()));
+        self.entered.notify_one();
+        tokio::time::sleep(self.before).await;
+        let tool = job.tools[0].clone();
+        let call = ToolCall::new(
+            job.execution_id.clone(),
+            1,
+            tool.qualified_name(),
+            json!({}),
+        );
+        job.observer.before_call(&call, &tool).await?;
+        let result = job.invoker.call(&call.tool, call.arguments.clone()).await;
+        job.observer
+            .after_call(&call, &tool, &result, Duration::from_millis(1))
+            .await;
+        running.0 = None;
+        let metrics = ExecutionMetrics {
+            wall_time: self.before,
+            tool_calls: 1,
+            exit: ExitState::Code(0),
+            ..Default::default()
+        };
+        Ok(SandboxOutput::new(true, "done", metrics))
+    }
+}
+
+/// Counts the calls it answers (and answers like [`EchoInvoker`]).
+#[derive(Default)]
+pub struct CountingInvoker(pub AtomicU64);
+
+#[async_trait]
+impl ToolInvoker for CountingInvoker {
+    async fn call(&self, tool: &str, arguments: Value) -> Result<ToolResult> {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        EchoInvoker.call(tool, arguments).await
     }
 }
 

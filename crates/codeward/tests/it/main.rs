@@ -1,7 +1,9 @@
 //! The orchestrator against fakes and the real audit log: the seed's "Testing Requirements"
-//! translated to Rust (paused clock, mocks), every error path, approvals, the cache.
+//! translated to Rust (paused clock, mocks), every error path, approvals, the cache,
+//! cancellation.
 
 mod approvals;
+mod cancel;
 mod config_ws;
 mod errors;
 mod fakes;

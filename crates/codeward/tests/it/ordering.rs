@@ -311,3 +311,54 @@ async fn the_validator_sees_the_generated_api_and_its_bindings() {
         .unwrap_or_default();
     assert_eq!(used.len(), 1, "{:?}", security.metadata);
 }
+
+/// Waits (on a std channel, blocking its thread) until the test says go, or 10 s.
+struct BlockingValidator {
+    entered: Arc<tokio::sync::Notify>,
+    go: std::sync::Mutex<std::sync::mpsc::Receiver<()>>,
+}
+
+impl CodeValidator for BlockingValidator {
+    fn validate(
+        &self,
+        code: &str,
+        language: Language,
+        tools: &[ToolSchema],
+    ) -> Result<ValidationReport> {
+        self.entered.notify_one();
+        let go = self
+            .go
+            .lock()
+            .unwrap()
+            .recv_timeout(Duration::from_secs(10));
+        match go {
+            Ok(()) => FakeValidator.validate(code, language, tools),
+            Err(_) => Err(Error::invalid(
+                "validator",
+                "never told to go: it blocked the runtime",
+            )),
+        }
+    }
+}
+
+#[tokio::test]
+async fn validation_runs_off_the_async_runtime() {
+    // One runtime thread (the test's). A validator that blocks its thread until another task
+    // on this runtime tells it to go only finishes if it does not run on the runtime: a large
+    // program's validation used to stall every other request of `codeward serve`.
+    let entered = Arc::new(tokio::sync::Notify::new());
+    let (go, wait) = std::sync::mpsc::channel();
+    let validator = BlockingValidator {
+        entered: entered.clone(),
+        go: std::sync::Mutex::new(wait),
+    };
+    let (orch, _fakes) = orchestrator_with(Arc::new(RecordingSink::new()), tools(), |b| {
+        b.validator(Arc::new(validator))
+    })
+    .await;
+    let task = tokio::spawn(async move { orch.execute(request("CALL 1")).await });
+    entered.notified().await;
+    go.send(()).unwrap();
+    let outcome = task.await.unwrap();
+    assert!(outcome.success, "{:?}", outcome.error);
+}
