@@ -18,7 +18,9 @@ use rmcp::{ErrorData, ServerHandler, ServiceExt};
 use serde_json::{Map, Value, json};
 
 use codeward::{Config, Orchestrator};
-use codeward_core::{ExecutionFailure, ExecutionRequest, ExitState, Language, SearchQuery};
+use codeward_core::{
+    ExecutionFailure, ExecutionRequest, ExitState, Language, SearchQuery, ToolSchema,
+};
 
 use crate::setup;
 
@@ -71,13 +73,14 @@ fn tool_definitions() -> Result<Vec<Tool>> {
         {
             "name": "execute_code",
             "title": "Run a program against the tool API",
-            "description": "Run a short Python or TypeScript program that uses the API from get_tool_api. It runs in an isolated sandbox without network or file access; only the tools are reachable. Say what the program is for in `intent` so the right tools are made available. You get the program's result (set_result / setResult, else its printed output), or the error. If the answer says approval required, an operator must approve the id; then call again with the same code and approval_id.",
+            "description": "Run a short Python or TypeScript program that uses the API from get_tool_api. It runs in an isolated sandbox without network or file access; only the tools are reachable. Pass the tools you got the API for in `tools` (else say what the program is for in `intent` so the right tools are found). You get the program's result (set_result / setResult, else its printed output), or the error. If the answer says approval required, an operator must approve the id; then call again with the same code and approval_id.",
             "inputSchema": {
                 "type": "object",
                 "properties": {
                     "code": {"type": "string", "description": format!("The program (at most {} KiB).", MAX_CODE_BYTES / 1024)},
                     "language": {"type": "string", "enum": ["python", "typescript"], "default": "python"},
-                    "intent": {"type": "string", "description": "What the program does, in words (drives which tools it may call)."},
+                    "tools": {"type": "array", "items": {"type": "string"}, "description": "The qualified tool names the program calls, as passed to get_tool_api; the program gets exactly their API."},
+                    "intent": {"type": "string", "description": "What the program does, in words (drives which tools it may call when `tools` is not given)."},
                     "approval_id": {"type": "string", "description": "The approval id an operator approved for exactly this code."}
                 },
                 "required": ["code"]
@@ -94,6 +97,9 @@ struct CodewardServer {
     orchestrator: Orchestrator,
     tools: Arc<Vec<Tool>>,
     session: Arc<Session>,
+    /// The approval store's absolute path: an operator's `codeward approvals` must use the
+    /// same one, which a relative data directory would not give them from another directory.
+    approvals_file: String,
 }
 
 /// What the exit status needs to know about the session's executions.
@@ -160,7 +166,47 @@ fn tool_error(message: impl Into<String>) -> CallToolResponse {
     CallToolResult::error(vec![ContentBlock::text(message.into())]).into()
 }
 
+/// The `tools` argument: qualified tool names (none when absent).
+fn tool_names(args: &Map<String, Value>) -> Result<Vec<String>, String> {
+    match args.get("tools") {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Array(items)) => items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| {
+                item.as_str().map(str::to_owned).ok_or_else(|| {
+                    format!(
+                        "`tools[{i}]` must be a qualified tool name (a string), got {}",
+                        shown(item)
+                    )
+                })
+            })
+            .collect(),
+        Some(other) => Err(format!(
+            "`tools` must be an array of qualified tool names, got {}",
+            shown(other)
+        )),
+    }
+}
+
 impl CodewardServer {
+    /// The catalogue's tool `name`, if a configured server serves it.
+    fn served_tool(&self, name: &str) -> Result<ToolSchema, String> {
+        let tool = self
+            .orchestrator
+            .index()
+            .get(name)
+            .ok_or_else(|| format!("no tool `{name}`; use search_tools to find names"))?;
+        if !self.orchestrator.serves(&tool) {
+            return Err(format!(
+                "`{name}` cannot be called here: no configured MCP server `{}` serves it; \
+                 use search_tools to find tools that can",
+                tool.server.as_deref().unwrap_or_default()
+            ));
+        }
+        Ok(tool)
+    }
+
     fn search(&self, args: &Map<String, Value>) -> Result<Value, String> {
         let query =
             arg_str(args, "query")?.ok_or("`query` is required: describe the task in words")?;
@@ -198,27 +244,7 @@ impl CodewardServer {
 
     fn api(&self, args: &Map<String, Value>) -> Result<Value, String> {
         let language = language(args)?;
-        let names: Vec<String> = match args.get("tools") {
-            None | Some(Value::Null) => Vec::new(),
-            Some(Value::Array(items)) => items
-                .iter()
-                .enumerate()
-                .map(|(i, item)| {
-                    item.as_str().map(str::to_owned).ok_or_else(|| {
-                        format!(
-                            "`tools[{i}]` must be a qualified tool name (a string), got {}",
-                            shown(item)
-                        )
-                    })
-                })
-                .collect::<Result<_, _>>()?,
-            Some(other) => {
-                return Err(format!(
-                    "`tools` must be an array of qualified tool names, got {}",
-                    shown(other)
-                ));
-            }
-        };
+        let names = tool_names(args)?;
         if names.is_empty() {
             return Err(
                 "`tools` must list at least one qualified tool name from search_tools".into(),
@@ -226,19 +252,7 @@ impl CodewardServer {
         }
         let mut tools = Vec::new();
         for name in &names {
-            let tool = self
-                .orchestrator
-                .index()
-                .get(name)
-                .ok_or_else(|| format!("no tool `{name}`; use search_tools to find names"))?;
-            if !self.orchestrator.serves(&tool) {
-                return Err(format!(
-                    "`{name}` cannot be called here: no configured MCP server `{}` serves it; \
-                     use search_tools to find tools that can",
-                    tool.server.as_deref().unwrap_or_default()
-                ));
-            }
-            tools.push(tool);
+            tools.push(self.served_tool(name)?);
         }
         let api = self
             .orchestrator
@@ -287,10 +301,17 @@ impl CodewardServer {
             .map(str::to_owned)
             .unwrap_or_else(|| code.to_owned());
         let approval_id = arg_str(args, "approval_id")?;
+        // Tools the model picked (from search_tools / get_tool_api) replace discovery, so the
+        // program gets exactly the API it was written against.
+        let chosen = tool_names(args)?;
+        for name in &chosen {
+            self.served_tool(name)?;
+        }
         let mut request = ExecutionRequest::new(intent, language)
             .with_program(code)
             .with_principal("mcp-client")
-            .with_tool_limit(10);
+            .with_tool_limit(10)
+            .with_tools(chosen);
         if let Some(id) = approval_id {
             request = request.with_approval(id);
         }
@@ -321,7 +342,8 @@ impl CodewardServer {
             if let ExecutionFailure::ApprovalRequired { approval_id } = failure {
                 value["approval_required"] = json!(approval_id);
                 value["next_step"] = json!(format!(
-                    "approval required: an operator must run `codeward approvals approve {approval_id}`; then call execute_code again with the same code and approval_id"
+                    "approval required: an operator must run `codeward approvals approve {approval_id}` on the approval store {} (the same data directory as this server); then call execute_code again with the same code and approval_id",
+                    self.approvals_file
                 ));
             }
         }
@@ -406,6 +428,10 @@ pub async fn serve(config: &Config) -> Result<crate::exit::Exit> {
         orchestrator: orchestrator.clone(),
         tools: Arc::new(tool_definitions()?),
         session: Arc::default(),
+        approvals_file: std::path::absolute(config.approvals_file())
+            .unwrap_or_else(|_| config.approvals_file())
+            .display()
+            .to_string(),
     };
     let session = server.session.clone();
     match server.serve(rmcp::transport::stdio()).await {

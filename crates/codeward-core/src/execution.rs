@@ -173,6 +173,10 @@ pub struct ExecutionRequest {
     /// An approval id for a program that needed one.
     #[serde(default)]
     pub approval_id: Option<String>,
+    /// Tools the caller chose (qualified names, e.g. from a search it ran before): when not
+    /// empty they replace discovery. A run under an approval keeps the approved tool set.
+    #[serde(default)]
+    pub tools: Vec<String>,
 }
 
 impl ExecutionRequest {
@@ -186,6 +190,7 @@ impl ExecutionRequest {
             tool_limit: 5,
             limits: LimitOverrides::default(),
             approval_id: None,
+            tools: Vec::new(),
         }
     }
 
@@ -204,6 +209,16 @@ impl ExecutionRequest {
     /// Sets the approval id.
     pub fn with_approval(mut self, approval_id: impl Into<String>) -> Self {
         self.approval_id = Some(approval_id.into());
+        self
+    }
+
+    /// Uses these tools (qualified names) instead of discovering them from the intent.
+    pub fn with_tools<I, S>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.tools = names.into_iter().map(Into::into).collect();
         self
     }
 

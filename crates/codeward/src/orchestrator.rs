@@ -545,8 +545,10 @@ impl Orchestrator {
             Some(id) => self.approved_tools(id).await,
             None => None,
         };
+        let chosen = approved.is_none() && !request.tools.is_empty();
         let hits = match approved {
             Some(hits) => hits,
+            None if chosen => self.chosen_tools(&request.tools)?,
             None => {
                 let mut query = SearchQuery::new(request.intent.clone(), request.tool_limit.max(1));
                 query.min_score = inner.min_score;
@@ -565,7 +567,11 @@ impl Orchestrator {
                 ctx,
                 AuditKind::Discovery,
                 Severity::Info,
-                format!("discovered {} tool(s)", hits.len()),
+                if chosen {
+                    format!("{} tool(s) chosen by the caller", hits.len())
+                } else {
+                    format!("discovered {} tool(s)", hits.len())
+                },
             )
             .sensitive("query", request.intent.clone())
             .meta("tools", found)
@@ -1185,6 +1191,30 @@ impl Orchestrator {
                 .map(|t| ToolHit::new(t, 1.0, vec!["approval".into()]))
                 .collect()
         })
+    }
+
+    /// The tools a request names instead of discovery, each in the catalogue and served.
+    fn chosen_tools(&self, names: &[String]) -> Result<Vec<ToolHit>, Stop> {
+        names
+            .iter()
+            .map(|name| match self.inner.index.get(name) {
+                Some(tool) if self.serves(&tool) => {
+                    Ok(ToolHit::new(tool, 1.0, vec!["chosen".into()]))
+                }
+                Some(tool) => Err(Stop::Fail(
+                    ExecutionFailure::NoTools,
+                    format!(
+                        "the request names tool `{name}`, which no configured MCP server (`{}`) \
+                         serves",
+                        tool.server.as_deref().unwrap_or_default()
+                    ),
+                )),
+                None => Err(Stop::Fail(
+                    ExecutionFailure::NoTools,
+                    format!("the request names tool `{name}`, which is not in the catalogue"),
+                )),
+            })
+            .collect()
     }
 
     /// Whether a configured server serves `tool` (always true when the builder was not told

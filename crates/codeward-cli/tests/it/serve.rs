@@ -59,11 +59,16 @@ fn the_python_mcp_sdk_drives_codeward_serve() {
             .starts_with("apr_"),
         "{seen:#}"
     );
+    let next_step = seen["risky"]["next_step"].as_str().unwrap();
     assert!(
-        seen["risky"]["next_step"]
-            .as_str()
-            .unwrap()
-            .contains("codeward approvals approve")
+        next_step.contains("codeward approvals approve"),
+        "{next_step}"
+    );
+    // Where the request is, as an absolute path: the operator is not in the client's directory.
+    let store = env.data().join("approvals.json");
+    assert!(
+        store.is_absolute() && next_step.contains(&store.display().to_string()),
+        "{next_step}"
     );
     // Only tools a configured server serves are offered.
     let mail = seen["mail_search"]["tools"].as_array().unwrap();
@@ -320,6 +325,56 @@ fn a_run_still_going_when_the_client_leaves_is_stopped_recorded_and_reported() {
     assert!(of_type(&records, "tool_call").is_empty(), "{records:#?}");
     let (code, report) = env.json(&["audit", "report", "--format", "json"]);
     assert_eq!(code, 0, "{report:#}");
+}
+
+#[test]
+fn execute_code_runs_with_the_tools_the_model_picked() {
+    let env = Env::new();
+    let mut serve = Serve::start(&env);
+    // The intent alone finds text tools, not the files tool the program was written for.
+    let program = "from codeward_api import demo, set_result\nset_result(len(demo.files_list()))\n";
+    let intent = "count the words of a text";
+    let (is_error, text) = serve.result(
+        1,
+        "execute_code",
+        serde_json::json!({"code": program, "intent": intent}),
+    );
+    assert!(
+        is_error && text.contains("no attribute 'files_list'"),
+        "{text}"
+    );
+    // With the tools it got the API for, the program gets exactly that API.
+    let (is_error, text) = serve.result(
+        2,
+        "execute_code",
+        serde_json::json!({"code": program, "intent": intent, "tools": ["demo.files_list"]}),
+    );
+    assert!(!is_error, "{text}");
+    let answer: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(answer["success"], true, "{answer:#}");
+    assert_eq!(
+        answer["tools"],
+        serde_json::json!(["demo.files_list"]),
+        "{answer:#}"
+    );
+    assert!(
+        records(&env)
+            .iter()
+            .any(|r| r["type"] == "discovery" && r["message"] == "1 tool(s) chosen by the caller"),
+        "{}",
+        env.audit_bytes()
+    );
+    // A tool nobody serves here is refused before anything runs.
+    let (is_error, text) = serve.result(
+        3,
+        "execute_code",
+        serde_json::json!({"code": program, "tools": ["gmail.list_labels"]}),
+    );
+    assert!(
+        is_error && text.contains("no configured MCP server"),
+        "{text}"
+    );
+    assert_eq!(serve.close().status.code(), Some(0));
 }
 
 #[test]

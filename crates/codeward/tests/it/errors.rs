@@ -438,3 +438,42 @@ async fn a_run_under_an_approval_gets_the_approved_tool_set_not_a_fresh_search()
         json!([{"tool": "demo.text_stats", "score": 1.0}])
     );
 }
+
+#[tokio::test]
+async fn a_request_that_names_its_tools_gets_exactly_those() {
+    let sink = RecordingSink::new();
+    let (orch, _f) = orchestrator_with(Arc::new(sink.clone()), tools_of_two_servers(), |b| {
+        b.servers(["demo"])
+    })
+    .await;
+    // "labels" would discover nothing served here; the named tool replaces discovery.
+    let req = ExecutionRequest::new("labels", Language::Python)
+        .with_program("EACH_TOOL")
+        .with_tools(["demo.text_stats"]);
+    let o = orch.execute(req).await;
+    assert!(o.success, "{:?}", o.error);
+    assert_eq!(o.summary.tools, ["demo.text_stats"]);
+    let discovery = &sink.for_execution(&o.execution_id)[0];
+    assert_eq!(discovery.message, "1 tool(s) chosen by the caller");
+
+    // A named tool that no configured server serves, or that is not in the catalogue, is a
+    // failure naming it, recorded like any other.
+    for (name, problem) in [
+        ("gmail.labels_list", "no configured MCP server"),
+        ("demo.nope", "not in the catalogue"),
+    ] {
+        let req = ExecutionRequest::new("x", Language::Python)
+            .with_program("EACH_TOOL")
+            .with_tools([name]);
+        let o = orch.execute(req).await;
+        assert_eq!(o.error, Some(ExecutionFailure::NoTools), "{name}");
+        let records = sink.for_execution(&o.execution_id);
+        let kinds: Vec<AuditKind> = records.iter().map(|e| e.kind).collect();
+        assert_eq!(kinds, [Error], "{name}");
+        let detail = serde_json::to_string(&records[0].metadata).unwrap();
+        assert!(
+            detail.contains(name) && detail.contains(problem),
+            "{detail}"
+        );
+    }
+}
