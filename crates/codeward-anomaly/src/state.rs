@@ -136,7 +136,15 @@ impl PrincipalState {
                     self.execs.push(slot);
                     self.execs.len() - 1
                 } else {
-                    let oldest = oldest_index(self.execs.iter().map(|e| e.last_ms));
+                    // An execution that read a sensitive source is pushed out last: forgetting
+                    // its read would let its next sink through the exfiltration check.
+                    let quiet = self.execs.iter().any(|e| e.sensitive_tool.is_none());
+                    let oldest = oldest_index(self.execs.iter().map(|e| {
+                        match (quiet, e.sensitive_tool.is_some()) {
+                            (true, true) => u64::MAX,
+                            _ => e.last_ms,
+                        }
+                    }));
                     self.execs[oldest] = slot;
                     oldest
                 }

@@ -560,3 +560,29 @@ fn one_detector_serves_many_threads() {
         assert_eq!(h.join().unwrap(), (0, vec![AnomalyKind::ResourceSpike]));
     }
 }
+
+#[test]
+fn an_execution_that_read_sensitive_data_is_pushed_out_of_the_open_set_last() {
+    // Two open executions per principal: the one that read customer data stays followed while
+    // newer, quieter executions come and go, so its leak is still refused.
+    let d = Detector::new(
+        DetectorConfig::builder()
+            .max_open_executions(2)
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    let mut read = call("alice", "e1", "crm.get_customer", 300, T0);
+    read.sensitive_source = true;
+    assert!(d.observe_tool_call(&read).is_empty());
+    for (i, exec) in ["e2", "e3", "e4"].iter().enumerate() {
+        let quiet = call("alice", exec, "notes.list", 10, T0 + 1 + i as u64);
+        let _ = d.observe_tool_call(&quiet);
+    }
+    let mut leak = call("alice", "e1", "web.post_webhook", 20, T0 + 10);
+    leak.annotations = open_world();
+    let refused = d
+        .precheck_tool_call(&leak)
+        .expect("e1 still followed: its sink is refused");
+    assert_eq!(refused.kind, AnomalyKind::Exfiltration);
+}
