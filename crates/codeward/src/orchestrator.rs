@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -189,9 +189,6 @@ struct Ctx {
     ran: Option<Ran>,
     /// Becomes `Some` when the execution is cancelled.
     cancel: watch::Receiver<Option<Cancel>>,
-    /// Critical `security` records written for this execution by the orchestrator (the
-    /// observer counts its own).
-    critical: AtomicU32,
     /// Whether the outcome may be cached: no tool call failed or was refused, no limit hit.
     clean: bool,
 }
@@ -383,7 +380,6 @@ impl Orchestrator {
             started: Default::default(),
             ran: None,
             cancel: cancel_rx,
-            critical: AtomicU32::new(0),
             clean: false,
         };
         let mut workspace = match inner.workspaces.open(&id) {
@@ -492,7 +488,6 @@ impl Orchestrator {
 
     /// Records `event` and waits until it is durable; keeps the receipt with the execution.
     async fn write(&self, ctx: &Ctx, event: AuditEvent) -> Result<(), Stop> {
-        let critical = event.kind == AuditKind::Security && event.severity == Severity::Critical;
         let receipt = self
             .inner
             .recorder
@@ -500,9 +495,6 @@ impl Orchestrator {
             .await
             .map_err(audit_down)?;
         tracing::debug!(execution = %ctx.id, seq = receipt.seq, "audit record durable");
-        if critical {
-            ctx.critical.fetch_add(1, Ordering::Relaxed);
-        }
         if let Ok(mut r) = ctx.receipts.lock() {
             r.push(receipt);
         }
@@ -1046,8 +1038,9 @@ impl Orchestrator {
             wall_time: metrics.wall_time,
             cpu_time: metrics.cpu_time(),
             peak_memory_bytes: metrics.peak_memory_bytes,
-            critical_events: ctx.critical.load(Ordering::Relaxed)
-                + observer.critical.load(Ordering::Relaxed),
+            // Refusals and critical anomalies of its tool calls. Not the run's own critical
+            // risk assessment: a program an operator approved would trip the check every time.
+            critical_events: observer.critical.load(Ordering::Relaxed),
             timestamp_ms: now_ms(),
         };
         let mut event = codeward_anomaly::execution_event(&observation);
@@ -1109,7 +1102,8 @@ impl Orchestrator {
                 .event(
                     ctx,
                     AuditKind::Security,
-                    Severity::Warning,
+                    // Warning at least, critical when an anomaly is.
+                    risk_severity(report.risk).max(Severity::Warning),
                     format!(
                         "{} anomal(ies) detected in execution",
                         report.anomalies.len()

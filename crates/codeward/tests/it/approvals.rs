@@ -37,6 +37,18 @@ async fn approve_then_rerun_runs_and_another_program_is_refused() {
         .filter(|e| e.kind == AuditKind::Approval)
         .collect();
     assert_eq!(used[0].metadata["decision"], "used");
+    // Its own critical risk assessment is not a critical security event: an approved program
+    // would otherwise trip the anomaly detector every time it runs.
+    let records = sink.for_execution(&approved.execution_id);
+    let execution = records
+        .iter()
+        .find(|e| e.kind == AuditKind::Execution)
+        .unwrap();
+    assert_eq!(execution.metadata["critical_events"], 0, "{execution:?}");
+    assert!(
+        !records.iter().any(|e| e.message.contains("anomal")),
+        "{records:#?}"
+    );
 
     let other = orch
         .execute(request("import os; os.system('rm -rf /')").with_approval(approval_id.clone()))
