@@ -64,8 +64,8 @@ enum Command {
         /// Tools to discover.
         #[arg(long)]
         tools: Option<usize>,
-        /// Wall-clock timeout in milliseconds.
-        #[arg(long)]
+        /// Wall-clock timeout in milliseconds (at least 1).
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
         timeout_ms: Option<u64>,
     },
     /// Search the tool catalogue.

@@ -168,25 +168,38 @@ fn tool_error(message: impl Into<String>) -> CallToolResponse {
 
 /// The `tools` argument: qualified tool names (none when absent).
 fn tool_names(args: &Map<String, Value>) -> Result<Vec<String>, String> {
-    match args.get("tools") {
-        None | Some(Value::Null) => Ok(Vec::new()),
-        Some(Value::Array(items)) => items
-            .iter()
-            .enumerate()
-            .map(|(i, item)| {
-                item.as_str().map(str::to_owned).ok_or_else(|| {
-                    format!(
-                        "`tools[{i}]` must be a qualified tool name (a string), got {}",
-                        shown(item)
-                    )
-                })
-            })
-            .collect(),
-        Some(other) => Err(format!(
-            "`tools` must be an array of qualified tool names, got {}",
-            shown(other)
-        )),
+    let items = match args.get("tools") {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::Array(items)) => items,
+        Some(other) => {
+            return Err(format!(
+                "`tools` must be an array of qualified tool names, got {}",
+                shown(other)
+            ));
+        }
+    };
+    if items.len() > MAX_LIMIT as usize {
+        return Err(format!(
+            "`tools` lists {} names; at most {MAX_LIMIT} (as many as search_tools returns)",
+            items.len()
+        ));
     }
+    let mut names: Vec<String> = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let name = item.as_str().ok_or_else(|| {
+            format!(
+                "`tools[{i}]` must be a qualified tool name (a string), got {}",
+                shown(item)
+            )
+        })?;
+        if names.iter().any(|n| n == name) {
+            return Err(format!(
+                "`tools[{i}]`: `{name}` is listed twice; list each tool once"
+            ));
+        }
+        names.push(name.to_owned());
+    }
+    Ok(names)
 }
 
 impl CodewardServer {
@@ -331,6 +344,8 @@ impl CodewardServer {
             "tools": outcome.summary.tools,
             "tool_calls": outcome.metrics.tool_calls,
             "pii_tokenized": outcome.pii_tokenized,
+            // A cached answer repeats an earlier run's result (and its tool_calls).
+            "cached": outcome.cached,
         });
         if let Some(failure) = &outcome.error {
             value["error"] = json!(failure.to_string());
@@ -342,9 +357,16 @@ impl CodewardServer {
             if let ExecutionFailure::ApprovalRequired { approval_id } = failure {
                 value["approval_required"] = json!(approval_id);
                 value["next_step"] = json!(format!(
-                    "approval required: an operator must run `codeward approvals approve {approval_id}` on the approval store {} (the same data directory as this server); then call execute_code again with the same code and approval_id",
-                    self.approvals_file
+                    "approval required: an operator must run `codeward approvals approve {approval_id}`; then call execute_code again with the same code and approval_id"
                 ));
+                // Where the request is goes to the operator (stderr), not to the model: an
+                // agent with a shell should not be handed the recipe to approve itself.
+                eprintln!(
+                    "codeward serve: approval {approval_id} is waiting in {}: review it with \
+                     `codeward approvals show {approval_id}` using that store (the same data \
+                     directory)",
+                    self.approvals_file
+                );
             }
         }
         Ok((outcome.success, value))

@@ -253,6 +253,7 @@ impl OrchestratorBuilder {
                 semaphore: Semaphore::new(cfg.sandbox.max_concurrent.max(1)),
                 accepting: AtomicBool::new(true),
                 inflight: AtomicUsize::new(0),
+                writes: AtomicU64::new(0),
                 idle: Notify::new(),
                 cancel_all: watch::channel(false).0,
                 cancelled_at_shutdown: AtomicUsize::new(0),

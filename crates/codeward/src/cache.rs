@@ -1,6 +1,7 @@
 //! The result cache: moka with a TTL and a size bound, keyed by what determines a result.
 //! Only clean successful runs (no failed or refused tool call, no limit hit) whose tools are
-//! all read-only and closed-world are ever inserted.
+//! all read-only and closed-world are ever inserted, and the orchestrator keys them by its
+//! write generation, so a run that may change state ends what was cached before it.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;

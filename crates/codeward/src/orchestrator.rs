@@ -74,6 +74,9 @@ pub(crate) struct Inner {
     /// Executions cancelled because `shutdown` reached its deadline.
     pub cancelled_at_shutdown: AtomicUsize,
     pub anomalies: AtomicU64,
+    /// Bumped when a run whose tools may change state starts and when it ends: cached
+    /// results are keyed by the value they were made under (see `run`).
+    pub writes: AtomicU64,
     pub all_tokens: Mutex<Option<(u64, u64)>>,
     /// Generated APIs by language, catalogue version and tool set.
     pub apis: moka::sync::Cache<String, GeneratedApi>,
@@ -627,13 +630,22 @@ impl Orchestrator {
             self.approval_gate(ctx, request, &program, &risk).await?;
         }
 
-        // Cache: same program, language, tools and catalogue version.
-        let key = cache_key(
-            &program,
-            ctx.language,
-            &ctx.tool_names,
-            inner.index.version(),
+        // Cache: same program, language, tools and catalogue version, made since the last
+        // write. A run whose tools may change state (any tool not read-only) moves the write
+        // generation on when it starts and when it ends, so a read cached before it is not
+        // served after it (notes_list after notes_add), and a read that overlapped it is not
+        // kept. Only writes made through this orchestrator are seen; the TTL bounds the rest.
+        let generation = inner.writes.load(Ordering::SeqCst);
+        let key = format!(
+            "{}@{generation}",
+            cache_key(
+                &program,
+                ctx.language,
+                &ctx.tool_names,
+                inner.index.version(),
+            )
         );
+        let may_write = !ctx.tools.iter().all(|t| t.annotations.is_read_only());
         let use_cache = inner.cache.is_some() && cacheable(&ctx.tools);
         if use_cache && let Some(mut hit) = inner.cache.as_ref().and_then(|c| c.get(&key)) {
             let event = self
@@ -655,14 +667,22 @@ impl Orchestrator {
         }
 
         // Phase 4: the sandbox.
+        if may_write {
+            inner.writes.fetch_add(1, Ordering::SeqCst);
+        }
         let outcome = self
             .sandboxed(ctx, request, program, Some(api), workspace, false)
-            .await?;
+            .await;
+        if may_write {
+            inner.writes.fetch_add(1, Ordering::SeqCst);
+        }
+        let outcome = outcome?;
         // Only a clean run: a failed tool call the program caught, or a refused one, may be
         // transient, and a limit may have cut the answer short.
         if use_cache
             && outcome.success
             && ctx.clean
+            && inner.writes.load(Ordering::SeqCst) == generation
             && let Some(cache) = &inner.cache
         {
             cache.insert(key, outcome.clone());

@@ -119,6 +119,11 @@ fn usage_and_configuration_errors_are_clear() {
     let out = env.run(&["run", noext.to_str().unwrap(), "--lang", "ruby"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("ruby"), "{}", stderr(&out));
+    // A zero timeout would fail the run as "timeout limit exceeded": refused up front.
+    let prog = env.write("zero.py", "# count words\nprint(1)\n");
+    let out = env.run(&["run", prog.to_str().unwrap(), "--timeout-ms", "0"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--timeout-ms"), "{}", stderr(&out));
     let silent = env.write("silent.py", "print(1)\n");
     let out = env.run(&["run", silent.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));

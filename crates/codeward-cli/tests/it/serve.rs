@@ -64,12 +64,8 @@ fn the_python_mcp_sdk_drives_codeward_serve() {
         next_step.contains("codeward approvals approve"),
         "{next_step}"
     );
-    // Where the request is, as an absolute path: the operator is not in the client's directory.
-    let store = env.data().join("approvals.json");
-    assert!(
-        store.is_absolute() && next_step.contains(&store.display().to_string()),
-        "{next_step}"
-    );
+    // Where the request is goes to the operator's side (stderr), not into the model's context.
+    assert!(!next_step.contains("approvals.json"), "{next_step}");
     // Only tools a configured server serves are offered.
     let mail = seen["mail_search"]["tools"].as_array().unwrap();
     assert!(
@@ -436,6 +432,17 @@ fn serve_arguments_of_the_wrong_type_or_out_of_range_are_errors_naming_them() {
         "get_tool_api",
         serde_json::json!({"tools": "demo.text_stats"}),
         "`tools` must be an array",
+    );
+    check(
+        "execute_code",
+        serde_json::json!({"code": "print(1)", "tools": ["demo.text_stats", "demo.text_stats"]}),
+        "`tools[1]`: `demo.text_stats` is listed twice",
+    );
+    let many: Vec<String> = (0..51).map(|i| format!("demo.t{i}")).collect();
+    check(
+        "execute_code",
+        serde_json::json!({"code": "print(1)", "tools": many}),
+        "`tools` lists 51 names; at most 50",
     );
     check(
         "get_tool_api",

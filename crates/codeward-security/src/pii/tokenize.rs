@@ -254,12 +254,12 @@ impl PiiRedactor for PiiTokenizer {
                     }
                 }
                 // A card or account number stored as a JSON number is still personal data:
-                // its decimal text is scanned like a string, and a number with a find becomes
-                // the replaced text (a string).
+                // its digits are scanned like a string, and a number with a find becomes the
+                // replaced text (a string).
                 Value::Number(n) => {
-                    let text = n.to_string();
-                    if let Some(new) = self.replace(&mut scopes, &text, scope, &mut report) {
-                        *v = Value::String(new);
+                    let (sign, digits) = number_digits(n);
+                    if let Some(new) = self.replace(&mut scopes, &digits, scope, &mut report) {
+                        *v = Value::String(format!("{sign}{new}"));
                     }
                 }
                 Value::Array(items) => stack.extend(items.iter_mut().rev()),
@@ -296,6 +296,27 @@ impl PiiRedactor for PiiTokenizer {
             }
         }
         report
+    }
+}
+
+/// A number's sign and the digits to scan: the magnitude of an integer (a `-` before the
+/// digits would stop the detector's edge check, so `-4111111111111111` was not a card), the
+/// integer part of a whole float (`4111111111111111.0` is that card, not `[CARD_1].0`), and
+/// any other number's text as serde_json writes it.
+fn number_digits(n: &serde_json::Number) -> (&'static str, String) {
+    if let Some(u) = n.as_u64() {
+        return ("", u.to_string());
+    }
+    if let Some(i) = n.as_i64() {
+        return ("-", i.unsigned_abs().to_string());
+    }
+    match n.as_f64() {
+        // Below 2^53 every whole float is exact, so its digits are the number's.
+        Some(f) if f.is_finite() && f.fract() == 0.0 && f.abs() < 9_007_199_254_740_992.0 => {
+            let sign = if f < 0.0 { "-" } else { "" };
+            (sign, format!("{}", f.abs() as u64))
+        }
+        _ => ("", n.to_string()),
     }
 }
 

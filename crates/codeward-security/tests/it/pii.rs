@@ -165,7 +165,7 @@ fn numbers_are_scanned_like_their_decimal_text() {
     let report = t.tokenize(&mut value, "exec-n");
     assert_eq!(value["card"], "[CARD_1]");
     assert_eq!(value["same_card_as_text"], "[CARD_1]");
-    assert_eq!(value["as_float"], "[CARD_1].0");
+    assert_eq!(value["as_float"], "[CARD_1]");
     assert_eq!(value["cards"], json!(["[CARD_2]", "[CARD_1]"]));
     assert_eq!(value["phone_as_text"], "[PHONE_1]");
     assert_eq!(
@@ -175,6 +175,14 @@ fn numbers_are_scanned_like_their_decimal_text() {
     );
     assert_eq!(report.by_kind[&PiiKind::CardNumber], 5);
     assert_eq!(report.total(), 6);
+
+    // A negative number is its digits with a sign: the `-` no longer hides the card.
+    let mut negative = json!({"card": -4111111111111111i64, "float": -4111111111111111.0, "n": -7});
+    assert_eq!(t.tokenize(&mut negative, "exec-n").total(), 2);
+    assert_eq!(
+        negative,
+        json!({"card": "-[CARD_1]", "float": "-[CARD_1]", "n": -7})
+    );
 
     // Digits alone are no phone number, as a number or as text: only the `+` makes one.
     let mut bare = json!({"phone": 14155552671u64, "text": "14155552671"});

@@ -155,6 +155,35 @@ async fn a_program_that_writes_with_an_idempotent_tool_runs_every_time() {
     runs_every_time(tools, "EACH_TOOL").await;
 }
 
+#[tokio::test]
+async fn a_write_through_the_orchestrator_ends_the_cached_reads() {
+    // notes_list is cached; notes_add changes what it returns: the next notes_list runs.
+    let mut add = ToolAnnotations::default();
+    add.read_only_hint = Some(false);
+    add.destructive_hint = Some(false);
+    add.open_world_hint = Some(false);
+    let tools = vec![
+        ToolSchema::new("notes_list", "List notes", serde_json::json!({}))
+            .with_server("demo")
+            .with_annotations(ToolAnnotations::read_only()),
+        ToolSchema::new("notes_add", "Add a note", serde_json::json!({}))
+            .with_server("demo")
+            .with_annotations(add),
+    ];
+    let (orch, fakes) = orchestrator(Arc::new(RecordingSink::new()), tools).await;
+    let list = || request("EACH_TOOL").with_tools(["demo.notes_list"]);
+    assert!(!orch.execute(list()).await.cached);
+    assert!(orch.execute(list()).await.cached, "a read is cached");
+    let added = orch
+        .execute(request("EACH_TOOL").with_tools(["demo.notes_add"]))
+        .await;
+    assert!(added.success && !added.cached, "{added:?}");
+    let after = orch.execute(list()).await;
+    assert!(after.success && !after.cached, "read again after the write");
+    assert!(orch.execute(list()).await.cached, "and cached again");
+    assert_eq!(fakes.sandbox.runs.load(Ordering::SeqCst), 3);
+}
+
 /// `program` over `tools` succeeds twice, and both times it ran: no cache hit.
 async fn runs_every_time(tools: Vec<ToolSchema>, program: &str) {
     let (orch, fakes) = orchestrator(Arc::new(RecordingSink::new()), tools).await;
