@@ -346,6 +346,28 @@ fn print_run(
 }
 
 pub async fn approvals(config: &Config, out: &Output, action: ApprovalAction) -> Result<Exit> {
+    // Nothing has ever been filed here (no store, no audit log): looking must not create the
+    // data directory, a log and a key. Deciding or showing an id that cannot exist is the
+    // same usage error it is with an empty store.
+    if !config.approvals_file().exists() && !config.audit_dir().exists() {
+        return match action {
+            ApprovalAction::List | ApprovalAction::Prune { .. } => {
+                out.json(&Vec::<()>::new());
+                out.line(match action {
+                    ApprovalAction::List => "no approval requests".to_owned(),
+                    _ => "no settled approval requests".to_owned(),
+                });
+                Ok(Exit::Success)
+            }
+            ApprovalAction::Show { id }
+            | ApprovalAction::Approve { id, .. }
+            | ApprovalAction::Reject { id, .. } => usage!(
+                "no approval request {id}: nothing has been filed in {} (is CODEWARD_DATA_DIR \
+                 or --config the one the server uses?)",
+                config.approvals_file().display()
+            ),
+        };
+    }
     // Approvals need the store and the audit log it records to, nothing else.
     let log = codeward::audit_log(
         config,

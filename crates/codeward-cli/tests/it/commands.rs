@@ -203,6 +203,32 @@ fn an_audit_log_that_cannot_be_opened_exits_4() {
 }
 
 #[test]
+fn looking_at_approvals_in_a_fresh_directory_creates_nothing() {
+    let env = Env::new();
+    let out = env.run(&["approvals", "list"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("no approval requests"),
+        "{}",
+        stdout(&out)
+    );
+    let (code, v) = env.json(&["approvals", "list"]);
+    assert_eq!((code, v), (0, serde_json::json!([])));
+    let out = env.run(&["approvals", "approve", "apr_nothing"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no approval request apr_nothing")
+            && stderr(&out).contains("approvals.json"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        !env.data().exists(),
+        "no data directory, audit log or key for a look"
+    );
+}
+
+#[test]
 fn a_full_audit_disk_before_anything_ran_exits_4_with_nothing_ran() {
     let env = Env::new();
     let audit = env.data().join("audit");
