@@ -440,6 +440,24 @@ impl ServerHandler for CodewardServer {
     }
 }
 
+/// Resolves with the signal's name on SIGTERM, SIGINT or SIGHUP; never when the handlers
+/// cannot be installed (then the signals keep their default action).
+async fn stop_signal() -> &'static str {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
+    ) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+        _ = hup.recv() => "SIGHUP",
+    }
+}
+
 /// Serves over stdin/stdout until the client disconnects, then shuts down cleanly.
 pub async fn serve(config: &Config) -> Result<crate::exit::Exit> {
     let pool = setup::mcp_pool(config)?;
@@ -456,10 +474,25 @@ pub async fn serve(config: &Config) -> Result<crate::exit::Exit> {
             .to_string(),
     };
     let session = server.session.clone();
+    // SIGTERM, SIGINT or SIGHUP (a client stopping its server, an operator's Ctrl-C) end the
+    // session like the client leaving, but without waiting for runs: they are cancelled at
+    // once and recorded before the process exits (a signal's default action lost them).
+    let mut signalled = None;
     match server.serve(rmcp::transport::stdio()).await {
         // The client closing stdin ends the session; a transport error ends it the same way.
         Ok(running) => {
-            if let Err(e) = running.waiting().await {
+            let token = running.cancellation_token();
+            let waiting = running.waiting();
+            tokio::pin!(waiting);
+            let ended = tokio::select! {
+                ended = &mut waiting => ended,
+                name = stop_signal() => {
+                    signalled = Some(name);
+                    token.cancel();
+                    waiting.await
+                }
+            };
+            if let Err(e) = ended {
                 tracing::warn!(error = %e, "the MCP session ended with an error");
             }
         }
@@ -481,7 +514,13 @@ pub async fn serve(config: &Config) -> Result<crate::exit::Exit> {
     // When the client leaves, rmcp cancels the requests still running (after a few seconds
     // to let them answer): their programs are stopped and recorded as cancelled. Anything
     // else still running gets as long as a run may take, then shutdown cancels it too.
-    let deadline = config.limits.to_limits().timeout + Duration::from_secs(5);
+    let deadline = match signalled {
+        Some(name) => {
+            eprintln!("codeward serve: {name} received; stopping the runs still going");
+            Duration::ZERO
+        }
+        None => config.limits.to_limits().timeout + Duration::from_secs(5),
+    };
     let closed = orchestrator.shutdown(deadline).await;
     janitor.abort();
     pool.shutdown().await;

@@ -310,17 +310,44 @@ fn a_run_still_going_when_the_client_leaves_is_stopped_recorded_and_reported() {
         "{}",
         stderr(&out)
     );
-    // Every execution_started has its completion, durable before the process exited.
-    let records = records(&env);
+    one_cancelled_run_recorded(&env);
+}
+
+/// The log holds one run, stopped before its tool call, with its `execution` (cancelled) and
+/// `error` records durable: every execution_started has its completion.
+fn one_cancelled_run_recorded(env: &Env) {
+    let records = records(env);
     let execution = of_type(&records, "execution");
     assert_eq!(execution.len(), 1, "{records:#?}");
     assert_eq!(execution[0]["metadata"]["success"], false);
     assert!(execution[0]["metadata"]["cancelled"].is_string());
-    let error = of_type(&records, "error");
-    assert_eq!(error.len(), 1, "{records:#?}");
+    assert_eq!(of_type(&records, "error").len(), 1, "{records:#?}");
     assert!(of_type(&records, "tool_call").is_empty(), "{records:#?}");
     let (code, report) = env.json(&["audit", "report", "--format", "json"]);
     assert_eq!(code, 0, "{report:#}");
+}
+
+#[test]
+fn a_terminated_server_stops_its_runs_and_records_them_before_exiting() {
+    let env = Env::new();
+    let mut serve = Serve::start(&env);
+    serve.start_slow_run(&env, 1);
+    let pid = serve.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = serve.close();
+    assert_eq!(out.status.code(), Some(70), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("SIGTERM received"),
+        "{}",
+        stderr(&out)
+    );
+    one_cancelled_run_recorded(&env);
 }
 
 #[test]
