@@ -15,6 +15,9 @@ pub enum Exit {
     NoTools = 7,
     CheckFailed = 8,
     Internal = 70,
+    /// Stopped by SIGINT, SIGTERM or SIGHUP (128 + SIGINT, as shells report Ctrl-C); the run
+    /// was cancelled and recorded as such first.
+    Interrupted = 130,
 }
 
 impl From<Exit> for std::process::ExitCode {
@@ -191,6 +194,24 @@ pub trait OrUsage<T> {
 impl<T, E: std::fmt::Display> OrUsage<T> for std::result::Result<T, E> {
     fn or_usage(self, what: impl FnOnce() -> String) -> anyhow::Result<T> {
         self.map_err(|e| Failure::usage(format!("{}: {e}", what())))
+    }
+}
+
+/// Resolves with the signal's name on SIGTERM, SIGINT or SIGHUP; never when the handlers
+/// cannot be installed (then the signals keep their default action).
+pub async fn stop_signal() -> &'static str {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
+    ) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+        _ = hup.recv() => "SIGHUP",
     }
 }
 

@@ -149,6 +149,7 @@ fn conclude(
         trouble.as_ref().map(|(_, m)| m.as_str()),
     );
     match trouble {
+        None if Orchestrator::was_cancelled(outcome) => Ok(Exit::Interrupted),
         None => Ok(Exit::of(outcome.error.as_ref())),
         Some((exit, message)) => Err(Failure::shown(exit, message)),
     }
@@ -197,7 +198,15 @@ async fn execute(
 ) -> Result<Exit> {
     let head = AuditReader::new(config.audit_dir()).head()?;
     out.progress(&format!("executing: {}", request.intent));
-    let outcome = orchestrator.execute(request).await;
+    // Ctrl-C (or SIGTERM, SIGHUP) cancels the run, which is recorded as cancelled before
+    // the process exits: a signal's default action would leave an execution without its
+    // completion records.
+    let outcome = orchestrator
+        .execute_cancellable(request, async {
+            let name = crate::exit::stop_signal().await;
+            eprintln!("codeward: {name} received; stopping the run and recording it");
+        })
+        .await;
     let closed = orchestrator.shutdown(Duration::from_secs(10)).await;
     pool.shutdown().await;
     let read = read_back(config, &outcome, head);

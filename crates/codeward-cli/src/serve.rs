@@ -440,24 +440,6 @@ impl ServerHandler for CodewardServer {
     }
 }
 
-/// Resolves with the signal's name on SIGTERM, SIGINT or SIGHUP; never when the handlers
-/// cannot be installed (then the signals keep their default action).
-async fn stop_signal() -> &'static str {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::hangup()),
-    ) else {
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = int.recv() => "SIGINT",
-        _ = hup.recv() => "SIGHUP",
-    }
-}
-
 /// Serves over stdin/stdout until the client disconnects, then shuts down cleanly.
 pub async fn serve(config: &Config) -> Result<crate::exit::Exit> {
     let pool = setup::mcp_pool(config)?;
@@ -486,7 +468,7 @@ pub async fn serve(config: &Config) -> Result<crate::exit::Exit> {
             tokio::pin!(waiting);
             let ended = tokio::select! {
                 ended = &mut waiting => ended,
-                name = stop_signal() => {
+                name = crate::exit::stop_signal() => {
                     signalled = Some(name);
                     token.cancel();
                     waiting.await

@@ -395,3 +395,50 @@ fn api_with_a_tool_listed_twice_is_a_usage_error() {
         stderr(&out)
     );
 }
+
+#[test]
+fn ctrl_c_during_a_run_cancels_it_and_records_it_before_exiting() {
+    let env = Env::new();
+    let prog = env.write(
+        "slow.py",
+        "# count the words of a text\nimport time\nfrom codeward_api import demo\ntime.sleep(60)\nprint(demo.text_stats(text='too late'))\n",
+    );
+    let child = env
+        .cmd(&["run", prog.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id().to_string();
+    let started = || env.audit_bytes().contains("\"type\":\"execution_started\"");
+    for _ in 0..600 {
+        if env.data().join("audit").exists() && started() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(started(), "the run never started:\n{}", env.audit_bytes());
+    let status = Command::new("kill").args(["-INT", &pid]).status().unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    assert!(stderr(&out).contains("SIGINT received"), "{}", stderr(&out));
+    let log = env.audit_bytes();
+    let kinds: Vec<String> = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .map(|r| r["type"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert!(
+        kinds.ends_with(&[
+            "execution_started".into(),
+            "execution".into(),
+            "error".into()
+        ]),
+        "{kinds:?}"
+    );
+    assert!(log.contains("\"cancelled\""), "{log}");
+    // The log holds no execution without its completion.
+    let (code, report) = env.json(&["audit", "report", "--format", "json"]);
+    assert_eq!(code, 0, "{report:#}");
+}
