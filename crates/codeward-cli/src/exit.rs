@@ -41,6 +41,7 @@ impl Exit {
             Some(
                 ExecutionFailure::ProgramFailed { .. } | ExecutionFailure::LimitExceeded { .. },
             ) => Exit::ExecutionFailed,
+            Some(ExecutionFailure::Cancelled { .. }) => Exit::Interrupted,
             Some(_) => Exit::Internal,
         }
     }

@@ -414,6 +414,12 @@ pub enum ExecutionFailure {
         /// What failed.
         message: String,
     },
+    /// The execution was cancelled (by its caller, or by a shutdown) before it finished; its
+    /// records up to the cancellation, and the cancellation itself, are in the audit log.
+    Cancelled {
+        /// Who cancelled and how far the execution got.
+        message: String,
+    },
 }
 
 impl fmt::Display for ExecutionFailure {
@@ -437,6 +443,7 @@ impl fmt::Display for ExecutionFailure {
             ExecutionFailure::ProgramFailed { message } => write!(f, "program failed: {message}"),
             ExecutionFailure::LimitExceeded { limit } => write!(f, "{limit} limit exceeded"),
             ExecutionFailure::Internal { message } => write!(f, "internal error: {message}"),
+            ExecutionFailure::Cancelled { message } => write!(f, "cancelled: {message}"),
         }
     }
 }

@@ -38,10 +38,6 @@ pub const MODE_KEY: &str = "mode";
 /// [`Orchestrator::shutdown`]'s deadline).
 pub const CANCELLED_KEY: &str = "cancelled";
 
-/// How the `Internal` failure of a cancelled execution starts (see
-/// [`Orchestrator::was_cancelled`]).
-const CANCELLED_PREFIX: &str = "cancelled: ";
-
 /// How long [`Orchestrator::shutdown`] gives executions it cancelled at its deadline to stop
 /// their programs and write their `execution` and `error` records.
 pub const CANCEL_GRACE: Duration = Duration::from_secs(5);
@@ -158,8 +154,8 @@ impl Cancel {
         } else {
             "the program did not run"
         };
-        ExecutionFailure::Internal {
-            message: format!("{CANCELLED_PREFIX}{why}; {what}"),
+        ExecutionFailure::Cancelled {
+            message: format!("{why}; {what}"),
         }
     }
 }
@@ -339,7 +335,7 @@ impl Orchestrator {
     /// program already in the sandbox is killed (its tool calls in flight are dropped). It
     /// still ends like any failed one: an `execution` record once it started, then an `error`
     /// record, both marked [`CANCELLED_KEY`] and durable before this returns; the outcome's
-    /// error is `Internal` with a message starting `cancelled:`. Once the program has
+    /// error is [`ExecutionFailure::Cancelled`]. Once the program has
     /// finished, results are handled and recorded as usual whatever `cancel` does.
     pub async fn execute_cancellable<F>(
         &self,
@@ -425,10 +421,7 @@ impl Orchestrator {
     /// Whether `outcome` is that of a cancelled execution (see
     /// [`Orchestrator::execute_cancellable`]).
     pub fn was_cancelled(outcome: &ExecutionOutcome) -> bool {
-        matches!(
-            &outcome.error,
-            Some(ExecutionFailure::Internal { message }) if message.starts_with(CANCELLED_PREFIX)
-        )
+        matches!(&outcome.error, Some(ExecutionFailure::Cancelled { .. }))
     }
 
     /// The failure for an audit log that refused a record: "nothing ran" only before the

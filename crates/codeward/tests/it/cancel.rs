@@ -51,7 +51,7 @@ fn assert_cancelled(sink: &RecordingSink, outcome: &ExecutionOutcome, why: &str)
     assert!(!outcome.success);
     assert!(Orchestrator::was_cancelled(outcome), "{:?}", outcome.error);
     assert!(
-        matches!(&outcome.error, Some(ExecutionFailure::Internal { message }) if message.starts_with("cancelled:")),
+        matches!(&outcome.error, Some(ExecutionFailure::Cancelled { message }) if !message.is_empty()),
         "{:?}",
         outcome.error
     );
