@@ -42,6 +42,10 @@ pub const CANCELLED_KEY: &str = "cancelled";
 /// their programs and write their `execution` and `error` records.
 pub const CANCEL_GRACE: Duration = Duration::from_secs(5);
 
+/// How long [`Orchestrator::shutdown`] waits for the audit log's flush: a sink that never
+/// answers must not keep the process from exiting (the shutdown then fails, naming it).
+pub const FLUSH_GRACE: Duration = Duration::from_secs(30);
+
 pub(crate) struct Inner {
     pub index: Arc<dyn ToolIndex>,
     pub generator: Arc<dyn ApiGenerator>,
@@ -1335,10 +1339,11 @@ impl Orchestrator {
     /// Stops accepting work and waits up to `deadline` for in-flight executions to finish.
     /// Those still running then are cancelled (their programs killed, their `execution` and
     /// `error` records marked [`CANCELLED_KEY`] `shutdown`), and given [`CANCEL_GRACE`] to
-    /// write them. Then it flushes the audit log and removes leftover workspaces.
+    /// write them. Then it removes leftover workspaces and flushes the audit log (waiting at
+    /// most [`FLUSH_GRACE`]).
     ///
     /// Returns how many executions it had to cancel (0 when all finished in time). An error
-    /// when the log cannot be flushed, or when an execution could not write its closing
+    /// when the log cannot be flushed (or does not answer within the grace), or when an execution could not write its closing
     /// records within the grace (a hung audit sink): its `execution_started` then has no
     /// completion.
     pub async fn shutdown(&self, deadline: Duration) -> Result<usize, Error> {
@@ -1348,8 +1353,17 @@ impl Orchestrator {
             inner.cancel_all.send_replace(true);
             let _ = tokio::time::timeout(CANCEL_GRACE, self.idle()).await;
         }
-        inner.recorder.sink().flush().await?;
         inner.workspaces.remove_all_closed();
+        match tokio::time::timeout(FLUSH_GRACE, inner.recorder.sink().flush()).await {
+            Ok(flushed) => flushed?,
+            Err(_) => {
+                return Err(Error::Timeout {
+                    operation: "flushing the audit log at shutdown (is the audit log stuck?)"
+                        .into(),
+                    after: FLUSH_GRACE,
+                });
+            }
+        }
         let unfinished = inner.inflight.load(Ordering::SeqCst);
         if unfinished > 0 {
             return Err(Error::Timeout {

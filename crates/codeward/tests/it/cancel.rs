@@ -205,3 +205,34 @@ async fn shutdown_fails_when_a_cancelled_run_cannot_record_its_end() {
     );
     assert_eq!(sandbox.killed.load(Ordering::SeqCst), 1);
 }
+
+/// Takes records, but its flush never answers.
+struct FlushNeverAnswers(RecordingSink);
+
+#[async_trait::async_trait]
+impl AuditSink for FlushNeverAnswers {
+    async fn append(&self, event: AuditEvent) -> Result<AuditReceipt> {
+        self.0.append(event).await
+    }
+
+    async fn flush(&self) -> Result<()> {
+        std::future::pending().await
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_does_not_wait_forever_for_a_stuck_flush() {
+    let sandbox = Arc::new(SlowSandbox::new(Duration::from_secs(1)));
+    let (orch, _invoker, _fakes) =
+        with_sandbox(Arc::new(FlushNeverAnswers(RecordingSink::new())), sandbox).await;
+    // An hour on the paused clock: far past the grace, so a shutdown that waits forever
+    // fails here instead of hanging the test.
+    let err = tokio::time::timeout(
+        Duration::from_secs(3600),
+        orch.shutdown(Duration::from_secs(1)),
+    )
+    .await
+    .expect("shutdown returned")
+    .expect_err("a log that cannot be flushed is not a clean shutdown");
+    assert!(err.to_string().contains("flushing the audit log"), "{err}");
+}
