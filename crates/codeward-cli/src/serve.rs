@@ -205,19 +205,9 @@ fn tool_names(args: &Map<String, Value>) -> Result<Vec<String>, String> {
 impl CodewardServer {
     /// The catalogue's tool `name`, if a configured server serves it.
     fn served_tool(&self, name: &str) -> Result<ToolSchema, String> {
-        let tool = self
-            .orchestrator
-            .index()
-            .get(name)
-            .ok_or_else(|| format!("no tool `{name}`; use search_tools to find names"))?;
-        if !self.orchestrator.serves(&tool) {
-            return Err(format!(
-                "`{name}` cannot be called here: no configured MCP server `{}` serves it; \
-                 use search_tools to find tools that can",
-                tool.server.as_deref().unwrap_or_default()
-            ));
-        }
-        Ok(tool)
+        self.orchestrator
+            .served_tool(name)
+            .map_err(|e| format!("{e}; use search_tools to find tools that can"))
     }
 
     fn search(&self, args: &Map<String, Value>) -> Result<Value, String> {

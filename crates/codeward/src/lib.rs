@@ -73,7 +73,8 @@ pub use defaults::{approval_store, audit_log, catalogue, verify_options};
 pub use error::{CodewardError, Result};
 pub use observer::SENSITIVE_CATEGORIES;
 pub use orchestrator::{
-    CANCEL_GRACE, CANCELLED_KEY, CodeHashFn, FLUSH_GRACE, MODE_KEY, Orchestrator, OrchestratorStats,
+    CANCEL_GRACE, CANCELLED_KEY, CodeHashFn, FLUSH_GRACE, MODE_KEY, Orchestrator,
+    OrchestratorStats, ToolUnavailable,
 };
 pub use workspace::{Workspace, WorkspaceManager, WorkspaceStats, WorkspaceStatus};
 

@@ -38,6 +38,39 @@ pub const MODE_KEY: &str = "mode";
 /// [`Orchestrator::shutdown`]'s deadline).
 pub const CANCELLED_KEY: &str = "cancelled";
 
+/// Why a tool named by a caller cannot be used ([`Orchestrator::served_tool`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ToolUnavailable {
+    /// No tool of that qualified name in the catalogue.
+    NotInCatalogue {
+        /// The name asked for.
+        name: String,
+    },
+    /// The catalogue has it, but no configured MCP server serves it.
+    NotServed {
+        /// The name asked for.
+        name: String,
+        /// The server the catalogue names for it.
+        server: String,
+    },
+}
+
+impl std::fmt::Display for ToolUnavailable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ToolUnavailable::NotInCatalogue { name } => {
+                write!(f, "tool `{name}`, which is not in the catalogue")
+            }
+            ToolUnavailable::NotServed { name, server } => write!(
+                f,
+                "tool `{name}`, which cannot be called here: no configured MCP server `{server}` \
+                 serves it"
+            ),
+        }
+    }
+}
+
 /// How long [`Orchestrator::shutdown`] gives executions it cancelled at its deadline to stop
 /// their programs and write their `execution` and `error` records.
 pub const CANCEL_GRACE: Duration = Duration::from_secs(5);
@@ -1194,7 +1227,7 @@ impl Orchestrator {
             .request
             .tools
             .iter()
-            .map(|name| self.inner.index.get(name).filter(|t| self.serves(t)))
+            .map(|name| self.served_tool(name).ok())
             .collect::<Option<Vec<ToolSchema>>>()?;
         (!tools.is_empty()).then(|| {
             tools
@@ -1208,24 +1241,29 @@ impl Orchestrator {
     fn chosen_tools(&self, names: &[String]) -> Result<Vec<ToolHit>, Stop> {
         names
             .iter()
-            .map(|name| match self.inner.index.get(name) {
-                Some(tool) if self.serves(&tool) => {
-                    Ok(ToolHit::new(tool, 1.0, vec!["chosen".into()]))
-                }
-                Some(tool) => Err(Stop::Fail(
-                    ExecutionFailure::NoTools,
-                    format!(
-                        "the request names tool `{name}`, which no configured MCP server (`{}`) \
-                         serves",
-                        tool.server.as_deref().unwrap_or_default()
-                    ),
-                )),
-                None => Err(Stop::Fail(
-                    ExecutionFailure::NoTools,
-                    format!("the request names tool `{name}`, which is not in the catalogue"),
-                )),
+            .map(|name| {
+                self.served_tool(name)
+                    .map(|tool| ToolHit::new(tool, 1.0, vec!["chosen".into()]))
+                    .map_err(|e| {
+                        Stop::Fail(ExecutionFailure::NoTools, format!("the request names {e}"))
+                    })
             })
             .collect()
+    }
+
+    /// The catalogue's tool `name` if a configured server serves it, else why not: what a
+    /// caller naming tools (an approval, a request, `codeward serve`) may use.
+    pub fn served_tool(&self, name: &str) -> Result<ToolSchema, ToolUnavailable> {
+        match self.inner.index.get(name) {
+            Some(tool) if self.serves(&tool) => Ok(tool),
+            Some(tool) => Err(ToolUnavailable::NotServed {
+                name: name.to_owned(),
+                server: tool.server.unwrap_or_default(),
+            }),
+            None => Err(ToolUnavailable::NotInCatalogue {
+                name: name.to_owned(),
+            }),
+        }
     }
 
     /// Whether a configured server serves `tool` (always true when the builder was not told

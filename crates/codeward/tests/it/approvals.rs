@@ -144,15 +144,25 @@ async fn a_program_that_writes_with_an_idempotent_tool_runs_every_time() {
     write.destructive_hint = Some(true);
     write.idempotent_hint = Some(true);
     write.open_world_hint = Some(false);
-    let tools = vec![
-        ToolSchema::new("read_text_file", "Read a file", serde_json::json!({}))
-            .with_server("fs")
-            .with_annotations(ToolAnnotations::read_only()),
-        ToolSchema::new("write_file", "Write a file", serde_json::json!({}))
-            .with_server("fs")
-            .with_annotations(write),
-    ];
+    let tools = read_and_write("fs", "read_text_file", "write_file", write);
     runs_every_time(tools, "EACH_TOOL").await;
+}
+
+/// Server `server`'s read-only tool `read` and its tool `write` with the hints `write_hints`.
+fn read_and_write(
+    server: &str,
+    read: &str,
+    write: &str,
+    write_hints: ToolAnnotations,
+) -> Vec<ToolSchema> {
+    vec![
+        ToolSchema::new(read, "Reads", serde_json::json!({}))
+            .with_server(server)
+            .with_annotations(ToolAnnotations::read_only()),
+        ToolSchema::new(write, "Writes", serde_json::json!({}))
+            .with_server(server)
+            .with_annotations(write_hints),
+    ]
 }
 
 #[tokio::test]
@@ -162,14 +172,7 @@ async fn a_write_through_the_orchestrator_ends_the_cached_reads() {
     add.read_only_hint = Some(false);
     add.destructive_hint = Some(false);
     add.open_world_hint = Some(false);
-    let tools = vec![
-        ToolSchema::new("notes_list", "List notes", serde_json::json!({}))
-            .with_server("demo")
-            .with_annotations(ToolAnnotations::read_only()),
-        ToolSchema::new("notes_add", "Add a note", serde_json::json!({}))
-            .with_server("demo")
-            .with_annotations(add),
-    ];
+    let tools = read_and_write("demo", "notes_list", "notes_add", add);
     let (orch, fakes) = orchestrator(Arc::new(RecordingSink::new()), tools).await;
     let list = || request("EACH_TOOL").with_tools(["demo.notes_list"]);
     assert!(!orch.execute(list()).await.cached);
