@@ -53,18 +53,22 @@ mod redact;
 mod report;
 mod segment;
 mod verify;
+mod wal;
 mod writer;
 
 pub use canonical::{GENESIS_HASH, canonical, record_hash};
 pub use error::{AuditError, Result};
 pub use key::KeySource;
 pub use log::{AuditLog, AuditStats, log_has_records};
-pub use options::{AuditLogOptions, CheckpointOptions, Durability, IoHook};
+pub use options::{
+    AuditLogOptions, CheckpointOptions, DEFAULT_WRITE_AHEAD_BYTES, Durability, IoHook,
+};
 pub use reader::{AuditReader, Query, Records, parse_ts};
 pub use redact::{BuiltinDetector, PSEUDONYM_PREFIX, Pseudonymizer};
 pub use report::{CheckStatus, ComplianceReport, ControlCheck, ExecutionStats, ReportOptions};
 pub use segment::{list_segments, parse_segment_name, segment_name, sync_dir};
 pub use verify::{Problem, ProblemKind, SignatureTrust, VerifyOptions, VerifyReport, verify};
+pub use wal::MIN_WRITE_AHEAD_BYTES;
 
 /// The Ed25519 public key for a 32-byte signing seed (what an auditor passes to
 /// [`VerifyOptions::trust_key`]).

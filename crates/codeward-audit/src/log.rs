@@ -71,6 +71,15 @@ impl AuditLog {
                     .into(),
             )
         })?;
+        if options.write_ahead_bytes != 0
+            && options.write_ahead_bytes < crate::MIN_WRITE_AHEAD_BYTES
+        {
+            return Err(AuditError::Config(format!(
+                "write_ahead_bytes is {}: use 0 (no write-ahead file) or at least {} bytes",
+                options.write_ahead_bytes,
+                crate::MIN_WRITE_AHEAD_BYTES
+            )));
+        }
         if options.batch_max == 0 || options.queue_capacity == 0 {
             return Err(AuditError::Config(
                 "batch_max and queue_capacity must be at least 1".into(),
@@ -109,6 +118,7 @@ impl AuditLog {
             batch_max: options.batch_max,
             io_hook: options.io_hook.clone(),
             signer,
+            write_ahead_bytes: options.write_ahead_bytes,
         };
         let writer = Writer::open(cfg, shared.clone())?;
         let (tx, rx) = mpsc::channel(options.queue_capacity);

@@ -22,6 +22,11 @@ pub enum Durability {
     Flush,
 }
 
+/// The default size of the write-ahead file: 8 MiB. When it fills, the batch that does not
+/// fit syncs the segment itself and the file starts again (about once per 22,000 records of
+/// 370 bytes; that sync costs about 10 ms here).
+pub const DEFAULT_WRITE_AHEAD_BYTES: u64 = 8 * 1024 * 1024;
+
 /// Fault injection for tests: makes the real write and sync paths fail as the OS would.
 pub trait IoHook: Send + Sync {
     /// Called before writing `len` bytes. `Some((n, err))` writes only the first `n` bytes, then
@@ -102,6 +107,11 @@ pub struct AuditLogOptions {
     pub checkpoints: Option<CheckpointOptions>,
     /// Fault injection (tests).
     pub io_hook: Option<Arc<dyn IoHook>>,
+    /// Size of the zero-filled write-ahead file (`audit.wal`) that a writer in
+    /// [`Durability::Fsync`] creates when the log has none: batches are synced there instead
+    /// of in the growing segment, which costs about half as much. 0: create none (a log
+    /// that already has one keeps using it: every writer of a log must mirror into it).
+    pub write_ahead_bytes: u64,
 }
 
 impl std::fmt::Debug for AuditLogOptions {
@@ -115,6 +125,7 @@ impl std::fmt::Debug for AuditLogOptions {
             .field("batch_max", &self.batch_max)
             .field("pseudonymize_principal", &self.pseudonymize_principal)
             .field("checkpoints", &self.checkpoints)
+            .field("write_ahead_bytes", &self.write_ahead_bytes)
             .finish_non_exhaustive()
     }
 }
@@ -134,7 +145,15 @@ impl AuditLogOptions {
             pseudonymize_principal: true,
             checkpoints: None,
             io_hook: None,
+            write_ahead_bytes: DEFAULT_WRITE_AHEAD_BYTES,
         }
+    }
+
+    /// Sets the size of the write-ahead file to create (0 or at least
+    /// [`crate::MIN_WRITE_AHEAD_BYTES`]; default [`DEFAULT_WRITE_AHEAD_BYTES`]).
+    pub fn write_ahead_bytes(mut self, bytes: u64) -> Self {
+        self.write_ahead_bytes = bytes;
+        self
     }
 
     /// Sets the pseudonym key source.

@@ -146,6 +146,11 @@ pub struct VerifyReport {
     pub trusted_through: Option<u64>,
     /// The first problem, if any.
     pub problem: Option<Problem>,
+    /// Acknowledged records that the write-ahead file holds and the newest segment lacks (a
+    /// power loss or OS crash took them from the page cache). The next writer's open restores
+    /// them and records that; until then the segment's tail reads as `Truncated`, or as
+    /// complete when the loss ended on a line boundary.
+    pub restorable: u64,
 }
 
 impl VerifyReport {
@@ -178,6 +183,14 @@ struct NewerRun {
 
 /// Verifies the log in `dir`. I/O errors are `Err`; a damaged log is `Ok` with a problem.
 pub fn verify(dir: &Path, opts: &VerifyOptions) -> Result<VerifyReport> {
+    let mut report = walk_chain(dir, opts)?;
+    if let Some((n, path)) = list_segments(dir)?.pop() {
+        report.restorable = crate::wal::restorable(dir, n, &path)?;
+    }
+    Ok(report)
+}
+
+fn walk_chain(dir: &Path, opts: &VerifyOptions) -> Result<VerifyReport> {
     let segments = list_segments(dir)?;
     let mut walk = Walk {
         opts,
@@ -190,6 +203,7 @@ pub fn verify(dir: &Path, opts: &VerifyOptions) -> Result<VerifyReport> {
             signatures: SignatureTrust::Unsigned,
             trusted_through: None,
             problem: None,
+            restorable: 0,
         },
         expected_seq: 1,
         prev_hash: GENESIS_HASH.to_owned(),

@@ -19,6 +19,7 @@ use crate::canonical::{Encoded, GENESIS_HASH};
 use crate::error::{AuditError, Result};
 use crate::options::{Durability, IoHook};
 use crate::segment::{Last, scan_tail, segment_name, sync_dir};
+use crate::wal::{self, Header, Restored, Wal};
 
 /// The bytes a checkpoint signature covers.
 pub(crate) fn checkpoint_message(seq: u64, hash: &str) -> String {
@@ -148,6 +149,8 @@ pub(crate) struct WriterConfig {
     pub batch_max: usize,
     pub io_hook: Option<Arc<dyn IoHook>>,
     pub signer: Option<(SigningKey, u64)>,
+    /// Size of the write-ahead file to create when the log has none (0: create none).
+    pub write_ahead_bytes: u64,
 }
 
 pub(crate) struct Writer {
@@ -166,6 +169,13 @@ pub(crate) struct Writer {
     last_checkpoint_seq: u64,
     poisoned: Option<String>,
     shared: Arc<Shared>,
+    /// The log's write-ahead file, when it has one (see `crate::wal`).
+    wal: Option<Wal>,
+    /// Records put back from the write-ahead file on open, to be recorded.
+    restored: Option<Restored>,
+    /// Creating a write-ahead file failed once (a full disk, say): not tried again by this
+    /// writer, which syncs segments directly unless another writer creates one.
+    wal_failed: bool,
 }
 
 /// Releases the cross-process lock when dropped.
@@ -286,6 +296,9 @@ impl Writer {
             last_checkpoint_seq: 0,
             poisoned: None,
             shared,
+            wal: None,
+            restored: None,
+            wal_failed: false,
         };
         // Find the newest segment and the chain head; write a recovery record if needed.
         let batch = writer.begin()?;
@@ -403,7 +416,7 @@ impl Writer {
             });
         }
         let guard = acquire(&self.lock_file, &self.lock_path, self.cfg.lock_timeout)?;
-        let recovery = match self.refresh() {
+        let recovery = match self.refresh().and_then(|r| self.check_wal().map(|()| r)) {
             Ok(r) => r,
             Err(e) => return Err(self.poison(e)),
         };
@@ -419,27 +432,59 @@ impl Writer {
             written: 0,
             failed: None,
         };
+        if let Some(r) = self.restored.take() {
+            let segment = segment_name(self.segment_no);
+            let message = format!(
+                "restored {} acknowledged records (seq {} to {}) from the write-ahead file at \
+                 byte {} of {segment}: the segment had lost them (a power loss or an OS crash)",
+                r.records, r.first_seq, r.last_seq, r.at,
+            );
+            let metadata = [
+                ("segment", json!(segment)),
+                ("restored_at_byte", json!(r.at)),
+                ("replaced_bytes", json!(r.replaced)),
+                ("records", json!(r.records)),
+                ("first_seq", json!(r.first_seq)),
+                ("last_seq", json!(r.last_seq)),
+            ];
+            self.add_recovery(&mut batch, &message, metadata);
+        }
         if let Some(r) = recovery {
-            let mut metadata = Map::new();
-            metadata.insert("segment".into(), json!(r.segment));
-            metadata.insert("truncated_at_byte".into(), json!(r.at));
-            metadata.insert("truncated_bytes".into(), json!(r.bytes));
             let message = format!(
                 "recovered a torn tail: cut {} bytes at byte {} of {}",
                 r.bytes, r.at, r.segment
             );
-            let fields = Encoded::new(
-                AuditKind::Recovery,
-                Severity::Warning,
-                &message,
-                None,
-                None,
-                &metadata,
-                0,
-            );
-            self.add(&mut batch, Body::Event(fields), None);
+            let metadata = [
+                ("segment", json!(r.segment)),
+                ("truncated_at_byte", json!(r.at)),
+                ("truncated_bytes", json!(r.bytes)),
+            ];
+            self.add_recovery(&mut batch, &message, metadata);
         }
         Ok(batch)
+    }
+
+    /// Adds a `recovery` record (a repair made on open) to the batch.
+    fn add_recovery<const N: usize>(
+        &self,
+        batch: &mut OpenBatch,
+        message: &str,
+        metadata: [(&str, Value); N],
+    ) {
+        let metadata: Map<String, Value> = metadata
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect();
+        let fields = Encoded::new(
+            AuditKind::Recovery,
+            Severity::Warning,
+            message,
+            None,
+            None,
+            &metadata,
+            0,
+        );
+        self.add(batch, Body::Event(fields), None);
     }
 
     /// Assigns the next seq to `body`, chains and encodes it into the batch.
@@ -518,11 +563,19 @@ impl Writer {
             result = self.write_bytes(&batch.buf[batch.written..]);
         }
         if result.is_ok() {
-            result = self.sync();
+            result = self.commit(&batch);
         }
         if let Err(e) = result {
-            // Cut whatever part of the batch reached the file: no partial record stays behind.
+            // Cut whatever part of the batch reached the file: no partial record stays behind,
+            // and none is left in the write-ahead file for a restore to bring back.
             let _ = self.file.set_len(self.len);
+            if let Some(wal) = &self.wal
+                && let Some(pos) = wal.position(self.segment_no, self.len)
+                && wal.fits(pos, 1)
+            {
+                let _ = wal.write_at(&[0], pos);
+                let _ = wal.sync();
+            }
             return Err(self.poison(e));
         }
         self.len += batch.buf.len() as u64;
@@ -590,6 +643,38 @@ impl Writer {
         }
     }
 
+    /// Makes the batch (already in the segment's page cache) durable: written over the zeros
+    /// of the write-ahead file and that file fdatasynced, or, without one or when it is full,
+    /// the segment fdatasynced (and then the write-ahead file starts again after the batch).
+    fn commit(&mut self, batch: &OpenBatch) -> Result<()> {
+        let pos = self.wal.as_ref().and_then(|w| {
+            w.position(self.segment_no, self.len)
+                .filter(|pos| w.fits(*pos, batch.buf.len()))
+        });
+        if let (Some(wal), Some(pos)) = (&self.wal, pos) {
+            wal.write_at(&batch.buf, pos)?;
+            return self.sync(true);
+        }
+        self.sync(false)?;
+        if self.wal.is_some() && self.cfg.durability != Durability::Fsync {
+            // The header below says the segment is durable up to the batch's end.
+            self.file
+                .sync_data()
+                .map_err(|e| AuditError::io(&self.seg_path, e))?;
+        }
+        if let Some(wal) = &mut self.wal {
+            // The data starts again after this batch; the next batch's sync of the
+            // write-ahead file makes the new header durable before it acknowledges anything.
+            wal.set_header(Header {
+                segment: self.segment_no,
+                offset: self.len + batch.buf.len() as u64,
+                seq: batch.seq,
+                hash: batch.prev.clone(),
+            })?;
+        }
+        Ok(())
+    }
+
     /// Starts a new segment when `bytes` more would pass the limit of a non-empty one.
     fn rotate_if_full(&mut self, bytes: usize) -> Result<()> {
         if self.len > 0 && self.len + bytes as u64 > self.cfg.max_segment_bytes {
@@ -621,15 +706,24 @@ impl Writer {
         }
     }
 
-    /// fdatasync in `Durability::Fsync`; nothing in `Flush`.
-    fn sync(&mut self) -> Result<()> {
-        let path = &self.seg_path;
+    /// fdatasync of the write-ahead file (`wal`) or the segment in `Durability::Fsync`;
+    /// nothing in `Flush`.
+    fn sync(&mut self, wal: bool) -> Result<()> {
+        let (path, file) = match (&self.wal, wal) {
+            (Some(w), true) => (w.path(), None),
+            _ => (self.seg_path.as_path(), Some(&self.file)),
+        };
         if self.cfg.durability == Durability::Fsync {
             if let Some(err) = self.cfg.io_hook.as_ref().and_then(|h| h.on_sync()) {
                 return Err(AuditError::io(path, err));
             }
             let started = Instant::now();
-            self.file.sync_data().map_err(|e| AuditError::io(path, e))?;
+            match (file, &self.wal) {
+                (Some(f), _) => f.sync_data(),
+                (None, Some(w)) => w.sync(),
+                (None, None) => Ok(()),
+            }
+            .map_err(|e| AuditError::io(path, e))?;
             let c = &self.shared.counters;
             c.syncs.fetch_add(1, Ordering::Relaxed);
             c.sync_nanos
@@ -656,6 +750,12 @@ impl Writer {
             });
         }
         let next = self.segment_no + 1;
+        if self.wal.is_some() {
+            // The write-ahead file moves on to the new segment: this one must be durable.
+            self.file
+                .sync_data()
+                .map_err(|e| AuditError::io(&self.seg_path, e))?;
+        }
         let path = self.cfg.dir.join(segment_name(next));
         let file = open_append(&path)?;
         sync_dir(&self.cfg.dir)?;
@@ -663,6 +763,16 @@ impl Writer {
         self.seg_path = path;
         self.file = file;
         self.len = 0;
+        if let Some(wal) = &mut self.wal {
+            // Durable before the new segment gets a record (see `crate::wal`).
+            wal.set_header(Header {
+                segment: next,
+                offset: 0,
+                seq: self.last_seq,
+                hash: self.last_hash.clone(),
+            })?;
+            wal.sync().map_err(|e| AuditError::io(wal.path(), e))?;
+        }
         Ok(())
     }
 
@@ -692,6 +802,16 @@ impl Writer {
             self.file = open_append(&next)?;
             self.seg_path = next;
             moved = true;
+        }
+        if self.len == u64::MAX
+            && let Some(w) = Wal::open_existing(&self.cfg.dir, true)?
+        {
+            // First refresh: put back what a power loss took from the segment.
+            self.restored = wal::restore(&w, self.segment_no, &self.seg_path, &self.file)?;
+            if let Some(r) = &self.restored {
+                tracing::warn!(segment = %self.seg_path.display(), records = r.records, "restored audit records from the write-ahead file");
+            }
+            self.wal = Some(w);
         }
         let size = self
             .file
@@ -731,6 +851,54 @@ impl Writer {
             None => (0, GENESIS_HASH.to_owned()),
         };
         Ok(recovery)
+    }
+
+    /// Before a batch, under the lock: follows the write-ahead file (another writer may have
+    /// moved its header or created it), creates one if the log has none and this writer is
+    /// configured to, and starts its data here if its header does not cover this segment's
+    /// end (then the segment is fdatasynced first).
+    fn check_wal(&mut self) -> Result<()> {
+        if let Some(w) = &mut self.wal
+            && !w.refresh(&self.cfg.dir)?
+        {
+            self.wal = None;
+        }
+        if self.wal.is_none() {
+            self.wal = Wal::open_existing(&self.cfg.dir, true)?;
+        }
+        let head = Header {
+            segment: self.segment_no,
+            offset: self.len,
+            seq: self.last_seq,
+            hash: self.last_hash.clone(),
+        };
+        match &mut self.wal {
+            Some(w) if w.position(self.segment_no, self.len).is_some() => Ok(()),
+            Some(w) => {
+                self.file
+                    .sync_data()
+                    .map_err(|e| AuditError::io(&self.seg_path, e))?;
+                w.set_header(head)
+            }
+            None if self.cfg.write_ahead_bytes > 0
+                && self.cfg.durability == Durability::Fsync
+                && !self.wal_failed =>
+            {
+                self.file
+                    .sync_data()
+                    .map_err(|e| AuditError::io(&self.seg_path, e))?;
+                match Wal::create(&self.cfg.dir, self.cfg.write_ahead_bytes, head) {
+                    Ok(w) => self.wal = Some(w),
+                    // Only slower without it: every batch then syncs the segment itself.
+                    Err(e) => {
+                        self.wal_failed = true;
+                        tracing::warn!(error = %e, "cannot create the audit log's write-ahead file; syncing segments directly")
+                    }
+                }
+                Ok(())
+            }
+            None => Ok(()),
+        }
     }
 
     /// The head of the chain when the current segment holds no intact record yet.

@@ -218,7 +218,19 @@ fn read_action(config: &Config, out: &Output, action: AuditAction, dir: PathBuf)
             }
             let report = verify(&dir, &opts)?;
             out.json(&report);
+            if report.restorable > 0 {
+                // A power loss took them from the newest segment; they are durable in the
+                // write-ahead file, and restoring them means writing, which verify never does.
+                out.line(format!(
+                    "INCOMPLETE: the newest segment lacks {} acknowledged record(s) that the \
+                     write-ahead file (audit.wal) holds, after a power loss or OS crash; the next \
+                     command that opens the log for writing (e.g. `codeward run`) restores them \
+                     and records the restore",
+                    report.restorable
+                ));
+            }
             match &report.problem {
+                None if report.restorable > 0 => Ok(Exit::CheckFailed),
                 None => {
                     let trust = match report.signatures {
                         SignatureTrust::Trusted => "signed by a trusted key",

@@ -12,6 +12,7 @@ mod props;
 mod reading;
 mod recovery;
 mod reporting;
+mod wal;
 
 use std::fs::{self, OpenOptions};
 use std::io::Write;
@@ -35,9 +36,17 @@ pub(crate) fn options(dir: &Path) -> AuditLogOptions {
 
 /// A closed log of `n` records (`event(0..n)`) in segments of about `max_segment_bytes`.
 pub(crate) async fn log_with(n: usize, max_segment_bytes: u64) -> (tempfile::TempDir, PathBuf) {
+    log_with_options(n, |o| o.max_segment_bytes(max_segment_bytes)).await
+}
+
+/// A closed log of `n` records opened with `options(dir)` changed by `change`.
+pub(crate) async fn log_with_options(
+    n: usize,
+    change: impl FnOnce(AuditLogOptions) -> AuditLogOptions,
+) -> (tempfile::TempDir, PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("log");
-    let log = AuditLog::open(options(&dir).max_segment_bytes(max_segment_bytes)).unwrap();
+    let log = AuditLog::open(change(options(&dir))).unwrap();
     for i in 0..n {
         let _r = log.append(event(i)).await.unwrap();
     }

@@ -235,8 +235,8 @@ async fn a_last_line_without_its_newline_is_not_returned_wherever_it_stops() {
             .collect();
         assert_eq!(seqs, [1, 2], "cut at {cut}");
     }
-    // Complete but for its newline is what verify calls a torn tail, and the next open cuts it:
-    // seq 3 then names another record.
+    // Complete but for its newline is what verify calls a torn tail. Seq 3 was acknowledged,
+    // so the next open puts it back from the write-ahead file rather than cutting it.
     assert_eq!(
         verify(&dir, &VerifyOptions::default())
             .unwrap()
@@ -245,16 +245,30 @@ async fn a_last_line_without_its_newline_is_not_returned_wherever_it_stops() {
             .kind,
         ProblemKind::Truncated
     );
-    let log = AuditLog::open(options(&dir)).unwrap();
+    assert_eq!(third_after_open(&dir, options(&dir)).await, third.hash);
+
+    // Without a write-ahead file the open can only cut it: seq 3 then names another record.
+    let (_tmp, dir) = log_with_options(3, |o| o.write_ahead_bytes(0)).await;
+    let seg = segment(&dir, 1);
+    let intact = std::fs::read(&seg).unwrap();
+    let third = raw_records(&dir)[2].clone();
+    std::fs::write(&seg, &intact[..intact.len() - 1]).unwrap();
+    let opts = options(&dir).write_ahead_bytes(0);
+    assert_ne!(third_after_open(&dir, opts).await, third.hash);
+}
+
+/// Opens the log with `opts`, appends one record, and returns the hash of seq 3.
+async fn third_after_open(dir: &Path, opts: AuditLogOptions) -> String {
+    let log = AuditLog::open(opts).unwrap();
     let _r = log.append(event(9)).await.unwrap();
     log.close().await.unwrap();
-    let now_third = AuditReader::new(&dir)
+    AuditReader::new(dir)
         .records(Query::all().seq_range(3, 3))
         .unwrap()
         .next()
         .unwrap()
-        .unwrap();
-    assert_ne!(now_third.hash, third.hash);
+        .unwrap()
+        .hash
 }
 
 #[tokio::test]

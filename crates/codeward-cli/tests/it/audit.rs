@@ -190,3 +190,42 @@ fn configured_checkpoint_signatures_are_written_and_trusted_by_verify() {
     assert_eq!(code, 8, "{doctor}");
     assert!(doctor.to_string().contains("restore it"), "{doctor}");
 }
+
+#[test]
+fn verify_names_records_a_power_loss_left_only_in_the_write_ahead_file() {
+    let env = Env::new();
+    let (code, demo) = env.json(&["demo"]);
+    assert_eq!(code, 0, "{demo:#}");
+    // What a power loss does to page-cache writes: the segment ends early (here on a line
+    // boundary, so the chain alone looks complete). The write-ahead file still has them.
+    let (_, segment) = codeward_audit_segments(&env.data().join("audit"))
+        .pop()
+        .unwrap();
+    let text = std::fs::read_to_string(&segment).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    std::fs::write(&segment, lines[..5].join("\n") + "\n").unwrap();
+
+    let out = env.run(&["audit", "verify"]);
+    assert_eq!(out.status.code(), Some(8), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("lacks 3 acknowledged"),
+        "{}",
+        stdout(&out)
+    );
+    let (_, report) = env.json(&["audit", "verify"]);
+    assert_eq!(report["restorable"], 3);
+
+    // The next run opens the log for writing: the three are back, the restore recorded.
+    let (code, demo) = env.json(&["demo"]);
+    assert_eq!(code, 0, "{demo:#}");
+    let (code, report) = env.json(&["audit", "verify"]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(report["restorable"], 0);
+    assert_eq!(report["records"], 8 + 1 + 8);
+    let restored = std::fs::read_to_string(&segment).unwrap();
+    assert!(
+        restored.starts_with(&text),
+        "the same bytes, not re-written records"
+    );
+    assert!(restored.contains("restored 3 acknowledged records"));
+}
