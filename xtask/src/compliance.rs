@@ -428,7 +428,12 @@ fn scenario(root: &Path, out_dir: &Path) -> Result<Scenario> {
     let mut lines = Vec::new();
     for entry in std::fs::read_dir(&audit_dir).with_context(reading)? {
         let path = entry.with_context(reading)?.path();
-        if path.extension().is_some_and(|e| e == "jsonl") {
+        if path.file_name().is_some_and(|n| n == "audit.wal") {
+            // The write-ahead file holds the same records (and zeros): searched, not parsed.
+            let raw =
+                std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+            bytes.push_str(&String::from_utf8_lossy(&raw));
+        } else if path.extension().is_some_and(|e| e == "jsonl") {
             let text = std::fs::read_to_string(&path)
                 .with_context(|| format!("reading {}", path.display()))?;
             lines.extend(

@@ -1,9 +1,11 @@
 //! Durable appends/s at 1, 4, 16 and 64 concurrent writers against two baselines measured in
 //! the same run: (a) naive: a mutex around write + fdatasync per record; (b) the device limit:
 //! one thread appending pre-serialized 256-byte records with one fdatasync per 64.
-//! Also the p50 latency of one uncontended append against the p50 of one fdatasync, and (c) the
-//! closed-loop floor: the same 64 tasks handing pre-serialized records to one fdatasync thread
-//! with nothing else to do, which shows what the closed loop alone costs on the machine.
+//! Also the p50 latency of one uncontended append against the p50 of one fdatasync; the device
+//! limit writing over a file of synced zeros (how codeward-audit's write-ahead file is synced);
+//! and (c) the closed-loop floor: the same 64 tasks handing pre-serialized records to one
+//! thread that writes them over zeros and fdatasyncs, with nothing else to do, which shows what
+//! the closed loop alone costs on the machine.
 //!
 //! Run: `cargo bench -p codeward-audit --bench audit` (or `cargo xtask bench audit`).
 //! Writes `target/bench/audit.json`.

@@ -15,7 +15,10 @@
 //! - Every string passes a [`codeward_core::PiiDetector`] ([`BuiltinDetector`] by default);
 //!   hits and sensitive fields become keyed pseudonyms `hmac-sha256:<hex>` ([`Pseudonymizer`]),
 //!   the key coming from a [`KeySource`] outside the log.
-//! - Crash safety: a torn tail is cut on open and the cut is recorded; segments rotate by size.
+//! - Crash safety: batches are made durable in a zero-filled write-ahead file (`audit.wal`, an
+//!   fdatasync there commits no metadata), from which an open restores what a power loss took
+//!   from the segment; a torn tail is cut on open and the cut is recorded; segments rotate by
+//!   size.
 //!   A failed write or sync poisons the log: every later append fails ([`AuditError::Poisoned`]).
 //! - Reading: [`AuditReader`] with a [`Query`]; [`verify`] names the first bad spot
 //!   ([`Problem`]); [`ComplianceReport`] is computed from the files on disk.
