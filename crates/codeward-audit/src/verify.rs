@@ -185,7 +185,23 @@ struct NewerRun {
 pub fn verify(dir: &Path, opts: &VerifyOptions) -> Result<VerifyReport> {
     let mut report = walk_chain(dir, opts)?;
     if let Some((n, path)) = list_segments(dir)?.pop() {
-        report.restorable = crate::wal::restorable(dir, n, &path)?;
+        match crate::wal::restorable(dir, n, &path) {
+            Ok(records) => report.restorable = records,
+            // The write-ahead file proves records were removed that the chain alone cannot
+            // show missing (a cut on a record boundary, a deleted newest segment).
+            Err(AuditError::Malformed { problem, .. }) => {
+                if report.problem.is_none() {
+                    report.problem = Some(Problem {
+                        kind: ProblemKind::Truncated,
+                        segment: segment_name(n),
+                        line: 0,
+                        seq: None,
+                        detail: problem,
+                    });
+                }
+            }
+            Err(e) => return Err(e),
+        }
     }
     Ok(report)
 }

@@ -217,6 +217,24 @@ impl Wal {
         Ok(())
     }
 
+    /// Whether the data holds the segment's bytes up to `len` (compared over the last 4 KiB
+    /// before it): false when a writer appended to the segment and died before copying the
+    /// batch here, or the segment outgrew the data. Then the data would have a gap, and
+    /// records written after it could not be restored: the caller starts the data again.
+    pub(crate) fn covers(&self, segment_no: u64, segment: &File, len: u64) -> Result<bool> {
+        let (Some(h), Some(pos)) = (&self.header, self.position(segment_no, len)) else {
+            return Ok(false);
+        };
+        if !self.fits(pos, 0) {
+            return Ok(false);
+        }
+        let n = (len - h.offset).min(4096) as usize;
+        let (mut ours, mut theirs) = (vec![0u8; n], vec![0u8; n]);
+        let got = read_at_most(segment, &mut ours, len - n as u64).map_err(|e| self.err(e))?;
+        let had = read_at_most(&self.file, &mut theirs, pos - n as u64).map_err(|e| self.err(e))?;
+        Ok(got == n && had == n && ours == theirs)
+    }
+
     pub(crate) fn sync(&self) -> std::io::Result<()> {
         self.file.sync_data()
     }
@@ -282,7 +300,7 @@ pub(crate) fn restore(
     seg_path: &Path,
     segment: &File,
 ) -> Result<Option<Restored>> {
-    let Some((restored, bytes)) = plan(wal, segment_no, seg_path, segment)? else {
+    let Some((restored, bytes)) = plan(wal, segment_no, seg_path, segment, true)? else {
         return Ok(None);
     };
     let seg_err = |e| AuditError::io(seg_path, e);
@@ -292,35 +310,48 @@ pub(crate) fn restore(
     Ok(Some(restored))
 }
 
-/// What [`restore`] would do, and the bytes it would write at `Restored::at`.
+/// What [`restore`] would do, and the bytes it would write at `Restored::at`. `locked`: the
+/// caller holds the log's lock; otherwise (verify) writers may be appending, so the data is
+/// read before the segment (a writer writes the segment first, so a batch seen in the data
+/// is then seen in the segment too).
+///
+/// A segment shorter than the durable offset the header names, or a newest segment older
+/// than the one it names, lost records that were durable: never a power loss. That is an
+/// error (`Malformed`), not something to repair or to paper over by moving the header on.
 pub(crate) fn plan(
     wal: &Wal,
     segment_no: u64,
     seg_path: &Path,
     segment: &File,
+    locked: bool,
 ) -> Result<Option<(Restored, Vec<u8>)>> {
     let Some(header) = wal.header.clone() else {
         return Ok(None);
     };
+    let removed = |path: &Path, what: String| AuditError::Malformed {
+        path: path.to_owned(),
+        line: 0,
+        problem: format!(
+            "{what}: records that were durable have been removed (not a power loss, which \
+             only takes what was never synced); run `codeward audit verify`, and keep \
+             audit.wal as evidence (move it aside to use the log again)"
+        ),
+    };
+    if header.segment > segment_no {
+        return Err(removed(
+            &wal.path,
+            format!(
+                "the write-ahead file names segment {}, but the newest is {}",
+                crate::segment::segment_name(header.segment),
+                crate::segment::segment_name(segment_no)
+            ),
+        ));
+    }
     if header.segment != segment_no {
         return Ok(None);
     }
     let seg_err = |e| AuditError::io(seg_path, e);
-    let seg_len = segment.metadata().map_err(seg_err)?.len();
-    if header.offset > seg_len {
-        tracing::debug!(
-            segment = %seg_path.display(),
-            "the write-ahead file says this segment is durable up to byte {} but it is {} bytes; \
-             not restoring from it (run `codeward audit verify`)",
-            header.offset,
-            seg_len
-        );
-        return Ok(None);
-    }
     let data_len = wal.capacity.saturating_sub(DATA_START);
-    let mut ours = vec![0u8; usize::try_from(seg_len - header.offset).unwrap_or(usize::MAX)];
-    let n = read_at_most(segment, &mut ours, header.offset).map_err(seg_err)?;
-    ours.truncate(n);
     let data_len = usize::try_from(data_len).unwrap_or(usize::MAX);
     let read_data = |len: usize| -> Result<Vec<u8>> {
         let mut buf = vec![0u8; len];
@@ -328,8 +359,30 @@ pub(crate) fn plan(
         buf.truncate(n);
         Ok(buf)
     };
+    let early = if locked {
+        None
+    } else {
+        Some(read_data(data_len)?)
+    };
+    let seg_len = segment.metadata().map_err(seg_err)?.len();
+    if header.offset > seg_len {
+        return Err(removed(
+            seg_path,
+            format!(
+                "the write-ahead file says this segment is durable up to byte {}, but it has \
+                 {seg_len} bytes",
+                header.offset
+            ),
+        ));
+    }
+    let mut ours = vec![0u8; usize::try_from(seg_len - header.offset).unwrap_or(usize::MAX)];
+    let n = read_at_most(segment, &mut ours, header.offset).map_err(seg_err)?;
+    ours.truncate(n);
     // What the segment holds, and a little more: all of it only if a restore is needed.
-    let mut theirs = read_data(data_len.min(ours.len().saturating_add(64 * 1024)))?;
+    let mut theirs = match early {
+        Some(all) => all,
+        None => read_data(data_len.min(ours.len().saturating_add(64 * 1024)))?,
+    };
 
     // Walk the segment while its lines are the data's (byte for byte: the same records), then
     // while they continue the chain on their own (a writer that did not mirror, e.g. an older
@@ -445,7 +498,7 @@ pub(crate) fn restorable(dir: &Path, segment_no: u64, seg_path: &Path) -> Result
         return Ok(0);
     };
     let segment = File::open(seg_path).map_err(|e| AuditError::io(seg_path, e))?;
-    Ok(plan(&wal, segment_no, seg_path, &segment)?.map_or(0, |(r, _)| r.records))
+    Ok(plan(&wal, segment_no, seg_path, &segment, false)?.map_or(0, |(r, _)| r.records))
 }
 
 #[cfg(test)]

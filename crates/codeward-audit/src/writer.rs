@@ -176,6 +176,9 @@ pub(crate) struct Writer {
     /// Creating a write-ahead file failed once (a full disk, say): not tried again by this
     /// writer, which syncs segments directly unless another writer creates one.
     wal_failed: bool,
+    /// `refresh` found the segment changed by someone else (or this is the first batch): the
+    /// write-ahead file's coverage of it is checked before the batch.
+    caught_up: bool,
 }
 
 /// Releases the cross-process lock when dropped.
@@ -299,6 +302,7 @@ impl Writer {
             wal: None,
             restored: None,
             wal_failed: false,
+            caught_up: false,
         };
         // Find the newest segment and the chain head; write a recovery record if needed.
         let batch = writer.begin()?;
@@ -435,8 +439,8 @@ impl Writer {
         if let Some(r) = self.restored.take() {
             let segment = segment_name(self.segment_no);
             let message = format!(
-                "restored {} acknowledged records (seq {} to {}) from the write-ahead file at \
-                 byte {} of {segment}: the segment had lost them (a power loss or an OS crash)",
+                "restored {} records (seq {} to {}) from the write-ahead file at byte {} of \
+                 {segment}: the segment had lost them (a power loss or an OS crash)",
                 r.records, r.first_seq, r.last_seq, r.at,
             );
             let metadata = [
@@ -568,14 +572,18 @@ impl Writer {
         if let Err(e) = result {
             // Cut whatever part of the batch reached the file: no partial record stays behind,
             // and none is left in the write-ahead file for a restore to bring back.
-            let _ = self.file.set_len(self.len);
+            // The write-ahead file first: a cut segment with the batch still there would be
+            // restored on the next open. (If the cut fails, the next writer finds the segment
+            // not covered by the write-ahead file and starts its data again.)
             if let Some(wal) = &self.wal
                 && let Some(pos) = wal.position(self.segment_no, self.len)
                 && wal.fits(pos, 1)
             {
-                let _ = wal.write_at(&[0], pos);
-                let _ = wal.sync();
+                let _ = wal
+                    .write_at(&[0], pos)
+                    .and_then(|()| wal.sync().map_err(|e| AuditError::io(wal.path(), e)));
             }
+            let _ = self.file.set_len(self.len);
             return Err(self.poison(e));
         }
         self.len += batch.buf.len() as u64;
@@ -806,6 +814,9 @@ impl Writer {
         if self.len == u64::MAX
             && let Some(w) = Wal::open_existing(&self.cfg.dir, true)?
         {
+            // Its name may not be durable yet if the writer that created it died before
+            // syncing the directory; syncs of its data alone would not commit it.
+            sync_dir(&self.cfg.dir)?;
             // First refresh: put back what a power loss took from the segment.
             self.restored = wal::restore(&w, self.segment_no, &self.seg_path, &self.file)?;
             if let Some(r) = &self.restored {
@@ -821,6 +832,7 @@ impl Writer {
         if !moved && size == self.len {
             return Ok(None);
         }
+        self.caught_up = true;
         let tail = scan_tail(&self.seg_path)?;
         let mut recovery = None;
         if tail.torn_bytes > 0 {
@@ -872,8 +884,14 @@ impl Writer {
             seq: self.last_seq,
             hash: self.last_hash.clone(),
         };
+        let caught_up = std::mem::take(&mut self.caught_up);
         match &mut self.wal {
-            Some(w) if w.position(self.segment_no, self.len).is_some() => Ok(()),
+            Some(w)
+                if w.position(self.segment_no, self.len).is_some()
+                    && (!caught_up || w.covers(self.segment_no, &self.file, self.len)?) =>
+            {
+                Ok(())
+            }
             Some(w) => {
                 self.file
                     .sync_data()

@@ -339,3 +339,71 @@ async fn an_edit_after_garbled_bytes_is_not_erased_by_a_restore() {
         0
     );
 }
+
+#[tokio::test]
+async fn a_batch_the_write_ahead_file_missed_does_not_strand_later_records() {
+    // A writer that appended to the segment and died before copying the batch into audit.wal
+    // (simulated: the batch is written while audit.wal is moved aside) leaves a gap there.
+    // The next writer must notice and start the data after it; otherwise what it acknowledges
+    // later could not be restored once a power loss took the gap from the segment too.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("log");
+    let append = |opts: AuditLogOptions, from: usize| async move {
+        let log = AuditLog::open(opts).unwrap();
+        for i in from..from + 3 {
+            let _r = log.append(event(i)).await.unwrap();
+        }
+        log.close().await.unwrap();
+    };
+    append(options(&dir), 0).await;
+    fs::rename(dir.join(WAL), tmp.path().join("aside")).unwrap();
+    append(options(&dir).write_ahead_bytes(0), 3).await;
+    fs::rename(tmp.path().join("aside"), dir.join(WAL)).unwrap();
+    append(options(&dir), 6).await;
+    let before = raw_records(&dir);
+
+    let seg = segment(&dir, 1);
+    let bytes = fs::read(&seg).unwrap();
+    let cut = durable_offset(&dir) as usize;
+    assert!(
+        cut > last_lines(&bytes, 6),
+        "the gap was made durable and the data restarted"
+    );
+    fs::write(&seg, &bytes[..cut]).unwrap();
+    let log = AuditLog::open(options(&dir)).unwrap();
+    log.close().await.unwrap();
+    assert_eq!(raw_records(&dir)[..before.len()], before[..]);
+}
+
+#[tokio::test]
+async fn records_removed_below_the_durable_offset_are_refused_not_papered_over() {
+    // 64 KiB of data wraps, so the header's offset moves past the segment's start.
+    let (_tmp, dir) = log_with_options(400, |o| o.write_ahead_bytes(MIN_WRITE_AHEAD_BYTES)).await;
+    let seg = segment(&dir, 1);
+    let durable = durable_offset(&dir) as usize;
+    let bytes = fs::read(&seg).unwrap();
+    let cut = last_lines(&bytes[..durable], 2);
+    fs::write(&seg, &bytes[..cut]).unwrap();
+    let report = verify(&dir, &VerifyOptions::default()).unwrap();
+    let problem = report.problem.expect("a cut the chain alone cannot see");
+    assert_eq!(problem.kind, codeward_audit::ProblemKind::Truncated);
+    assert!(problem.detail.contains("durable up to byte"), "{problem}");
+    let err = AuditLog::open(options(&dir)).unwrap_err();
+    assert!(err.to_string().contains("have been removed"), "{err}");
+    assert_eq!(fs::read(&seg).unwrap(), &bytes[..cut], "nothing written");
+
+    // The newest segment deleted: the write-ahead file still names it.
+    let (_tmp, dir) = log_with_options(40, |o| o.max_segment_bytes(4_000)).await;
+    let newest = codeward_audit::list_segments(&dir)
+        .unwrap()
+        .pop()
+        .unwrap()
+        .1;
+    fs::remove_file(&newest).unwrap();
+    let problem = verify(&dir, &VerifyOptions::default())
+        .unwrap()
+        .problem
+        .unwrap();
+    assert!(problem.detail.contains("names segment"), "{problem}");
+    assert!(AuditLog::open(options(&dir)).is_err());
+}

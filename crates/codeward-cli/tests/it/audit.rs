@@ -227,5 +227,5 @@ fn verify_names_records_a_power_loss_left_only_in_the_write_ahead_file() {
         restored.starts_with(&text),
         "the same bytes, not re-written records"
     );
-    assert!(restored.contains("restored 3 acknowledged records"));
+    assert!(restored.contains("restored 3 records"));
 }
