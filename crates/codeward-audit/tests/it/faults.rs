@@ -150,11 +150,31 @@ impl Drop for SmallFs {
 
 #[tokio::test]
 async fn a_real_full_filesystem_poisons_the_log_and_leaves_no_partial_record() {
+    // 64 KiB: too small for the default write-ahead file, so batches sync the segment.
+    fill_a_small_filesystem(64, |o| o).await;
+}
+
+#[tokio::test]
+async fn a_real_full_filesystem_with_a_write_ahead_file_poisons_the_log_too() {
+    // 256 KiB with a 64 KiB write-ahead file: it is created, and the segment fills the rest.
+    let wal = fill_a_small_filesystem(256, |o| {
+        o.write_ahead_bytes(codeward_audit::MIN_WRITE_AHEAD_BYTES)
+    })
+    .await;
+    assert_eq!(wal, Some(codeward_audit::MIN_WRITE_AHEAD_BYTES));
+}
+
+/// Appends to a log on a fresh tmpfs of `kib` KiB until the disk is full, checks the log is
+/// poisoned with nothing partial left, and returns the write-ahead file's size, if any.
+async fn fill_a_small_filesystem(
+    kib: u64,
+    change: impl FnOnce(AuditLogOptions) -> AuditLogOptions,
+) -> Option<u64> {
     let tmp = tempfile::tempdir().unwrap();
     let mnt = tmp.path().join("small");
     std::fs::create_dir(&mnt).unwrap();
     let mounted = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
+        .args(["-t", "tmpfs", "-o", &format!("size={kib}k"), "tmpfs"])
         .arg(&mnt)
         .output()
         .is_ok_and(|o| o.status.success());
@@ -162,10 +182,10 @@ async fn a_real_full_filesystem_poisons_the_log_and_leaves_no_partial_record() {
         eprintln!(
             "SKIPPED: this host does not let the test mount a tmpfs (needs root); the fault-hook tests cover the logic"
         );
-        return;
+        return None;
     }
     let _fs = SmallFs(mnt.clone());
-    let log = AuditLog::open(options(&mnt.join("log"))).unwrap();
+    let log = AuditLog::open(change(options(&mnt.join("log")))).unwrap();
     let filler = "x".repeat(1500);
     let mut ok = 0;
     let err = loop {
@@ -188,4 +208,15 @@ async fn a_real_full_filesystem_poisons_the_log_and_leaves_no_partial_record() {
     assert!(err.to_string().contains("No space left"), "{err}");
     assert!(ok > 5);
     check_poisoned(&log, ok).await;
+    let wal = std::fs::metadata(mnt.join("log/audit.wal"))
+        .ok()
+        .map(|m| m.len());
+    // Reopened: exactly the acknowledged records, nothing of the failed batch restored.
+    drop(log);
+    if wal.is_some() {
+        let log = AuditLog::open(options(&mnt.join("log"))).unwrap_or_else(|e| panic!("{e}"));
+        log.close().await.unwrap();
+        assert_eq!(raw_records(&mnt.join("log")).len(), ok);
+    }
+    wal
 }
