@@ -141,6 +141,18 @@ fn four_processes_appending_at_once_keep_every_record_and_the_chain() {
 
 #[test]
 fn sigkill_mid_stream_loses_no_acknowledged_record() {
+    kill_trials(false);
+}
+
+/// The same, and then what a power loss does: everything the newest segment got after the
+/// point the write-ahead file says is durable is gone (only the page cache had it). The
+/// reopen must restore every acknowledged record from the write-ahead file.
+#[test]
+fn a_power_loss_after_a_kill_loses_no_acknowledged_record() {
+    kill_trials(true);
+}
+
+fn kill_trials(power_loss: bool) {
     use nix::sys::signal::{Signal, kill};
     use nix::unistd::Pid;
 
@@ -169,6 +181,22 @@ fn sigkill_mid_stream_loses_no_acknowledged_record() {
         }
         let status = child.wait().unwrap();
         assert!(!status.success());
+        if power_loss {
+            let newest = codeward_audit::list_segments(&dir)
+                .unwrap()
+                .pop()
+                .unwrap()
+                .1;
+            let durable = super::wal::durable_offset(&dir);
+            let len = std::fs::metadata(&newest).unwrap().len();
+            assert!(len > durable, "trial {trial}: something to lose");
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(&newest)
+                .unwrap()
+                .set_len(durable)
+                .unwrap();
+        }
 
         // Reopen: repairs a torn tail if the kill cut a write, then everything acknowledged is there.
         let rt = tokio::runtime::Builder::new_current_thread()

@@ -16,7 +16,7 @@ use super::*;
 const WAL: &str = "audit.wal";
 
 /// The segment byte the write-ahead file's header says is durable.
-fn durable_offset(dir: &Path) -> u64 {
+pub(crate) fn durable_offset(dir: &Path) -> u64 {
     let bytes = fs::read(dir.join(WAL)).unwrap();
     let header = String::from_utf8_lossy(&bytes[..bytes.iter().position(|b| *b == b'\n').unwrap()])
         .into_owned();
