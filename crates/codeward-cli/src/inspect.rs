@@ -251,7 +251,12 @@ pub async fn doctor(config: &Config, out: &Output) -> Result<Exit> {
                 if let Some(p) = &r.problem {
                     audit_problems.push(format!("the audit chain is broken: {p}"));
                 }
-                json!({"dir": audit_dir, "records": r.records, "segments": r.segments, "chain_ok": r.is_ok(), "problem": r.problem.map(|p| p.to_string())})
+                // `restorable` records (a power loss took them from the newest segment) are
+                // not a problem for a run: its open restores them.
+                let write_ahead = std::fs::metadata(audit_dir.join("audit.wal"))
+                    .ok()
+                    .map(|m| m.len());
+                json!({"dir": audit_dir, "records": r.records, "segments": r.segments, "chain_ok": r.is_ok(), "problem": r.problem.map(|p| p.to_string()), "restorable": r.restorable, "write_ahead_bytes": write_ahead})
             }
             Err(e) => {
                 audit_problems.push(format!("the audit log cannot be read: {e}"));
@@ -383,10 +388,10 @@ fn dir_problem(dir: &Path, what: &str) -> Option<String> {
     }
 }
 
-/// The files the audit writer opens for appending (the lock, the first and the newest
-/// segment): each must open for writing. Opening writes nothing.
+/// The files the audit writer opens for writing (the lock, the write-ahead file, the first
+/// and the newest segment): each must open for writing. Opening writes nothing.
 fn log_files_problems(dir: &Path) -> Vec<String> {
-    let mut files = vec![dir.join("audit.lock")];
+    let mut files = vec![dir.join("audit.lock"), dir.join("audit.wal")];
     if let Ok(segments) = codeward_audit::list_segments(dir) {
         files.extend(segments.first().map(|(_, p)| p.clone()));
         files.extend(segments.last().map(|(_, p)| p.clone()));

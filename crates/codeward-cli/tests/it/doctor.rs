@@ -116,3 +116,32 @@ impl Drop for Unmount {
         let _ = Command::new("umount").arg(&self.0).status();
     }
 }
+
+#[test]
+fn the_write_ahead_file_is_checked_and_records_to_restore_are_shown_not_failed() {
+    let env = Env::new();
+    assert_eq!(run_once(&env).status.code(), Some(0));
+    let (code, v) = env.json(&["doctor"]);
+    assert_eq!(code, 0, "{v:#}");
+    assert_eq!(v["audit"]["write_ahead_bytes"], 8 * 1024 * 1024);
+    assert_eq!(v["audit"]["restorable"], 0);
+    // A power loss took the last two records from the segment: the next run restores them,
+    // so a run would not fail for it.
+    let (_, segment) = codeward_audit_segments(&env.data().join("audit"))
+        .pop()
+        .unwrap();
+    let text = std::fs::read_to_string(&segment).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    std::fs::write(&segment, lines[..lines.len() - 2].join("\n") + "\n").unwrap();
+    let (code, v) = env.json(&["doctor"]);
+    assert_eq!(code, 0, "{v:#}");
+    assert_eq!(v["audit"]["restorable"], 2);
+    // A write-ahead file the writer cannot open for writing is what a run would fail on.
+    let wal = env.data().join("audit/audit.wal");
+    std::fs::remove_file(&wal).unwrap();
+    std::fs::create_dir(&wal).unwrap();
+    let (code, v) = env.json(&["doctor"]);
+    assert_eq!(code, 8, "{v:#}");
+    assert!(problems(&v).contains("audit.wal"), "{v:#}");
+    assert_eq!(run_once(&env).status.code(), Some(4));
+}
