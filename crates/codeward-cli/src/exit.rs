@@ -42,6 +42,7 @@ impl Exit {
                 ExecutionFailure::ProgramFailed { .. } | ExecutionFailure::LimitExceeded { .. },
             ) => Exit::ExecutionFailed,
             Some(ExecutionFailure::Cancelled { .. }) => Exit::Interrupted,
+            Some(ExecutionFailure::InvalidRequest { .. }) => Exit::Usage,
             Some(_) => Exit::Internal,
         }
     }
@@ -240,6 +241,14 @@ mod tests {
         assert_eq!(chain_text(&err), format!("running: {shown}"));
         let plain = anyhow::anyhow!("inner").context("outer");
         assert_eq!(chain_text(&plain), "outer: inner");
+    }
+
+    #[test]
+    fn an_invalid_request_is_a_usage_error() {
+        let failure = ExecutionFailure::InvalidRequest {
+            message: "the limit override `timeout` is 0".into(),
+        };
+        assert_eq!(Exit::of(Some(&failure)), Exit::Usage);
     }
 
     #[test]

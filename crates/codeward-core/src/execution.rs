@@ -152,6 +152,25 @@ pub struct LimitOverrides {
     pub max_processes: Option<u32>,
 }
 
+impl LimitOverrides {
+    /// The first override set to 0 where 0 cannot work (every program would be stopped as it
+    /// starts, with a message about the limit rather than the request), by its field name.
+    /// `max_tool_calls = 0` is allowed: a program that may not call tools is a policy.
+    pub fn zero_limit(&self) -> Option<&'static str> {
+        let zero_duration = |d: Option<Duration>| d.is_some_and(|d| d.is_zero());
+        [
+            ("timeout", zero_duration(self.timeout)),
+            ("cpu_time", zero_duration(self.cpu_time)),
+            ("memory_bytes", self.memory_bytes == Some(0)),
+            ("max_output_bytes", self.max_output_bytes == Some(0)),
+            ("tool_call_timeout", zero_duration(self.tool_call_timeout)),
+            ("max_processes", self.max_processes == Some(0)),
+        ]
+        .into_iter()
+        .find_map(|(name, zero)| zero.then_some(name))
+    }
+}
+
 /// One request to the engine.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -414,6 +433,11 @@ pub enum ExecutionFailure {
         /// What failed.
         message: String,
     },
+    /// The request itself cannot be run as given (e.g. a limit override of 0); nothing ran.
+    InvalidRequest {
+        /// What is wrong and what to do.
+        message: String,
+    },
     /// The execution was cancelled (by its caller, or by a shutdown) before it finished; its
     /// records up to the cancellation, and the cancellation itself, are in the audit log.
     Cancelled {
@@ -444,6 +468,7 @@ impl fmt::Display for ExecutionFailure {
             ExecutionFailure::LimitExceeded { limit } => write!(f, "{limit} limit exceeded"),
             ExecutionFailure::Internal { message } => write!(f, "internal error: {message}"),
             ExecutionFailure::Cancelled { message } => write!(f, "cancelled: {message}"),
+            ExecutionFailure::InvalidRequest { message } => write!(f, "invalid request: {message}"),
         }
     }
 }

@@ -563,6 +563,19 @@ impl Orchestrator {
     ) -> Result<ExecutionOutcome, Stop> {
         let inner = &*self.inner;
         Self::check_cancel(ctx)?;
+        if let Some(field) = request.limits.zero_limit() {
+            let message = format!(
+                "the limit override `{field}` is 0, which would stop every program as it \
+                 starts; give a positive value or leave it unset (only `max_tool_calls` may \
+                 be 0: no tool calls)"
+            );
+            return Err(Stop::Fail(
+                ExecutionFailure::InvalidRequest {
+                    message: message.clone(),
+                },
+                message,
+            ));
+        }
 
         // Phase 1: discovery. A run under an approval gets the tool set that was approved
         // (the approval's hash binds it), not a fresh search that may rank differently.

@@ -477,3 +477,25 @@ async fn a_request_that_names_its_tools_gets_exactly_those() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_zero_limit_override_is_an_invalid_request_naming_it_and_nothing_runs() {
+    let mut limits = LimitOverrides::default();
+    limits.timeout = Some(std::time::Duration::ZERO);
+    let (o, sink) = check(request("x = 1").with_limits(limits), tools(), &[Error]).await;
+    let Some(ExecutionFailure::InvalidRequest { message }) = &o.error else {
+        panic!("{:?}", o.error)
+    };
+    assert!(message.contains("`timeout` is 0"), "{message}");
+    assert_eq!(
+        sink.events()[0].metadata["failure"]["kind"],
+        "invalid_request"
+    );
+
+    // A program that may not call tools is a policy, not a mistake.
+    let mut limits = LimitOverrides::default();
+    limits.max_tool_calls = Some(0);
+    assert_eq!(limits.zero_limit(), None);
+    limits.memory_bytes = Some(0);
+    assert_eq!(limits.zero_limit(), Some("memory_bytes"));
+}
