@@ -338,6 +338,13 @@ pub(crate) fn plan(
         ),
     };
     if header.segment > segment_no {
+        // Unlocked (verify), a writer may have rotated since the caller listed the segments.
+        let named = wal
+            .path
+            .with_file_name(crate::segment::segment_name(header.segment));
+        if !locked && named.exists() {
+            return Ok(None);
+        }
         return Err(removed(
             &wal.path,
             format!(

@@ -673,12 +673,18 @@ impl Writer {
         if let Some(wal) = &mut self.wal {
             // The data starts again after this batch; the next batch's sync of the
             // write-ahead file makes the new header durable before it acknowledges anything.
-            wal.set_header(Header {
+            // The batch is durable in the segment already: a failed header write must not
+            // fail it (cutting it would leave a header past the segment's end, which the
+            // next open refuses). The next batch re-reads the header and starts it again.
+            let header = Header {
                 segment: self.segment_no,
                 offset: self.len + batch.buf.len() as u64,
                 seq: batch.seq,
                 hash: batch.prev.clone(),
-            })?;
+            };
+            if let Err(e) = wal.set_header(header) {
+                tracing::warn!(error = %e, "could not restart the audit log's write-ahead file; the next batch tries again");
+            }
         }
         Ok(())
     }
