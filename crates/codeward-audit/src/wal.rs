@@ -169,10 +169,14 @@ impl Wal {
     }
 
     fn read_header(&mut self) -> Result<()> {
+        self.header = self.header_on_disk()?;
+        Ok(())
+    }
+
+    fn header_on_disk(&self) -> Result<Option<Header>> {
         let mut block = vec![0u8; 512];
         let n = read_at_most(&self.file, &mut block, 0).map_err(|e| self.err(e))?;
-        self.header = Header::decode(&block[..n]);
-        Ok(())
+        Ok(Header::decode(&block[..n]))
     }
 
     /// Catches up with other writers before a batch: re-reads the header, and reopens the
@@ -233,6 +237,37 @@ impl Wal {
         let got = read_at_most(segment, &mut ours, len - n as u64).map_err(|e| self.err(e))?;
         let had = read_at_most(&self.file, &mut theirs, pos - n as u64).map_err(|e| self.err(e))?;
         Ok(got == n && had == n && ours == theirs)
+    }
+
+    /// What contradicts the header in the log as a writer finds it under the lock: the newest
+    /// segment older than the one the header names, or shorter than its durable offset. No
+    /// crash or failure does that (the segment is durable up to that point before the header
+    /// says so): durable records were removed. The text for [`removed`].
+    pub(crate) fn contradiction(&self, segment_no: u64, len: u64) -> Option<String> {
+        let h = self.header.as_ref()?;
+        if h.segment > segment_no {
+            return Some(format!(
+                "the write-ahead file names segment {}, but the newest is {}",
+                crate::segment::segment_name(h.segment),
+                crate::segment::segment_name(segment_no)
+            ));
+        }
+        (h.segment == segment_no && h.offset > len).then(|| {
+            format!(
+                "the write-ahead file says {} is durable up to byte {}, but it has {len} bytes",
+                crate::segment::segment_name(segment_no),
+                h.offset
+            )
+        })
+    }
+
+    /// Zeros `len` bytes of data from `pos` (as far as the file goes): what a failed batch
+    /// wrote there can then never be restored.
+    pub(crate) fn erase(&self, pos: u64, len: usize) -> Result<()> {
+        let n =
+            usize::try_from(self.capacity.saturating_sub(pos)).map_or(len, |room| room.min(len));
+        self.write_at(&vec![0u8; n], pos)?;
+        self.sync().map_err(|e| self.err(e))
     }
 
     pub(crate) fn sync(&self) -> std::io::Result<()> {
@@ -310,6 +345,19 @@ pub(crate) fn restore(
     Ok(Some(restored))
 }
 
+/// The error for a log whose segment lost records the write-ahead file says were durable.
+pub(crate) fn removed(path: &Path, what: String) -> AuditError {
+    AuditError::Malformed {
+        path: path.to_owned(),
+        line: 0,
+        problem: format!(
+            "{what}: records that were durable have been removed (not a power loss, which \
+             only takes what was never synced); run `codeward audit verify`, and keep \
+             audit.wal as evidence (move it aside to use the log again)"
+        ),
+    }
+}
+
 /// What [`restore`] would do, and the bytes it would write at `Restored::at`. `locked`: the
 /// caller holds the log's lock; otherwise (verify) writers may be appending, so the data is
 /// read before the segment (a writer writes the segment first, so a batch seen in the data
@@ -328,15 +376,6 @@ pub(crate) fn plan(
     let Some(header) = wal.header.clone() else {
         return Ok(None);
     };
-    let removed = |path: &Path, what: String| AuditError::Malformed {
-        path: path.to_owned(),
-        line: 0,
-        problem: format!(
-            "{what}: records that were durable have been removed (not a power loss, which \
-             only takes what was never synced); run `codeward audit verify`, and keep \
-             audit.wal as evidence (move it aside to use the log again)"
-        ),
-    };
     if header.segment > segment_no {
         // Unlocked (verify), a writer may have rotated since the caller listed the segments.
         let named = wal
@@ -345,14 +384,11 @@ pub(crate) fn plan(
         if !locked && named.exists() {
             return Ok(None);
         }
-        return Err(removed(
-            &wal.path,
-            format!(
-                "the write-ahead file names segment {}, but the newest is {}",
-                crate::segment::segment_name(header.segment),
-                crate::segment::segment_name(segment_no)
-            ),
-        ));
+    }
+    if header.segment > segment_no
+        && let Some(what) = wal.contradiction(segment_no, u64::MAX)
+    {
+        return Err(removed(&wal.path, what));
     }
     if header.segment != segment_no {
         return Ok(None);
@@ -372,15 +408,8 @@ pub(crate) fn plan(
         Some(read_data(data_len)?)
     };
     let seg_len = segment.metadata().map_err(seg_err)?.len();
-    if header.offset > seg_len {
-        return Err(removed(
-            seg_path,
-            format!(
-                "the write-ahead file says this segment is durable up to byte {}, but it has \
-                 {seg_len} bytes",
-                header.offset
-            ),
-        ));
+    if let Some(what) = wal.contradiction(segment_no, seg_len) {
+        return Err(removed(seg_path, what));
     }
     let mut ours = vec![0u8; usize::try_from(seg_len - header.offset).unwrap_or(usize::MAX)];
     let n = read_at_most(segment, &mut ours, header.offset).map_err(seg_err)?;
@@ -470,6 +499,11 @@ pub(crate) fn plan(
             return Ok(None);
         }
         o += end + 1;
+    }
+    if !locked && wal.header_on_disk()?.as_ref() != Some(&header) {
+        // A writer moved the header on (a wrap, then a rotation) while this read: what looked
+        // missing belongs to the next segment.
+        return Ok(None);
     }
     let restored_at = header.offset + start as u64;
     let restored = Restored {

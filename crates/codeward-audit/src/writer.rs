@@ -577,11 +577,10 @@ impl Writer {
             // not covered by the write-ahead file and starts its data again.)
             if let Some(wal) = &self.wal
                 && let Some(pos) = wal.position(self.segment_no, self.len)
-                && wal.fits(pos, 1)
             {
-                let _ = wal
-                    .write_at(&[0], pos)
-                    .and_then(|()| wal.sync().map_err(|e| AuditError::io(wal.path(), e)));
+                // All of it: if the cut below fails, the next writer's coverage check (the
+                // last 4 KiB) must not find this batch's bytes still matching.
+                let _ = wal.erase(pos, batch.buf.len());
             }
             let _ = self.file.set_len(self.len);
             return Err(self.poison(e));
@@ -891,6 +890,14 @@ impl Writer {
             hash: self.last_hash.clone(),
         };
         let caught_up = std::mem::take(&mut self.caught_up);
+        // Never start the data again over evidence that durable records were removed.
+        if let Some(what) = self
+            .wal
+            .as_ref()
+            .and_then(|w| w.contradiction(self.segment_no, self.len))
+        {
+            return Err(wal::removed(&self.seg_path, what));
+        }
         match &mut self.wal {
             Some(w)
                 if w.position(self.segment_no, self.len).is_some()

@@ -407,3 +407,102 @@ async fn records_removed_below_the_durable_offset_are_refused_not_papered_over()
     assert!(problem.detail.contains("names segment"), "{problem}");
     assert!(AuditLog::open(options(&dir)).is_err());
 }
+
+#[tokio::test]
+async fn a_running_writer_refuses_to_move_the_header_over_removed_records() {
+    // The log stays open, as a service's does: the next append must not restart the data
+    // over the evidence (which would leave `verify` clean).
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("log");
+    let log = AuditLog::open(options(&dir).write_ahead_bytes(MIN_WRITE_AHEAD_BYTES)).unwrap();
+    for i in 0..400 {
+        let _r = log.append(event(i)).await.unwrap();
+    }
+    let seg = segment(&dir, 1);
+    let durable = durable_offset(&dir) as usize;
+    let bytes = fs::read(&seg).unwrap();
+    let cut = last_lines(&bytes[..durable], 2);
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&seg)
+        .unwrap()
+        .set_len(cut as u64)
+        .unwrap();
+    let err = log.append(event(400)).await.unwrap_err();
+    assert!(err.to_string().contains("have been removed"), "{err}");
+    let _ = log.close().await;
+    assert_eq!(
+        durable_offset(&dir) as usize,
+        durable,
+        "the header did not move"
+    );
+    assert!(
+        verify(&dir, &VerifyOptions::default())
+            .unwrap()
+            .problem
+            .is_some()
+    );
+}
+
+/// Fails every sync once armed, keeping the segment as the failed batch left it.
+struct FailSyncKeep {
+    armed: AtomicBool,
+    segment: std::path::PathBuf,
+    seen: std::sync::Mutex<Option<Vec<u8>>>,
+}
+
+impl IoHook for FailSyncKeep {
+    fn on_sync(&self) -> Option<std::io::Error> {
+        if !self.armed.load(Ordering::SeqCst) {
+            return None;
+        }
+        *self.seen.lock().unwrap() = Some(fs::read(&self.segment).unwrap());
+        Some(std::io::Error::from_raw_os_error(5))
+    }
+}
+
+#[tokio::test]
+async fn a_failed_batch_whose_cut_failed_does_not_strand_later_records() {
+    // Small and large (over the 4 KiB the coverage check compares) failed batches.
+    for pad in [2_000, 6_000] {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("log");
+        let hook = Arc::new(FailSyncKeep {
+            armed: AtomicBool::new(false),
+            segment: segment(&dir, 1),
+            seen: Default::default(),
+        });
+        let log = AuditLog::open(options(&dir).io_hook(hook.clone())).unwrap();
+        for i in 0..3 {
+            let _r = log.append(event(i)).await.unwrap();
+        }
+        let seg = segment(&dir, 1);
+        let acked_len = fs::metadata(&seg).unwrap().len();
+        hook.armed.store(true, Ordering::SeqCst);
+        assert!(
+            log.append(event(3).meta("pad", "a".repeat(pad)))
+                .await
+                .is_err()
+        );
+        drop(log);
+        // As if the failure path's cut had failed: the batch is still in the segment.
+        fs::write(&seg, hook.seen.lock().unwrap().take().unwrap()).unwrap();
+
+        let log = AuditLog::open(options(&dir)).unwrap();
+        let receipt = log.append(event(10)).await.unwrap();
+        log.close().await.unwrap();
+        // A power loss: nothing after what was synced to the segment survives.
+        let cut = acked_len.max(durable_offset(&dir)) as usize;
+        let bytes = fs::read(&seg).unwrap();
+        fs::write(&seg, &bytes[..cut]).unwrap();
+        let log = AuditLog::open(options(&dir)).unwrap();
+        log.close().await.unwrap();
+        assert!(
+            raw_records(&dir)
+                .iter()
+                .any(|r| r.seq == receipt.seq && r.hash == receipt.hash),
+            "pad {pad}: acknowledged seq {} lost",
+            receipt.seq
+        );
+    }
+}
