@@ -484,21 +484,43 @@ pub(crate) fn plan(
     if records == 0 {
         return Ok(None);
     }
-    // A power loss leaves zeros, garbage or nothing where writes were lost, and correct
-    // records where they were not; a record there that differs from the data (in the same
-    // place) is an edit, and cutting it would erase the evidence: left to the tail scan.
+    let (end, last_seq) = (at, head.0);
+    // Within what the data replaces, a power loss leaves zeros, garbage or nothing where
+    // writes were lost, and correct records where they were not; a record there that differs
+    // from the data (in the same place) is an edit, and cutting it would erase the evidence:
+    // left to the tail scan. A line running past `end` is replaced, whatever it holds.
     let mut o = start;
-    while o < ours.len() {
-        let Some(end) = ours[o..].iter().position(|b| *b == b'\n') else {
+    while let Some(len) = ours[o.min(ours.len())..].iter().position(|b| *b == b'\n') {
+        if o + len + 1 > end {
             break;
-        };
-        let line = &ours[o..o + end];
-        if !matches!(classify_line(line), LineState::Garbage)
-            && theirs.get(o..o + end + 1) != Some(&ours[o..o + end + 1])
+        }
+        if !matches!(classify_line(&ours[o..o + len]), LineState::Garbage)
+            && theirs.get(o..=o + len) != Some(&ours[o..=o + len])
         {
             return Ok(None);
         }
-        o += end + 1;
+        o += len + 1;
+    }
+    // After it the segment may still hold records the data never had (a batch written to the
+    // segment by a writer that died before copying it here, or by one in `Flush` mode) that
+    // reached the disk while earlier writes did not: kept when they continue the chain.
+    let mut kept = end;
+    while let Some(line) = line_at(&ours, kept) {
+        match follows(line, &head) {
+            Some(next) => {
+                head = next;
+                kept += line.len() + 1;
+            }
+            None => break,
+        }
+    }
+    // Past those, garbage goes; a record is an edit (as above).
+    let mut o = kept;
+    while let Some(len) = ours[o.min(ours.len())..].iter().position(|b| *b == b'\n') {
+        if !matches!(classify_line(&ours[o..o + len]), LineState::Garbage) {
+            return Ok(None);
+        }
+        o += len + 1;
     }
     if !locked && wal.header_on_disk()?.as_ref() != Some(&header) {
         // A writer moved the header on (a wrap, then a rotation) while this read: what looked
@@ -511,10 +533,13 @@ pub(crate) fn plan(
         replaced: seg_len - restored_at,
         records,
         first_seq,
-        last_seq: head.0,
+        last_seq,
     };
-    theirs.truncate(at);
+    theirs.truncate(end);
     theirs.drain(..start);
+    if kept > end {
+        theirs.extend_from_slice(&ours[end..kept]);
+    }
     Ok(Some((restored, theirs)))
 }
 

@@ -506,3 +506,44 @@ async fn a_failed_batch_whose_cut_failed_does_not_strand_later_records() {
         );
     }
 }
+
+#[tokio::test]
+async fn records_past_a_hole_that_the_data_never_had_are_kept_and_the_hole_restored() {
+    // Records 1-10 are in audit.wal; 11-12 were written to the segment only (simulated: with
+    // audit.wal moved aside), as a writer that died between its two writes leaves them. A
+    // power loss then keeps 11-12 on disk but loses the blocks of 8-10 (zeros).
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("log");
+    let append = |opts: AuditLogOptions, range: std::ops::Range<usize>| async move {
+        let log = AuditLog::open(opts).unwrap();
+        for i in range {
+            let _r = log.append(event(i)).await.unwrap();
+        }
+        log.close().await.unwrap();
+    };
+    append(options(&dir), 0..10).await;
+    fs::rename(dir.join(WAL), tmp.path().join("aside")).unwrap();
+    append(options(&dir).write_ahead_bytes(0), 10..12).await;
+    fs::rename(tmp.path().join("aside"), dir.join(WAL)).unwrap();
+    let before = raw_records(&dir);
+    let seg = segment(&dir, 1);
+    let mut bytes = fs::read(&seg).unwrap();
+    let (hole, kept) = (last_lines(&bytes, 5), last_lines(&bytes, 2));
+    bytes[hole..kept].fill(0);
+    fs::write(&seg, &bytes).unwrap();
+    assert_eq!(
+        verify(&dir, &VerifyOptions::default()).unwrap().restorable,
+        3
+    );
+
+    let log = AuditLog::open(options(&dir)).unwrap();
+    log.close().await.unwrap();
+    let after = raw_records(&dir);
+    assert_eq!(
+        after[..before.len()],
+        before[..],
+        "8-10 restored, 11-12 kept"
+    );
+    assert_eq!(restored(&after)[0].metadata["records"], 3);
+    assert!(verify(&dir, &VerifyOptions::default()).unwrap().is_ok());
+}
