@@ -348,18 +348,9 @@ async fn a_batch_the_write_ahead_file_missed_does_not_strand_later_records() {
     // later could not be restored once a power loss took the gap from the segment too.
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("log");
-    let append = |opts: AuditLogOptions, from: usize| async move {
-        let log = AuditLog::open(opts).unwrap();
-        for i in from..from + 3 {
-            let _r = log.append(event(i)).await.unwrap();
-        }
-        log.close().await.unwrap();
-    };
-    append(options(&dir), 0).await;
-    fs::rename(dir.join(WAL), tmp.path().join("aside")).unwrap();
-    append(options(&dir).write_ahead_bytes(0), 3).await;
-    fs::rename(tmp.path().join("aside"), dir.join(WAL)).unwrap();
-    append(options(&dir), 6).await;
+    append_all(options(&dir), 0..3).await;
+    unmirrored(&dir, 3..6).await;
+    append_all(options(&dir), 6..9).await;
     let before = raw_records(&dir);
 
     let seg = segment(&dir, 1);
@@ -514,17 +505,8 @@ async fn records_past_a_hole_that_the_data_never_had_are_kept_and_the_hole_resto
     // power loss then keeps 11-12 on disk but loses the blocks of 8-10 (zeros).
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("log");
-    let append = |opts: AuditLogOptions, range: std::ops::Range<usize>| async move {
-        let log = AuditLog::open(opts).unwrap();
-        for i in range {
-            let _r = log.append(event(i)).await.unwrap();
-        }
-        log.close().await.unwrap();
-    };
-    append(options(&dir), 0..10).await;
-    fs::rename(dir.join(WAL), tmp.path().join("aside")).unwrap();
-    append(options(&dir).write_ahead_bytes(0), 10..12).await;
-    fs::rename(tmp.path().join("aside"), dir.join(WAL)).unwrap();
+    append_all(options(&dir), 0..10).await;
+    unmirrored(&dir, 10..12).await;
     let before = raw_records(&dir);
     let seg = segment(&dir, 1);
     let mut bytes = fs::read(&seg).unwrap();
@@ -546,4 +528,22 @@ async fn records_past_a_hole_that_the_data_never_had_are_kept_and_the_hole_resto
     );
     assert_eq!(restored(&after)[0].metadata["records"], 3);
     assert!(verify(&dir, &VerifyOptions::default()).unwrap().is_ok());
+}
+
+/// Opens a log with `opts`, appends `event(i)` for each `i` of `range`, closes it.
+async fn append_all(opts: AuditLogOptions, range: std::ops::Range<usize>) {
+    let log = AuditLog::open(opts).unwrap();
+    for i in range {
+        let _r = log.append(event(i)).await.unwrap();
+    }
+    log.close().await.unwrap();
+}
+
+/// Appends records to the segment that audit.wal does not get (it is moved aside meanwhile),
+/// as a writer that died between its two writes leaves them.
+async fn unmirrored(dir: &Path, range: std::ops::Range<usize>) {
+    let aside = dir.with_file_name("wal-aside");
+    fs::rename(dir.join(WAL), &aside).unwrap();
+    append_all(options(dir).write_ahead_bytes(0), range).await;
+    fs::rename(&aside, dir.join(WAL)).unwrap();
 }
