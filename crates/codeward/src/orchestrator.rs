@@ -812,7 +812,25 @@ impl Orchestrator {
         let inner = &*self.inner;
         let code_hash = (inner.code_hash)(program, ctx.language, &ctx.tool_names);
         match &request.approval_id {
-            Some(approval_id) => match inner.approvals.authorize(approval_id, &code_hash).await {
+            // An approval is bound to the principal that requested it: the operator approved
+            // that principal's run of the program, not anyone's.
+            Some(approval_id) => match inner
+                .approvals
+                .authorize(approval_id, &code_hash)
+                .await
+                .and_then(|ticket| {
+                    if ticket.request.principal == ctx.principal {
+                        Ok(ticket)
+                    } else {
+                        Err(Error::ApprovalRefused {
+                            approval_id: approval_id.clone(),
+                            reason: "it was approved for another principal; run it as the \
+                                     principal that requested it, or run without the approval \
+                                     to file a request of your own"
+                                .into(),
+                        })
+                    }
+                }) {
                 // The store could not answer (locked, unreadable, corrupt): not a refusal.
                 Err(e)
                     if !matches!(

@@ -50,6 +50,21 @@ async fn approve_then_rerun_runs_and_another_program_is_refused() {
         "{records:#?}"
     );
 
+    // Bound to the principal that requested it: the same program under another is refused.
+    let mallory = orch
+        .execute(
+            request(risky)
+                .with_principal("mallory")
+                .with_approval(approval_id.clone()),
+        )
+        .await;
+    assert!(
+        matches!(mallory.error, Some(ExecutionFailure::ApprovalRefused { ref message }) if message.contains("another principal")),
+        "{:?}",
+        mallory.error
+    );
+    assert_eq!(fakes.sandbox.runs.load(Ordering::SeqCst), 1);
+
     let other = orch
         .execute(request("import os; os.system('rm -rf /')").with_approval(approval_id.clone()))
         .await;
@@ -80,8 +95,8 @@ async fn approve_then_rerun_runs_and_another_program_is_refused() {
         })
         .collect();
     assert!(
-        decisions.len() >= 4,
-        "requested, approved, used, refused: {decisions:?}"
+        decisions.len() >= 5,
+        "requested, approved, used, refused twice: {decisions:?}"
     );
 }
 

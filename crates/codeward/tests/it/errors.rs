@@ -414,7 +414,7 @@ async fn a_run_under_an_approval_gets_the_approved_tool_set_not_a_fresh_search()
         .unwrap();
     let request_for = codeward_security::approval_request(
         "exec-earlier",
-        "tester",
+        "alice", // the principal `request` runs as: an approval is bound to its requester
         risky,
         Language::Python,
         &["demo.text_stats".to_owned()],
