@@ -21,12 +21,19 @@
 //!   is made durable by the same fdatasync as the first data written under it (or by its own,
 //!   at rotation), so no acknowledged record depends on a header that is not on disk.
 //! - Each writer checks the file before every batch: every writer of a log mirrors its
-//!   batches here once the file exists, so the data has no gaps.
+//!   batches here once the file exists. A writer that finds the segment changed by another
+//!   also checks that the data holds the segment's end ([`Wal::covers`]); if not (a writer
+//!   died between its two writes), it fdatasyncs the segment and starts the data again, so
+//!   the data never has a gap before an acknowledged record.
+//! - The header never moves back: a segment shorter than `P`, or older than `N`, lost
+//!   durable records, and is refused ([`Wal::contradiction`]), never repaired over.
 //!
 //! On open, before the tail scan, [`restore`] puts back what the segment lost (a power loss
 //! drops page-cache writes): it walks the segment from `P` while its lines are the data's,
-//! and where they stop, takes the data's lines that continue the chain. The repair is written
-//! to the segment, fdatasynced, and recorded in the log.
+//! and where they stop, takes the data's lines that continue the chain, keeping any records
+//! after them that the segment has and the data never had. It replaces only nothing, zeros
+//! or garbage: a complete record that differs is an edit, left as evidence. The repair is
+//! written to the segment, fdatasynced, and recorded in the log.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
