@@ -6,7 +6,7 @@
 //!
 //! # Brief overview
 //!
-//! - [`AuditLog`]: open with [`AuditLogOptions`], `append(event).await` -> [`AuditReceipt`].
+//! - [`AuditLog`]: open with [`AuditLogOptions`], `append(event).await` -> [`AuditReceipt`](codeward_core::AuditReceipt).
 //!   One writer thread owns the file; concurrent appends share an fdatasync (group commit).
 //!   Several processes may share a log: an advisory lock serializes their writers.
 //! - Records are JSON Lines ([`codeward_core::AuditRecord`]): gapless `seq`, RFC 3339 `ts`,

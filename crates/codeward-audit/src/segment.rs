@@ -26,7 +26,7 @@ pub fn segment_name(n: u64) -> String {
 pub const MAX_SEGMENT: u64 = 99_999_999_999;
 
 /// The segment number of a file name, if it is a segment: exactly what [`segment_name`]
-/// writes (`audit-+5.jsonl` or `audit-5.jsonl` are not segments), up to [`MAX_SEGMENT`].
+/// writes (`audit-+5.jsonl` or `audit-5.jsonl` are not segments), up to segment 99,999,999,999.
 pub fn parse_segment_name(name: &str) -> Option<u64> {
     let digits = name.strip_prefix(PREFIX)?.strip_suffix(SUFFIX)?;
     if !digits.bytes().all(|b| b.is_ascii_digit()) {

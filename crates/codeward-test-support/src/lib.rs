@@ -11,7 +11,7 @@
 //! - [`FailingSink`]: every append fails with `AuditUnavailable`.
 //! - [`HangingSink`]: every append waits forever (tests cancellation and timeouts).
 //! - `Mock*`: mockall mocks of every seam trait in `codeward-core`.
-//! - [`bench`]: the target directory and result rows every bench target writes.
+//! - [`bench`](mod@bench): the target directory and result rows every bench target writes.
 //!
 //! # Example
 //!
