@@ -232,7 +232,13 @@ impl Wal {
     /// before it): false when a writer appended to the segment and died before copying the
     /// batch here, or the segment outgrew the data. Then the data would have a gap, and
     /// records written after it could not be restored: the caller starts the data again.
-    pub(crate) fn covers(&self, segment_no: u64, segment: &File, len: u64) -> Result<bool> {
+    pub(crate) fn covers(
+        &self,
+        segment_no: u64,
+        segment: &File,
+        seg_path: &Path,
+        len: u64,
+    ) -> Result<bool> {
         let (Some(h), Some(pos)) = (&self.header, self.position(segment_no, len)) else {
             return Ok(false);
         };
@@ -241,7 +247,8 @@ impl Wal {
         }
         let n = (len - h.offset).min(4096) as usize;
         let (mut ours, mut theirs) = (vec![0u8; n], vec![0u8; n]);
-        let got = read_at_most(segment, &mut ours, len - n as u64).map_err(|e| self.err(e))?;
+        let got = read_at_most(segment, &mut ours, len - n as u64)
+            .map_err(|e| AuditError::io(seg_path, e))?;
         let had = read_at_most(&self.file, &mut theirs, pos - n as u64).map_err(|e| self.err(e))?;
         Ok(got == n && had == n && ours == theirs)
     }
@@ -313,6 +320,17 @@ pub(crate) struct Restored {
     pub records: u64,
     pub first_seq: u64,
     pub last_seq: u64,
+}
+
+/// The complete lines of `buf` from `from` on, each with its offset (without its newline).
+fn lines_from(buf: &[u8], from: usize) -> impl Iterator<Item = (usize, &[u8])> {
+    let mut at = from;
+    std::iter::from_fn(move || {
+        let len = buf.get(at..)?.iter().position(|b| *b == b'\n')?;
+        let line = (at, &buf[at..at + len]);
+        at += len + 1;
+        Some(line)
+    })
 }
 
 /// The complete line starting at `at` in `buf` (without its newline), if any.
@@ -388,14 +406,10 @@ pub(crate) fn plan(
         let named = wal
             .path
             .with_file_name(crate::segment::segment_name(header.segment));
-        if !locked && named.exists() {
-            return Ok(None);
-        }
-    }
-    if header.segment > segment_no
-        && let Some(what) = wal.contradiction(segment_no, u64::MAX)
-    {
-        return Err(removed(&wal.path, what));
+        return match wal.contradiction(segment_no, u64::MAX) {
+            Some(what) if locked || !named.exists() => Err(removed(&wal.path, what)),
+            _ => Ok(None),
+        };
     }
     if header.segment != segment_no {
         return Ok(None);
@@ -496,17 +510,12 @@ pub(crate) fn plan(
     // writes were lost, and correct records where they were not; a record there that differs
     // from the data (in the same place) is an edit, and cutting it would erase the evidence:
     // left to the tail scan. A line running past `end` is replaced, whatever it holds.
-    let mut o = start;
-    while let Some(len) = ours[o.min(ours.len())..].iter().position(|b| *b == b'\n') {
-        if o + len + 1 > end {
-            break;
-        }
-        if !matches!(classify_line(&ours[o..o + len]), LineState::Garbage)
-            && theirs.get(o..=o + len) != Some(&ours[o..=o + len])
+    for (o, line) in lines_from(&ours, start).take_while(|(o, l)| o + l.len() < end) {
+        if !matches!(classify_line(line), LineState::Garbage)
+            && theirs.get(o..=o + line.len()) != ours.get(o..=o + line.len())
         {
             return Ok(None);
         }
-        o += len + 1;
     }
     // After it the segment may still hold records the data never had (a batch written to the
     // segment by a writer that died before copying it here, or by one in `Flush` mode) that
@@ -522,12 +531,8 @@ pub(crate) fn plan(
         }
     }
     // Past those, garbage goes; a record is an edit (as above).
-    let mut o = kept;
-    while let Some(len) = ours[o.min(ours.len())..].iter().position(|b| *b == b'\n') {
-        if !matches!(classify_line(&ours[o..o + len]), LineState::Garbage) {
-            return Ok(None);
-        }
-        o += len + 1;
+    if lines_from(&ours, kept).any(|(_, line)| !matches!(classify_line(line), LineState::Garbage)) {
+        return Ok(None);
     }
     if !locked && wal.header_on_disk()?.as_ref() != Some(&header) {
         // A writer moved the header on (a wrap, then a rotation) while this read: what looked

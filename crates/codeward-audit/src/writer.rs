@@ -665,9 +665,7 @@ impl Writer {
         self.sync(false)?;
         if self.wal.is_some() && self.cfg.durability != Durability::Fsync {
             // The header below says the segment is durable up to the batch's end.
-            self.file
-                .sync_data()
-                .map_err(|e| AuditError::io(&self.seg_path, e))?;
+            self.sync_segment()?;
         }
         if let Some(wal) = &mut self.wal {
             // The data starts again after this batch; the next batch's sync of the
@@ -722,27 +720,32 @@ impl Writer {
     /// fdatasync of the write-ahead file (`wal`) or the segment in `Durability::Fsync`;
     /// nothing in `Flush`.
     fn sync(&mut self, wal: bool) -> Result<()> {
-        let (path, file) = match (&self.wal, wal) {
-            (Some(w), true) => (w.path(), None),
-            _ => (self.seg_path.as_path(), Some(&self.file)),
-        };
-        if self.cfg.durability == Durability::Fsync {
-            if let Some(err) = self.cfg.io_hook.as_ref().and_then(|h| h.on_sync()) {
-                return Err(AuditError::io(path, err));
-            }
-            let started = Instant::now();
-            match (file, &self.wal) {
-                (Some(f), _) => f.sync_data(),
-                (None, Some(w)) => w.sync(),
-                (None, None) => Ok(()),
-            }
-            .map_err(|e| AuditError::io(path, e))?;
-            let c = &self.shared.counters;
-            c.syncs.fetch_add(1, Ordering::Relaxed);
-            c.sync_nanos
-                .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        if self.cfg.durability != Durability::Fsync {
+            return Ok(());
         }
+        let target = self.wal.as_ref().filter(|_| wal);
+        let path = target.map_or(self.seg_path.as_path(), Wal::path);
+        if let Some(err) = self.cfg.io_hook.as_ref().and_then(|h| h.on_sync()) {
+            return Err(AuditError::io(path, err));
+        }
+        let started = Instant::now();
+        match target {
+            Some(w) => w.sync().map_err(|e| AuditError::io(w.path(), e))?,
+            None => self.sync_segment()?,
+        }
+        let c = &self.shared.counters;
+        c.syncs.fetch_add(1, Ordering::Relaxed);
+        c.sync_nanos
+            .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// fdatasync of the current segment, whatever the durability mode (for the write-ahead
+    /// file's header, which says the segment is durable up to a point).
+    fn sync_segment(&self) -> Result<()> {
+        self.file
+            .sync_data()
+            .map_err(|e| AuditError::io(&self.seg_path, e))
     }
 
     fn poison(&mut self, err: AuditError) -> AuditError {
@@ -765,9 +768,7 @@ impl Writer {
         let next = self.segment_no + 1;
         if self.wal.is_some() {
             // The write-ahead file moves on to the new segment: this one must be durable.
-            self.file
-                .sync_data()
-                .map_err(|e| AuditError::io(&self.seg_path, e))?;
+            self.sync_segment()?;
         }
         let path = self.cfg.dir.join(segment_name(next));
         let file = open_append(&path)?;
@@ -844,9 +845,7 @@ impl Writer {
             self.file
                 .set_len(tail.good_len)
                 .map_err(|e| AuditError::io(&self.seg_path, e))?;
-            self.file
-                .sync_data()
-                .map_err(|e| AuditError::io(&self.seg_path, e))?;
+            self.sync_segment()?;
             self.shared
                 .counters
                 .recoveries
@@ -898,26 +897,27 @@ impl Writer {
         {
             return Err(wal::removed(&self.seg_path, what));
         }
-        match &mut self.wal {
-            Some(w)
-                if w.position(self.segment_no, self.len).is_some()
-                    && (!caught_up || w.covers(self.segment_no, &self.file, self.len)?) =>
-            {
-                Ok(())
-            }
-            Some(w) => {
-                self.file
-                    .sync_data()
-                    .map_err(|e| AuditError::io(&self.seg_path, e))?;
-                w.set_header(head)
+        let covered = match &self.wal {
+            Some(w) => Some(
+                w.position(self.segment_no, self.len).is_some()
+                    && (!caught_up
+                        || w.covers(self.segment_no, &self.file, &self.seg_path, self.len)?),
+            ),
+            None => None,
+        };
+        match covered {
+            Some(true) => {}
+            Some(false) => {
+                self.sync_segment()?;
+                if let Some(w) = &mut self.wal {
+                    w.set_header(head)?;
+                }
             }
             None if self.cfg.write_ahead_bytes > 0
                 && self.cfg.durability == Durability::Fsync
                 && !self.wal_failed =>
             {
-                self.file
-                    .sync_data()
-                    .map_err(|e| AuditError::io(&self.seg_path, e))?;
+                self.sync_segment()?;
                 match Wal::create(&self.cfg.dir, self.cfg.write_ahead_bytes, head) {
                     Ok(w) => self.wal = Some(w),
                     // Only slower without it: every batch then syncs the segment itself.
@@ -926,10 +926,10 @@ impl Writer {
                         tracing::warn!(error = %e, "cannot create the audit log's write-ahead file; syncing segments directly")
                     }
                 }
-                Ok(())
             }
-            None => Ok(()),
+            None => {}
         }
+        Ok(())
     }
 
     /// The head of the chain when the current segment holds no intact record yet.

@@ -203,8 +203,7 @@ async fn every_writer_mirrors_even_one_configured_without_a_write_ahead_file() {
     let bytes = fs::read(&seg).unwrap();
     let cut = durable_offset(&dir) as usize;
     fs::write(&seg, &bytes[..cut]).unwrap();
-    let log = AuditLog::open(options(&dir).write_ahead_bytes(0)).unwrap();
-    log.close().await.unwrap();
+    reopen(options(&dir).write_ahead_bytes(0)).await;
     let after = raw_records(&dir);
     assert_eq!(after[..before.len()], before[..]);
     assert_eq!(restored(&after).len(), 1);
@@ -219,8 +218,7 @@ async fn a_changed_or_deleted_record_is_reported_not_restored() {
     let mut ls = lines(&seg);
     ls.remove(4);
     write_lines(&seg, &ls);
-    let log = AuditLog::open(options(&dir)).unwrap();
-    log.close().await.unwrap();
+    reopen(options(&dir)).await;
     assert!(restored(&raw_records(&dir)).is_empty());
     assert_eq!(raw_records(&dir).len(), 5, "nothing added back");
     assert!(!verify(&dir, &VerifyOptions::default()).unwrap().is_ok());
@@ -245,8 +243,7 @@ async fn a_torn_header_is_rewritten_and_the_log_goes_on() {
     let cut = durable_offset(&dir) as usize;
     assert!(cut > 0 && cut < bytes.len());
     fs::write(&seg, &bytes[..cut]).unwrap();
-    let log = AuditLog::open(options(&dir)).unwrap();
-    log.close().await.unwrap();
+    reopen(options(&dir)).await;
     assert_eq!(raw_records(&dir)[..before.len()], before[..]);
 }
 
@@ -286,8 +283,7 @@ async fn a_write_ahead_file_that_cannot_be_created_leaves_nothing_and_the_log_wo
     assert!(!dir.join("audit.wal.tmp").exists());
     assert_eq!(raw_records(&dir).len(), 2);
     // The next writer creates it.
-    let log = AuditLog::open(options(&dir)).unwrap();
-    log.close().await.unwrap();
+    reopen(options(&dir)).await;
     assert!(dir.join(WAL).exists());
 }
 
@@ -313,8 +309,7 @@ async fn a_batch_whose_sync_failed_is_not_restored_later() {
     hook.0.store(true, Ordering::SeqCst);
     assert!(log.append(event(3)).await.is_err());
     drop(log);
-    let log = AuditLog::open(options(&dir)).unwrap();
-    log.close().await.unwrap();
+    reopen(options(&dir)).await;
     let records = raw_records(&dir);
     assert_eq!(
         records.len(),
@@ -361,8 +356,7 @@ async fn a_batch_the_write_ahead_file_missed_does_not_strand_later_records() {
         "the gap was made durable and the data restarted"
     );
     fs::write(&seg, &bytes[..cut]).unwrap();
-    let log = AuditLog::open(options(&dir)).unwrap();
-    log.close().await.unwrap();
+    reopen(options(&dir)).await;
     assert_eq!(raw_records(&dir)[..before.len()], before[..]);
 }
 
@@ -486,8 +480,7 @@ async fn a_failed_batch_whose_cut_failed_does_not_strand_later_records() {
         let cut = acked_len.max(durable_offset(&dir)) as usize;
         let bytes = fs::read(&seg).unwrap();
         fs::write(&seg, &bytes[..cut]).unwrap();
-        let log = AuditLog::open(options(&dir)).unwrap();
-        log.close().await.unwrap();
+        reopen(options(&dir)).await;
         assert!(
             raw_records(&dir)
                 .iter()
@@ -518,8 +511,7 @@ async fn records_past_a_hole_that_the_data_never_had_are_kept_and_the_hole_resto
         3
     );
 
-    let log = AuditLog::open(options(&dir)).unwrap();
-    log.close().await.unwrap();
+    reopen(options(&dir)).await;
     let after = raw_records(&dir);
     assert_eq!(
         after[..before.len()],
@@ -528,6 +520,11 @@ async fn records_past_a_hole_that_the_data_never_had_are_kept_and_the_hole_resto
     );
     assert_eq!(restored(&after)[0].metadata["records"], 3);
     assert!(verify(&dir, &VerifyOptions::default()).unwrap().is_ok());
+}
+
+/// Opens a log with `opts` (which restores what a power loss took) and closes it.
+async fn reopen(opts: AuditLogOptions) {
+    append_all(opts, 0..0).await;
 }
 
 /// Opens a log with `opts`, appends `event(i)` for each `i` of `range`, closes it.
